@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// lifeboat's entry point. It runs the TypeScript sources directly, which needs Node.js with
+// type stripping on by default (22.18 or newer); check that first so an old Node gets one
+// clear line instead of a syntax error.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `lifeboat: Node.js ${process.versions.node} is too old; lifeboat needs Node.js 22.18 or newer (24 recommended).\n` +
+      '  hint: inside the lifeboat checkout, run it as "npx lifeboat" to use the Node.js 24 that npm installed\n',
+  );
+  process.exit(2);
+}
+const { main } = await import('../src/cli/main.ts');
+const controller = new AbortController();
+let interrupts = 0;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    controller.abort(new Error(`received ${sig}`));
+  });
+}
+const code = await main(process.argv.slice(2), { signal: controller.signal });
+process.exitCode = code;

@@ -1,0 +1,83 @@
+/**
+ * Opening a repository for a command: storage from the location, password from its sources,
+ * index loaded, and the lock the command needs (released by `close`).
+ */
+import { UsageError } from '../core/errors.ts';
+import { Repository } from '../repo/repository.ts';
+import type { OpenOptions } from '../repo/repository.ts';
+import { Lock } from '../repo/lock/lock.ts';
+import { openStorage } from './repository-url.ts';
+import { resolvePassword } from './password.ts';
+import type { PasswordSources } from './password.ts';
+
+export interface RepoTarget extends PasswordSources {
+  repo?: string;
+}
+
+export type LockMode = 'none' | 'shared' | 'exclusive';
+
+export interface OpenedRepository {
+  repo: Repository;
+  lock?: Lock;
+  close(): Promise<void>;
+}
+
+export function repositoryLocation(t: RepoTarget): string {
+  const loc = t.repo ?? t.env.LIFEBOAT_REPOSITORY;
+  if (!loc) throw new UsageError('no repository given', { hint: 'use -r/--repo LOCATION or set LIFEBOAT_REPOSITORY' });
+  return loc;
+}
+
+export async function openRepository(
+  t: RepoTarget,
+  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean } = {},
+): Promise<OpenedRepository> {
+  const storage = openStorage(repositoryLocation(t));
+  const password = await resolvePassword(t);
+  let repo: Repository;
+  try {
+    repo = await Repository.open(storage, password, opts);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  let lock: Lock | undefined;
+  try {
+    if (opts.lock && opts.lock !== 'none') lock = await Lock.acquire(repo, opts.lock === 'exclusive', { signal: opts.signal });
+    if (opts.loadIndex !== false) await repo.loadIndex({ signal: opts.signal });
+  } catch (err) {
+    await lock?.release().catch(() => undefined);
+    await storage.close();
+    throw err;
+  }
+  return {
+    repo,
+    lock,
+    async close() {
+      try {
+        await lock?.release();
+      } finally {
+        await storage.close();
+      }
+    },
+  };
+}
+
+export interface InitResult {
+  id: string;
+  location: string;
+  keyId: string;
+  version: number;
+  chunkerPolynomial: string;
+}
+
+export async function initRepository(t: RepoTarget, opts: { signal?: AbortSignal; scrypt?: { N: number; r: number; p: number } } = {}): Promise<InitResult> {
+  const storage = openStorage(repositoryLocation(t));
+  const password = await resolvePassword(t);
+  try {
+    const repo = await Repository.init(storage, password, { signal: opts.signal, scrypt: opts.scrypt });
+    return { id: repo.config.id, location: repo.location, keyId: repo.keyId, version: repo.config.version, chunkerPolynomial: repo.config.chunker_polynomial };
+  } finally {
+    await storage.close();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * `lifeboat backup PATH…` and `lifeboat backup --stdin --stdin-filename NAME`: restic's
+ * backup command. (Stack backups from lifeboat.yml are `lifeboat run`, later.)
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { UsageError } from '../../core/errors.ts';
+import { withRepository } from '../repo-access.ts';
+import { Archiver } from '../../repo/archiver/archiver.ts';
+import type { BackupSummary } from '../../repo/archiver/archiver.ts';
+import { listSnapshots } from '../../repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
+import { VERSION } from '../../version.ts';
+import { formatBytes, formatDuration } from '../output.ts';
+import { collect, rateLine } from './common.ts';
+
+interface BackupFlags {
+  stdin?: boolean;
+  stdinFilename: string;
+  tag: string[];
+  host?: string;
+  parent?: string;
+  exclude: string[];
+  force?: boolean;
+}
+
+export function registerBackup(program: Command, ctx: CliContext): void {
+  program
+    .command('backup')
+    .description('back up files and directories, or stdin, into a snapshot')
+    .argument('[paths...]', 'files and directories to back up')
+    .option('--stdin', 'read the data to back up from standard input')
+    .option('--stdin-filename <name>', 'file name to store stdin under', 'stdin')
+    .option('--tag <tags>', 'add tags to the snapshot (comma separated; repeatable)', collect, [])
+    .option('--host <hostname>', 'hostname to record in the snapshot')
+    .option('--parent <id>', 'snapshot to compare with for unchanged files (default: latest of the same paths)')
+    .option('-e, --exclude <pattern>', 'exclude paths matching a glob (repeatable)', collect, [])
+    .option('-f, --force', 'read all files, ignoring the parent snapshot')
+    .action(async (paths: string[], flags: BackupFlags) => {
+      if (!flags.stdin && paths.length === 0) throw new UsageError('nothing to back up: give paths or --stdin');
+      if (flags.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
+      const tags = flags.tag.flatMap((t) => t.split(',')).filter(Boolean);
+      const started = Date.now();
+      await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
+        let lastDraw = 0;
+        const archiver = new Archiver(repo, {
+          signal: ctx.signal,
+          exclude: flags.exclude.length > 0 ? (abs) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined,
+          onProgress: (p) => {
+            const now = Date.now();
+            if (now - lastDraw < 200) return;
+            lastDraw = now;
+            ctx.out.progress(`${p.files} files  ${rateLine(p.bytesRead, now - started)}  added ${formatBytes(p.bytesAdded)}  ${p.current ?? ''}`);
+          },
+        });
+        const host = flags.host;
+        let tree: string;
+        let snapPaths: string[];
+        let parent: Snapshot | undefined;
+        if (flags.stdin) {
+          const name = flags.stdinFilename;
+          if (name.includes('/') && name.split('/').some((p) => p === '..')) throw new UsageError('--stdin-filename must not contain ".."');
+          const r = await archiver.saveContent(process.stdin, name);
+          tree = await archiver.saveVirtualTree([{ path: name, content: r.content, size: r.size, mode: 0o644 }]);
+          snapPaths = [`/${name.replace(/^\/+/, '')}`];
+        } else {
+          snapPaths = paths.map((p) => path.resolve(p));
+          if (!flags.force) parent = await findParent(repo, snapPaths, host, flags.parent);
+          tree = await archiver.saveTargets(snapPaths, parent);
+        }
+        const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });
+        ctx.out.clearProgress();
+        printSummary(ctx, archiver.summary, id, Date.now() - started, parent);
+        if (archiver.summary.errors.length > 0) ctx.setExitCode(3);
+      });
+    });
+}
+
+async function findParent(repo: import('../../repo/repository.ts').Repository, paths: string[], host: string | undefined, explicit?: string): Promise<Snapshot | undefined> {
+  const all = await listSnapshots(repo, { onError: () => undefined });
+  if (explicit) return all.find((s) => s.id.startsWith(explicit));
+  const key = [...paths].sort().join('\0');
+  const { hostname } = await import('node:os');
+  const h = host ?? hostname();
+  return all.filter((s) => s.hostname === h && [...s.paths].sort().join('\0') === key).at(-1);
+}
+
+function printSummary(ctx: CliContext, s: BackupSummary, id: string, ms: number, parent?: Snapshot): void {
+  ctx.out.result({
+    message_type: 'summary',
+    snapshot_id: id,
+    parent: parent?.id,
+    files_new: s.filesNew,
+    files_changed: s.filesChanged,
+    files_unmodified: s.filesUnmodified,
+    dirs: s.dirs,
+    total_files_processed: s.totalFiles,
+    total_bytes_processed: s.totalBytes,
+    bytes_read: s.bytesRead,
+    data_blobs: s.blobsAdded,
+    data_added: s.bytesAdded,
+    total_duration: ms / 1000,
+    errors: s.errors,
+  });
+  for (const e of s.errors) ctx.out.warn(`${e.path}: ${e.message}`);
+  if (parent) ctx.out.line(`using parent snapshot ${parent.id.slice(0, 8)}`);
+  ctx.out.line(`Files:       ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`);
+  ctx.out.line(`Dirs:        ${s.dirs}`);
+  ctx.out.line(`Processed:   ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(ms)}`);
+  ctx.out.line(`Added to the repository: ${formatBytes(s.bytesAdded)} (${s.blobsAdded} new blobs)`);
+  ctx.out.line(`snapshot ${id.slice(0, 8)} saved${s.errors.length > 0 ? ` (incomplete: ${s.errors.length} paths could not be read)` : ''}`);
+}

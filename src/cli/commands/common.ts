@@ -1,0 +1,24 @@
+/** Small helpers shared by the command files. */
+import { formatBytes } from '../output.ts';
+
+/** commander option reducer for repeatable flags. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function rateLine(bytes: number, ms: number): string {
+  const rate = ms > 0 ? (bytes / ms) * 1000 : 0;
+  return `${formatBytes(bytes)} (${formatBytes(rate)}/s)`;
+}
+
+export function etaText(done: number, total: number, ms: number): string {
+  if (done <= 0 || total <= done) return '';
+  const left = ((total - done) / done) * ms;
+  const s = Math.round(left / 1000);
+  return `ETA ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** Parses "--tag a,b --tag c" into groups [[a,b],[c]]. */
+export function tagGroups(values: string[]): string[][] {
+  return values.map((v) => v.split(',').filter(Boolean)).filter((g) => g.length > 0);
+}

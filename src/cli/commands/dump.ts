@@ -1,0 +1,24 @@
+/** `lifeboat dump SNAPSHOT PATH`: writes one file of a snapshot to stdout. */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { withRepository } from '../repo-access.ts';
+import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
+import { Restorer } from '../../repo/restorer.ts';
+import { UsageError } from '../../core/errors.ts';
+
+export function registerDump(program: Command, ctx: CliContext): void {
+  program
+    .command('dump')
+    .description('write a file of a snapshot to standard output')
+    .argument('<snapshot>', 'snapshot ID (or prefix) or "latest"')
+    .argument('<path>', 'path of the file inside the snapshot')
+    .action(async (ref: string, file: string) => {
+      await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
+        const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
+        const restorer = new Restorer(repo, { signal: ctx.signal });
+        const node = await restorer.findNode(snap.tree, file);
+        if (node.type !== 'file') throw new UsageError(`${file} is a ${node.type}, not a file`, { hint: 'use "lifeboat restore --include PATH" for directories' });
+        await restorer.dump(node, ctx.out.stdout);
+      });
+    });
+}

@@ -1,0 +1,28 @@
+/** The commands of the CLI, in the order --help lists them. */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { registerInit } from './init.ts';
+import { registerBackup } from './backup.ts';
+import { registerSnapshots } from './snapshots.ts';
+import { registerLs } from './ls.ts';
+import { registerRestore } from './restore.ts';
+import { registerDump } from './dump.ts';
+import { registerCat } from './cat.ts';
+import { registerKey } from './key.ts';
+import { registerUnlock } from './unlock.ts';
+import { registerStats } from './stats.ts';
+
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;
+
+export const commands: RegisterCommand[] = [
+  registerInit,
+  registerBackup,
+  registerSnapshots,
+  registerLs,
+  registerRestore,
+  registerDump,
+  registerStats,
+  registerKey,
+  registerUnlock,
+  registerCat,
+];

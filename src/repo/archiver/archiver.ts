@@ -1,0 +1,379 @@
+/**
+ * Archiver: turns directory trees and named streams into trees and data blobs, and finally a
+ * snapshot.
+ *
+ * - Directory trees are stored as restic stores them: the snapshot's root tree holds the
+ *   components of each backed-up absolute path, so `restic restore` and `lifeboat restore`
+ *   lay them out the same way.
+ * - Named streams ("virtual files": a dump read from a tool's stdout) become file nodes in a
+ *   tree built from their paths (`postgres/app.dump`).
+ * - A file whose type, size, mtime, ctime and inode equal the parent snapshot's node, and
+ *   whose blobs are all in the index, is not read again (restic's change detection).
+ *
+ * Memory is bounded: at most `fileConcurrency` files are read at once, and each keeps at most
+ * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { CancelledError, errorMessage } from '../../core/errors.ts';
+import { idOf } from '../../core/ids.ts';
+import { Semaphore } from '../../util/semaphore.ts';
+import { formatDate, formatNs } from '../../util/time.ts';
+import { MIN_SIZE } from '../chunker/chunker.ts';
+import { chunkStream } from '../chunker/chunk-stream.ts';
+import type { Repository } from '../repository.ts';
+import { currentUser } from '../repository.ts';
+import { saveSnapshot } from '../snapshot/snapshot.ts';
+import type { Snapshot, SnapshotDoc } from '../snapshot/snapshot.ts';
+import { goModeFromUnix } from '../tree/node.ts';
+import type { Tree, TreeNode } from '../tree/node.ts';
+import { TreeStore } from '../tree/tree-io.ts';
+import { groupName, userName } from './owners.ts';
+
+export interface ArchiverProgress {
+  files: number;
+  dirs: number;
+  bytesRead: number;
+  bytesAdded: number;
+  current?: string;
+}
+
+export interface ArchiverOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: Readonly<ArchiverProgress>) => void;
+  /** Files read at once (default 2). */
+  fileConcurrency?: number;
+  /** Chunks of one file being compressed/encrypted at once (default 4). */
+  blobWindow?: number;
+  /** Paths (absolute) to leave out; a predicate on the absolute path. */
+  exclude?: (absPath: string, isDir: boolean) => boolean;
+}
+
+export interface BackupSummary {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirs: number;
+  totalFiles: number;
+  totalBytes: number;
+  bytesRead: number;
+  /** Bytes of new blobs written (after compression and encryption). */
+  bytesAdded: number;
+  blobsAdded: number;
+  /** Files and dirs that could not be read; the snapshot lacks them. */
+  errors: Array<{ path: string; message: string }>;
+}
+
+export interface ContentResult {
+  content: string[];
+  size: number;
+  /** SHA-256 of the whole stream, hex. */
+  sha256: string;
+}
+
+export interface VirtualFile {
+  /** Slash-separated path inside the snapshot, e.g. "postgres/app.dump". */
+  path: string;
+  content: string[];
+  size: number;
+  mode?: number;
+  mtime?: Date;
+}
+
+export interface SnapshotMeta {
+  hostname?: string;
+  tags?: string[];
+  time?: Date;
+  parent?: string;
+  programVersion?: string;
+  excludes?: string[];
+}
+
+function emptySummary(): BackupSummary {
+  return { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, bytesRead: 0, bytesAdded: 0, blobsAdded: 0, errors: [] };
+}
+
+export class Archiver {
+  readonly repo: Repository;
+  readonly trees: TreeStore;
+  readonly summary: BackupSummary = emptySummary();
+  readonly #opts: ArchiverOptions;
+  readonly #files: Semaphore;
+  readonly #progress: ArchiverProgress = { files: 0, dirs: 0, bytesRead: 0, bytesAdded: 0 };
+
+  constructor(repo: Repository, opts: ArchiverOptions = {}) {
+    this.repo = repo;
+    this.trees = new TreeStore(repo);
+    this.#opts = opts;
+    this.#files = new Semaphore(opts.fileConcurrency ?? 2);
+  }
+
+  #checkCancel(): void {
+    if (this.#opts.signal?.aborted) throw new CancelledError('backup cancelled');
+  }
+
+  #report(current?: string): void {
+    this.#progress.current = current;
+    this.#opts.onProgress?.(this.#progress);
+  }
+
+  async #storeChunk(chunk: Buffer): Promise<string> {
+    const id = idOf(chunk);
+    const r = await this.repo.saveBlob('data', chunk, id);
+    if (!r.known) {
+      this.summary.blobsAdded++;
+      this.summary.bytesAdded += r.added;
+      this.#progress.bytesAdded += r.added;
+    }
+    return id;
+  }
+
+  /** Chunks a stream into data blobs; returns the ordered blob IDs, size and SHA-256. */
+  async saveContent(input: AsyncIterable<Uint8Array>, label = 'stream'): Promise<ContentResult> {
+    const hash = createHash('sha256');
+    const content: string[] = [];
+    const window: Array<Promise<void>> = [];
+    const limit = this.#opts.blobWindow ?? 4;
+    let size = 0;
+    for await (const chunk of chunkStream(input, this.repo.config.chunker_polynomial, { signal: this.#opts.signal })) {
+      this.#checkCancel();
+      hash.update(chunk);
+      size += chunk.length;
+      this.summary.bytesRead += chunk.length;
+      this.#progress.bytesRead += chunk.length;
+      const slot = content.length;
+      content.push('');
+      const p = this.#storeChunk(chunk).then((id) => {
+        content[slot] = id;
+      });
+      window.push(p);
+      if (window.length >= limit) await window.shift();
+      this.#report(label);
+    }
+    await Promise.all(window);
+    return { content, size, sha256: hash.digest('hex') };
+  }
+
+  async #saveSmallFile(abs: string, expected: number): Promise<{ content: string[]; size: number }> {
+    const fh = await open(abs, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(expected + 1);
+      let n = 0;
+      while (n < buf.length) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      if (n > expected) {
+        // The file grew while we read it: fall back to the streaming path.
+        return await this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs);
+      }
+      this.summary.bytesRead += n;
+      this.#progress.bytesRead += n;
+      if (n === 0) return { content: [], size: 0 };
+      return { content: [await this.#storeChunk(buf.subarray(0, n))], size: n };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Builds the tree node for a directory entry from its lstat. */
+  #nodeFromStat(name: string, st: BigIntStats): TreeNode {
+    const mode = Number(st.mode);
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const fmt = mode & 0o170000;
+    const type: TreeNode['type'] =
+      fmt === 0o040000 ? 'dir' : fmt === 0o120000 ? 'symlink' : fmt === 0o100000 ? 'file' : fmt === 0o060000 ? 'dev' : fmt === 0o020000 ? 'chardev' : fmt === 0o010000 ? 'fifo' : 'socket';
+    const node: TreeNode = {
+      name,
+      type,
+      mode: goModeFromUnix(mode),
+      mtime: formatNs(st.mtimeNs),
+      atime: formatNs(st.atimeNs),
+      ctime: formatNs(st.ctimeNs),
+      uid,
+      gid,
+      user: userName(uid),
+      group: groupName(gid),
+      inode: Number(st.ino),
+      device_id: Number(st.dev),
+      links: Number(st.nlink),
+      content: null,
+    };
+    if (type === 'file') node.size = Number(st.size);
+    if (type === 'dev' || type === 'chardev') node.device = Number(st.rdev);
+    return node;
+  }
+
+  /** Is `prev` (from the parent snapshot) the same file as `node`, with all blobs present? */
+  #unchanged(node: TreeNode, prev: TreeNode | undefined): prev is TreeNode & { content: string[] } {
+    if (!prev || prev.type !== 'file' || node.type !== 'file') return false;
+    if (prev.size !== node.size || prev.mtime !== node.mtime || prev.ctime !== node.ctime || prev.inode !== node.inode) return false;
+    return Array.isArray(prev.content) && prev.content.every((id) => this.repo.hasBlob('data', id));
+  }
+
+  async #fileNode(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode> {
+    this.summary.totalFiles++;
+    this.summary.totalBytes += node.size ?? 0;
+    if (this.#unchanged(node, prev)) {
+      this.summary.filesUnmodified++;
+      this.#progress.files++;
+      return { ...node, content: prev.content };
+    }
+    const result = await this.#files.run(async () => {
+      this.#checkCancel();
+      this.#report(abs);
+      if ((node.size ?? 0) < MIN_SIZE) return this.#saveSmallFile(abs, node.size ?? 0);
+      return this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs);
+    });
+    if (prev) this.summary.filesChanged++;
+    else this.summary.filesNew++;
+    this.#progress.files++;
+    return { ...node, size: result.size, content: result.content };
+  }
+
+  /** Saves a directory recursively; returns its tree ID. */
+  async #saveDir(abs: string, prevTree: Tree | undefined): Promise<string> {
+    this.#checkCancel();
+    const names = (await readdir(abs)).sort();
+    const prevByName = new Map((prevTree?.nodes ?? []).map((n) => [n.name, n]));
+    const nodes: TreeNode[] = [];
+    const work = names.map(async (name) => {
+      const p = path.join(abs, name);
+      try {
+        const st = await lstat(p, { bigint: true });
+        if (this.#opts.exclude?.(p, st.isDirectory())) return;
+        const node = this.#nodeFromStat(name, st);
+        const prev = prevByName.get(name);
+        if (node.type === 'dir') {
+          const prevSub = prev?.type === 'dir' && prev.subtree ? await this.trees.load(prev.subtree).catch(() => undefined) : undefined;
+          node.subtree = await this.#saveDir(p, prevSub);
+          this.summary.dirs++;
+          this.#progress.dirs++;
+        } else if (node.type === 'symlink') {
+          node.linktarget = await readlink(p);
+        } else if (node.type === 'file') {
+          nodes.push(await this.#fileNode(p, node, prev));
+          return;
+        }
+        nodes.push(node);
+      } catch (err) {
+        if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
+        this.summary.errors.push({ path: p, message: errorMessage(err) });
+      }
+    });
+    await Promise.all(work);
+    return this.trees.save({ nodes });
+  }
+
+  /**
+   * Backs up absolute paths (files or dirs). The root tree mirrors the path components, as
+   * restic does: /srv/app → node "srv" → node "app". Returns the root tree ID.
+   */
+  async saveTargets(paths: readonly string[], parent?: Snapshot): Promise<string> {
+    const parentRoot = parent ? await this.trees.load(parent.tree).catch(() => undefined) : undefined;
+    // Build a nested map of path components to the backed-up targets.
+    type Dir = { children: Map<string, Dir>; target?: string };
+    const root: Dir = { children: new Map() };
+    for (const p of paths) {
+      const parts = path.resolve(p).split('/').filter(Boolean);
+      let d = root;
+      for (const part of parts) {
+        let next = d.children.get(part);
+        if (!next) {
+          next = { children: new Map() };
+          d.children.set(part, next);
+        }
+        d = next;
+      }
+      d.target = path.resolve(p);
+    }
+    const build = async (d: Dir, abs: string, prev: Tree | undefined): Promise<string> => {
+      const nodes: TreeNode[] = [];
+      const prevByName = new Map((prev?.nodes ?? []).map((n) => [n.name, n]));
+      for (const [name, child] of d.children) {
+        const p = path.join(abs, name);
+        const st = await lstat(p, { bigint: true });
+        const node = this.#nodeFromStat(name, st);
+        const prevNode = prevByName.get(name);
+        const prevSub = prevNode?.subtree ? await this.trees.load(prevNode.subtree).catch(() => undefined) : undefined;
+        if (child.target !== undefined) {
+          if (node.type === 'dir') {
+            node.subtree = await this.#saveDir(p, prevSub);
+            this.summary.dirs++;
+          } else if (node.type === 'file') {
+            nodes.push(await this.#fileNode(p, node, prevNode));
+            continue;
+          } else if (node.type === 'symlink') {
+            node.linktarget = await readlink(p);
+          }
+        } else {
+          node.subtree = await build(child, p, prevSub);
+        }
+        nodes.push(node);
+      }
+      return this.trees.save({ nodes });
+    };
+    return build(root, '/', parentRoot);
+  }
+
+  /** Builds a tree of virtual files (named streams) and returns the root tree ID. */
+  async saveVirtualTree(files: readonly VirtualFile[], time: Date = new Date()): Promise<string> {
+    type Dir = { dirs: Map<string, Dir>; files: TreeNode[] };
+    const root: Dir = { dirs: new Map(), files: [] };
+    const u = currentUser();
+    const stamp = formatDate(time);
+    for (const f of files) {
+      const parts = f.path.split('/').filter(Boolean);
+      const name = parts.pop();
+      if (!name) throw new Error(`empty virtual file path: ${JSON.stringify(f.path)}`);
+      let d = root;
+      for (const part of parts) {
+        let next = d.dirs.get(part);
+        if (!next) {
+          next = { dirs: new Map(), files: [] };
+          d.dirs.set(part, next);
+        }
+        d = next;
+      }
+      const mt = f.mtime ? formatDate(f.mtime) : stamp;
+      d.files.push({ name, type: 'file', mode: f.mode ?? 0o600, mtime: mt, atime: mt, ctime: mt, uid: u.uid, gid: u.gid, user: u.username, size: f.size, content: f.content });
+      this.summary.totalFiles++;
+      this.summary.totalBytes += f.size;
+    }
+    const build = async (d: Dir): Promise<string> => {
+      const nodes: TreeNode[] = [...d.files];
+      for (const [name, sub] of d.dirs) {
+        nodes.push({ name, type: 'dir', mode: (0x80000000 | 0o700) >>> 0, mtime: stamp, atime: stamp, ctime: stamp, uid: u.uid, gid: u.gid, user: u.username, content: null, subtree: await build(sub) });
+      }
+      return this.trees.save({ nodes });
+    };
+    return build(root);
+  }
+
+  /** Flushes packs and index, then writes the snapshot (always last). */
+  async finish(tree: string, paths: string[], meta: SnapshotMeta = {}): Promise<string> {
+    await this.repo.flush({ signal: this.#opts.signal });
+    this.#checkCancel();
+    const u = currentUser();
+    const doc: SnapshotDoc = {
+      time: formatDate(meta.time ?? new Date()),
+      parent: meta.parent,
+      tree,
+      paths,
+      hostname: meta.hostname ?? u.hostname,
+      username: u.username,
+      uid: u.uid,
+      gid: u.gid,
+      excludes: meta.excludes,
+      tags: meta.tags,
+      program_version: meta.programVersion,
+    };
+    return saveSnapshot(this.repo, doc, { signal: this.#opts.signal });
+  }
+}
+

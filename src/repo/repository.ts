@@ -1,0 +1,375 @@
+/**
+ * Repository: restic's repository format (v1 read, v2 read and write) over a Storage.
+ *
+ * Owns the master key, the config, the in-memory index and the pack writers. Writers call
+ * `saveBlob` (deduplicated against the index and against blobs in flight), then `flush`,
+ * which uploads the last packs and writes an index file for every pack it uploaded; only
+ * after `flush` may a snapshot reference the blobs (design.rst, "Read and Write Ordering").
+ * Every read is verified: the MAC before decrypting, the SHA-256 of the plaintext after.
+ */
+import { hostname as osHostname, userInfo } from 'node:os';
+import { IntegrityError, LifeboatError, NotFoundError, isNotFound } from '../core/errors.ts';
+import { idOf, isId, randomId } from '../core/ids.ts';
+import { Semaphore } from '../util/semaphore.ts';
+import type { CallOptions, FileType, Storage } from '../storage/storage.ts';
+import { describeHandle } from '../storage/storage.ts';
+import { initCrypto, open as openSealed, seal, newMasterKey, CRYPTO_OVERHEAD } from './crypto/crypto.ts';
+import type { MasterKey } from './crypto/crypto.ts';
+import { addKey, openKey } from './key/key-file.ts';
+import type { ScryptParams } from './key/key-file.ts';
+import { randomPolynomial, parsePolynomial } from './chunker/polynomial.ts';
+import { compressBlob, decompressBlob } from './compression.ts';
+import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
+import { MasterIndex } from './index/master-index.ts';
+import type { BlobLocation } from './index/master-index.ts';
+import { indexFromJSON, indexToJSON } from './index/index-file.ts';
+import type { IndexPack } from './index/index-file.ts';
+import { decodeHeader, encodeHeader, headerLength } from './pack/pack-format.ts';
+import type { BlobType, PackedBlob } from './pack/pack-format.ts';
+
+export interface RepoConfig {
+  readonly version: number;
+  readonly id: string;
+  readonly chunker_polynomial: string;
+}
+
+export interface InitOptions extends CallOptions {
+  version?: 1 | 2;
+  polynomial?: string;
+  scrypt?: ScryptParams;
+}
+
+export interface OpenOptions extends CallOptions {
+  keyHint?: string;
+  /** Target pack size in bytes (default 16 MiB; restic finishes packs at 4-16 MiB). */
+  packSize?: number;
+  /** zstd level for blobs (default 3). */
+  compressionLevel?: number;
+}
+
+export interface SaveBlobResult {
+  readonly id: string;
+  /** True when the repository already had the blob (nothing new stored). */
+  readonly known: boolean;
+  /** Bytes added to the repository (0 when known). */
+  readonly added: number;
+}
+
+type UnpackedType = Extract<FileType, 'snapshots' | 'index' | 'locks'>;
+
+const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+const MAX_BLOBS_PER_INDEX = 50_000;
+
+/** Blobs gathered for one pack file not yet written. */
+interface OpenPack {
+  parts: Buffer[];
+  entries: PackedBlob[];
+  size: number;
+}
+
+export class Repository {
+  readonly storage: Storage;
+  readonly config: RepoConfig;
+  readonly keyId: string;
+  readonly index = new MasterIndex();
+  readonly #key: MasterKey;
+  readonly #packSize: number;
+  readonly #level: number;
+  readonly #open = new Map<BlobType, OpenPack>();
+  /** Blobs accepted but not yet in the index (in an open pack or uploading). */
+  readonly #pending = new Map<string, Promise<void>>();
+  readonly #uploads = new Set<Promise<void>>();
+  readonly #uploadSlots: Semaphore;
+  #unindexed: IndexPack[] = [];
+  #uploadError: unknown;
+
+  private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string, opts: OpenOptions) {
+    this.storage = storage;
+    this.config = config;
+    this.#key = key;
+    this.keyId = keyId;
+    this.#packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
+    this.#level = opts.compressionLevel ?? 3;
+    this.#uploadSlots = new Semaphore(Math.max(1, storage.properties.connections));
+  }
+
+  /** Creates a new repository in an empty storage location and returns it opened. */
+  static async init(storage: Storage, password: string, opts: InitOptions = {}): Promise<Repository> {
+    await initCrypto();
+    const version = opts.version ?? 2;
+    const polynomial = opts.polynomial ?? randomPolynomial();
+    parsePolynomial(polynomial);
+    await storage.create({ signal: opts.signal });
+    const master = newMasterKey();
+    const keyId = await addKey(storage, password, master, { scrypt: opts.scrypt, signal: opts.signal });
+    const config: RepoConfig = { version, id: randomId(), chunker_polynomial: polynomial };
+    await storage.save({ type: 'config', name: '' }, seal(master, Buffer.from(JSON.stringify(config))), { signal: opts.signal });
+    return new Repository(storage, config, master, keyId, opts);
+  }
+
+  /** Opens a repository with a password; the index is not loaded yet (see loadIndex). */
+  static async open(storage: Storage, password: string, opts: OpenOptions = {}): Promise<Repository> {
+    await initCrypto();
+    let raw: Buffer;
+    try {
+      raw = await storage.load({ type: 'config', name: '' }, { signal: opts.signal });
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new NotFoundError(`no repository at ${storage.properties.location} (config file not found)`, {
+          hint: 'check the repository location, or create one with "lifeboat init"',
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    const { id: keyId, master } = await openKey(storage, password, { keyHint: opts.keyHint, signal: opts.signal });
+    let config: RepoConfig;
+    try {
+      config = JSON.parse(openSealed(master, raw).toString('utf8')) as RepoConfig;
+    } catch (err) {
+      throw new IntegrityError(`repository config at ${storage.properties.location} is damaged`, { cause: err });
+    }
+    if (config.version !== 1 && config.version !== 2) {
+      throw new LifeboatError('unsupported_version', `repository format version ${String(config.version)} is not supported (lifeboat reads 1 and 2)`);
+    }
+    parsePolynomial(config.chunker_polynomial);
+    return new Repository(storage, config, master, keyId, opts);
+  }
+
+  get location(): string {
+    return this.storage.properties.location;
+  }
+
+  // ---- index ----
+
+  /** Loads every index file into memory; superseded index files are skipped. */
+  async loadIndex(opts: CallOptions = {}): Promise<void> {
+    const ids: string[] = [];
+    for await (const f of this.storage.list('index', opts)) if (isId(f.name)) ids.push(f.name);
+    const docs = new Map<string, IndexPack[]>();
+    const superseded = new Set<string>();
+    const slots = new Semaphore(Math.max(2, this.storage.properties.connections));
+    await Promise.all(
+      ids.map((id) =>
+        slots.run(async () => {
+          const doc = indexFromJSON(await this.loadUnpacked('index', id, opts), `index ${id}`);
+          docs.set(id, [...doc.packs]);
+          this.index.indexFiles.set(id, { supersedes: doc.supersedes ?? [] });
+          for (const s of doc.supersedes ?? []) superseded.add(s);
+        }),
+      ),
+    );
+    for (const [id, packs] of docs) {
+      if (superseded.has(id)) continue;
+      for (const p of packs) this.index.addPack(p.id, p.blobs);
+    }
+  }
+
+  // ---- blobs ----
+
+  hasBlob(type: BlobType, id: string): boolean {
+    return this.index.has(type, id) || this.#pending.has(MasterIndex.key(type, id));
+  }
+
+  /**
+   * Stores a blob unless the repository has it. `id` may be passed when the caller already
+   * hashed the plaintext. Resolves once the blob is in an open pack; call flush() before a
+   * snapshot references it.
+   */
+  async saveBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext)): Promise<SaveBlobResult> {
+    this.#throwIfUploadFailed();
+    const key = MasterIndex.key(type, id);
+    if (this.index.has(type, id) || this.#pending.has(key)) return { id, known: true, added: 0 };
+    let done!: () => void;
+    this.#pending.set(key, new Promise<void>((r) => (done = r)));
+    try {
+      const compressed = this.config.version >= 2 ? await compressBlob(plaintext, this.#level) : undefined;
+      const sealed = seal(this.#key, compressed ?? plaintext);
+      const pack = this.#openPack(type);
+      pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength: compressed ? plaintext.length : undefined });
+      pack.parts.push(sealed);
+      pack.size += sealed.length;
+      if (pack.size >= this.#packSize) await this.#finishPack(type);
+      return { id, known: false, added: sealed.length };
+    } catch (err) {
+      this.#pending.delete(key);
+      throw err;
+    } finally {
+      done();
+    }
+  }
+
+  #openPack(type: BlobType): OpenPack {
+    let p = this.#open.get(type);
+    if (!p) {
+      p = { parts: [], entries: [], size: 0 };
+      this.#open.set(type, p);
+    }
+    return p;
+  }
+
+  /** Closes the open pack of a type and starts its upload (waits for a free upload slot). */
+  async #finishPack(type: BlobType): Promise<void> {
+    const pack = this.#open.get(type);
+    if (!pack || pack.entries.length === 0) return;
+    this.#open.delete(type);
+    const header = seal(this.#key, encodeHeader(pack.entries));
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32LE(header.length);
+    const bytes = Buffer.concat([...pack.parts, header, tail]);
+    const packId = idOf(bytes);
+    await this.#uploadSlots.acquire();
+    const upload = (async () => {
+      try {
+        await this.storage.save({ type: 'data', name: packId }, bytes);
+        this.index.addPack(packId, pack.entries);
+        this.#unindexed.push({ id: packId, blobs: pack.entries });
+      } catch (err) {
+        this.#uploadError ??= err;
+      } finally {
+        for (const e of pack.entries) this.#pending.delete(MasterIndex.key(e.type, e.id));
+        this.#uploadSlots.release();
+      }
+    })();
+    this.#uploads.add(upload);
+    void upload.finally(() => this.#uploads.delete(upload));
+  }
+
+  #throwIfUploadFailed(): void {
+    if (this.#uploadError !== undefined) throw this.#uploadError;
+  }
+
+  /** Uploads every open pack, waits for all uploads, then writes index files for them. */
+  async flush(opts: CallOptions = {}): Promise<void> {
+    await this.#finishPack('data');
+    await this.#finishPack('tree');
+    while (this.#uploads.size > 0) await Promise.all([...this.#uploads]);
+    this.#throwIfUploadFailed();
+    await this.writeIndex(this.#unindexed, [], opts);
+    this.#unindexed = [];
+  }
+
+  /** Writes index files for `packs` (split to keep each file small); returns their IDs. */
+  async writeIndex(packs: readonly IndexPack[], supersedes: readonly string[], opts: CallOptions = {}): Promise<string[]> {
+    const ids: string[] = [];
+    let batch: IndexPack[] = [];
+    let count = 0;
+    const emit = async (): Promise<void> => {
+      const id = await this.saveUnpacked('index', indexToJSON({ supersedes: ids.length === 0 ? supersedes : [], packs: batch }), opts);
+      this.index.indexFiles.set(id, { supersedes: ids.length === 0 ? supersedes : [] });
+      ids.push(id);
+      batch = [];
+      count = 0;
+    };
+    for (const p of packs) {
+      batch.push(p);
+      count += p.blobs.length;
+      if (count >= MAX_BLOBS_PER_INDEX) await emit();
+    }
+    if (batch.length > 0 || (supersedes.length > 0 && ids.length === 0)) await emit();
+    return ids;
+  }
+
+  /** Loads and verifies a blob, trying every pack that holds a copy. */
+  async loadBlob(type: BlobType, id: string, opts: CallOptions = {}): Promise<Buffer> {
+    const locations = this.index.lookup(type, id);
+    if (locations.length === 0) {
+      throw new NotFoundError(`${type} blob ${id} is not in the index`, { hint: 'run "lifeboat check" to find out what is damaged' });
+    }
+    let lastError: unknown;
+    for (const loc of locations) {
+      try {
+        const raw = await this.storage.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length, signal: opts.signal });
+        return await this.decodeBlob(loc, raw);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (lastError instanceof LifeboatError) throw lastError;
+    throw new IntegrityError(`${type} blob ${id} cannot be read`, { cause: lastError });
+  }
+
+  /** Decrypts, decompresses and verifies one blob read from a pack. */
+  async decodeBlob(loc: BlobLocation, raw: Buffer): Promise<Buffer> {
+    const what = `${loc.type} blob ${loc.id} in pack ${loc.packId}`;
+    if (raw.length !== loc.length) throw new IntegrityError(`${what}: read ${raw.length} bytes, expected ${loc.length}`);
+    let plain: Buffer;
+    try {
+      plain = openSealed(this.#key, raw);
+    } catch (err) {
+      throw new IntegrityError(`${what} is damaged (MAC mismatch)`, { cause: err, hint: 'run "lifeboat check --read-data" to list the damage' });
+    }
+    if (loc.uncompressedLength !== undefined) plain = await decompressBlob(plain, loc.uncompressedLength, what);
+    const actual = idOf(plain);
+    if (actual !== loc.id) throw new IntegrityError(`${what} has hash ${actual}`, { data: { expected: loc.id, actual } });
+    return plain;
+  }
+
+  /** Reads and decrypts the header of a pack file. */
+  async readPackHeader(packId: string, size?: number, opts: CallOptions = {}): Promise<PackedBlob[]> {
+    const h = { type: 'data' as const, name: packId };
+    const what = `pack ${packId}`;
+    const packSize = size ?? (await this.storage.stat(h, opts)).size;
+    const tailLen = Math.min(packSize, 4096);
+    const tail = await this.storage.load(h, { offset: packSize - tailLen, length: tailLen, signal: opts.signal });
+    const hlen = headerLength(tail, packSize, what);
+    const encHeader = hlen + 4 <= tail.length
+      ? tail.subarray(tail.length - 4 - hlen, tail.length - 4)
+      : await this.storage.load(h, { offset: packSize - 4 - hlen, length: hlen, signal: opts.signal });
+    let plain: Buffer;
+    try {
+      plain = openSealed(this.#key, encHeader);
+    } catch (err) {
+      throw new IntegrityError(`${what}: header is damaged (MAC mismatch)`, { cause: err });
+    }
+    const blobs = decodeHeader(plain, what);
+    const end = blobs.reduce((n, b) => Math.max(n, b.offset + b.length), 0);
+    if (end + hlen + 4 !== packSize) throw new IntegrityError(`${what}: header describes ${end} bytes of blobs but the pack has ${packSize - hlen - 4}`);
+    return blobs;
+  }
+
+  // ---- unpacked files ----
+
+  async saveUnpacked(type: UnpackedType, doc: unknown, opts: CallOptions = {}): Promise<string> {
+    const bytes = seal(this.#key, encodeUnpacked(doc, this.config.version));
+    const id = idOf(bytes);
+    await this.storage.save({ type, name: id }, bytes, opts);
+    return id;
+  }
+
+  async loadUnpacked(type: UnpackedType, id: string, opts: CallOptions = {}): Promise<unknown> {
+    const h = { type, name: id };
+    const bytes = await this.storage.load(h, opts);
+    const what = describeHandle(h);
+    if (idOf(bytes) !== id) throw new IntegrityError(`${what} does not match its name (file damaged)`);
+    let plain: Buffer;
+    try {
+      plain = openSealed(this.#key, bytes);
+    } catch (err) {
+      throw new IntegrityError(`${what} is damaged (MAC mismatch)`, { cause: err });
+    }
+    return decodeUnpacked(plain, what);
+  }
+
+  /** Encrypts arbitrary bytes with the master key (key management re-wraps it). */
+  get masterKey(): MasterKey {
+    return this.#key;
+  }
+
+  static readonly overhead = CRYPTO_OVERHEAD;
+}
+
+export function currentUser(): { hostname: string; username: string; uid: number; gid: number } {
+  let username = 'unknown';
+  let uid = 0;
+  let gid = 0;
+  try {
+    const u = userInfo();
+    username = u.username;
+    uid = u.uid;
+    gid = u.gid;
+  } catch {
+    // userInfo throws when the uid has no passwd entry (containers); keep the defaults.
+  }
+  return { hostname: osHostname(), username, uid, gid };
+}

@@ -1,0 +1,94 @@
+/**
+ * Snapshots (design.rst, "Snapshots"): one unpacked file per backup naming its root tree,
+ * with the host, user, paths and tags that forget policies group and filter by.
+ */
+import { LifeboatError, NotFoundError } from '../../core/errors.ts';
+import { isId } from '../../core/ids.ts';
+import type { CallOptions } from '../../storage/storage.ts';
+import type { Repository } from '../repository.ts';
+import { parseDate } from '../../util/time.ts';
+
+export interface SnapshotDoc {
+  time: string;
+  parent?: string;
+  tree: string;
+  paths: string[];
+  hostname?: string;
+  username?: string;
+  uid?: number;
+  gid?: number;
+  excludes?: string[];
+  tags?: string[];
+  original?: string;
+  program_version?: string;
+}
+
+export interface Snapshot extends SnapshotDoc {
+  readonly id: string;
+  readonly date: Date;
+}
+
+export async function saveSnapshot(repo: Repository, doc: SnapshotDoc, opts: CallOptions = {}): Promise<string> {
+  const clean: SnapshotDoc = { ...doc };
+  if (!clean.parent) delete clean.parent;
+  if (!clean.tags || clean.tags.length === 0) delete clean.tags;
+  if (!clean.excludes || clean.excludes.length === 0) delete clean.excludes;
+  return repo.saveUnpacked('snapshots', clean, opts);
+}
+
+export async function loadSnapshot(repo: Repository, id: string, opts: CallOptions = {}): Promise<Snapshot> {
+  const doc = (await repo.loadUnpacked('snapshots', id, opts)) as SnapshotDoc;
+  if (typeof doc?.tree !== 'string' || typeof doc.time !== 'string') {
+    throw new LifeboatError('integrity', `snapshot ${id} has no tree or time`);
+  }
+  return { ...doc, paths: doc.paths ?? [], id, date: parseDate(doc.time) };
+}
+
+/** Loads every snapshot; unreadable ones are reported through `onError` and skipped. */
+export async function listSnapshots(
+  repo: Repository,
+  opts: CallOptions & { onError?: (id: string, err: unknown) => void } = {},
+): Promise<Snapshot[]> {
+  const ids: string[] = [];
+  for await (const f of repo.storage.list('snapshots', opts)) if (isId(f.name)) ids.push(f.name);
+  const out: Snapshot[] = [];
+  for (const id of ids) {
+    try {
+      out.push(await loadSnapshot(repo, id, opts));
+    } catch (err) {
+      if (opts.onError) opts.onError(id, err);
+      else throw err;
+    }
+  }
+  return out.sort((a, b) => a.date.getTime() - b.date.getTime() || a.id.localeCompare(b.id));
+}
+
+export interface SnapshotFilter {
+  hosts?: string[];
+  tags?: string[][];
+  paths?: string[];
+}
+
+export function matchesFilter(s: Snapshot, f: SnapshotFilter): boolean {
+  if (f.hosts && f.hosts.length > 0 && !f.hosts.includes(s.hostname ?? '')) return false;
+  if (f.paths && f.paths.length > 0 && !f.paths.every((p) => s.paths.includes(p))) return false;
+  // --tag a,b --tag c: a snapshot matches when it has all tags of at least one group.
+  if (f.tags && f.tags.length > 0 && !f.tags.some((group) => group.every((t) => (s.tags ?? []).includes(t)))) return false;
+  return true;
+}
+
+/** Resolves "latest", a full ID or a unique prefix to one snapshot. */
+export async function findSnapshot(repo: Repository, ref: string, filter: SnapshotFilter = {}, opts: CallOptions = {}): Promise<Snapshot> {
+  if (ref === 'latest') {
+    const all = (await listSnapshots(repo, { ...opts, onError: () => undefined })).filter((s) => matchesFilter(s, filter));
+    const last = all.at(-1);
+    if (!last) throw new NotFoundError('no snapshot found', { hint: 'run "lifeboat snapshots" to see what the repository holds' });
+    return last;
+  }
+  if (isId(ref)) return loadSnapshot(repo, ref, opts);
+  const matches: string[] = [];
+  for await (const f of repo.storage.list('snapshots', opts)) if (f.name.startsWith(ref)) matches.push(f.name);
+  if (matches.length === 0) throw new NotFoundError(`no snapshot with ID ${ref}`, { hint: 'run "lifeboat snapshots" to list them' });
+  if (matches.length > 1) throw new LifeboatError('usage', `snapshot ID prefix ${ref} is ambiguous (${matches.length} matches)`, { hint: 'give more characters of the ID' });
+  return loadSnapshot(repo, matches[0] as string, opts);
+}

@@ -1,0 +1,44 @@
+/**
+ * RFC 3339 timestamps with nanoseconds, as Go's time package writes them (restic's trees and
+ * snapshots). JS Dates hold milliseconds only; file times keep their nanoseconds as bigint.
+ */
+
+const NS_PER_MS = 1_000_000n;
+const NS_PER_S = 1_000_000_000n;
+
+/** Formats nanoseconds since the epoch as UTC RFC 3339 with the fraction trimmed like Go's RFC3339Nano. */
+export function formatNs(ns: bigint): string {
+  let sec = ns / NS_PER_S;
+  let frac = ns % NS_PER_S;
+  if (frac < 0n) {
+    frac += NS_PER_S;
+    sec -= 1n;
+  }
+  const base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  if (frac === 0n) return `${base}Z`;
+  const digits = frac.toString().padStart(9, '0').replace(/0+$/, '');
+  return `${base}.${digits}Z`;
+}
+
+export function formatDate(d: Date): string {
+  return formatNs(BigInt(d.getTime()) * NS_PER_MS);
+}
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Parses an RFC 3339 timestamp (any offset, up to nanoseconds) to nanoseconds since the epoch. */
+export function parseNs(s: string): bigint {
+  const m = RFC3339.exec(s);
+  if (!m) {
+    const ms = Date.parse(s);
+    if (Number.isNaN(ms)) throw new RangeError(`not an RFC 3339 time: ${JSON.stringify(s)}`);
+    return BigInt(ms) * NS_PER_MS;
+  }
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  const frac = BigInt((m[2] ?? '').padEnd(9, '0') || '0');
+  return BigInt(ms) * NS_PER_MS + frac;
+}
+
+export function parseDate(s: string): Date {
+  return new Date(Number(parseNs(s) / NS_PER_MS));
+}
