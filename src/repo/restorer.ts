@@ -59,7 +59,7 @@ export class Restorer {
   readonly #result: RestoreResult = { files: 0, dirs: 0, bytes: 0, errors: [] };
   readonly #progress: RestoreProgress = { files: 0, bytes: 0 };
   /** (device, inode) → first restored path, to recreate hard links. */
-  readonly #hardlinks = new Map<string, string>();
+  readonly #hardlinks = new Map<string, Promise<string | undefined>>();
 
   constructor(repo: Repository, opts: RestoreOptions = {}) {
     this.#repo = repo;
@@ -146,15 +146,31 @@ export class Restorer {
 
   async #restoreFile(node: TreeNode, p: string): Promise<void> {
     const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
+    let settle: ((p: string | undefined) => void) | undefined;
     if (hlKey) {
-      const first = this.#hardlinks.get(hlKey);
+      const pending = this.#hardlinks.get(hlKey);
+      const first = pending ? await pending : undefined;
       if (first) {
         await rm(p, { force: true });
         await link(first, p);
         this.#result.files++;
         return;
       }
+      // This path restores the content; others with the same inode wait and link to it.
+      this.#hardlinks.set(hlKey, new Promise((r) => (settle = r)));
     }
+    try {
+      await this.#writeFile(node, p);
+      settle?.(p);
+    } catch (err) {
+      settle?.(undefined);
+      throw err;
+    }
+    this.#result.files++;
+    this.#progress.files++;
+  }
+
+  async #writeFile(node: TreeNode, p: string): Promise<void> {
     await this.#files.run(async () => {
       this.#cancelled();
       this.#progress.current = p;
@@ -181,9 +197,6 @@ export class Restorer {
       await this.#applyMeta(node, tmp);
       await rename(tmp, p);
     });
-    if (hlKey) this.#hardlinks.set(hlKey, p);
-    this.#result.files++;
-    this.#progress.files++;
   }
 
   async #applyMeta(node: TreeNode, p: string): Promise<void> {

@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,12 +37,11 @@ async function assertGone(server: { port: number; pid: number }, dir: string): P
 
 test('postgres: starts, answers SQL with password auth, stops clean', { timeout: 120_000 }, async (t) => {
   if (!needBinaries(t, ...SERVER_BINARIES.postgres)) return;
-  const before = registeredCount();
   const pg = await timed(t, 'postgres', () => startPostgres());
   t.after(() => pg.stop());
   t.diagnostic(`postgres ${pg.version} from ${pg.binDir}`);
   assert.equal(await isPortOpen(pg.port), true);
-  assert.equal(registeredCount(), before + 1);
+  const registered = registeredCount();
   const out = await pg.psql('CREATE TABLE t (id int, name text); INSERT INTO t VALUES (1, $$a$$), (2, $$b$$); SELECT count(*), string_agg(name, $$,$$ ORDER BY id) FROM t;');
   assert.equal(out.trim(), '2|a,b');
   // env() is everything a libpq client needs; a wrong password is refused (auth is real).
@@ -56,7 +55,7 @@ test('postgres: starts, answers SQL with password auth, stops clean', { timeout:
   await pg.stop();
   await pg.stop(); // idempotent
   await assertGone(pg, root);
-  assert.equal(registeredCount(), before);
+  assert.equal(registeredCount(), registered - 1, 'stop() unregisters the server');
 });
 
 test('postgres: a custom password is the one that works', { timeout: 120_000 }, async (t) => {
@@ -165,13 +164,22 @@ test('postgres kill() crashes the postmaster and its backends; stop() still clea
   const pg = await startPostgres();
   t.after(() => pg.stop());
   await pg.psql('SELECT 1');
+  const shmid = readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[6].trim().split(/\s+/)[1];
+  assert.equal(sysvSegmentExists(shmid), true);
   await pg.kill();
   assert.equal(groupAlive(pg.pid), false);
   assert.equal(await isPortOpen(pg.port), false);
   assert.equal(existsSync(pg.dataDir), true, 'kill() leaves the data dir for stop()');
   await pg.stop();
   await assertGone(pg, dirname(pg.dataDir));
+  assert.equal(sysvSegmentExists(shmid), false, 'the crashed server\'s System V segment is released');
 });
+
+/** Whether a System V shared memory segment exists (ipcs cannot tell by exit code). */
+function sysvSegmentExists(shmid: string): boolean {
+  const rows = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1);
+  return rows.some((row) => row.trim().split(/\s+/)[1] === shmid);
+}
 
 test('servers started together get distinct ports and dirs', { timeout: 60_000 }, async (t) => {
   if (!needBinaries(t, ...SERVER_BINARIES.redis)) return;
@@ -271,3 +279,15 @@ test('needBinaries skips with the package to install when a binary is missing', 
 function findBinaryPresent(name: string): boolean {
   return missingBinaries(name) === false;
 }
+
+test('under REQUIRE_SERVERS=1 a missing binary is an error naming its package', async () => {
+  const requireUrl = pathToFileURL(join(SUPPORT_DIR, 'require.ts')).href;
+  const code = [
+    `const { needBinaries } = await import(${JSON.stringify(requireUrl)});`,
+    "try { needBinaries({ skip() { console.log('skipped'); } }, 'redis-cli', 'lifeboat-no-such-binary'); console.log('no error'); }",
+    'catch (e) { console.log(e.message); }',
+  ].join('\n');
+  const r = await runCommand(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, REQUIRE_SERVERS: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^REQUIRE_SERVERS=1 but missing lifeboat-no-such-binary; install it with: apt-get install/);
+});

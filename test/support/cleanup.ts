@@ -19,6 +19,12 @@ export interface CleanupEntry {
   pgid?: number;
   /** Directory to remove recursively, if any. */
   dir?: string;
+  /**
+   * Runs once the processes are dead and before the directory is removed: releases what a
+   * crashed server leaves outside its directory (PostgreSQL's System V segment). Must be
+   * synchronous, it also runs in the exit hook.
+   */
+  afterDeathSync?: () => void;
 }
 
 const entries = new Set<CleanupEntry>();
@@ -75,6 +81,11 @@ function cleanupEntrySync(entry: CleanupEntry): void {
       // Best effort on the way out: one stubborn entry must not keep the rest alive.
     }
   }
+  try {
+    entry.afterDeathSync?.();
+  } catch {
+    // Same: keep going.
+  }
   if (entry.dir !== undefined) {
     try {
       rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
@@ -84,12 +95,37 @@ function cleanupEntrySync(entry: CleanupEntry): void {
   }
 }
 
+/**
+ * Blocks (up to `limitMs`) until no process of the groups is alive. SIGKILL is delivered
+ * asynchronously; without this wait a server could still hold its port for a moment after
+ * the test process has gone.
+ */
+function waitGroupsGoneSync(pgids: number[], limitMs = 5000): void {
+  const deadline = Date.now() + limitMs;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  let alive = pgids;
+  while (alive.length > 0 && Date.now() < deadline) {
+    Atomics.wait(cell, 0, 0, 10); // a synchronous 10 ms sleep
+    alive = alive.filter((pgid) => groupAlive(pgid));
+  }
+}
+
 /** Kills and removes everything still registered. Synchronous, safe to call repeatedly. */
 export function cleanupAllSync(): void {
-  for (const entry of [...entries]) {
-    entries.delete(entry);
-    cleanupEntrySync(entry);
+  const all = [...entries];
+  entries.clear();
+  const pgids: number[] = [];
+  for (const entry of all) {
+    if (entry.pgid === undefined) continue;
+    try {
+      killGroup(entry.pgid);
+      pgids.push(entry.pgid);
+    } catch {
+      // Best effort on the way out: one stubborn entry must not keep the rest alive.
+    }
   }
+  waitGroupsGoneSync(pgids);
+  for (const entry of all) cleanupEntrySync({ ...entry, pgid: undefined });
 }
 
 function onSignal(signal: NodeJS.Signals): void {

@@ -8,7 +8,8 @@
  * postmaster is spawned directly rather than through pg_ctl so its pid is ours to signal:
  * SIGINT is PostgreSQL's "fast shutdown", SIGKILL of the group a crash.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { binaryPath, findPostgresBinDir, installHint } from './binaries.ts';
@@ -83,6 +84,21 @@ function quoteLiteral(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
+/**
+ * A killed postmaster leaves its System V interlock segment behind, and its postmaster.pid,
+ * whose 7th line is "<key> <shmid>". A clean shutdown removes both, so no file, no work.
+ */
+function releaseCrashedSegment(dataDir: string): void {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return;
+  }
+  const shmid = lines[6]?.trim().split(/\s+/)[1];
+  if (shmid !== undefined && /^\d+$/.test(shmid)) spawnSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
+}
+
 let versionCache: Promise<string> | undefined;
 
 function postgresVersion(binDir: string): Promise<string> {
@@ -111,12 +127,16 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     }
     const env = { ...cleanEnv(), LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
     await copyTemplate(await postgresTemplate(binDir, env, ids), dataDir);
+    root.entry.afterDeathSync = () => releaseCrashedSegment(dataDir);
     const settings: Record<string, string> = {
       listen_addresses: LOOPBACK,
       unix_socket_directories: socketDir,
       fsync: 'off',
       synchronous_commit: 'off',
       full_page_writes: 'off',
+      // DSM segments as files in the data dir: a killed server's POSIX segments would
+      // otherwise stay behind in /dev/shm.
+      dynamic_shared_memory_type: 'mmap',
       ...opts.config,
     };
     const started = await withFreePort(async (port) => {

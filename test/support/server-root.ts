@@ -48,6 +48,7 @@ export class ServerRoot {
     this.#stopping ??= (async () => {
       try {
         if (proc !== undefined) await proc.stop(signal, graceMs);
+        this.entry.afterDeathSync?.();
       } finally {
         await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
         unregister(this.entry);

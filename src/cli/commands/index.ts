@@ -11,10 +11,12 @@ import { registerCat } from './cat.ts';
 import { registerKey } from './key.ts';
 import { registerUnlock } from './unlock.ts';
 import { registerStats } from './stats.ts';
+import { registerDemo } from './demo.ts';
 
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 export const commands: RegisterCommand[] = [
+  registerDemo,
   registerInit,
   registerBackup,
   registerSnapshots,

@@ -212,7 +212,8 @@ export class Archiver {
   /** Is `prev` (from the parent snapshot) the same file as `node`, with all blobs present? */
   #unchanged(node: TreeNode, prev: TreeNode | undefined): prev is TreeNode & { content: string[] } {
     if (!prev || prev.type !== 'file' || node.type !== 'file') return false;
-    if (prev.size !== node.size || prev.mtime !== node.mtime || prev.ctime !== node.ctime || prev.inode !== node.inode) return false;
+    // Zero values are omitted from stored nodes (Go's omitempty), so compare with defaults.
+    if ((prev.size ?? 0) !== (node.size ?? 0) || prev.mtime !== node.mtime || prev.ctime !== node.ctime || (prev.inode ?? 0) !== (node.inode ?? 0)) return false;
     return Array.isArray(prev.content) && prev.content.every((id) => this.repo.hasBlob('data', id));
   }
 

@@ -93,6 +93,24 @@ async function collect(data: Uint8Array, readSize: number, polynomial = POL): Pr
   return chunks;
 }
 
+/** Chunk lengths from Chunker.nextSplitPoint, fed `size` bytes per call. */
+function lengthsFedBy(data: Uint8Array, size: number): number[] {
+  const chunker = new Chunker(POL);
+  const lengths: number[] = [];
+  let chunkStart = 0;
+  for (let off = 0; off < data.length; off += size) {
+    const buf = data.subarray(off, off + size);
+    let pos = 0;
+    for (let cut = chunker.nextSplitPoint(buf); cut >= 0; cut = chunker.nextSplitPoint(buf, pos)) {
+      lengths.push(off + cut - chunkStart);
+      chunkStart = off + cut;
+      pos = cut;
+    }
+  }
+  if (chunkStart < data.length) lengths.push(data.length - chunkStart);
+  return lengths;
+}
+
 test('chunks match the reference rules, respect min/max and rebuild the input', async () => {
   const data = mixedInput();
   const chunks = await collect(data, MiB);
@@ -114,13 +132,13 @@ test('read sizes do not change the chunks', async () => {
   const whole = await collect(data, data.length);
   assert.deepEqual(whole.map((c) => c.length), want.map((c) => c.length));
 
-  // One byte per read on a prefix that still holds a content-defined cut and zero-run cuts.
-  const prefix = data.subarray(0, 6 * MiB);
-  const byByte = await collect(prefix, 1);
-  const byMiB = await collect(prefix, MiB);
-  assert.ok(byMiB.length >= 3);
-  assert.deepEqual(byByte.map((c) => c.length), byMiB.map((c) => c.length));
-  assert.ok(Buffer.concat(byByte).equals(prefix));
+  // One byte per call, straight into the chunker (an async iteration per byte would be slow):
+  // random bytes, then zeros, so there are several cuts.
+  const small = concat([pseudoRandom(1_700_000, 13), new Uint8Array(1_100_000), pseudoRandom(200_000, 17)]);
+  const byByte = lengthsFedBy(small, 1);
+  assert.ok(byByte.length >= 3);
+  assert.deepEqual(byByte, lengthsFedBy(small, small.length));
+  assert.deepEqual(byByte, referenceLengths(small, POL));
 });
 
 test('a different polynomial cuts random data elsewhere', async () => {

@@ -30,11 +30,11 @@ const TOP_SHIFT = 45n;
 const SPLIT_MASK = (1n << 20n) - 1n;
 
 // Opcodes of the WebAssembly 1.0 binary format used below.
-const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR_IF = 0x0d, RETURN = 0x0f, VOID = 0x40;
+const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, RETURN = 0x0f, VOID = 0x40;
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21;
 const I64_LOAD = 0x29, I32_LOAD8_U = 0x2d, I64_STORE = 0x37;
 const I32_CONST = 0x41, I64_CONST = 0x42;
-const I32_LT_U = 0x49, I64_EQZ = 0x50, I32_ADD = 0x6a, I32_SHL = 0x74;
+const I32_LT_U = 0x49, I32_GE_U = 0x4f, I64_EQZ = 0x50, I32_ADD = 0x6a, I32_SUB = 0x6b, I32_SHL = 0x74;
 const I64_AND = 0x83, I64_OR = 0x84, I64_XOR = 0x85, I64_SHL = 0x86, I64_SHR_U = 0x88;
 const I32_WRAP_I64 = 0xa7, I64_EXTEND_I32_U = 0xad;
 const I32 = 0x7f, I64 = 0x7e;
@@ -69,35 +69,55 @@ const i64 = (v: bigint): number[] => [I64_CONST, ...sleb(v)];
 /** memarg: alignment exponent, then a constant offset added to the address. */
 const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
 
-function loopBody(check: boolean): number[] {
-  const q = 0, end = 1, d = 2;
-  const code = [
-    ...i32(0), I64_LOAD, ...mem(3, DIGEST), LOCAL_SET, d,
-    BLOCK, VOID,
-    LOOP, VOID,
+const Q = 0, END_Q = 1, D = 2; // locals: the two parameters, then the digest
+
+/** One byte through the window; with `cutDepth`, branch out that many labels on a cut point. */
+function step(cutDepth: number | undefined): number[] {
+  return [
     // d ^= out[mem[q]]: the leaving byte drops out of the window
-    LOCAL_GET, d,
-    LOCAL_GET, q, I32_LOAD8_U, ...mem(0, 0), ...i32(3), I32_SHL, I64_LOAD, ...mem(3, OUT_TABLE),
-    I64_XOR, LOCAL_SET, d,
+    LOCAL_GET, D,
+    LOCAL_GET, Q, I32_LOAD8_U, ...mem(0, 0), ...i32(3), I32_SHL, I64_LOAD, ...mem(3, OUT_TABLE),
+    I64_XOR, LOCAL_SET, D,
     // d = ((d << 8) | mem[q + 64]) ^ mod[d >> 45]: append the entering byte, then reduce;
     // the table entry also clears the 8 bits pushed above degree 53
-    LOCAL_GET, d, ...i64(8n), I64_SHL,
-    LOCAL_GET, q, I32_LOAD8_U, ...mem(0, 64), I64_EXTEND_I32_U, I64_OR,
-    LOCAL_GET, d, ...i64(TOP_SHIFT), I64_SHR_U, I32_WRAP_I64, ...i32(3), I32_SHL, I64_LOAD, ...mem(3, MOD_TABLE),
-    I64_XOR, LOCAL_SET, d,
+    LOCAL_GET, D, ...i64(8n), I64_SHL,
+    LOCAL_GET, Q, I32_LOAD8_U, ...mem(0, 64), I64_EXTEND_I32_U, I64_OR,
+    LOCAL_GET, D, ...i64(TOP_SHIFT), I64_SHR_U, I32_WRAP_I64, ...i32(3), I32_SHL, I64_LOAD, ...mem(3, MOD_TABLE),
+    I64_XOR, LOCAL_SET, D,
     // q += 1
-    LOCAL_GET, q, ...i32(1), I32_ADD, LOCAL_SET, q,
-    // a cut point leaves the block (depth 1)
-    ...(check ? [LOCAL_GET, d, ...i64(SPLIT_MASK), I64_AND, I64_EQZ, BR_IF, 1] : []),
-    LOCAL_GET, q, LOCAL_GET, end, I32_LT_U, BR_IF, 0,
+    LOCAL_GET, Q, ...i32(1), I32_ADD, LOCAL_SET, Q,
+    ...(cutDepth === undefined ? [] : [LOCAL_GET, D, ...i64(SPLIT_MASK), I64_AND, I64_EQZ, BR_IF, cutDepth]),
+  ];
+}
+
+/** Bytes per turn of the main loop: fewer loop-condition and interrupt checks per byte. */
+const UNROLL = 1;
+
+function loopBody(check: boolean): number[] {
+  const storeDigest = [...i32(0), LOCAL_GET, D, I64_STORE, ...mem(3, DIGEST)];
+  const code = [
+    ...i32(0), I64_LOAD, ...mem(3, DIGEST), LOCAL_SET, D,
+    BLOCK, VOID, // cut: depth 2 from inside either loop
+    BLOCK, VOID, // main loop done
+    LOOP, VOID,
+    // leave when fewer than UNROLL bytes remain: end - q < UNROLL
+    LOCAL_GET, END_Q, LOCAL_GET, Q, I32_SUB, ...i32(UNROLL), I32_LT_U, BR_IF, 1,
+    ...Array.from({ length: UNROLL }, () => step(check ? 2 : undefined)).flat(),
+    BR, 0,
+    END,
+    END,
+    BLOCK, VOID, // tail done
+    LOOP, VOID,
+    LOCAL_GET, Q, LOCAL_GET, END_Q, I32_GE_U, BR_IF, 1,
+    ...step(check ? 2 : undefined),
+    BR, 0,
+    END,
     END,
     // input exhausted
-    ...i32(0), LOCAL_GET, d, I64_STORE, ...mem(3, DIGEST),
-    ...i32(-1), RETURN,
+    ...storeDigest, ...i32(-1), RETURN,
     END,
     // cut point
-    ...i32(0), LOCAL_GET, d, I64_STORE, ...mem(3, DIGEST),
-    LOCAL_GET, q,
+    ...storeDigest, LOCAL_GET, Q,
     END,
   ];
   const body = [...vec([[1, I64]]), ...code];
@@ -121,15 +141,22 @@ function moduleBytes(): Uint8Array {
 }
 
 export interface RabinWasm {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: { readonly buffer: ArrayBuffer };
   roll(q: number, end: number): number;
   scan(q: number, end: number): number;
 }
 
-let compiled: WebAssembly.Module | undefined;
+/** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: object | undefined;
 
 /** A fresh instance with its own memory; the caller fills the tables. */
 export function instantiateRabin(): RabinWasm {
-  compiled ??= new WebAssembly.Module(moduleBytes());
-  return new WebAssembly.Instance(compiled, {}).exports as unknown as RabinWasm;
+  compiled ??= new wasmApi.Module(moduleBytes());
+  return new wasmApi.Instance(compiled, {}).exports as RabinWasm;
 }

@@ -94,7 +94,7 @@ export function encodeTree(tree: Tree): Buffer {
 
 /** Writes keys in restic's field order, dropping empty optional fields (Go's omitempty). */
 function orderNode(n: TreeNode): Record<string, unknown> {
-  const o: Record<string, unknown> = { name: n.name, type: n.type };
+  const o: Record<string, unknown> = { name: goQuoteName(n.name), type: n.type };
   const put = (k: keyof TreeNode): void => {
     const v = n[k];
     if (v !== undefined && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0 && k !== 'content')) o[k] = v;
@@ -121,5 +121,82 @@ export function decodeTree(plain: Buffer, what: string): Tree {
   }
   const nodes = (doc as { nodes?: unknown }).nodes;
   if (!Array.isArray(nodes)) throw new IntegrityError(`${what} has no node list`);
+  for (const n of nodes as TreeNode[]) {
+    if (typeof n?.name !== 'string') throw new IntegrityError(`${what} has a node without a name`);
+    n.name = goUnquoteName(n.name);
+  }
   return { nodes: nodes as TreeNode[] };
+}
+
+/**
+ * restic (up to at least 0.16) stores node names Go-quoted without the surrounding quotes:
+ * Node.MarshalJSON applies strconv.Quote and UnmarshalJSON strconv.Unquote. So "a\nb" is
+ * stored as the characters a, \, n, b. We do the same, or restic cannot read our trees.
+ */
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+
+export function goQuoteName(name: string): string {
+  let out = '';
+  for (const ch of name) {
+    const cp = ch.codePointAt(0) as number;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (cp < 0x80 && PRINTABLE.test(ch)) out += ch;
+    else if (ch === '\x07') out += '\\a';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\f') out += '\\f';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\v') out += '\\v';
+    else if (cp < 0x20 || cp === 0x7f) out += '\\x' + cp.toString(16).padStart(2, '0');
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\\ufffd'; // lone surrogate: not valid UTF-8
+    else if (PRINTABLE.test(ch)) out += ch;
+    else if (cp < 0x10000) out += '\\u' + cp.toString(16).padStart(4, '0');
+    else out += '\\U' + cp.toString(16).padStart(8, '0');
+  }
+  return out;
+}
+
+/** Inverse of goQuoteName; a name that is not valid quoted text is returned as is. */
+export function goUnquoteName(s: string): string {
+  if (!s.includes('\\')) return s;
+  const bytes: number[] = [];
+  const pushStr = (t: string): void => {
+    for (const b of Buffer.from(t, 'utf8')) bytes.push(b);
+  };
+  const simple: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, '"': 34, "'": 39 };
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (c !== '\\') {
+      const cp = s.codePointAt(i) as number;
+      const ch = String.fromCodePoint(cp);
+      pushStr(ch);
+      i += ch.length - 1;
+      continue;
+    }
+    const e = s[i + 1];
+    if (e === undefined) return s;
+    if (e in simple) {
+      bytes.push(simple[e] as number);
+      i += 1;
+    } else if (e === 'x') {
+      const h = s.slice(i + 2, i + 4);
+      if (!/^[0-9a-fA-F]{2}$/.test(h)) return s;
+      bytes.push(Number.parseInt(h, 16));
+      i += 3;
+    } else if (e === 'u' || e === 'U') {
+      const n = e === 'u' ? 4 : 8;
+      const h = s.slice(i + 2, i + 2 + n);
+      if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(h)) return s;
+      pushStr(String.fromCodePoint(Number.parseInt(h, 16)));
+      i += 1 + n;
+    } else if (/[0-7]/.test(e)) {
+      const o = s.slice(i + 1, i + 4);
+      if (!/^[0-7]{3}$/.test(o)) return s;
+      bytes.push(Number.parseInt(o, 8));
+      i += 3;
+    } else return s;
+  }
+  return Buffer.from(bytes).toString('utf8');
 }

@@ -1,0 +1,53 @@
+/**
+ * Runs the lifeboat CLI (bin/lifeboat.js) as a user would: a child process with its own
+ * environment. The password travels in LIFEBOAT_PASSWORD, never argv.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/lifeboat.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+export interface CliOptions {
+  password?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: Buffer | string;
+  cwd?: string;
+}
+
+export function lifeboat(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LIFEBOAT_')) env[k] = v;
+  if (opts.password !== undefined) env.LIFEBOAT_PASSWORD = opts.password;
+  Object.assign(env, opts.env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Spawns the CLI without waiting (for kill tests). */
+export function spawnLifeboat(args: string[], opts: CliOptions = {}) {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LIFEBOAT_')) env[k] = v;
+  if (opts.password !== undefined) env.LIFEBOAT_PASSWORD = opts.password;
+  Object.assign(env, opts.env);
+  return spawn(process.execPath, [BIN, ...args], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export const LIFEBOAT_BIN = BIN;
