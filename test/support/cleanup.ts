@@ -130,11 +130,11 @@ export function cleanupAllSync(): void {
 
 function onSignal(signal: NodeJS.Signals): void {
   cleanupAllSync();
-  // Restore the default action and re-raise, so the exit status still says "killed by signal"
-  // and other listeners (the test runner's) are not starved of the usual behaviour.
+  // Restore the default action and re-raise, so the exit status still says "killed by signal".
+  // If someone else (a test runner) also listens, the signal is theirs to act on.
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
-  process.kill(process.pid, signal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
 function install(): void {

@@ -9,7 +9,8 @@
  * SIGINT is PostgreSQL's "fast shutdown", SIGKILL of the group a crash.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { binaryPath, findPostgresBinDir, installHint } from './binaries.ts';
@@ -99,6 +100,16 @@ function releaseCrashedSegment(dataDir: string): void {
   if (shmid !== undefined && /^\d+$/.test(shmid)) spawnSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
 }
 
+/** The server user must be able to reach its temp dir through every ancestor directory. */
+function assertTraversable(dir: string, user: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new Error(`PostgreSQL runs as ${user}, who cannot enter ${d} on the way to the temp dir ${dir}: set TMPDIR=/tmp`);
+    }
+    if (dirname(d) === d) return;
+  }
+}
+
 let versionCache: Promise<string> | undefined;
 
 function postgresVersion(binDir: string): Promise<string> {
@@ -116,6 +127,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   const password = opts.password ?? randomPassword();
   const runAs = unprivilegedUser();
   const ids = runAs === undefined ? {} : { uid: runAs.uid, gid: runAs.gid };
+  if (runAs !== undefined) assertTraversable(tmpdir(), runAs.name);
   const root = await ServerRoot.create('pg');
   let proc: ManagedProcess | undefined;
   try {

@@ -506,7 +506,8 @@ class Check {
         try {
           await this.#repo.decodeBlob(loc, bytes.subarray(loc.offset, loc.offset + loc.length));
         } catch (err) {
-          reason = errorMessage(err);
+          // decodeBlob names the blob and pack already; keep only what went wrong.
+          reason = errorMessage(err).replace(`${loc.type} blob ${loc.id} in pack ${packId}`, '').replace(/^[\s:]*(is damaged)?\s*/, '').replace(/^\((.*)\)$/, '$1') || 'damaged';
         }
       }
       if (reason === undefined) continue;

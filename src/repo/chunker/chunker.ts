@@ -15,70 +15,67 @@
  * The hashing itself runs in a small WebAssembly loop (rabin-wasm.ts); this class copies the
  * bytes to hash into its memory block by block and keeps the chunk bookkeeping.
  */
-import { parsePolynomial, polynomialMod, POLYNOMIAL_DEGREE } from './polynomial.ts';
-import { BLOCK_SIZE, DATA, DIGEST, instantiateRabin, OUT_TABLE } from './rabin-wasm.ts';
+import { parsePolynomial } from './polynomial.ts';
+import { BLOCK_SIZE, buildTables, DATA, DIGEST, instantiateRabin, WINDOW } from './rabin-wasm.ts';
 import type { RabinWasm } from './rabin-wasm.ts';
 
 export const MIN_SIZE = 512 * 1024;
 export const MAX_SIZE = 8 * 1024 * 1024;
 
-const WINDOW = 64;
-
 /**
- * The out table then the mod table (contiguous in the module's memory), 512 x i64 stored as
- * little-endian int32 pairs; cached per polynomial.
+ * Table images by polynomial text, so that a process chunking many files validates and
+ * expands its one or two polynomials once.
  */
-const tableCache = new Map<bigint, Int32Array>();
+const tableCache = new Map<string, Uint8Array>();
 
-function tablesFor(pol: bigint): Int32Array {
-  const cached = tableCache.get(pol);
-  if (cached) return cached;
-  const tables = new Int32Array(1024);
-  const put = (slot: number, v: bigint): void => {
-    tables[2 * slot] = Number(BigInt.asIntN(32, v));
-    tables[2 * slot + 1] = Number(v >> 32n);
-  };
-  for (let b = 0; b < 256; b++) {
-    // Hash of b followed by 63 zero bytes: xor-ing it into a digest removes b from the front.
-    let h = BigInt(b);
-    for (let i = 0; i < WINDOW - 1; i++) h = polynomialMod(h << 8n, pol);
-    put(b, h);
-    // Reduction of the 8 bits shifted past the degree, plus those bits themselves so that the
-    // same xor also clears them.
-    const high = BigInt(b) << BigInt(POLYNOMIAL_DEGREE);
-    put(256 + b, polynomialMod(high, pol) | high);
+function tablesFor(polynomial: string): Uint8Array {
+  let tables = tableCache.get(polynomial);
+  if (!tables) {
+    tables = buildTables(parsePolynomial(polynomial));
+    tableCache.set(polynomial, tables);
   }
-  tableCache.set(pol, tables);
   return tables;
 }
 
 export class Chunker {
-  readonly #wasm: RabinWasm;
-  readonly #bytes: Uint8Array;
-  readonly #digest: Int32Array;
+  readonly #tables: Uint8Array;
+  /** Created on the first byte to hash: inputs below MIN_SIZE - 64 bytes never need one. */
+  #wasm: RabinWasm | undefined;
+  #bytes = new Uint8Array(0);
+  #digest = new Int32Array(0);
+  /** The window and digest still have to be set to the chunk-start state. */
+  #fresh = true;
   /** Bytes of the current chunk seen so far (skipped and hashed). */
   #count = 0;
   /** Bytes still to skip, unhashed, at the start of the current chunk. */
   #pre = 0;
 
   constructor(polynomial: string) {
-    const tables = tablesFor(parsePolynomial(polynomial));
-    this.#wasm = instantiateRabin();
-    const buffer = this.#wasm.memory.buffer;
-    new Int32Array(buffer, OUT_TABLE, 1024).set(tables);
-    this.#bytes = new Uint8Array(buffer);
-    this.#digest = new Int32Array(buffer, DIGEST, 2);
+    this.#tables = tablesFor(polynomial);
     this.reset();
   }
 
   /** Forgets the current chunk; the next byte fed starts a new one. */
   reset(): void {
+    this.#fresh = true;
+    this.#count = 0;
+    this.#pre = MIN_SIZE - WINDOW;
+  }
+
+  /** The chunk-start state, set when hashing begins (always after the skipped bytes). */
+  #startHashing(): RabinWasm {
+    if (!this.#wasm) {
+      this.#wasm = instantiateRabin();
+      this.#bytes = new Uint8Array(this.#wasm.memory.buffer);
+      this.#bytes.set(this.#tables, 0);
+      this.#digest = new Int32Array(this.#wasm.memory.buffer, DIGEST, 2);
+    }
     this.#bytes.fill(0, DATA - WINDOW, DATA - 1);
     this.#bytes[DATA - 1] = 1;
     this.#digest[0] = 1;
     this.#digest[1] = 0;
-    this.#count = 0;
-    this.#pre = MIN_SIZE - WINDOW;
+    this.#fresh = false;
+    return this.#wasm;
   }
 
   /**
@@ -104,8 +101,9 @@ export class Chunker {
       this.#pre = 0;
     }
 
+    if (i === n) return -1;
+    const wasm = this.#fresh ? this.#startHashing() : this.#wasm!;
     const bytes = this.#bytes;
-    const wasm = this.#wasm;
     const base = DATA - WINDOW; // q of the first byte of the block
     while (i < n) {
       const len = Math.min(n - i, BLOCK_SIZE, MAX_SIZE - this.#count);

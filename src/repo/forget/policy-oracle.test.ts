@@ -66,7 +66,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lifeboat-policy-oracle-'));
   repoDir = join(dir, 'repo');
   // A lifeboat-made repository (cheap key derivation keeps each restic run fast).
-  const repo = await Repository.init(createLocalStorage(repoDir), PASSWORD, { scrypt: { N: 1024, r: 8, p: 1 } });
+  await Repository.init(createLocalStorage(repoDir), PASSWORD, { scrypt: { N: 1024, r: 8, p: 1 } });
   // A few snapshots made by restic itself, with its own time format and local zone.
   for (const t of ['2024-11-03 00:30:00', '2024-11-03 23:45:00', '2025-03-09 03:30:00']) {
     restic(['backup', '--stdin', '--stdin-filename', 'data', '--host', 'oracle', '--time', t, '-q'], { TZ: 'America/New_York' }, `content ${t}\n`);

@@ -1,0 +1,93 @@
+/**
+ * Sources: the data stores lifeboat backs up (PostgreSQL, MySQL/MariaDB, Redis, SQLite, files,
+ * any command). A source knows how to dump its store as artifacts, how to load them back, and
+ * how to fingerprint the live data; it knows nothing of repositories, packs or storage.
+ *
+ * Contract every adapter keeps (test/suites/source-suite.ts checks it):
+ * - `backup` hands each artifact to the sink as a stream, one after the other, and resolves
+ *   with the fingerprint of the data it dumped. A dump that fails, is killed or is truncated
+ *   must make `backup` reject with a SourceError; the run then writes no snapshot.
+ * - Artifact names are relative paths without "..": "app.dump", "globals.sql".
+ * - `restore` reads the artifacts it needs from the reader and loads them into the store (or
+ *   into `opts.to`, an adapter-specific alternative target such as another database name or
+ *   directory). It never runs before the plan was confirmed.
+ * - `fingerprint` describes the live data the same way `backup` did, so that after a restore
+ *   `compareFingerprints(backupFp, restoredFp)` is empty.
+ * - Secrets (passwords, tokens) go to child processes through env or files, never argv, and
+ *   never into logs, errors, commands or manifests.
+ */
+
+/** A JSON description of the data: row counts, key counts, file hashes… Compared by value. */
+export type Fingerprint = { readonly [key: string]: unknown };
+
+export interface ArtifactInfo {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface ArtifactSink {
+  /** Stores one artifact from a stream; resolves when the stream has been fully consumed. */
+  put(name: string, data: AsyncIterable<Uint8Array>): Promise<ArtifactInfo>;
+  /**
+   * Stores directories and files as a normal file tree (for the `files` source) under the
+   * snapshot's tree; `exclude` gets absolute paths.
+   */
+  putFiles(paths: readonly string[], opts?: { exclude?: (absPath: string, isDir: boolean) => boolean }): Promise<{ files: number; bytes: number }>;
+}
+
+export interface ArtifactReader {
+  /** Names of the artifacts in the snapshot (excluding manifest.json). */
+  list(): readonly ArtifactInfo[];
+  /** The bytes of one artifact, each blob verified as it is read. */
+  open(name: string): AsyncIterable<Uint8Array>;
+  /** Restores the file tree stored by putFiles into `targetDir`, keeping absolute paths below it. */
+  restoreFiles(targetDir: string, opts?: { stripPrefix?: boolean }): Promise<{ files: number; bytes: number }>;
+}
+
+export interface SourceLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+export interface SourceContext {
+  readonly signal: AbortSignal;
+  readonly log: SourceLog;
+}
+
+export interface BackupOutcome {
+  readonly fingerprint: Fingerprint;
+  /** Version of the server or tool, e.g. "PostgreSQL 15.18". */
+  readonly serverVersion?: string;
+  /** Commands run, without secrets (for the manifest). */
+  readonly commands: readonly string[];
+}
+
+export interface RestoreOptions {
+  /** Adapter-specific alternative target (database name, directory, redis URL…). */
+  readonly to?: string;
+}
+
+export interface Source {
+  readonly name: string;
+  readonly type: string;
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome>;
+  restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void>;
+  /** Fingerprint of the live data (of `opts.to` when given), comparable with the backup's. */
+  fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint>;
+}
+
+/** Lists the differences between two fingerprints as "path: expected X, got Y" lines. */
+export function compareFingerprints(expected: unknown, actual: unknown, at = ''): string[] {
+  if (Object.is(expected, actual)) return [];
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObj(expected) && isObj(actual)) {
+    const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
+    return keys.flatMap((k) => compareFingerprints(expected[k], actual[k], at ? `${at}.${k}` : k));
+  }
+  if (Array.isArray(expected) && Array.isArray(actual) && expected.length === actual.length) {
+    return expected.flatMap((v, i) => compareFingerprints(v, actual[i], `${at}[${i}]`));
+  }
+  const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
+  return [`${at || '(root)'}: expected ${show(expected)}, got ${show(actual)}`];
+}

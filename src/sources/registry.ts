@@ -1,0 +1,12 @@
+/** Every source type lifeboat knows, by the `type:` of lifeboat.yml. */
+import type { SourceType } from './source-kit.ts';
+import { postgresType } from './postgres/postgres-source.ts';
+import { mysqlType } from './mysql/mysql-source.ts';
+import { redisType } from './redis/redis-source.ts';
+import { sqliteType } from './sqlite/sqlite-source.ts';
+import { filesType } from './files/files-source.ts';
+import { commandType } from './command/command-source.ts';
+
+export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+);

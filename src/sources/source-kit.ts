@@ -1,0 +1,78 @@
+/**
+ * What every source adapter shares: how a secret is referenced in lifeboat.yml, the services
+ * a source gets from the composition root, and the common keys of every source's config.
+ * Each adapter folder (sources/<type>/) has <type>-config.ts (a zod schema of its own keys)
+ * and <type>-source.ts (a factory), registered in sources/registry.ts.
+ */
+import { z } from 'zod';
+import type { CommandRunner } from '../core/command-runner.ts';
+
+/**
+ * A secret is never written inline in lifeboat.yml: it names where to read it from.
+ * `{ env: NAME }`, `{ file: PATH }` or `{ command: "pass show db" }`.
+ */
+export const secretRefSchema = z.union([
+  z.strictObject({ env: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ command: z.string().min(1) }),
+], { error: 'a secret must be { env: NAME }, { file: PATH } or { command: CMD }, never the secret itself' });
+export type SecretRef = z.infer<typeof secretRefSchema>;
+
+/** Resolves a secret reference to its value (config/secrets.ts implements it). */
+export type SecretResolver = (ref: SecretRef, what: string) => Promise<string>;
+
+export interface SourceDeps {
+  readonly runner: CommandRunner;
+  readonly secrets: SecretResolver;
+  /** Directory for the source's temporary files (never a whole dump). */
+  readonly tmpDir: string;
+}
+
+/** "30s", "15m", "1h", "7d", "2w" → milliseconds. */
+export const durationSchema = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, { error: 'a duration like 30s, 15m, 1h, 7d or 2w' });
+
+export function parseDurationMs(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(s);
+  if (!m) throw new RangeError(`not a duration: ${s}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
+  return Number(m[1]) * unit;
+}
+
+export const retentionSchema = z.strictObject({
+  keep_last: z.int().nonnegative().optional(),
+  keep_hourly: z.int().nonnegative().optional(),
+  keep_daily: z.int().nonnegative().optional(),
+  keep_weekly: z.int().nonnegative().optional(),
+  keep_monthly: z.int().nonnegative().optional(),
+  keep_yearly: z.int().nonnegative().optional(),
+  keep_within: z.string().optional(),
+});
+export type Retention = z.infer<typeof retentionSchema>;
+
+const hookList = z.array(z.string().min(1));
+export const hooksSchema = z.strictObject({ before: hookList.optional(), after: hookList.optional() });
+
+/** Keys every source has, whatever its type. */
+export const commonSourceKeys = {
+  depends_on: z.array(z.string()).optional(),
+  schedule: z.string().optional(),
+  retention: retentionSchema.optional(),
+  rpo: durationSchema.optional(),
+  rto: durationSchema.optional(),
+  tags: z.array(z.string()).optional(),
+  backup: z.strictObject({ hooks: hooksSchema.optional() }).optional(),
+  restore: z.strictObject({ hooks: hooksSchema.optional(), to: z.string().optional() }).optional(),
+};
+
+/**
+ * One kind of source: its config schema (the type-specific keys; the composed schema adds
+ * `type` and the common keys) and a factory. `config` is the parsed config of one source,
+ * common keys included.
+ */
+export interface SourceType<C = Record<string, unknown>> {
+  readonly type: string;
+  /** One line for docs and `lifeboat config check`. */
+  readonly description: string;
+  readonly keys: z.ZodRawShape;
+  create(name: string, config: C, deps: SourceDeps): import('../core/source.ts').Source;
+}
