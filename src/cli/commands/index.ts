@@ -12,6 +12,9 @@ import { registerKey } from './key.ts';
 import { registerUnlock } from './unlock.ts';
 import { registerStats } from './stats.ts';
 import { registerDemo } from './demo.ts';
+import { registerCheck } from './check.ts';
+import { registerForget } from './forget.ts';
+import { registerPrune } from './prune.ts';
 
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
@@ -23,6 +26,9 @@ export const commands: RegisterCommand[] = [
   registerLs,
   registerRestore,
   registerDump,
+  registerCheck,
+  registerForget,
+  registerPrune,
   registerStats,
   registerKey,
   registerUnlock,

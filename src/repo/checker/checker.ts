@@ -439,6 +439,8 @@ class Check {
     } else {
       d = { kind: 'missing_blob', object: what, severity: 'error', message: `${what} is indexed only in ${locs.map((l) => this.#whyUnusable(l)).join('; ')}` };
     }
+    // Another walker may have reported it while this one waited for the orphan headers.
+    if (this.#blobReports.has(key)) return;
     this.#blobReports.set(key, d);
     this.#add(d, [key]);
   }

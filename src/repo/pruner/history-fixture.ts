@@ -8,7 +8,7 @@
  * changed, added and removed between generations so forgetting some snapshots leaves packs
  * fully unused, partly used and fully used.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { Archiver } from '../archiver/archiver.ts';
 import type { Repository } from '../repository.ts';
 import type { Snapshot } from '../snapshot/snapshot.ts';
@@ -18,14 +18,10 @@ export const FIXTURE_PASSWORD = 'prune fixture password';
 /** Small packs, so a few MiB of content make many of them. */
 export const FIXTURE_PACK_SIZE = 256 * 1024;
 
-/** Deterministic bytes for (file, version): SHA-256 in counter mode. */
+/** Deterministic random-looking bytes for (file, version): AES-256-CTR keystream. */
 export function fileBytes(file: number, version: number, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  const seed = `${file}/${version}`;
-  for (let off = 0, i = 0; off < size; off += 32, i++) {
-    createHash('sha256').update(`${seed}/${i}`).digest().copy(out, off, 0, Math.min(32, size - off));
-  }
-  return out;
+  const key = createHash('sha256').update(`prune fixture ${file}/${version}`).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
 }
 
 export interface FileSpec {

@@ -15,17 +15,20 @@
  * pack that is kept anyway, so a pack a previous prune already rewrote is kept.
  *
  * executePrune, the caller holding the exclusive lock:
- *  1. deletes unindexed packs (no index, so nothing can refer to them);
- *  2. copies the used blobs of packs to repack into new packs and flushes, which uploads
+ *  1. copies the used blobs of packs to repack into new packs and flushes, which uploads
  *     them and writes an index file for them;
- *  3. writes new index files describing every pack that stays; the last one written names
- *     every older index file in `supersedes`, so a reader sees either the old set or the
+ *  2. writes new index files describing every pack that stays; the last one written names
+ *     every older index file in `supersedes`, so lifeboat sees either the old set or the
  *     complete new set, never a partial one;
- *  4. deletes the old index files;
- *  5. only then deletes the packs no index file refers to any more.
- * Killed anywhere, every index file in storage lists only packs that exist, and every blob a
- * snapshot needs is in some listed pack; what may be left are unreferenced packs or
- * duplicates, which the next prune removes.
+ *  3. deletes the old index files;
+ *  4. only then deletes the packs no index file lists any more, unreferenced ones included.
+ * restic reads every index file and ignores `supersedes`, so a superseded file left by an
+ * interrupted prune still counts for it: such files are always replaced and deleted before
+ * any pack they list, and packs are deleted early (without rewriting the index) only when no
+ * index file in storage is superseded. Killed anywhere, every index file in storage lists
+ * only packs that exist, and every blob a snapshot needs is in a listed pack; what may be
+ * left are unreferenced packs, duplicate blobs or packs listed twice, which the next prune
+ * removes.
  */
 import { CancelledError, IntegrityError, LifeboatError, errorMessage, isNotFound } from '../../core/errors.ts';
 import { mapLimit } from '../../util/semaphore.ts';
@@ -43,6 +46,10 @@ export interface PrunePlan {
   usedBlobs: number;
   /** Blob copies in the index no snapshot needs (including extra copies of used blobs). */
   unusedBlobs: number;
+  /** Bytes of the needed blobs (one copy each), as stored. */
+  bytesUsed: number;
+  /** Bytes of the unneeded blob copies, as stored. */
+  bytesUnused: number;
   /** Extra copies of used blobs (counted in unusedBlobs too). */
   duplicateBlobs: number;
   /** Indexed packs that hold no needed blob. */
@@ -54,7 +61,8 @@ export interface PrunePlan {
   bytesToFree: number;
   /** Bytes of packs that will be read and rewritten. */
   bytesToRepack: number;
-  /** Index files replaced by the new index (empty when the index need not change). */
+  /** Index files replaced by the new index (empty when the index need not change, and then
+   *  only unreferenced packs are deleted). */
   indexFilesToReplace: string[];
   /** Packs in storage that no index lists. */
   unreferencedPacks: string[];
@@ -142,7 +150,17 @@ async function markUsed(repo: Repository, signal: AbortSignal | undefined): Prom
           if (!repo.index.has('tree', id)) {
             throw new IntegrityError(`tree ${id} (of ${from}) is not in the index; refusing to prune`, { hint: 'run "lifeboat check" and repair the repository before pruning' });
           }
-          const tree = decodeTree(await repo.loadBlob('tree', id, { signal }), `tree ${id}`);
+          let raw: Buffer;
+          try {
+            raw = await repo.loadBlob('tree', id, { signal });
+          } catch (err) {
+            if (!isNotFound(err) && !(err instanceof IntegrityError)) throw err;
+            throw new IntegrityError(`tree ${id} (of ${from}) cannot be read: ${errorMessage(err)}; refusing to prune`, {
+              hint: 'run "lifeboat check" and repair the repository before pruning',
+              cause: err,
+            });
+          }
+          const tree = decodeTree(raw, `tree ${id}`);
           for (const n of tree.nodes) {
             if (n.subtree) addTree(n.subtree, `tree ${id}`);
             for (const d of n.content ?? []) {
@@ -329,10 +347,17 @@ export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promi
   let bytesToFree = repackRemoved;
   for (const id of [...unreferencedPacks, ...packsToDelete]) bytesToFree += stored.get(id) ?? 0;
 
-  const rewrite = packsToDelete.length > 0 || packsToRepack.length > 0 || missingPacks.length > 0;
+  // Index files another one supersedes (left by an interrupted prune) are loaded by restic
+  // as if current: they must go, through a rewrite, before any pack they list is deleted.
+  const superseded = new Set<string>();
+  for (const { supersedes } of repo.index.indexFiles.values()) for (const id of supersedes) superseded.add(id);
+  const staleIndex = indexFiles.some((id) => superseded.has(id));
+  const rewrite = staleIndex || packsToDelete.length > 0 || packsToRepack.length > 0 || missingPacks.length > 0;
   const plan: PrunePlan = {
     usedBlobs: used.size,
     unusedBlobs: infos.reduce((n, p) => n + p.unusedBlobs, 0),
+    bytesUsed: usedSize,
+    bytesUnused: unusedSize,
     duplicateBlobs,
     packsToDelete: packsToDelete.sort(),
     packsToRepack,
@@ -391,15 +416,15 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Exec
   det.executed = true;
   const { signal } = opts;
   let bytesFreed = 0;
-  let packsDeleted = 0;
 
-  // 1. Packs no index lists: nothing refers to them.
-  const unref = await removeAll(repo, 'data', plan.unreferencedPacks, 'delete-unreferenced', opts);
-  packsDeleted += unref.length;
-  for (const id of unref) bytesFreed += det.sizes.get(id) ?? 0;
-  if (plan.indexFilesToReplace.length === 0) return { packsDeleted, packsWritten: 0, bytesFreed };
+  if (plan.indexFilesToReplace.length === 0) {
+    // No index file in storage is superseded, so no index file lists these packs at all.
+    const unref = await removeAll(repo, 'data', plan.unreferencedPacks, 'delete-packs', opts);
+    for (const id of unref) bytesFreed += det.sizes.get(id) ?? 0;
+    return { packsDeleted: unref.length, packsWritten: 0, bytesFreed };
+  }
 
-  // 2. Repack. The packs leaving are dropped from the in-memory index first, so saveBlob
+  // 1. Repack. The packs leaving are dropped from the in-memory index first, so saveBlob
   //    stores their blobs again instead of finding them there.
   const leaving = [...plan.packsToRepack, ...plan.packsToDelete, ...plan.missingPacks];
   for (const id of leaving) repo.index.removePack(id);
@@ -433,7 +458,7 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Exec
     }
   }
 
-  // 3. New index files for every pack that stays; the last one supersedes all older files,
+  // 2. New index files for every pack that stays; the last one supersedes all older files,
   //    including the one flush just wrote.
   checkCancel(signal, 'prune');
   const old = [...new Set([...plan.indexFilesToReplace, ...repo.index.indexFiles.keys()])];
@@ -454,13 +479,12 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Exec
     opts.onProgress?.({ phase: 'write-index', done: i + 1, total: chunks.length });
   }
 
-  // 4. The old index files. Failing here stops before any pack is deleted.
+  // 3. The old index files. Failing here stops before any pack is deleted.
   const goneIndex = await removeAll(repo, 'index', old, 'delete-index', opts);
   for (const id of goneIndex) repo.index.indexFiles.delete(id);
 
-  // 5. Packs no index file lists any more.
-  const gone = await removeAll(repo, 'data', [...plan.packsToDelete, ...plan.packsToRepack], 'delete-packs', opts);
-  packsDeleted += gone.length;
+  // 4. Packs no index file lists any more.
+  const gone = await removeAll(repo, 'data', [...plan.unreferencedPacks, ...plan.packsToDelete, ...plan.packsToRepack], 'delete-packs', opts);
   for (const id of gone) bytesFreed += det.sizes.get(id) ?? 0;
-  return { packsDeleted, packsWritten, bytesFreed };
+  return { packsDeleted: gone.length, packsWritten, bytesFreed };
 }

@@ -1,0 +1,107 @@
+/** `lifeboat forget [--keep-* …] [--prune] [--dry-run] [ID…]`: restic's forget. */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { UsageError } from '../../core/errors.ts';
+import { withRepository } from '../repo-access.ts';
+import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
+import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../repo/forget/policy.ts';
+import type { ExpirePolicy, GroupBy } from '../../repo/forget/policy.ts';
+import { collect, tagGroups } from './common.ts';
+import { runPrune } from './prune.ts';
+
+interface ForgetFlags {
+  keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
+  keepWithin?: string; keepWithinHourly?: string; keepWithinDaily?: string; keepWithinWeekly?: string; keepWithinMonthly?: string; keepWithinYearly?: string;
+  keepTag: string[]; host: string[]; tag: string[]; path: string[]; groupBy: string; dryRun?: boolean; prune?: boolean; maxUnused?: string;
+}
+
+const int = (v: string | undefined, flag: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1) throw new UsageError(`${flag} ${v}: expected a whole number (-1 = unlimited)`);
+  return n;
+};
+
+export function parseGroupBy(v: string): GroupBy {
+  const by: GroupBy = {};
+  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (part === 'host') by.host = true;
+    else if (part === 'paths') by.paths = true;
+    else if (part === 'tags') by.tags = true;
+    else throw new UsageError(`--group-by ${v}: unknown field "${part}" (use host, paths, tags)`);
+  }
+  return by;
+}
+
+export function registerForget(program: Command, ctx: CliContext): void {
+  program
+    .command('forget')
+    .description('remove snapshots by ID or by a keep policy (then --prune to free space)')
+    .argument('[ids...]', 'snapshot IDs to forget')
+    .option('-l, --keep-last <n>', 'keep the last n snapshots')
+    .option('-H, --keep-hourly <n>', 'keep the last n hourly snapshots')
+    .option('-d, --keep-daily <n>', 'keep the last n daily snapshots')
+    .option('-w, --keep-weekly <n>', 'keep the last n weekly snapshots')
+    .option('-m, --keep-monthly <n>', 'keep the last n monthly snapshots')
+    .option('-y, --keep-yearly <n>', 'keep the last n yearly snapshots')
+    .option('--keep-within <duration>', 'keep snapshots newer than duration (e.g. 1y5m7d2h) relative to the latest')
+    .option('--keep-within-hourly <duration>', 'keep hourly snapshots within duration')
+    .option('--keep-within-daily <duration>', 'keep daily snapshots within duration')
+    .option('--keep-within-weekly <duration>', 'keep weekly snapshots within duration')
+    .option('--keep-within-monthly <duration>', 'keep monthly snapshots within duration')
+    .option('--keep-within-yearly <duration>', 'keep yearly snapshots within duration')
+    .option('--keep-tag <tags>', 'keep snapshots with these tags (repeatable)', collect, [])
+    .option('--host <host>', 'only consider snapshots of this host (repeatable)', collect, [])
+    .option('--tag <tags>', 'only consider snapshots with these tags (repeatable)', collect, [])
+    .option('--path <path>', 'only consider snapshots of this path (repeatable)', collect, [])
+    .option('-g, --group-by <fields>', 'group snapshots by host, paths, tags', 'host,paths')
+    .option('-n, --dry-run', 'only show what would be removed and why the rest is kept')
+    .option('--prune', 'prune the repository afterwards')
+    .option('--max-unused <percent>', 'with --prune: tolerated unused space (default 5%)')
+    .action(async (ids: string[], f: ForgetFlags) => {
+      const policy: ExpirePolicy = {
+        last: int(f.keepLast, '--keep-last'), hourly: int(f.keepHourly, '--keep-hourly'), daily: int(f.keepDaily, '--keep-daily'),
+        weekly: int(f.keepWeekly, '--keep-weekly'), monthly: int(f.keepMonthly, '--keep-monthly'), yearly: int(f.keepYearly, '--keep-yearly'),
+        within: f.keepWithin, withinHourly: f.keepWithinHourly, withinDaily: f.keepWithinDaily, withinWeekly: f.keepWithinWeekly,
+        withinMonthly: f.keepWithinMonthly, withinYearly: f.keepWithinYearly,
+        tags: f.keepTag.length > 0 ? tagGroups(f.keepTag) : undefined,
+      };
+      if (ids.length === 0 && isEmptyPolicy(policy)) {
+        throw new UsageError('no policy given: refusing to forget every snapshot', { hint: 'give snapshot IDs or --keep-* flags' });
+      }
+      await withRepository(ctx, { lock: 'exclusive', loadIndex: false }, async (opened) => {
+        const { repo } = opened;
+        const all = await listSnapshots(repo, { signal: ctx.signal, onError: (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} cannot be read: ${(err as Error).message}`) });
+        const remove: Snapshot[] = [];
+        const groupsOut: unknown[] = [];
+        if (ids.length > 0) {
+          for (const id of ids) {
+            const matches = all.filter((s) => s.id.startsWith(id));
+            if (matches.length !== 1) throw new UsageError(matches.length === 0 ? `no snapshot with ID ${id}` : `snapshot ID ${id} is ambiguous`);
+            remove.push(matches[0] as Snapshot);
+          }
+        } else {
+          const selected = all.filter((s) => matchesFilter(s, { hosts: f.host, tags: tagGroups(f.tag), paths: f.path }));
+          const groups = groupSnapshots(selected, parseGroupBy(f.groupBy));
+          const now = new Date();
+          for (const [key, snaps] of groups) {
+            const decisions = applyPolicy(snaps, policy, now);
+            groupsOut.push({ group: key, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, reasons: d.reasons })), remove: decisions.filter((d) => !d.keep).map((d) => d.snapshot.id) });
+            ctx.out.line(`snapshots for ${key || '(all)'}:`);
+            ctx.out.table(
+              ['ID', 'Time', 'Host', 'Tags', 'Decision'],
+              decisions.map((d) => [d.snapshot.id.slice(0, 8), d.snapshot.date.toISOString().replace('T', ' ').slice(0, 19), d.snapshot.hostname ?? '', (d.snapshot.tags ?? []).join(','), d.keep ? `keep: ${d.reasons.join(', ')}` : 'remove']),
+            );
+            for (const d of decisions) if (!d.keep) remove.push(d.snapshot);
+          }
+        }
+        if (!f.dryRun) {
+          for (const s of remove) await repo.storage.remove({ type: 'snapshots', name: s.id }, { signal: ctx.signal });
+        }
+        ctx.out.result({ message_type: 'forget', dry_run: f.dryRun === true, groups: groupsOut, removed: remove.map((s) => s.id) });
+        ctx.out.line(`${f.dryRun ? 'would remove' : 'removed'} ${remove.length} snapshot(s)`);
+        if (f.prune && !f.dryRun) await runPrune(ctx, repo, { maxUnused: f.maxUnused });
+      });
+    });
+}

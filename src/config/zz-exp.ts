@@ -1,0 +1,1 @@
+import { sourceTypes } from '../sources/registry.ts'; console.log([...sourceTypes.keys()]);

@@ -1,0 +1,299 @@
+/**
+ * The `sqlite` source: one SQLite database file, backed up while the application keeps using it.
+ *
+ * Backup uses SQLite's online backup API (node:sqlite `backup()`), which copies the database
+ * page by page under a read transaction, so the copy is one consistent moment even while other
+ * connections write. The API can only write to a file, so this source has the one staging
+ * exception of all sources: the copy lands in a private temp dir under deps.tmpDir, is checked
+ * with `PRAGMA integrity_check`, fingerprinted, streamed into the sink as `<basename>`, and
+ * deleted right after.
+ *
+ * Restore streams the artifact into a temp file beside the target (same filesystem), checks that
+ * it opens and passes integrity_check, removes the target's stale `-wal`, `-shm` and `-journal`
+ * files (an old WAL or hot journal would be replayed onto the new database and corrupt it), and
+ * renames the temp file over the target. The application must be stopped during a restore
+ * (the ops layer does that with hooks and dependency order).
+ *
+ * Fingerprint: integrity_check result, exact row count per table (sqlite_master tables except
+ * SQLite's internal sqlite_*), and the sha256 of the schema (`sql` of sqlite_master, ordered).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DatabaseSync, backup as sqliteBackup } from 'node:sqlite';
+import { CancelledError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { sqliteKeys } from './sqlite-config.ts';
+import type { SqliteConfig } from './sqlite-config.ts';
+
+/**
+ * Pages per backup step. The online backup restarts from the first page whenever another
+ * connection writes between two steps, so under a steady write load a copy in small steps may
+ * never finish. One step copies everything under a single read transaction: in WAL mode writers
+ * go on meanwhile; in rollback-journal mode their commits wait (busy timeout) for the copy.
+ */
+const ALL_PAGES_IN_ONE_STEP = 0x7fffffff;
+/** How long our connections wait on a lock held by the application (ms). */
+const BUSY_TIMEOUT_MS = 30_000;
+/** Rows of a failed integrity_check quoted in an error message. */
+const MAX_PROBLEMS_SHOWN = 5;
+
+export interface SqliteFingerprint {
+  /** 'ok', or the problems integrity_check reported, one per line. */
+  readonly integrity: string;
+  /** Rows per table; null for a virtual table whose module this SQLite lacks. */
+  readonly tables: Readonly<Record<string, number | null>>;
+  /** sha256 of the `sql` of every sqlite_master entry, ordered by type and name. */
+  readonly schema: string;
+}
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * Fingerprints an open database inside one read transaction, so counts and schema describe
+ * the same moment even while the application writes.
+ */
+export function fingerprintDatabase(db: DatabaseSync): SqliteFingerprint {
+  db.exec('BEGIN');
+  try {
+    const integrity = db.prepare('PRAGMA integrity_check').all().map((r) => String(r.integrity_check)).join('\n');
+    const schemaHash = createHash('sha256');
+    for (const row of db.prepare('SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name').all()) {
+      schemaHash.update(`${String(row.sql)}\n`);
+    }
+    const names = db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+      .all()
+      .map((r) => String(r.name));
+    const counts = names.map((name): [string, number | null] => {
+      try {
+        const row = db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(name)}`).get();
+        return [name, Number(row?.n)];
+      } catch {
+        // A virtual table (fts, rtree…) whose module is not compiled in cannot be counted
+        // here; its shadow tables are ordinary tables and are counted.
+        return [name, null];
+      }
+    });
+    // fromEntries defines own properties, so even a table named "__proto__" is kept.
+    return { integrity, tables: Object.fromEntries(counts), schema: schemaHash.digest('hex') };
+  } finally {
+    db.exec('COMMIT');
+  }
+}
+
+function openDatabase(file: string, readOnly: boolean): DatabaseSync {
+  return new DatabaseSync(file, { readOnly, timeout: BUSY_TIMEOUT_MS });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
+}
+
+/** The side files SQLite keeps next to a database. */
+const sideFiles = (file: string): string[] => [`${file}-wal`, `${file}-shm`, `${file}-journal`];
+
+export class SqliteSource implements Source {
+  readonly name: string;
+  readonly type = 'sqlite';
+  readonly #config: SqliteConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: SqliteConfig, deps: SourceDeps) {
+    this.name = name;
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  get #file(): string {
+    return path.resolve(this.#config.path);
+  }
+
+  #cancelled(what: string, cause?: unknown): CancelledError {
+    return new CancelledError(`${what} of source ${this.name} cancelled`, cause === undefined ? {} : { cause });
+  }
+
+  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    if (ctx.signal.aborted) throw this.#cancelled('backup');
+    const file = this.#file;
+    if (!(await exists(file))) {
+      throw new SourceError(`source ${this.name}: SQLite database ${file} does not exist`, {
+        hint: 'check `path` in lifeboat.yml; it must name the database file the application uses',
+      });
+    }
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-'));
+    const copy = path.join(work, path.basename(file));
+    try {
+      let src: DatabaseSync;
+      try {
+        src = openDatabase(file, true);
+      } catch (err) {
+        throw new SourceError(`source ${this.name}: cannot open SQLite database ${file}: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'check that the file is a SQLite database and readable by lifeboat',
+        });
+      }
+      try {
+        await sqliteBackup(src, copy, { rate: ALL_PAGES_IN_ONE_STEP });
+      } catch (err) {
+        throw new SourceError(`source ${this.name}: online backup of ${file} failed: ${errorMessage(err)}`, {
+          cause: err,
+          retryable: true,
+          hint: 'if the database was locked, retry; a long write transaction of the application blocks the copy',
+        });
+      } finally {
+        src.close();
+      }
+      if (ctx.signal.aborted) throw this.#cancelled('backup');
+
+      // The copy, not the live file, is fingerprinted: it is exactly what gets stored.
+      const db = openDatabase(copy, true);
+      let fingerprint: SqliteFingerprint;
+      let version: string;
+      try {
+        fingerprint = fingerprintDatabase(db);
+        version = String(db.prepare('SELECT sqlite_version() AS v').get()?.v);
+      } finally {
+        db.close();
+      }
+      if (fingerprint.integrity !== 'ok') {
+        const problems = fingerprint.integrity.split('\n');
+        throw new SourceError(`source ${this.name}: SQLite database ${file} is damaged: integrity_check reports ${problems.slice(0, MAX_PROBLEMS_SHOWN).join('; ')}`, {
+          data: { problems: problems.length },
+          hint: 'repair the database (sqlite3 .recover) or restore an earlier backup; this copy was not stored',
+        });
+      }
+      await Promise.all(sideFiles(copy).map((f) => rm(f, { force: true })));
+      await sink.put(path.basename(file), createReadStream(copy, { signal: ctx.signal }));
+      return {
+        fingerprint: { ...fingerprint },
+        serverVersion: `SQLite ${version}`,
+        commands: [`sqlite online backup ${file}`, 'PRAGMA integrity_check'],
+      };
+    } catch (err) {
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('backup', err);
+      throw err;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** The artifact holding the database: named after the configured file, or the only one. */
+  #artifactName(reader: ArtifactReader): string {
+    const names = reader.list().map((a) => a.name);
+    const wanted = path.basename(this.#file);
+    if (names.includes(wanted)) return wanted;
+    if (names.length === 1) return names[0];
+    throw new NotFoundError(`source ${this.name}: the snapshot has no artifact ${wanted} (it has ${names.join(', ') || 'none'})`, {
+      hint: 'pick a snapshot of this sqlite source',
+    });
+  }
+
+  async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
+    if (ctx.signal.aborted) throw this.#cancelled('restore');
+    const target = path.resolve(opts?.to ?? this.#config.path);
+    const name = this.#artifactName(reader);
+    const dir = path.dirname(target);
+    await mkdir(dir, { recursive: true });
+    // Beside the target, so the final rename is atomic on the same filesystem.
+    const temp = path.join(dir, `.${path.basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
+    try {
+      const fh = await open(temp, 'wx', 0o600);
+      try {
+        await pipeline(reader.open(name), fh.createWriteStream({ autoClose: false }), { signal: ctx.signal });
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      this.#verifyRestoredCopy(temp, name);
+      await Promise.all(sideFiles(temp).map((f) => rm(f, { force: true })));
+
+      const old = await stat(target).catch(() => undefined);
+      if (old) {
+        await chmod(temp, old.mode & 0o7777);
+        if (process.getuid?.() === 0) await chown(temp, old.uid, old.gid);
+      } else {
+        await chmod(temp, 0o644);
+      }
+      await Promise.all(sideFiles(target).map((f) => rm(f, { force: true })));
+      await rename(temp, target);
+      await syncDir(dir);
+      ctx.log.info(`source ${this.name}: restored ${name} to ${target}`);
+    } catch (err) {
+      await Promise.all([temp, ...sideFiles(temp)].map((f) => rm(f, { force: true })));
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
+      throw err;
+    }
+  }
+
+  /** A restored file must open and pass integrity_check before it replaces anything. */
+  #verifyRestoredCopy(file: string, artifact: string): void {
+    let integrity: string;
+    try {
+      const db = openDatabase(file, true);
+      try {
+        integrity = fingerprintDatabase(db).integrity;
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      throw new SourceError(`source ${this.name}: artifact ${artifact} is not a readable SQLite database: ${errorMessage(err)}`, {
+        cause: err,
+        hint: 'the target was left untouched; check the snapshot with `lifeboat check --read-data` or pick another one',
+      });
+    }
+    if (integrity !== 'ok') {
+      throw new SourceError(`source ${this.name}: artifact ${artifact} fails integrity_check: ${integrity.split('\n').slice(0, MAX_PROBLEMS_SHOWN).join('; ')}`, {
+        hint: 'the target was left untouched; pick another snapshot',
+      });
+    }
+  }
+
+  async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
+    if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
+    const file = path.resolve(opts?.to ?? this.#config.path);
+    // No database is a state too (after a wipe, before a restore): it compares as different.
+    if (!(await exists(file))) return { missing: true };
+    try {
+      const db = openDatabase(file, true);
+      try {
+        return { ...fingerprintDatabase(db) };
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      throw new SourceError(`source ${this.name}: cannot fingerprint SQLite database ${file}: ${errorMessage(err)}`, {
+        cause: err,
+        hint: 'check that the file is a SQLite database and readable by lifeboat',
+      });
+    }
+  }
+}
+
+/** Makes a rename durable; some filesystems refuse fsync on a directory, which is harmless. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.sync().catch(() => undefined);
+  } finally {
+    await fh.close();
+  }
+}
+
+export const sqliteType: SourceType<SqliteConfig> = {
+  type: 'sqlite',
+  description: 'a SQLite database file, copied consistently with the online backup API while the application runs',
+  keys: sqliteKeys,
+  create: (name, config, deps) => new SqliteSource(name, config, deps),
+};
