@@ -45,11 +45,11 @@ export const copySchema = z.strictObject({
   schedule: z.string().min(1).optional(),
 }).describe('A second repository the snapshots are copied to');
 
-/** The keys every source has, as one object (for the inferred type). */
-const commonSourceSchema = z.strictObject(commonSourceKeys);
+/** The keys every source has, parsed. */
+type CommonSourceConfig = z.infer<ReturnType<typeof z.strictObject<typeof commonSourceKeys>>>;
 
 /** One parsed source: `type`, the common keys, and the type's own keys. */
-export type SourceConfig = z.infer<typeof commonSourceSchema> & { type: string } & { [key: string]: unknown };
+export type SourceConfig = CommonSourceConfig & { type: string } & { [key: string]: unknown };
 export type RepositoryConfig = z.infer<typeof repositorySchema>;
 export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type CopyConfig = z.infer<typeof copySchema>;

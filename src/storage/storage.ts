@@ -9,15 +9,17 @@
  * Contract every implementation keeps (test/suites/storage-suite.ts checks it):
  * - `save` is atomic: a reader sees the whole file or no file, never a prefix; after `save`
  *   resolves, the file is durable and visible to `load`, `stat` and `list` (read-after-write).
- *   Saving a name that exists fails with an error with code `already_exists`, except for
- *   `config` (never rewritten by lifeboat) — content-addressed files are written once.
+ *   Saving a name that exists fails with an error with code `already_exists`, `config`
+ *   included: content-addressed files are written once, and the config never changes.
  * - `load` of a missing file, `stat` of a missing file and `remove` of a missing file throw
  *   NotFoundError (core/errors.ts). `load` returns exactly the requested range; a range
  *   that runs past the end of the file throws a LifeboatError with code `short_read`.
  * - `list` yields every file of a type once, in no particular order.
  * - Transient failures (network, 5xx, timeouts) are LifeboatErrors with retryable=true;
  *   permanent ones (ENOSPC, EACCES, 4xx) have retryable=false.
- * - Every method honours `signal`.
+ * - Every method honours `signal`: an aborted call rejects with a LifeboatError of code
+ *   `cancelled` (CancelledError) and a cancelled `save` leaves no file.
+ * - `list('config')` yields the config (name '') when it exists.
  */
 
 export const FILE_TYPES = ['config', 'keys', 'locks', 'snapshots', 'index', 'data'] as const;

@@ -89,6 +89,8 @@ export interface PruneProgress {
 export interface ExecuteOptions {
   signal?: AbortSignal;
   onProgress?: (p: PruneProgress) => void;
+  /** Blobs per new index file (default 40,000; tests lower it to get several files). */
+  indexBlobsPerFile?: number;
 }
 
 export interface PruneResult {
@@ -462,12 +464,13 @@ export async function executePrune(repo: Repository, plan: PrunePlan, opts: Exec
   //    including the one flush just wrote.
   checkCancel(signal, 'prune');
   const old = [...new Set([...plan.indexFilesToReplace, ...repo.index.indexFiles.keys()])];
+  const perFile = Math.max(1, Math.min(opts.indexBlobsPerFile ?? INDEX_CHUNK_BLOBS, INDEX_CHUNK_BLOBS));
   const chunks: IndexPack[][] = [[]];
   let count = 0;
   for (const [id, blobs] of repo.index.packs()) {
     (chunks.at(-1) as IndexPack[]).push({ id, blobs });
     count += blobs.length;
-    if (count >= INDEX_CHUNK_BLOBS) {
+    if (count >= perFile) {
       chunks.push([]);
       count = 0;
     }

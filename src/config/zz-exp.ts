@@ -1,1 +1,0 @@
-import { sourceTypes } from '../sources/registry.ts'; console.log([...sourceTypes.keys()]);
