@@ -32,8 +32,17 @@ export async function openRepository(
   t: RepoTarget,
   opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean } = {},
 ): Promise<OpenedRepository> {
-  const storage = openStorage(repositoryLocation(t));
-  const password = await resolvePassword(t);
+  const location = repositoryLocation(t);
+  return openRepositoryAt(location, await resolvePassword(t), opts);
+}
+
+/** Opens the repository at a location with a password already resolved. */
+export async function openRepositoryAt(
+  location: string,
+  password: string,
+  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean } = {},
+): Promise<OpenedRepository> {
+  const storage = openStorage(location);
   let repo: Repository;
   try {
     repo = await Repository.open(storage, password, opts);

@@ -113,7 +113,7 @@ export function describeIssue(issue: z.core.$ZodIssue, ctx: IssueContext): Confi
 
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const known = (schemaHere && objectKeys(schemaHere)) ?? [];
+      const known = (schemaHere && objectKeys(schemaHere, here)) ?? [];
       return issue.keys.map((k) => ({ path: [...p, k], message: `unknown key "${k}"${hintFor(k, known, 'known keys')}` }));
     }
     case 'invalid_type': {
@@ -136,7 +136,7 @@ export function describeIssue(issue: z.core.$ZodIssue, ctx: IssueContext): Confi
         const suggestion = near !== undefined ? ` (did you mean "${near}"?)` : '';
         return [{ path: p, message: `unknown source type "${here}"${suggestion}; known types: ${known}` }];
       }
-      return [{ path: p, message: friendly(issue.message) }];
+      return describeUnion(issue, p, here, ctx);
     }
     case 'invalid_key': {
       // Only the sources record has constrained keys.
@@ -161,6 +161,28 @@ export function describeIssue(issue: z.core.$ZodIssue, ctx: IssueContext): Confi
     default:
       return [{ path: p, message: friendly(issue.message) }];
   }
+}
+
+/** What one branch of a union wanted, when it failed on the value itself. */
+function expectation(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.path.length > 0) return undefined;
+  if (issue.code === 'invalid_type') return EXPECTED[issue.expected] ?? issue.expected;
+  if (issue.code === 'invalid_value') return issue.values.map((v) => JSON.stringify(v)).join(' or ');
+  return undefined;
+}
+
+/**
+ * A union none of whose branches matched: if one branch had the right shape and failed
+ * inside, its issues are the useful ones; else list what each branch would have taken.
+ */
+function describeUnion(issue: z.core.$ZodIssueInvalidUnion, p: KeyPath, here: unknown, ctx: IssueContext): ConfigProblem[] {
+  const inner = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
+  if (inner) return inner.flatMap((i) => describeIssue({ ...i, path: [...p, ...i.path] }, ctx));
+  const wanted = issue.errors.map((branch) => (branch.length === 1 ? expectation(branch[0]) : undefined));
+  if (wanted.length > 0 && wanted.every((w) => w !== undefined)) {
+    return [{ path: p, message: `expected ${[...new Set(wanted)].join(' or ')}, got ${kindOf(here)}` }];
+  }
+  return [{ path: p, message: friendly(issue.message) }];
 }
 
 /**

@@ -69,7 +69,7 @@ function configError(file: string, problems: LocatedProblem[]): ConfigError {
   return new ConfigError(message, {
     file,
     line: first.line,
-    key: first.key,
+    key: first.key === '' ? undefined : first.key,
     hint: `fix ${shown} and check it with "lifeboat config check"`,
     data: { problems: sorted },
   });
@@ -105,7 +105,13 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
       message: `YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
     })));
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // yaml refuses documents whose aliases expand without bound ("billion laughs").
+    throw configError(abs, [{ file: abs, line: 1, key: '', message: `YAML error: ${errorMessage(err)}` }]);
+  }
   const locate = (problem: ConfigProblem): LocatedProblem => ({
     file: abs,
     line: lineOf(doc, lines, problem.path),
@@ -114,6 +120,21 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   });
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw configError(abs, [locate({ path: [], message: 'the file must be a mapping of keys (repository:, sources:, …)' })]);
+  }
+
+  // `sources:` with every entry commented out is an empty section, not a type error.
+  for (const section of ['sources', 'defaults', 'copies']) {
+    if ((raw as Record<string, unknown>)[section] === null) delete (raw as Record<string, unknown>)[section];
+  }
+
+  // Source paths are made absolute before validation: an adapter may insist on absolute paths,
+  // while the file may say `./data`, meaning next to lifeboat.yml.
+  const rawSources = (raw as Record<string, unknown>).sources;
+  if (rawSources !== null && typeof rawSources === 'object' && !Array.isArray(rawSources)) {
+    for (const source of Object.values(rawSources)) {
+      const type = source !== null && typeof source === 'object' ? (source as Record<string, unknown>).type : undefined;
+      if (typeof type === 'string') resolveSourcePaths(source as SourceConfig, pathKeysOf(type, types), baseDir, env);
+    }
   }
 
   const schema = buildConfigSchema(types);
@@ -132,7 +153,6 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   for (const copy of config.copies ?? []) copy.repository.url = resolveRepositoryUrl(copy.repository.url, baseDir, env);
   resolveSecretFiles(schema, config, baseDir, env);
   for (const source of Object.values(config.sources)) {
-    resolveSourcePaths(source, pathKeysOf(source.type, types), baseDir, env);
     for (const key of INHERITED_KEYS) {
       const inherited = config.defaults?.[key];
       if (source[key] === undefined && inherited !== undefined) {

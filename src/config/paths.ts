@@ -7,7 +7,7 @@
  *   repository.url and copies[].repository.url   when `local:PATH` or a bare path (→ `local:/abs`)
  *   state_dir
  *   every secret reference `{ file: PATH }`       (wherever a secret is expected)
- *   the path keys a source type declares          (PATH_KEYS below, or the type's `pathKeys`)
+ *   the path keys of each source type             (PATH_KEYS below, or the type's own `pathKeys`)
  * Remote URLs (s3:, rest:, …), hook commands and exclude patterns are left as written.
  */
 import os from 'node:os';
@@ -19,10 +19,15 @@ import type { SourceConfig, SourceTypes } from './schema.ts';
 /**
  * The keys of each source type that hold paths (a string or a list of strings), as dotted
  * paths inside the source. A type may also declare them itself as `pathKeys`, which wins.
+ * A key written `program:KEY` names a program: resolved only when it contains a "/", so that a
+ * bare name is still looked up in PATH, as a shell would.
  */
 export const PATH_KEYS: Readonly<Record<string, readonly string[]>> = {
   files: ['paths', 'restore.to'],
   sqlite: ['path', 'restore.to'],
+  postgres: ['bin_dir'],
+  mysql: ['bin_dir', 'connection.socket'],
+  redis: ['tls.ca_file', 'data_dir', 'program:redis_server_bin'],
 };
 
 export function homeDir(env: NodeJS.ProcessEnv): string {
@@ -78,8 +83,10 @@ export function pathKeysOf(type: string, types: SourceTypes): readonly string[] 
 
 /** Makes the path keys of one source absolute. Mutates `source`. */
 export function resolveSourcePaths(source: SourceConfig, keys: readonly string[], baseDir: string, env: NodeJS.ProcessEnv): void {
-  for (const dotted of keys) {
-    const parts = dotted.split('.');
+  for (const spec of keys) {
+    const program = spec.startsWith('program:');
+    const parts = (program ? spec.slice('program:'.length) : spec).split('.');
+    const resolveOne = (x: string): string => (program && !x.includes('/') ? x : resolvePath(x, baseDir, env));
     let parent: Record<string, unknown> | undefined = source;
     for (const p of parts.slice(0, -1)) {
       const next: unknown = parent?.[p];
@@ -88,7 +95,7 @@ export function resolveSourcePaths(source: SourceConfig, keys: readonly string[]
     const last = parts[parts.length - 1];
     if (!parent) continue;
     const v = parent[last];
-    if (typeof v === 'string') parent[last] = resolvePath(v, baseDir, env);
-    else if (Array.isArray(v)) parent[last] = v.map((x) => typeof x === 'string' ? resolvePath(x, baseDir, env) : x);
+    if (typeof v === 'string') parent[last] = resolveOne(v);
+    else if (Array.isArray(v)) parent[last] = v.map((x) => (typeof x === 'string' ? resolveOne(x) : x));
   }
 }

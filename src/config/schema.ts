@@ -86,7 +86,7 @@ export function buildConfigSchema(types: SourceTypes = sourceTypes) {
     concurrency: z.int().min(1).max(64).default(DEFAULT_CONCURRENCY).describe('How many sources are backed up at once'),
     defaults: defaultsSchema.optional(),
     sources: z.record(
-      z.string().regex(SOURCE_NAME, { error: 'a source name uses lowercase letters, digits, "-" and "_", and starts with a letter or digit' }),
+      z.string().regex(SOURCE_NAME, { error: 'use lowercase letters, digits, "-" and "_", starting with a letter or digit' }),
       sourceSchema(types),
     ).default({}).describe('The data stores to back up, by name'),
     copies: z.array(copySchema).optional(),
@@ -122,9 +122,16 @@ export function unwrap(s: z.ZodType): z.ZodType {
   }
 }
 
-/** The keys an object schema accepts, or undefined when `s` is not an object schema. */
-export function objectKeys(s: z.ZodType): string[] | undefined {
+/**
+ * The keys an object schema accepts, or undefined when `s` is not an object schema. For a
+ * discriminated union, those of the member `value` belongs to.
+ */
+export function objectKeys(s: z.ZodType, value?: unknown): string[] | undefined {
   const d = defOf(unwrap(s));
+  if (d.type === 'union' && d.discriminator) {
+    const member = pickMember(d, value);
+    return member ? objectKeys(member) : undefined;
+  }
   return d.type === 'object' && d.shape ? Object.keys(d.shape) : undefined;
 }
 

@@ -54,8 +54,9 @@ export function sourceSuite(name: string, make: () => Promise<SourceFixture>): v
       arts = await memoryArtifacts();
     });
     afterEach(async () => {
-      await arts.cleanup();
-      await fx.cleanup();
+      // Either may be missing when make() itself failed.
+      await arts?.cleanup();
+      await fx?.cleanup();
     });
 
     test('seed, backup, wipe, restore: fingerprints follow the data', async () => {

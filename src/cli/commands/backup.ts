@@ -5,7 +5,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { UsageError } from '../../core/errors.ts';
+import { LifeboatError, UsageError } from '../../core/errors.ts';
+import { backupStack } from '../../app/stack.ts';
+import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
 import type { BackupSummary } from '../../repo/archiver/archiver.ts';
@@ -23,12 +25,13 @@ interface BackupFlags {
   parent?: string;
   exclude: string[];
   force?: boolean;
+  only?: string;
 }
 
 export function registerBackup(program: Command, ctx: CliContext): void {
   program
     .command('backup')
-    .description('back up files and directories, or stdin, into a snapshot')
+    .description('back up the sources of lifeboat.yml (no arguments), or files and directories, or stdin')
     .argument('[paths...]', 'files and directories to back up')
     .option('--stdin', 'read the data to back up from standard input')
     .option('--stdin-filename <name>', 'file name to store stdin under', 'stdin')
@@ -37,8 +40,10 @@ export function registerBackup(program: Command, ctx: CliContext): void {
     .option('--parent <id>', 'snapshot to compare with for unchanged files (default: latest of the same paths)')
     .option('-e, --exclude <pattern>', 'exclude paths matching a glob (repeatable)', collect, [])
     .option('-f, --force', 'read all files, ignoring the parent snapshot')
+    .option('--only <sources>', 'stack mode: back up only these sources of lifeboat.yml (comma separated)')
     .action(async (paths: string[], flags: BackupFlags) => {
-      if (!flags.stdin && paths.length === 0) throw new UsageError('nothing to back up: give paths or --stdin');
+      if (!flags.stdin && paths.length === 0) return backupStackCommand(ctx, flags.only);
+      if (flags.only) throw new UsageError('--only selects sources of lifeboat.yml; it takes no paths');
       if (flags.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
       const tags = flags.tag.flatMap((t) => t.split(',')).filter(Boolean);
       const started = Date.now();
@@ -75,6 +80,26 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         if (archiver.summary.errors.length > 0) ctx.setExitCode(3);
       });
     });
+}
+
+async function backupStackCommand(ctx: CliContext, only?: string): Promise<void> {
+  await withStack(ctx, async (stack, opts) => {
+    const names = only ? only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const report = await backupStack(stack, {
+      ...opts,
+      only: names,
+      onSourceDone: (r) => ctx.out.progress(`${r.source}: ${r.status}`),
+    });
+    ctx.out.clearProgress();
+    ctx.out.result(report);
+    printResults(ctx, report.sources, 'backup');
+    const failed = report.sources.filter((r) => r.status === 'failed');
+    ctx.out.line(`${report.sources.length - failed.length}/${report.sources.length} sources backed up in ${formatDuration(report.duration_ms)}; report in ${stack.loaded.stateDir}/reports`);
+    if (failed.length > 0) {
+      if (failed.length === report.sources.length) throw new LifeboatError('backup_failed', `backup failed for every source (${failed.map((f) => f.source).join(', ')})`, { hint: 'see the errors in the table above' });
+      ctx.setExitCode(3);
+    }
+  });
 }
 
 async function findParent(repo: import('../../repo/repository.ts').Repository, paths: string[], host: string | undefined, explicit?: string): Promise<Snapshot | undefined> {

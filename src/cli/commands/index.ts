@@ -13,6 +13,7 @@ import { registerUnlock } from './unlock.ts';
 import { registerStats } from './stats.ts';
 import { registerDemo } from './demo.ts';
 import { registerCheck } from './check.ts';
+import { registerConfig } from './config.ts';
 import { registerForget } from './forget.ts';
 import { registerPrune } from './prune.ts';
 
@@ -33,4 +34,5 @@ export const commands: RegisterCommand[] = [
   registerKey,
   registerUnlock,
   registerCat,
+  registerConfig,
 ];

@@ -1,47 +1,139 @@
-/** `lifeboat restore SNAPSHOT --target DIR [--include PATH]`. */
+/**
+ * `lifeboat restore SNAPSHOT --target DIR [--include PATH]` (restic's restore), and without
+ * --target, the stack restore from lifeboat.yml:
+ * `lifeboat restore [--only a,b] [--snapshot ID|latest] [--at TIME] [--to …] [--dry-run] [--yes]`.
+ */
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
+import { planStackRestore, restoreStack } from '../../app/stack.ts';
+import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { rateLine } from './common.ts';
+
+interface RestoreFlags {
+  target?: string;
+  include?: string;
+  only?: string;
+  snapshot?: string;
+  at?: string;
+  to?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+}
 
 export function registerRestore(program: Command, ctx: CliContext): void {
   program
     .command('restore')
-    .description('restore a snapshot (or a path inside it) to a directory')
-    .argument('<snapshot>', 'snapshot ID (or prefix) or "latest"')
-    .requiredOption('-t, --target <dir>', 'directory to restore into')
-    .option('-i, --include <path>', 'restore only this path of the snapshot')
-    .action(async (ref: string, flags: { target: string; include?: string }) => {
-      if (!flags.target) throw new UsageError('--target is required');
-      const started = Date.now();
-      await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
-        const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
-        let last = 0;
-        const restorer = new Restorer(repo, {
-          signal: ctx.signal,
-          include: flags.include,
-          onProgress: (p) => {
-            const now = Date.now();
-            if (now - last < 200) return;
-            last = now;
-            ctx.out.progress(`restoring: ${p.files} files  ${rateLine(p.bytes, now - started)}  ${p.current ?? ''}`);
-          },
-        });
-        const r = await restorer.restore(snap, flags.target);
-        ctx.out.clearProgress();
-        ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
-        for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
-        ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${flags.target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
-        if (r.errors.length > 0) {
-          const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity/i.test(e.message));
-          throw new LifeboatError(integrity ? 'integrity' : 'restore_incomplete', `restore incomplete: ${r.errors.length} files could not be restored (first: ${r.errors[0]?.path})`, {
-            hint: integrity ? 'run "lifeboat check --read-data" to see the damage' : 'see the warnings above',
-          });
-        }
-      });
+    .description('restore a snapshot to a directory (--target), or the sources of lifeboat.yml in dependency order')
+    .argument('[snapshot]', 'snapshot ID (or prefix) or "latest"')
+    .option('-t, --target <dir>', 'directory to restore a snapshot into (restic mode)')
+    .option('-i, --include <path>', 'with --target: restore only this path of the snapshot')
+    .option('--only <sources>', 'stack mode: restore only these sources (comma separated)')
+    .option('--snapshot <id>', 'stack mode: restore this snapshot (of one source)')
+    .option('--at <time>', 'stack mode: restore the latest snapshots taken at or before this time')
+    .option('--to <target>', 'stack mode: restore into another target (database name, directory, URL; one source)')
+    .option('-n, --dry-run', 'stack mode: print the plan and stop')
+    .option('-y, --yes', 'stack mode: do not ask before replacing data')
+    .action(async (ref: string | undefined, flags: RestoreFlags) => {
+      if (flags.target) return restoreToDir(ctx, ref ?? 'latest', flags);
+      return restoreStackCommand(ctx, ref, flags);
     });
+}
+
+async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
+  const started = Date.now();
+  await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
+    const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
+    let last = 0;
+    const restorer = new Restorer(repo, {
+      signal: ctx.signal,
+      include: flags.include,
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - last < 200) return;
+        last = now;
+        ctx.out.progress(`restoring: ${p.files} files  ${rateLine(p.bytes, now - started)}  ${p.current ?? ''}`);
+      },
+    });
+    const target = flags.target as string;
+    const r = await restorer.restore(snap, target);
+    ctx.out.clearProgress();
+    ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
+    for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
+    ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
+    if (r.errors.length > 0) {
+      const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity/i.test(e.message));
+      throw new LifeboatError(integrity ? 'integrity' : 'restore_incomplete', `restore incomplete: ${r.errors.length} files could not be restored (first: ${r.errors[0]?.path})`, {
+        hint: integrity ? 'run "lifeboat check --read-data" to see the damage' : 'see the warnings above',
+      });
+    }
+  });
+}
+
+async function confirm(ctx: CliContext, question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
+  if (flags.include) throw new UsageError('--include needs --target');
+  let at: Date | undefined;
+  if (flags.at) {
+    at = new Date(flags.at);
+    if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${flags.at}: not a time (use e.g. 2026-11-22T10:00:00Z)`);
+  }
+  await withStack(ctx, async (stack, opts) => {
+    const opened = await stack.openRepository('shared');
+    try {
+      const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to });
+      ctx.out.line('Restore plan (in dependency order):');
+      ctx.out.table(
+        ['#', 'Source', 'Type', 'Snapshot', 'Taken', 'Into', 'Hooks'],
+        plan.items.map((p, i) => [
+          i + 1,
+          p.source.name,
+          p.source.type,
+          p.snapshotId.slice(0, 8),
+          '',
+          p.to ?? '(in place)',
+          [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
+        ]),
+      );
+      for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore`);
+      if (plan.items.length === 0) throw new LifeboatError('not_found', 'nothing to restore: no snapshot matches', { hint: 'run "lifeboat snapshots --tag lifeboat" to see what exists' });
+      if (flags.dryRun) {
+        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, to: p.to ?? null, depends_on: p.dependsOn })), missing: plan.missing });
+        return;
+      }
+      const inPlace = plan.items.filter((p) => !p.to).map((p) => p.source.name);
+      if (inPlace.length > 0 && !flags.yes) {
+        const ok = await confirm(ctx, `This replaces the live data of ${inPlace.join(', ')}. Continue?`);
+        if (!ok) throw new UsageError('restore not confirmed', { hint: 'run it again and answer "y", or pass --yes' });
+      }
+      const report = await restoreStack(stack, opened, plan, { ...opts, onSourceDone: (r) => ctx.out.progress(`${r.source}: ${r.status}`) });
+      ctx.out.clearProgress();
+      ctx.out.result(report);
+      printResults(ctx, report.sources, 'restore');
+      for (const r of report.sources) for (const d of r.fingerprint_diff ?? []) ctx.out.line(`  ${r.source}: ${d}`);
+      const bad = report.sources.filter((r) => r.status !== 'ok');
+      ctx.out.line(`${report.sources.length - bad.length}/${report.sources.length} sources restored and verified against their fingerprints in ${formatDuration(report.duration_ms)}`);
+      if (bad.length > 0) {
+        if (bad.length === report.sources.length) throw new LifeboatError('restore_failed', `restore failed for ${bad.map((b) => b.source).join(', ')}`, { hint: 'see the errors in the table above' });
+        ctx.setExitCode(3);
+      }
+    } finally {
+      await opened.close();
+    }
+  });
 }

@@ -216,7 +216,7 @@ const locKey = (l: BlobLocation): string => `${l.packId}:${l.offset}`;
 export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promise<PrunePlan> {
   const { signal } = opts;
   const maxUnused = opts.maxUnused ?? 0.05;
-  if (!(maxUnused >= 0)) throw new LifeboatError('usage', `max unused share must be between 0 and 1, got ${String(opts.maxUnused)}`);
+  if (!(maxUnused >= 0)) throw new LifeboatError('usage', `max unused share must be 0 or more (1 = unlimited), got ${String(opts.maxUnused)}`);
   const smallPackSize = opts.smallPackSize ?? DEFAULT_SMALL_PACK;
   if (repo.index.indexFiles.size === 0) await repo.loadIndex({ signal });
 
@@ -410,6 +410,8 @@ async function removeAll(repo: Repository, type: 'data' | 'index', ids: readonly
 /**
  * Carries out a plan from planPrune on the same repository (once). The caller holds the
  * exclusive lock. See the top of this file for the order and why it is safe to interrupt.
+ * If it throws, storage is consistent but this Repository's in-memory index is not: open
+ * the repository again before anything else (a second prune finishes the work).
  */
 export async function executePrune(repo: Repository, plan: PrunePlan, opts: ExecuteOptions = {}): Promise<PruneResult> {
   const det = details.get(plan);

@@ -77,7 +77,7 @@ export async function* guardedOutput(
   check: (fin: Finished, tail: Buffer) => Error | undefined,
   tailBytes = 256,
 ): AsyncGenerator<Uint8Array> {
-  let tail = Buffer.alloc(0);
+  let tail: Buffer = Buffer.alloc(0);
   let finished = false;
   try {
     for await (const chunk of cmd.stdout) {

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { SourceError } from '../../core/errors.ts';
+import { CancelledError, SourceError } from '../../core/errors.ts';
 import { RedisClient, RedisReplyError, parseInfo } from './redis-client.ts';
 import { RespParser, encodeCommand, type RespValue } from './resp.ts';
 
@@ -60,7 +60,7 @@ function replica(onPsync: (sock: net.Socket) => Promise<void> | void, opts: { ol
 }
 
 test('diskless transfer: keep-alives skipped, EOF mark found across packet splits and stripped', async (t) => {
-  const rdb = randomBytes(50_000);
+  const rdb = randomBytes(20_000);
   const mark = Buffer.from(randomBytes(20).toString('hex'), 'latin1');
   for (const piece of [1, 7, 39, 41, 4096]) {
     const port = await fakeServer(t, replica(async (sock) => {
@@ -146,4 +146,21 @@ test('a refused connection is a retryable SourceError', async () => {
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   await assert.rejects(RedisClient.connect(ep(port), { what: 'nobody' }), (err: unknown) => err instanceof SourceError && err.retryable && /nobody: cannot connect/.test(err.message));
   assert.deepEqual([...parseInfo('# X\r\na:1\r\nb:c:d\r\n').entries()], [['a', '1'], ['b', 'c:d']]);
+});
+
+test('aborting the signal mid-transfer rejects with CancelledError and closes the connection', async (t) => {
+  let serverSaw: Promise<void> | undefined;
+  const port = await fakeServer(t, replica((sock) => {
+    sock.write(`+FULLRESYNC x 0\r\n$1000000\r\n${'x'.repeat(1000)}`);
+    serverSaw = new Promise((resolve) => sock.once('close', () => resolve()));
+  }));
+  const ac = new AbortController();
+  const client = await RedisClient.connect(ep(port), { what: 'fake', signal: ac.signal });
+  const it = client.fetchRdb();
+  const first = await it.next();
+  assert.equal(first.done, false);
+  const pending = it.next();
+  ac.abort();
+  await assert.rejects(pending, (err: unknown) => err instanceof CancelledError);
+  await serverSaw;
 });

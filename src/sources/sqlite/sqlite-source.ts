@@ -18,7 +18,7 @@
  * SQLite's internal sqlite_*), and the sha256 of the schema (`sql` of sqlite_master, ordered).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -148,8 +148,8 @@ export class SqliteSource implements Source {
       } catch (err) {
         throw new SourceError(`source ${this.name}: online backup of ${file} failed: ${errorMessage(err)}`, {
           cause: err,
-          retryable: true,
-          hint: 'if the database was locked, retry; a long write transaction of the application blocks the copy',
+          retryable: /busy|locked/i.test(errorMessage(err)),
+          hint: 'if the database was locked, retry (a long write transaction of the application blocks the copy); otherwise check that the file is a SQLite database',
         });
       } finally {
         src.close();
@@ -208,13 +208,8 @@ export class SqliteSource implements Source {
     // Beside the target, so the final rename is atomic on the same filesystem.
     const temp = path.join(dir, `.${path.basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
     try {
-      const fh = await open(temp, 'wx', 0o600);
-      try {
-        await pipeline(reader.open(name), fh.createWriteStream({ autoClose: false }), { signal: ctx.signal });
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      // flush: fsync before close, so the rename below never publishes unwritten pages.
+      await pipeline(reader.open(name), createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }), { signal: ctx.signal });
       this.#verifyRestoredCopy(temp, name);
       await Promise.all(sideFiles(temp).map((f) => rm(f, { force: true })));
 
@@ -249,7 +244,7 @@ export class SqliteSource implements Source {
     } catch (err) {
       throw new SourceError(`source ${this.name}: artifact ${artifact} is not a readable SQLite database: ${errorMessage(err)}`, {
         cause: err,
-        hint: 'the target was left untouched; check the snapshot with `lifeboat check --read-data` or pick another one',
+        hint: 'the target was left untouched; check the repository or pick another snapshot',
       });
     }
     if (integrity !== 'ok') {

@@ -1,0 +1,223 @@
+/**
+ * Stack operations from lifeboat.yml: the composition root that turns the config into
+ * sources, a repository and the deps of ops/backup-run and ops/restore-run, and keeps run
+ * reports in the state directory.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { ConfigError, NotFoundError, UsageError } from '../core/errors.ts';
+import type { Source, SourceContext } from '../core/source.ts';
+import { findConfigFile, loadConfig } from '../config/loader.ts';
+import type { LoadedConfig } from '../config/loader.ts';
+import type { SourceConfig } from '../config/schema.ts';
+import { createSecretResolver } from '../config/secrets.ts';
+import { sourceTypes } from '../sources/registry.ts';
+import type { SecretResolver } from '../sources/source-kit.ts';
+import { localRunner } from '../transport/local-runner.ts';
+import { runBackup } from '../ops/backup-run.ts';
+import type { PlannedSource } from '../ops/backup-run.ts';
+import { runRestore } from '../ops/restore-run.ts';
+import type { PlannedRestore } from '../ops/restore-run.ts';
+import { overallStatus } from '../ops/run-report.ts';
+import type { RunReport, SourceRunResult } from '../ops/run-report.ts';
+import { listSnapshots } from '../repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../repo/snapshot/snapshot.ts';
+import { VERSION } from '../version.ts';
+import { SnapshotReader, SnapshotWriter } from './artifact-store.ts';
+import { runHooks } from './hooks.ts';
+import { openRepositoryAt } from './open-repository.ts';
+import type { OpenedRepository } from './open-repository.ts';
+
+export interface StackOptions {
+  configFile?: string;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  /** Repository location overriding the config's (with its own password). */
+  repoOverride?: { location: string; password: string };
+  log: { info(msg: string): void; warn(msg: string): void };
+}
+
+export interface Stack {
+  readonly loaded: LoadedConfig;
+  readonly secrets: SecretResolver;
+  readonly sources: ReadonlyMap<string, { source: Source; config: SourceConfig }>;
+  openRepository(lock: 'shared' | 'exclusive'): Promise<OpenedRepository>;
+  repositoryLocation(): string;
+}
+
+export async function openStack(opts: StackOptions): Promise<Stack> {
+  const file = findConfigFile(opts.configFile, opts.env);
+  const loaded = await loadConfig(file, { env: opts.env });
+  const baseDir = path.dirname(loaded.file);
+  const secrets = createSecretResolver({ env: opts.env, baseDir });
+  const tmpDir = path.join(loaded.stateDir, 'tmp');
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  const sources = new Map<string, { source: Source; config: SourceConfig }>();
+  for (const { name, config } of loaded.sources) {
+    const type = sourceTypes.get(config.type);
+    if (!type) throw new ConfigError(`source ${name}: unknown type ${config.type}`);
+    sources.set(name, { source: type.create(name, config as never, { runner: localRunner, secrets, tmpDir }), config });
+  }
+  const location = (): string => opts.repoOverride?.location ?? loaded.config.repository.url;
+  return {
+    loaded,
+    secrets,
+    sources,
+    repositoryLocation: location,
+    async openRepository(lock) {
+      const password = opts.repoOverride?.password ?? (await secrets(loaded.config.repository.password, 'repository.password'));
+      return openRepositoryAt(location(), password, { lock, signal: opts.signal });
+    },
+  };
+}
+
+export function selectSources(stack: Stack, only?: readonly string[]): string[] {
+  const names = [...stack.sources.keys()];
+  if (!only || only.length === 0) return names;
+  for (const n of only) {
+    if (!stack.sources.has(n)) throw new UsageError(`no source named "${n}" in ${stack.loaded.file}`, { hint: `known sources: ${names.join(', ')}` });
+  }
+  return names.filter((n) => only.includes(n));
+}
+
+function contextFor(source: Source, opts: StackOptions): SourceContext {
+  return {
+    signal: opts.signal,
+    log: { info: (m) => opts.log.info(`${source.name}: ${m}`), warn: (m) => opts.log.warn(`${source.name}: ${m}`) },
+  };
+}
+
+export async function saveReport(stateDir: string, report: RunReport): Promise<string> {
+  const dir = path.join(stateDir, 'reports');
+  await mkdir(dir, { recursive: true });
+  const stamp = report.started_at.replace(/[:.]/g, '-');
+  const file = path.join(dir, `${report.kind}-${stamp}.json`);
+  const text = JSON.stringify(report, null, 2) + '\n';
+  await writeFile(file, text);
+  const latest = path.join(dir, `latest-${report.kind}.json`);
+  await writeFile(latest + '.tmp', text);
+  await rename(latest + '.tmp', latest);
+  return file;
+}
+
+function report(kind: RunReport['kind'], started: Date, repository: string, sources: SourceRunResult[]): RunReport {
+  const finished = new Date();
+  return {
+    kind,
+    lifeboat_version: VERSION,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    repository,
+    hostname: hostname(),
+    status: overallStatus(sources),
+    sources,
+  };
+}
+
+export async function backupStack(stack: Stack, opts: StackOptions & { only?: string[]; onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
+  const started = new Date();
+  const names = selectSources(stack, opts.only);
+  const opened = await stack.openRepository('shared');
+  try {
+    const plan: PlannedSource[] = names.map((n) => {
+      const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
+      return { source: s.source, hooks: s.config.backup?.hooks };
+    });
+    const results = await runBackup(
+      plan,
+      {
+        openSession: (source) => {
+          const w = new SnapshotWriter(opened.repo, { name: source.name, type: source.type }, opts.signal);
+          const tags = stack.sources.get(source.name)?.config.tags;
+          return { sink: w, commit: (outcome) => w.commit(outcome, { tags }) };
+        },
+        runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info),
+        context: (source) => contextFor(source, opts),
+        now: () => Date.now(),
+      },
+      { concurrency: stack.loaded.config.concurrency, signal: opts.signal, onSourceDone: opts.onSourceDone },
+    );
+    const r = report('backup', started, opened.repo.location, results);
+    await saveReport(stack.loaded.stateDir, r);
+    return r;
+  } finally {
+    await opened.close();
+  }
+}
+
+export interface RestoreRequest {
+  only?: string[];
+  snapshot?: string;
+  at?: Date;
+  to?: string;
+}
+
+/** Latest snapshot per source (or the given one / the latest at a time). */
+export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
+  const chosen = new Map<string, Snapshot>();
+  if (req.snapshot && req.snapshot !== 'latest') {
+    const matches = all.filter((s) => s.id.startsWith(req.snapshot as string));
+    if (matches.length !== 1) throw new NotFoundError(matches.length === 0 ? `no snapshot with ID ${req.snapshot}` : `snapshot ID ${req.snapshot} is ambiguous`);
+    const snap = matches[0] as Snapshot;
+    const tag = (snap.tags ?? []).find((t) => t.startsWith('source:'));
+    const src = tag?.slice('source:'.length);
+    if (!src || !names.includes(src)) throw new UsageError(`snapshot ${req.snapshot} is not a snapshot of ${names.join(', ')}`, { hint: 'use --only with the snapshot\'s source' });
+    chosen.set(src, snap);
+    return chosen;
+  }
+  for (const n of names) {
+    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`) && (!req.at || s.date.getTime() <= (req.at as Date).getTime()));
+    const last = mine.at(-1);
+    if (last) chosen.set(n, last);
+  }
+  return chosen;
+}
+
+export interface RestorePlan {
+  items: PlannedRestore[];
+  missing: string[];
+}
+
+export async function planStackRestore(stack: Stack, opened: OpenedRepository, req: RestoreRequest): Promise<RestorePlan> {
+  const names = selectSources(stack, req.only);
+  if (req.to && names.length !== 1) throw new UsageError('--to needs exactly one source', { hint: 'add --only NAME' });
+  const all = await listSnapshots(opened.repo, { onError: () => undefined });
+  const chosen = chooseSnapshots(stack, all, names, req);
+  const items: PlannedRestore[] = [];
+  const missing: string[] = [];
+  for (const n of names) {
+    const snap = chosen.get(n);
+    if (!snap) {
+      if (!req.snapshot) missing.push(n);
+      continue;
+    }
+    const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
+    items.push({ source: s.source, snapshotId: snap.id, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to: req.to ?? s.config.restore?.to });
+  }
+  return { items, missing };
+}
+
+export async function restoreStack(stack: Stack, opened: OpenedRepository, plan: RestorePlan, opts: StackOptions & { onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
+  const started = new Date();
+  const all = new Map((await listSnapshots(opened.repo, { onError: () => undefined })).map((s) => [s.id, s]));
+  const results = await runRestore(
+    plan.items,
+    {
+      openReader: async (p) => {
+        const snap = all.get(p.snapshotId);
+        if (!snap) throw new NotFoundError(`snapshot ${p.snapshotId} vanished`);
+        const reader = await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal);
+        return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
+      },
+      runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info),
+      context: (source) => contextFor(source, opts),
+      now: () => Date.now(),
+    },
+    { signal: opts.signal, onSourceDone: opts.onSourceDone },
+  );
+  const r = report('restore', started, opened.repo.location, results);
+  await saveReport(stack.loaded.stateDir, r);
+  return r;
+}

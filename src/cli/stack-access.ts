@@ -1,0 +1,37 @@
+/** Opening the stack (lifeboat.yml) for a command, with logging through the CLI output. */
+import { openStack } from '../app/stack.ts';
+import type { Stack, StackOptions } from '../app/stack.ts';
+import { resolvePassword } from '../app/password.ts';
+import type { CliContext } from './context.ts';
+import type { SourceRunResult } from '../ops/run-report.ts';
+import { formatBytes, formatDuration } from './output.ts';
+
+export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
+  const g = ctx.globals();
+  const log = { info: (m: string) => ctx.out.progress(m), warn: (m: string) => ctx.out.warn(m) };
+  const opts: StackOptions = { configFile: g.config, env: ctx.env, signal: ctx.signal, log };
+  if (g.repo) {
+    opts.repoOverride = { location: g.repo, password: await resolvePassword({ passwordFile: g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env }) };
+  }
+  return opts;
+}
+
+export async function withStack<T>(ctx: CliContext, fn: (stack: Stack, opts: StackOptions) => Promise<T>): Promise<T> {
+  const opts = await stackOptions(ctx);
+  const stack = await openStack(opts);
+  return fn(stack, opts);
+}
+
+export function printResults(ctx: CliContext, results: readonly SourceRunResult[], kind: 'backup' | 'restore'): void {
+  const rows = results.map((r) => [
+    r.source,
+    r.type,
+    r.status === 'ok' ? 'ok' : r.status.toUpperCase(),
+    r.snapshot_id?.slice(0, 8) ?? '',
+    ...(kind === 'backup' ? [r.bytes_read !== undefined ? formatBytes(r.bytes_read) : '', r.bytes_added !== undefined ? formatBytes(r.bytes_added) : '', r.dedup_ratio ? `${r.dedup_ratio.toFixed(1)}x` : ''] : []),
+    formatDuration(r.duration_ms),
+    r.error ?? '',
+  ]);
+  const headers = ['Source', 'Type', 'Status', 'Snapshot', ...(kind === 'backup' ? ['Read', 'Added', 'Ratio'] : []), 'Time', 'Error'];
+  ctx.out.table(headers, rows);
+}

@@ -1,0 +1,80 @@
+/**
+ * The backup run: every selected source dumped into its own snapshot, several at once (up to
+ * `concurrency`), one failure never stopping the others. Before/after hooks run around each
+ * source's dump; after-hooks run even when the dump failed (they usually restart services).
+ * Knows only interfaces: the composition root (app/) supplies how snapshots are written.
+ */
+import { errorMessage } from '../core/errors.ts';
+import type { ArtifactSink, BackupOutcome, Source, SourceContext } from '../core/source.ts';
+import type { SourceRunResult } from './run-report.ts';
+
+export interface PlannedSource {
+  readonly source: Source;
+  readonly hooks?: { readonly before?: readonly string[]; readonly after?: readonly string[] };
+}
+
+export interface SnapshotSession {
+  readonly sink: ArtifactSink;
+  commit(outcome: BackupOutcome): Promise<{ snapshotId: string; bytesRead: number; bytesAdded: number }>;
+}
+
+export interface BackupRunDeps {
+  openSession(source: Source): SnapshotSession;
+  runHooks(commands: readonly string[], what: string, signal: AbortSignal): Promise<void>;
+  context(source: Source): SourceContext;
+  now(): number;
+}
+
+export interface BackupRunOptions {
+  concurrency: number;
+  signal: AbortSignal;
+  onSourceDone?: (r: SourceRunResult) => void;
+}
+
+async function backupOne(p: PlannedSource, deps: BackupRunDeps, signal: AbortSignal): Promise<SourceRunResult> {
+  const { source } = p;
+  const t0 = deps.now();
+  const base = { source: source.name, type: source.type };
+  try {
+    if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-backup hook`, signal);
+    let outcome: BackupOutcome;
+    let committed: { snapshotId: string; bytesRead: number; bytesAdded: number };
+    const session = deps.openSession(source);
+    try {
+      outcome = await source.backup(session.sink, deps.context(source));
+      committed = await session.commit(outcome);
+    } finally {
+      if (p.hooks?.after?.length) await deps.runHooks(p.hooks.after, `${source.name}: after-backup hook`, signal);
+    }
+    return {
+      ...base,
+      status: 'ok',
+      snapshot_id: committed.snapshotId,
+      bytes_read: committed.bytesRead,
+      bytes_added: committed.bytesAdded,
+      dedup_ratio: committed.bytesAdded > 0 ? committed.bytesRead / committed.bytesAdded : undefined,
+      duration_ms: deps.now() - t0,
+    };
+  } catch (err) {
+    return { ...base, status: 'failed', error: errorMessage(err), duration_ms: deps.now() - t0 };
+  }
+}
+
+/** Backs up every planned source; resolves with one result per source, in plan order. */
+export async function runBackup(plan: readonly PlannedSource[], deps: BackupRunDeps, opts: BackupRunOptions): Promise<SourceRunResult[]> {
+  const results = new Array<SourceRunResult>(plan.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < plan.length) {
+      const i = next++;
+      const p = plan[i] as PlannedSource;
+      const r = opts.signal.aborted
+        ? { source: p.source.name, type: p.source.type, status: 'skipped' as const, error: 'cancelled', duration_ms: 0 }
+        : await backupOne(p, deps, opts.signal);
+      results[i] = r;
+      opts.onSourceDone?.(r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, plan.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,41 @@
+/**
+ * Run reports: the JSON every backup, restore and drill run leaves in the state directory
+ * (`<state_dir>/reports/<kind>-<time>.json` and `<state_dir>/reports/latest-<kind>.json`).
+ * The shape is stable and documented in docs/reports.md; human output summarises it.
+ */
+
+export type SourceStatus = 'ok' | 'failed' | 'skipped';
+
+export interface SourceRunResult {
+  source: string;
+  type: string;
+  status: SourceStatus;
+  snapshot_id?: string;
+  bytes_read?: number;
+  bytes_added?: number;
+  /** bytes_read / bytes_added: how much the repository's dedup and compression saved. */
+  dedup_ratio?: number;
+  duration_ms: number;
+  error?: string;
+  /** Fingerprint differences after a restore (empty when equal). */
+  fingerprint_diff?: string[];
+  artifacts?: Array<{ name: string; size: number; sha256: string }>;
+}
+
+export interface RunReport {
+  kind: 'backup' | 'restore';
+  lifeboat_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  repository: string;
+  hostname: string;
+  status: 'ok' | 'partial' | 'failed';
+  sources: SourceRunResult[];
+}
+
+export function overallStatus(results: readonly SourceRunResult[]): RunReport['status'] {
+  const failed = results.filter((r) => r.status === 'failed').length;
+  if (failed === 0) return 'ok';
+  return failed === results.filter((r) => r.status !== 'skipped').length ? 'failed' : 'partial';
+}

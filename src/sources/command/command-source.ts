@@ -1,0 +1,267 @@
+/**
+ * The `command` source: the escape hatch for every store lifeboat has no adapter for yet
+ * (n8n export, a Qdrant snapshot fetched with curl, a Vault raft snapshot…). Three shell
+ * commands, each run with /bin/sh -c through deps.runner:
+ *
+ * - `backup_command` writes the backup to stdout; it is streamed straight into one artifact
+ *   (`artifact`, default "stdout"). A non-zero exit or death by a signal fails the backup, with
+ *   the last lines of stderr in the error. Note that /bin/sh reports only the last command of a
+ *   pipeline (`dump | gzip`): wrap such commands so a failing producer fails the whole line.
+ * - `restore_command` reads the backup on stdin. If it exits before reading everything, its
+ *   exit status decides: non-zero is a failed restore; zero is taken at its word with a warning.
+ * - `fingerprint_command` (optional) prints a description of the live data (counts, a version,
+ *   a hash); its trimmed stdout is the fingerprint `{ value }`. Without it the fingerprint is
+ *   `{ artifact, size, sha256 }` of the backup stream, and the live fingerprint runs
+ *   backup_command again and hashes its output without storing it. That compares equal only
+ *   for a deterministic export (same data, same bytes); exports that embed a timestamp or a
+ *   random order need a fingerprint_command.
+ *
+ * An alternative target (`to`) reaches restore_command and fingerprint_command (or, without
+ * one, backup_command) as $LIFEBOAT_RESTORE_TO; a command that does not mention it is refused
+ * rather than let loose on the live store.
+ *
+ * `env` and the resolved `secret_env` go into the commands' environment, never into argv.
+ * Errors and logs never show the environment, and any secret value a command echoes on stderr
+ * is masked before stderr is quoted.
+ */
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { describeCommand } from '../../core/command-runner.ts';
+import type { RunSpec, RunningCommand } from '../../core/command-runner.ts';
+import { CancelledError, NotFoundError, SourceError } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { commandKeys } from './command-config.ts';
+import type { CommandConfig } from './command-config.ts';
+
+const DEFAULT_ARTIFACT = 'stdout';
+/** Lines of stderr quoted in an error message. */
+const STDERR_LINES = 10;
+/** A fingerprint is a summary; more output than this is a misconfigured command. */
+const MAX_FINGERPRINT_OUTPUT = 64 * 1024;
+const MASK = '***';
+/** Where `restore --to` / `fingerprint --to` point the commands. */
+const TARGET_VAR = 'LIFEBOAT_RESTORE_TO';
+
+type CommandKey = 'backup_command' | 'restore_command' | 'fingerprint_command';
+type ExitStatus = Awaited<RunningCommand['done']>;
+
+interface Environment {
+  readonly env: Record<string, string>;
+  /** Secret values, to mask in anything quoted from the commands. */
+  readonly secrets: readonly string[];
+}
+
+const failed = (s: ExitStatus): boolean => s.code !== 0 || s.signal !== null;
+
+/**
+ * Writes a stream into a child's stdin. Resolves with `closedEarly` when the child closed its
+ * stdin (exited, or stopped reading) before taking everything: that is the EPIPE case, and the
+ * child's exit status tells whether it is an error.
+ */
+async function feed(data: AsyncIterable<Uint8Array>, stdin: Writable): Promise<{ bytes: number; closedEarly: boolean }> {
+  let bytes = 0;
+  const writable = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const finish = (ok: boolean) => (): void => {
+        stdin.off('drain', onDrain);
+        stdin.off('close', onGone);
+        stdin.off('error', onGone);
+        resolve(ok);
+      };
+      const onDrain = finish(true);
+      const onGone = finish(false);
+      stdin.on('drain', onDrain);
+      stdin.on('close', onGone);
+      stdin.on('error', onGone);
+    });
+  for await (const chunk of data) {
+    if (stdin.destroyed) return { bytes, closedEarly: true };
+    const more = stdin.write(chunk);
+    bytes += chunk.length;
+    if (!more && !(await writable())) return { bytes, closedEarly: true };
+  }
+  if (stdin.destroyed) return { bytes, closedEarly: true };
+  const ended = await new Promise<boolean>((resolve) => {
+    stdin.once('error', () => resolve(false));
+    stdin.end(() => resolve(stdin.errored === null));
+  });
+  return { bytes, closedEarly: !ended };
+}
+
+export class CommandSource implements Source {
+  readonly name: string;
+  readonly type = 'command';
+  readonly #config: CommandConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: CommandConfig, deps: SourceDeps) {
+    this.name = name;
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  get #artifact(): string {
+    return this.#config.artifact ?? DEFAULT_ARTIFACT;
+  }
+
+  #cancelled(what: string, cause?: unknown): CancelledError {
+    return new CancelledError(`${what} of source ${this.name} cancelled`, cause === undefined ? {} : { cause });
+  }
+
+  /** Secrets are resolved per operation, so a rotated token is picked up by the next run. */
+  async #environment(): Promise<Environment> {
+    const env: Record<string, string> = { ...this.#config.env };
+    const secrets: string[] = [];
+    for (const [key, ref] of Object.entries(this.#config.secret_env ?? {})) {
+      const value = await this.#deps.secrets(ref, `secret_env ${key} of source ${this.name}`);
+      env[key] = value;
+      if (value !== '') secrets.push(value);
+    }
+    return { env, secrets };
+  }
+
+  #spec(key: CommandKey, env: Environment, signal: AbortSignal): RunSpec {
+    return { command: '/bin/sh', args: ['-c', this.#config[key] ?? ''], env: env.env, signal };
+  }
+
+  /**
+   * `to` reaches the commands as $LIFEBOAT_RESTORE_TO. A command that does not use it would
+   * act on the live store while the caller believes it works on a copy, so that is refused.
+   */
+  #withTarget(key: CommandKey, env: Environment, opts: RestoreOptions | undefined): Environment {
+    if (opts?.to === undefined) return env;
+    if (!(this.#config[key] ?? '').includes(TARGET_VAR)) {
+      throw new SourceError(`source ${this.name}: restore target \`to\` given, but ${key} does not use $${TARGET_VAR}`, {
+        hint: `make ${key} act on "$${TARGET_VAR}" to support restores elsewhere, or restore in place`,
+      });
+    }
+    return { env: { ...env.env, [TARGET_VAR]: opts.to }, secrets: env.secrets };
+  }
+
+  /** The error for a command that exited non-zero or was killed, quoting its stderr tail. */
+  #failure(key: CommandKey, status: ExitStatus, env: Environment, extra = ''): SourceError {
+    let tail = status.stderr;
+    for (const s of env.secrets) tail = tail.split(s).join(MASK);
+    const lines = tail.trimEnd().split('\n').slice(-STDERR_LINES).join('\n');
+    const how = status.signal !== null ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+    return new SourceError(`source ${this.name}: ${key} ${how}${extra}${lines ? `; stderr ends with:\n${lines}` : ''}`, {
+      data: { command: key, exitCode: status.code, signal: status.signal, stderrTail: lines },
+      hint: `run the ${key} of source ${this.name} by hand to see why it fails`,
+    });
+  }
+
+  /** Runs a command with nothing on stdin and hands its stdout to `consume`. */
+  async #run<T>(key: CommandKey, env: Environment, ctx: SourceContext, consume: (stdout: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
+    const run = this.#deps.runner.start(this.#spec(key, env, ctx.signal));
+    run.stdin.end();
+    let result: T;
+    try {
+      result = await consume(run.stdout);
+    } catch (err) {
+      // The consumer (the sink, usually) gave up: stop the producer, which would block on a
+      // full pipe otherwise.
+      run.kill('SIGKILL');
+      run.stdout.resume();
+      await run.done;
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled(key, err);
+      throw err;
+    }
+    const status = await run.done;
+    if (ctx.signal.aborted) throw this.#cancelled(key);
+    if (failed(status)) throw this.#failure(key, status, env);
+    return result;
+  }
+
+  async #runFingerprint(env: Environment, ctx: SourceContext): Promise<Fingerprint> {
+    const out = await this.#run('fingerprint_command', env, ctx, async (stdout) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stdout) {
+        size += chunk.length;
+        if (size > MAX_FINGERPRINT_OUTPUT) {
+          throw new SourceError(`source ${this.name}: fingerprint_command printed more than ${MAX_FINGERPRINT_OUTPUT} bytes`, {
+            hint: 'print a short summary of the data (counts, a version, a hash), not the data itself',
+          });
+        }
+        parts.push(Buffer.from(chunk));
+      }
+      return Buffer.concat(parts).toString('utf8').trim();
+    });
+    return { value: out };
+  }
+
+  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    if (ctx.signal.aborted) throw this.#cancelled('backup');
+    const env = await this.#environment();
+    const info = await this.#run('backup_command', env, ctx, (stdout) => sink.put(this.#artifact, stdout));
+    const commands = [describeCommand(this.#spec('backup_command', env, ctx.signal))];
+    let fingerprint: Fingerprint;
+    if (this.#config.fingerprint_command !== undefined) {
+      fingerprint = await this.#runFingerprint(env, ctx);
+      commands.push(describeCommand(this.#spec('fingerprint_command', env, ctx.signal)));
+    } else {
+      fingerprint = { artifact: this.#artifact, size: info.size, sha256: info.sha256 };
+    }
+    return { fingerprint, commands };
+  }
+
+  async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
+    if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
+    const key = this.#config.fingerprint_command !== undefined ? 'fingerprint_command' : 'backup_command';
+    const env = this.#withTarget(key, await this.#environment(), opts);
+    if (key === 'fingerprint_command') return this.#runFingerprint(env, ctx);
+    return this.#run('backup_command', env, ctx, async (stdout) => {
+      const h = createHash('sha256');
+      let size = 0;
+      for await (const chunk of stdout) {
+        h.update(chunk);
+        size += chunk.length;
+      }
+      return { artifact: this.#artifact, size, sha256: h.digest('hex') };
+    });
+  }
+
+  #artifactName(reader: ArtifactReader): string {
+    const names = reader.list().map((a) => a.name);
+    if (names.includes(this.#artifact)) return this.#artifact;
+    if (names.length === 1) return names[0];
+    throw new NotFoundError(`source ${this.name}: the snapshot has no artifact ${this.#artifact} (it has ${names.join(', ') || 'none'})`, {
+      hint: 'pick a snapshot of this command source, or set `artifact` to the name it was stored under',
+    });
+  }
+
+  async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
+    if (ctx.signal.aborted) throw this.#cancelled('restore');
+    const name = this.#artifactName(reader);
+    const total = reader.list().find((a) => a.name === name)?.size;
+    const env = this.#withTarget('restore_command', await this.#environment(), opts);
+    const run = this.#deps.runner.start(this.#spec('restore_command', env, ctx.signal));
+    run.stdout.resume(); // its output is not ours to keep, but it must not block on a full pipe
+    let fed: { bytes: number; closedEarly: boolean };
+    try {
+      fed = await feed(reader.open(name), run.stdin);
+    } catch (err) {
+      // The backup could not be read (damaged blob, abort). Kill before closing stdin, so the
+      // command never sees a clean end of a truncated input and commits half a restore.
+      run.kill('SIGKILL');
+      run.stdin.destroy();
+      await run.done;
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
+      throw err;
+    }
+    const status = await run.done;
+    if (ctx.signal.aborted) throw this.#cancelled('restore');
+    const early = fed.closedEarly ? ` before reading the whole backup (${fed.bytes}${total === undefined ? '' : ` of ${total}`} bytes written)` : '';
+    if (failed(status)) throw this.#failure('restore_command', status, env, early);
+    if (fed.closedEarly) ctx.log.warn(`source ${this.name}: restore_command exited with code 0${early}; check the restored data`);
+    ctx.log.info(`source ${this.name}: restore_command read ${name}`);
+  }
+}
+
+export const commandType: SourceType<CommandConfig> = {
+  type: 'command',
+  description: 'any store, through a backup_command that prints the backup and a restore_command that reads it on stdin',
+  keys: commandKeys,
+  create: (name, config, deps) => new CommandSource(name, config, deps),
+};

@@ -1,0 +1,268 @@
+/**
+ * The `files` source: plain files and directories (Docker volume dirs, FAISS index folders,
+ * configs, .env files) stored as a normal restic tree, so `restic ls` and `restic restore` work
+ * on the snapshot as well as lifeboat does.
+ *
+ * Selection: `exclude` globs drop files and whole directories, `include` globs (when given) keep
+ * only matching files; directories are always walked. Globs are matched with path.matchesGlob
+ * against the absolute path and against the base name, so both `/srv/app/cache/**` and `*.tmp`
+ * work. The same predicate drives the backup and the fingerprint, so they describe one set.
+ *
+ * Fingerprint: file count, total bytes, and per configured path a tree hash: the sha256 over the
+ * sorted lines "relpath\0type\0size\0sha256(content or link target)\n", relative to that path.
+ * Paths are keyed by their configured absolute path, so a tree restored under `to:` compares
+ * equal with the original. A path that does not exist has the tree hash null.
+ *
+ * Restore: the tree is restored into a staging dir next to the first target (same filesystem,
+ * so moving into place is a rename), then each configured path replaces what is at its target;
+ * the old content is moved aside and deleted once the new one is in place. Files inside a
+ * configured path that the backup excluded are therefore gone after a restore. With `to: DIR`
+ * the original absolute paths are recreated below DIR (/srv/data → DIR/srv/data).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { cp, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { filesKeys } from './files-config.ts';
+import type { FilesConfig } from './files-config.ts';
+
+/** True when an entry is left out of the backup and of the fingerprint. */
+export type ExcludeFilter = (absPath: string, isDir: boolean) => boolean;
+
+const matchesAny = (globs: readonly string[], abs: string): boolean =>
+  globs.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g));
+
+export function excludeFilter(config: Pick<FilesConfig, 'exclude' | 'include'>): ExcludeFilter {
+  const exclude = config.exclude ?? [];
+  const include = config.include;
+  return (abs, isDir) => {
+    if (exclude.length > 0 && matchesAny(exclude, abs)) return true;
+    return !isDir && include !== undefined && !matchesAny(include, abs);
+  };
+}
+
+/**
+ * The configured paths, absolute, without duplicates and without paths inside another one
+ * (the outer path already holds them, and restoring both would replace the inner twice).
+ */
+export function topLevelPaths(paths: readonly string[]): string[] {
+  const sorted = [...new Set(paths.map((p) => path.resolve(p)))].sort();
+  const inside = (p: string, parent: string): boolean => p.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+  return sorted.filter((p) => !sorted.some((q) => q !== p && inside(p, q)));
+}
+
+export interface FilesFingerprint {
+  readonly files: number;
+  readonly bytes: number;
+  /** Tree hash per configured path; null when the path does not exist. */
+  readonly trees: Readonly<Record<string, string | null>>;
+}
+
+interface TreeTally {
+  files: number;
+  bytes: number;
+  lines: Array<[string, string]>;
+}
+
+async function sha256File(file: string, signal: AbortSignal): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { signal })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  return 'blockdev';
+}
+
+/**
+ * Walks one entry. `orig` is its configured absolute path (what globs are matched against),
+ * `actual` where it is now (the same, or below a restore's `to:`).
+ */
+async function walk(orig: string, actual: string, rel: string, tally: TreeTally, excluded: ExcludeFilter, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) throw new CancelledError('fingerprint cancelled');
+  let st: Stats;
+  try {
+    st = await lstat(actual);
+  } catch (err) {
+    // Live data: an entry removed since its directory was listed simply is not there.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const kind = kindOf(st);
+  if (excluded(orig, kind === 'dir')) return;
+  const line = (size: number, hash: string): void => void tally.lines.push([rel, `${rel}\0${kind}\0${size}\0${hash}\n`]);
+  if (kind === 'dir') {
+    line(0, '');
+    for (const name of (await readdir(actual)).sort()) {
+      await walk(path.join(orig, name), path.join(actual, name), rel === '.' ? name : `${rel}/${name}`, tally, excluded, signal);
+    }
+  } else if (kind === 'file') {
+    line(st.size, await sha256File(actual, signal));
+    tally.files++;
+    tally.bytes += st.size;
+  } else if (kind === 'symlink') {
+    const target = await readlink(actual, { encoding: 'buffer' });
+    line(target.length, createHash('sha256').update(target).digest('hex'));
+    tally.files++;
+  } else {
+    line(0, '');
+    tally.files++;
+  }
+}
+
+/** The fingerprint of the configured paths, read at `locate(path)`. */
+export async function fingerprintTrees(roots: readonly string[], locate: (p: string) => string, excluded: ExcludeFilter, signal: AbortSignal): Promise<FilesFingerprint> {
+  let files = 0;
+  let bytes = 0;
+  const trees: Array<[string, string | null]> = [];
+  for (const root of roots) {
+    const actual = locate(root);
+    const present = await lstat(actual).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      },
+    );
+    if (!present) {
+      trees.push([root, null]);
+      continue;
+    }
+    const tally: TreeTally = { files: 0, bytes: 0, lines: [] };
+    await walk(root, actual, '.', tally, excluded, signal);
+    tally.lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const h = createHash('sha256');
+    for (const [, l] of tally.lines) h.update(l);
+    trees.push([root, h.digest('hex')]);
+    files += tally.files;
+    bytes += tally.bytes;
+  }
+  return { files, bytes, trees: Object.fromEntries(trees) };
+}
+
+/** rename, or copy and delete when source and target are on different filesystems. */
+async function move(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false });
+    await rm(from, { recursive: true, force: true });
+  }
+}
+
+export class FilesSource implements Source {
+  readonly name: string;
+  readonly type = 'files';
+  readonly #roots: readonly string[];
+  readonly #excluded: ExcludeFilter;
+
+  constructor(name: string, config: FilesConfig, _deps?: SourceDeps) {
+    this.name = name;
+    this.#roots = topLevelPaths(config.paths);
+    this.#excluded = excludeFilter(config);
+  }
+
+  #cancelled(what: string, cause?: unknown): CancelledError {
+    return new CancelledError(`${what} of source ${this.name} cancelled`, cause === undefined ? {} : { cause });
+  }
+
+  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    if (ctx.signal.aborted) throw this.#cancelled('backup');
+    for (const root of this.#roots) {
+      try {
+        await lstat(root);
+      } catch (err) {
+        throw new SourceError(`source ${this.name}: ${root} cannot be read: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'fix `paths` in lifeboat.yml or create the path; lifeboat never stores a silently empty backup',
+        });
+      }
+    }
+    try {
+      const stored = await sink.putFiles(this.#roots, { exclude: this.#excluded });
+      if (ctx.signal.aborted) throw this.#cancelled('backup');
+      // Read after the copy: files that change meanwhile make the fingerprint differ from the
+      // stored tree, which a restore drill reports. Stop writers with hooks for an exact copy.
+      const fingerprint = await fingerprintTrees(this.#roots, (p) => p, this.#excluded, ctx.signal);
+      ctx.log.info(`source ${this.name}: stored ${stored.files} files, ${stored.bytes} bytes`);
+      return { fingerprint: { ...fingerprint }, commands: [`files ${this.#roots.join(' ')}`] };
+    } catch (err) {
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('backup', err);
+      throw err;
+    }
+  }
+
+  #target(root: string, opts?: RestoreOptions): string {
+    return opts?.to === undefined ? root : path.join(path.resolve(opts.to), root);
+  }
+
+  async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
+    if (ctx.signal.aborted) throw this.#cancelled('restore');
+    const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
+    const stagingParent = path.dirname(targets[0].target);
+    await mkdir(stagingParent, { recursive: true });
+    const staging = await mkdtemp(path.join(stagingParent, '.lifeboat-restore-'));
+    try {
+      await reader.restoreFiles(staging);
+      for (const [i, { root, target }] of targets.entries()) {
+        if (ctx.signal.aborted) throw this.#cancelled('restore');
+        const restored = path.join(staging, root);
+        if (!(await lstat(restored).then(() => true, () => false))) {
+          throw new SourceError(`source ${this.name}: the snapshot holds no ${root}`, {
+            hint: 'pick a snapshot taken with this `paths` list, or restore that path with restic',
+          });
+        }
+        await mkdir(path.dirname(target), { recursive: true });
+        // The old content goes aside first, so a failed move can put it back.
+        const aside = path.join(staging, `.old-${i}`);
+        let movedAside = false;
+        try {
+          await rename(target, aside);
+          movedAside = true;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EXDEV') await rm(target, { recursive: true, force: true });
+          else if (code !== 'ENOENT') throw err;
+        }
+        try {
+          await move(restored, target);
+        } catch (err) {
+          if (movedAside) await rename(aside, target).catch(() => undefined);
+          throw new SourceError(`source ${this.name}: cannot move the restored ${root} into ${target}: ${errorMessage(err)}`, {
+            cause: err,
+            hint: movedAside ? 'the previous content was put back' : 'check permissions and free space of the target',
+          });
+        }
+      }
+      ctx.log.info(`source ${this.name}: restored ${targets.map((t) => t.target).join(', ')}`);
+    } catch (err) {
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
+      throw err;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
+    if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
+    return { ...(await fingerprintTrees(this.#roots, (p) => this.#target(p, opts), this.#excluded, ctx.signal)) };
+  }
+}
+
+export const filesType: SourceType<FilesConfig> = {
+  type: 'files',
+  description: 'files and directories (volumes, index folders, configs), stored as a browsable restic tree',
+  keys: filesKeys,
+  create: (name, config, deps) => new FilesSource(name, config, deps),
+};

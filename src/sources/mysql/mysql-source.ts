@@ -1,0 +1,221 @@
+/**
+ * The `mysql` source: every configured database of one MySQL or MariaDB server as an SQL
+ * dump, `<database>.sql` (a name that is not a plain file name is percent-encoded).
+ *
+ * Backup: per database, mariadb-dump (or mysqldump) --single-transaction --routines --events
+ * --triggers --hex-blob --databases <db>, streamed into the artifact. A dump is accepted only
+ * if the tool exited 0 and the stream ends with the "-- Dump completed" trailer: a server that
+ * dies half way, or a tool killed by a signal, makes backup() reject.
+ *
+ * Fingerprint: exact row counts and a schema hash (mysql-fingerprint.ts), taken in its own
+ * consistent snapshot just before the dump. MySQL cannot share a snapshot between sessions,
+ * so writes that land between the fingerprint and the dump's snapshot can make a later
+ * comparison report a difference that is not a restore error.
+ *
+ * Restore: the dump is piped into the mariadb (mysql) client, which stops at the first error.
+ * The dump creates its database if missing (with the original character set) and drops and
+ * recreates each table; tables in the target that are not in the dump stay.
+ * `to`: "newname" (one-database backups) or "app=app_copy,shop=shop_copy"; the dump keeps
+ * --databases, and its CREATE DATABASE and USE lines are renamed on the fly (mysql-rename.ts).
+ *
+ * Accounts and grants (the `mysql` system database) are not part of this source.
+ */
+import type { RunningCommand } from '../../core/command-runner.ts';
+import { CancelledError, ConfigError, SourceError } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { MysqlClient } from './mysql-client.ts';
+import { mysqlConfigSchema, mysqlKeys } from './mysql-config.ts';
+import type { MysqlConfig, MysqlConfigInput } from './mysql-config.ts';
+import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.ts';
+import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
+import { collect, guardedOutput, succeeded } from './mysql-process.ts';
+import { renameDatabase } from './mysql-rename.ts';
+
+const DUMP_SUFFIX = '.sql';
+const SYSTEM_DATABASES = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
+const TRAILER = '-- Dump completed';
+
+export function dumpArtifactName(db: string): string {
+  return `${encodeURIComponent(db)}${DUMP_SUFFIX}`;
+}
+
+export function databaseOfArtifact(name: string): string | undefined {
+  if (!name.endsWith(DUMP_SUFFIX) || name.includes('/')) return undefined;
+  try {
+    return decodeURIComponent(name.slice(0, -DUMP_SUFFIX.length));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the end of a dump carries the trailer mysqldump writes after its last statement. */
+export function hasTrailer(tail: Buffer): boolean {
+  return tail.toString('latin1').trimEnd().split('\n').pop()?.startsWith(TRAILER) ?? false;
+}
+
+export interface RestoreTarget {
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * `to` against the databases of a backup: "newname" needs exactly one database; "a=b,c=d"
+ * restores only those. `known` undefined (databases: all, at fingerprint time): a mapping is
+ * taken as written, a bare name is refused.
+ */
+export function restoreTargets(known: readonly string[] | undefined, to: string | undefined, label: string): RestoreTarget[] {
+  if (to === undefined || to.trim() === '') {
+    if (known === undefined) throw new SourceError(`${label}: the databases to restore are unknown`);
+    return known.map((d) => ({ from: d, to: d }));
+  }
+  if (to.includes('=')) {
+    const seen = new Set<string>();
+    return to.split(',').map((pair) => {
+      const [from, target, ...rest] = pair.split('=').map((s) => s.trim());
+      if (!from || !target || rest.length > 0) throw new SourceError(`${label}: cannot read "${pair}" in to: ${to}`, { hint: 'write to: as app=app_copy,shop=shop_copy' });
+      if (known !== undefined && !known.includes(from)) {
+        throw new SourceError(`${label}: to: names database "${from}", which is not in the backup (it has ${known.join(', ') || 'none'})`);
+      }
+      if (seen.has(target)) throw new SourceError(`${label}: to: restores two databases into "${target}"`);
+      seen.add(target);
+      return { from, to: target };
+    });
+  }
+  if (known === undefined || known.length !== 1) {
+    const what = known === undefined ? 'databases: all' : `${known.length} databases (${known.join(', ')})`;
+    throw new SourceError(`${label}: to: ${to} names one target, but the source has ${what}`, { hint: `name each database, e.g. to: ${known?.[0] ?? 'app'}=${to}` });
+  }
+  return [{ from: known[0], to: to.trim() }];
+}
+
+/** "10.11.19-MariaDB-0+deb12u1" → "MariaDB 10.11.19"; "8.0.36" → "MySQL 8.0.36". */
+export function describeServerVersion(version: string): string {
+  const number = version.split('-')[0];
+  return /mariadb/i.test(version) ? `MariaDB ${number}` : `MySQL ${number}`;
+}
+
+export class MysqlSource implements Source {
+  readonly name: string;
+  readonly type = 'mysql';
+  readonly #config: MysqlConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: MysqlConfigInput, deps: SourceDeps) {
+    const parsed = mysqlConfigSchema.safeParse(config);
+    if (!parsed.success) {
+      throw new ConfigError(`mysql source "${name}": ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    this.name = name;
+    this.#config = parsed.data;
+    this.#deps = deps;
+  }
+
+  /** Runs `fn` with a connected client whose option file exists only meanwhile. */
+  async #withClient<T>(ctx: SourceContext, what: string, fn: (client: MysqlClient) => Promise<T>): Promise<T> {
+    const c = this.#config.connection;
+    const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of mysql source "${this.name}"`);
+    const client = new MysqlClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, socket: c.socket }, this.#config.bin_dir);
+    await client.open(this.#deps.tmpDir);
+    try {
+      await client.resolveTools();
+      return await fn(client);
+    } catch (err) {
+      if (ctx.signal.aborted) throw new CancelledError(`${what} of mysql source "${this.name}" cancelled`, { cause: err });
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }
+
+  async #databases(client: MysqlClient, ctx: SourceContext): Promise<string[]> {
+    if (this.#config.databases !== 'all') return [...this.#config.databases];
+    const rows = await client.query('SHOW DATABASES;', 'listing databases', ctx.signal);
+    return rows.map((r) => r[0]).filter((d) => !SYSTEM_DATABASES.has(d.toLowerCase())).sort();
+  }
+
+  async #fingerprintDb(client: MysqlClient, db: string, ctx: SourceContext): Promise<DatabaseFingerprint> {
+    const rows = await client.query(schemaSql(db), `reading the schema of database "${db}"`, ctx.signal);
+    const tables = rows.filter((r) => r[0] === 'table').map((r) => r[1]);
+    const lines = rows.filter((r) => r[0] === 'line').map((r) => r[1]);
+    const counts = tables.length === 0 ? [] : (await client.query(countSql(db, tables), `counting rows of database "${db}"`, ctx.signal)).map((r) => r[0]);
+    if (counts.length !== tables.length) throw new SourceError(`${client.label}: counting rows of database "${db}" returned ${counts.length} counts for ${tables.length} tables`);
+    return toDatabaseFingerprint(tables, counts, lines);
+  }
+
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#withClient(ctx, 'backup', async (client) => {
+      const version = (await client.query('SELECT VERSION();', 'reading the server version', ctx.signal))[0]?.[0] ?? 'unknown';
+      const serverVersion = describeServerVersion(version);
+      ctx.log.info(`${client.label}: ${serverVersion}`);
+      const commands: string[] = [];
+      const fingerprints: Record<string, DatabaseFingerprint> = {};
+      for (const db of await this.#databases(client, ctx)) {
+        fingerprints[db] = await this.#fingerprintDb(client, db, ctx);
+        const args = ['--single-transaction', '--routines', '--events', '--triggers', '--hex-blob', '--no-tablespaces', '--default-character-set=utf8mb4'];
+        // MySQL's mysqldump: no GTID_PURGED statement (it breaks loading into a server with GTIDs),
+        // and no column statistics query (MariaDB servers lack that table).
+        if (client.isMysqlDump()) args.push('--set-gtid-purged=OFF', ...(/mariadb/i.test(version) ? ['--column-statistics=0'] : []));
+        args.push('--databases', db);
+        const spec = client.spec('dump', args, ctx.signal);
+        commands.push(client.describe(spec));
+        const cmd = this.#deps.runner.start(spec);
+        cmd.stdin.end();
+        const what = `dump of database "${db}"`;
+        await this.#put(sink, dumpArtifactName(db), cmd, (fin, tail) => {
+          if (!succeeded(fin)) return client.failure(what, fin);
+          if (!hasTrailer(tail)) {
+            return new SourceError(`${client.label}: ${what} is truncated: it does not end with "${TRAILER}"`, {
+              hint: 'the dump tool stopped early; check the server log and run the backup again',
+            });
+          }
+          return undefined;
+        });
+        ctx.log.info(`${client.label}: dumped database "${db}" (${Object.keys(fingerprints[db].tables).length} tables)`);
+      }
+      return { fingerprint: { databases: fingerprints }, serverVersion, commands };
+    });
+  }
+
+  async #put(sink: ArtifactSink, artifact: string, cmd: RunningCommand, check: Parameters<typeof guardedOutput>[1]): Promise<void> {
+    try {
+      await sink.put(artifact, guardedOutput(cmd, check));
+    } catch (err) {
+      // The sink may fail before it read anything: the tool must not stay blocked on a full pipe.
+      cmd.kill('SIGKILL');
+      await cmd.done;
+      throw err;
+    }
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#withClient(ctx, 'restore', async (client) => {
+      const inBackup = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
+      for (const t of restoreTargets(inBackup, opts.to, client.label)) {
+        const artifact = dumpArtifactName(t.from);
+        const input = t.to === t.from ? reader.open(artifact) : renameDatabase(reader.open(artifact), t.from, t.to);
+        const r = await collect(this.#deps.runner, client.spec('client', ['--batch'], ctx.signal), input);
+        if (!succeeded(r)) throw client.failure(`loading ${artifact} into database "${t.to}"`, r);
+        ctx.log.info(`${client.label}: restored database "${t.to}"${t.to === t.from ? '' : ` from "${t.from}"`}`);
+      }
+    });
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#withClient(ctx, 'fingerprint', async (client) => {
+      const targets = opts.to !== undefined
+        ? restoreTargets(this.#config.databases === 'all' ? undefined : this.#config.databases, opts.to, client.label)
+        : (await this.#databases(client, ctx)).map((d) => ({ from: d, to: d }));
+      const databases: Record<string, DatabaseFingerprint> = {};
+      for (const t of targets) databases[t.from] = await this.#fingerprintDb(client, t.to, ctx);
+      return { databases };
+    });
+  }
+}
+
+export const mysqlType: SourceType<MysqlConfigInput> = {
+  type: 'mysql',
+  description: 'MySQL / MariaDB: mariadb-dump (mysqldump) of each database, single transaction',
+  keys: mysqlKeys,
+  create: (name, config, deps) => new MysqlSource(name, config, deps),
+};

@@ -1,0 +1,415 @@
+/**
+ * The `postgres` source: every configured database of one PostgreSQL server as a pg_dump
+ * custom-format archive, plus the cluster's roles and tablespaces.
+ *
+ * Artifacts: `globals.sql` (pg_dumpall --globals-only) and `<database>.dump` (pg_dump
+ * --format=custom --compress=0: uncompressed so that the repository's chunking deduplicates
+ * unchanged table data between runs; the repository compresses). A database name that is not a
+ * plain file name is percent-encoded in the artifact name.
+ *
+ * Consistency: per database, a psql session opens a REPEATABLE READ transaction and exports
+ * its snapshot; the fingerprint query and pg_dump (--snapshot) both import it, so the row
+ * counts describe exactly the dumped data even while the application writes. Databases are
+ * dumped one after the other, each from its own snapshot (as pg_dump always does).
+ *
+ * Restore: globals first (filtered, see postgres-globals.ts), then per database: create it
+ * from template0 if missing, then pg_restore --clean --if-exists. Objects in the target that
+ * are not in the archive stay (a fingerprint comparison shows them). Owners are kept when
+ * lifeboat connects as a superuser (globals recreated the roles); otherwise --no-owner makes
+ * the connected role own everything. With jobs > 1 the archive is first copied to a 0600
+ * staging file under the source's temp dir, because pg_restore --jobs needs a seekable file;
+ * with jobs: 1 it streams from the repository into pg_restore's stdin.
+ *
+ * `to`: "newname" (the backup must hold one database) or "app=app_copy,shop=shop_copy" (only
+ * the named databases are restored). fingerprint({to}) reports the targets under the original
+ * names, so it compares with the backup's fingerprint.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeCommand } from '../../core/command-runner.ts';
+import type { RunningCommand } from '../../core/command-runner.ts';
+import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
+import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
+import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
+import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
+import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
+import { filterGlobals } from './postgres-globals.ts';
+import { collect, guardedOutput, succeeded } from './postgres-process.ts';
+
+export const GLOBALS_ARTIFACT = 'globals.sql';
+const DUMP_SUFFIX = '.dump';
+
+/** Artifact name of a database's archive: the name itself when it is a plain file name. */
+export function dumpArtifactName(db: string): string {
+  return `${encodeURIComponent(db)}${DUMP_SUFFIX}`;
+}
+
+/** The database of an archive artifact, or undefined for other artifacts. */
+export function databaseOfArtifact(name: string): string | undefined {
+  if (!name.endsWith(DUMP_SUFFIX) || name.includes('/')) return undefined;
+  try {
+    return decodeURIComponent(name.slice(0, -DUMP_SUFFIX.length));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RestoreTarget {
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * Resolves `to` against the databases of a backup: "newname" needs exactly one database;
+ * "a=b,c=d" restores only the named ones. Without `to`, every database onto itself.
+ * `known` undefined means "not known here" (fingerprint with databases: all): a mapping is
+ * taken as written, a bare name is refused.
+ */
+export function restoreTargets(known: readonly string[] | undefined, to: string | undefined, label: string): RestoreTarget[] {
+  if (to === undefined || to.trim() === '') {
+    if (known === undefined) throw new SourceError(`${label}: the databases to restore are unknown`);
+    return known.map((d) => ({ from: d, to: d }));
+  }
+  if (to.includes('=')) {
+    const targets = to.split(',').map((pair) => {
+      const [from, target, ...rest] = pair.split('=').map((s) => s.trim());
+      if (!from || !target || rest.length > 0) {
+        throw new SourceError(`${label}: cannot read "${pair}" in to: ${to}`, { hint: 'write to: as app=app_copy,shop=shop_copy' });
+      }
+      if (known !== undefined && !known.includes(from)) {
+        throw new SourceError(`${label}: to: names database "${from}", which is not in the backup (it has ${known.join(', ') || 'none'})`);
+      }
+      return { from, to: target };
+    });
+    const seen = new Set<string>();
+    for (const t of targets) {
+      if (seen.has(t.to)) throw new SourceError(`${label}: to: restores two databases into "${t.to}"`);
+      seen.add(t.to);
+    }
+    return targets;
+  }
+  if (known === undefined || known.length !== 1) {
+    const what = known === undefined ? 'databases: all' : `${known.length} databases (${known.join(', ')})`;
+    throw new SourceError(`${label}: to: ${to} names one target, but the source has ${what}`, {
+      hint: `name each database, e.g. to: ${known?.[0] ?? 'app'}=${to}`,
+    });
+  }
+  return [{ from: known[0], to: to.trim() }];
+}
+
+interface ServerInfo {
+  num: number;
+  version: string;
+  databases: string[] | null;
+  authid: boolean;
+  super: boolean;
+  user: string;
+  roles: string[] | null;
+  tablespaces: string[] | null;
+}
+
+const INFO_SQL = `SELECT json_build_object(
+  'num', current_setting('server_version_num')::int,
+  'version', current_setting('server_version'),
+  'databases', (SELECT json_agg(datname) FROM pg_database WHERE NOT datistemplate AND datallowconn),
+  'authid', has_table_privilege('pg_catalog.pg_authid', 'SELECT'),
+  'super', coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false),
+  'user', quote_ident(current_user),
+  'roles', (SELECT json_agg(quote_ident(rolname)) FROM pg_roles),
+  'tablespaces', (SELECT json_agg(quote_ident(spcname)) FROM pg_tablespace)
+);`;
+
+/** Does the maintenance database hold anything of the user's? (It is skipped when empty.) */
+const HAS_USER_OBJECTS_SQL = `SELECT json_build_object('n', (
+  SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')));`;
+
+const MAINTENANCE_DB = 'postgres';
+
+/** Reads the first line the command prints, or undefined when it ends first. */
+function firstLine(cmd: RunningCommand): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (c: Buffer) => {
+      text += c.toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) {
+        cmd.stdout.off('data', onData);
+        cmd.stdout.resume();
+        resolve(text.slice(0, nl).trim());
+      }
+    };
+    cmd.stdout.on('data', onData);
+    void cmd.done.then(() => resolve(undefined));
+  });
+}
+
+export class PostgresSource implements Source {
+  readonly name: string;
+  readonly type = 'postgres';
+  readonly #config: PostgresConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: PostgresConfigInput, deps: SourceDeps) {
+    const parsed = postgresConfigSchema.safeParse(config);
+    if (!parsed.success) {
+      throw new ConfigError(`postgres source "${name}": ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    this.name = name;
+    this.#config = parsed.data;
+    this.#deps = deps;
+  }
+
+  async #client(): Promise<PgClient> {
+    const c = this.#config.connection;
+    const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of postgres source "${this.name}"`);
+    return new PgClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, sslmode: c.sslmode }, this.#config.bin_dir);
+  }
+
+  async #info(client: PgClient, ctx: SourceContext, db: string): Promise<ServerInfo> {
+    return client.json<ServerInfo>(db, INFO_SQL, 'reading the server version and roles', { signal: ctx.signal });
+  }
+
+  /**
+   * Picks the directory whose pg_dump can dump this server: bin_dir if set, else PATH, else
+   * /usr/lib/postgresql/<server major>/bin. All four tools come from that one directory.
+   */
+  async #chooseTools(client: PgClient, info: ServerInfo): Promise<string> {
+    const major = serverMajor(info.num);
+    const candidates = this.#config.bin_dir !== undefined ? [this.#config.bin_dir] : [undefined, `/usr/lib/postgresql/${major}/bin`];
+    const problems: string[] = [];
+    for (const dir of candidates) {
+      const version = await client.version('pg_dump', dir);
+      if (version === undefined) {
+        problems.push(`no pg_dump in ${dir ?? 'PATH'}`);
+        continue;
+      }
+      const problem = dumpVersionProblem(version, info.num);
+      if (problem === undefined) {
+        client.useToolDir(dir);
+        return version;
+      }
+      problems.push(`${dir ?? 'PATH'}: ${problem}`);
+    }
+    throw new SourceError(`${client.label}: no usable pg_dump for PostgreSQL ${info.version}: ${problems.join('; ')}`, {
+      hint: `install postgresql-client-${major} or set bin_dir to the directory holding pg_dump ${major} or newer`,
+      data: { serverVersion: info.version },
+    });
+  }
+
+  /** The databases this source covers (see postgresKeys.databases for the `all` rule). */
+  async #databases(client: PgClient, info: ServerInfo, ctx: SourceContext): Promise<string[]> {
+    if (this.#config.databases !== 'all') return [...this.#config.databases];
+    const all = [...(info.databases ?? [])].sort();
+    const out: string[] = [];
+    for (const db of all) {
+      if (db === MAINTENANCE_DB) {
+        const r = await client.json<{ n: number }>(db, HAS_USER_OBJECTS_SQL, 'looking for user tables', { signal: ctx.signal });
+        if (r.n === 0) continue;
+      }
+      out.push(db);
+    }
+    return out;
+  }
+
+  /** The database lifeboat connects to for server-wide queries. */
+  #maintenanceDb(): string {
+    return this.#config.databases === 'all' ? MAINTENANCE_DB : this.#config.databases[0];
+  }
+
+  #excludeVar(): string {
+    return JSON.stringify((this.#config.exclude_tables ?? []).map(tablePattern));
+  }
+
+  async #fingerprintDb(client: PgClient, db: string, ctx: SourceContext, snapshot?: string): Promise<DatabaseFingerprint> {
+    const vars: Record<string, string> = { excl: this.#excludeVar() };
+    if (snapshot !== undefined) vars.snapshot = snapshot;
+    const raw = await client.json<{ counts: Record<string, number> | null; schema: string[] | null }>(db, fingerprintSql(snapshot !== undefined), `fingerprinting database "${db}"`, {
+      vars,
+      signal: ctx.signal,
+    });
+    return toDatabaseFingerprint(raw);
+  }
+
+  async #guard<T>(ctx: SourceContext, what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (ctx.signal.aborted) throw new CancelledError(`${what} of postgres source "${this.name}" cancelled`, { cause: err });
+      throw err;
+    }
+  }
+
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#guard(ctx, 'backup', async () => {
+      const client = await this.#client();
+      const info = await this.#info(client, ctx, this.#maintenanceDb());
+      const dumpVersion = await this.#chooseTools(client, info);
+      ctx.log.info(`${client.label}: PostgreSQL ${info.version}, ${dumpVersion}`);
+      const commands: string[] = [];
+
+      const globalsArgs = ['--globals-only'];
+      if (!info.authid) {
+        globalsArgs.push('--no-role-passwords');
+        ctx.log.warn(`${client.label}: this role cannot read role passwords (pg_authid); roles are saved without passwords and need new ones after a restore`);
+      }
+      await this.#dumpTo(client, sink, GLOBALS_ARTIFACT, 'pg_dumpall', globalsArgs, ctx, commands, 'pg_dumpall --globals-only');
+
+      const databases = await this.#databases(client, info, ctx);
+      const fingerprints: Record<string, DatabaseFingerprint> = {};
+      for (const db of databases) fingerprints[db] = await this.#backupDatabase(client, db, sink, ctx, commands);
+      return { fingerprint: { databases: fingerprints }, serverVersion: `PostgreSQL ${info.version}`, commands };
+    });
+  }
+
+  /** Streams a tool's stdout into one artifact; the put rejects if the tool fails. */
+  async #dumpTo(
+    client: PgClient, sink: ArtifactSink, artifact: string, tool: 'pg_dump' | 'pg_dumpall', args: string[],
+    ctx: SourceContext, commands: string[], what: string,
+  ): Promise<void> {
+    const spec = client.spec(tool, args, ctx.signal);
+    commands.push(describeCommand(spec));
+    const cmd = this.#deps.runner.start(spec);
+    cmd.stdin.end();
+    try {
+      await sink.put(artifact, guardedOutput(cmd, (fin) => (succeeded(fin) ? undefined : client.failure(what, fin))));
+    } catch (err) {
+      // The sink may fail before it read anything: the tool must not stay blocked on a full pipe.
+      cmd.kill('SIGKILL');
+      await cmd.done;
+      throw err;
+    }
+  }
+
+  async #backupDatabase(client: PgClient, db: string, sink: ArtifactSink, ctx: SourceContext, commands: string[]): Promise<DatabaseFingerprint> {
+    const holder = this.#deps.runner.start(client.spec('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db), '-f', '-'], ctx.signal));
+    holder.stdin.write('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_export_snapshot();\n');
+    const snapshot = await firstLine(holder);
+    try {
+      if (snapshot === undefined) {
+        const fin = await holder.done;
+        // Servers that cannot export snapshots (old standbys): pg_dump's own snapshot, and a
+        // fingerprint that may differ from the dump if the data changes meanwhile.
+        // psql exits 3 when a statement failed (as opposed to 2: no connection).
+        if (fin.code !== 3 || !/snapshot/i.test(fin.stderr)) {
+          throw client.failure(`opening a snapshot of database "${db}"`, fin);
+        }
+        ctx.log.warn(`${client.label}: database "${db}" cannot export a snapshot; its fingerprint is taken separately from the dump`);
+      }
+      const fingerprint = await this.#fingerprintDb(client, db, ctx, snapshot);
+      const args = ['--format=custom', '--compress=0'];
+      if (snapshot !== undefined) args.push(`--snapshot=${snapshot}`);
+      for (const pattern of this.#config.exclude_tables ?? []) args.push(`--exclude-table=${pattern}`);
+      args.push('-d', dbArg(db));
+      await this.#dumpTo(client, sink, dumpArtifactName(db), 'pg_dump', args, ctx, commands, `pg_dump of database "${db}"`);
+      ctx.log.info(`${client.label}: dumped database "${db}" (${Object.keys(fingerprint.tables).length} tables)`);
+      return fingerprint;
+    } finally {
+      holder.stdin.end('COMMIT;\n');
+      await holder.done;
+    }
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#guard(ctx, 'restore', async () => {
+      const client = await this.#client();
+      const info = await this.#info(client, ctx, MAINTENANCE_DB);
+      await this.#chooseTools(client, info);
+      const names = reader.list().map((a) => a.name);
+      const inBackup = names.map(databaseOfArtifact).filter((d): d is string => d !== undefined);
+      const targets = restoreTargets(inBackup, opts.to, client.label);
+      if (names.includes(GLOBALS_ARTIFACT)) await this.#restoreGlobals(client, reader, info, opts.to !== undefined, ctx);
+      for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx);
+    });
+  }
+
+  async #restoreGlobals(client: PgClient, reader: ArtifactReader, info: ServerInfo, copy: boolean, ctx: SourceContext): Promise<void> {
+    const filtered = filterGlobals(reader.open(GLOBALS_ARTIFACT), {
+      roles: new Set(info.roles ?? []),
+      tablespaces: new Set(info.tablespaces ?? []),
+      currentUser: info.user,
+      keepExistingRoles: copy,
+    });
+    const spec = client.spec('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', MAINTENANCE_DB, '-f', '-'], ctx.signal);
+    const r = await collect(this.#deps.runner, spec, filtered);
+    if (!succeeded(r)) {
+      throw client.failure('restoring roles and tablespaces (globals.sql)', r, {
+        hint: info.super ? undefined : 'restoring roles needs a superuser (or CREATEROLE); connect as one',
+      });
+    }
+    ctx.log.info(`${client.label}: restored roles and tablespaces`);
+  }
+
+  async #restoreDatabase(client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext): Promise<void> {
+    const exists = await client.json<{ e: boolean }>(MAINTENANCE_DB, `SELECT json_build_object('e', EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db'));`, `looking for database "${t.to}"`, {
+      vars: { db: t.to },
+      signal: ctx.signal,
+    });
+    if (!exists.e) {
+      await client.psql(MAINTENANCE_DB, `CREATE DATABASE :"db" TEMPLATE template0;`, `creating database "${t.to}"`, { vars: { db: t.to }, signal: ctx.signal });
+      ctx.log.info(`${client.label}: created database "${t.to}"`);
+    }
+    const args = ['--clean', '--if-exists'];
+    if (!info.super) args.push('--no-owner');
+    args.push('-d', dbArg(t.to));
+    const artifact = dumpArtifactName(t.from);
+    const what = `pg_restore of "${t.from}" into database "${t.to}"`;
+    const jobs = this.#config.jobs;
+    if (jobs <= 1) {
+      const r = await collect(this.#deps.runner, client.spec('pg_restore', args, ctx.signal), reader.open(artifact));
+      if (!succeeded(r)) throw client.failure(what, r);
+    } else {
+      // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
+      const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
+      try {
+        const file = join(dir, 'archive.dump');
+        try {
+          await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
+        } catch (err) {
+          // A damaged artifact (IntegrityError from the reader) is reported as it is.
+          if (isLifeboatError(err)) throw err;
+          throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
+            cause: err,
+            hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
+          });
+        }
+        const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
+        if (!succeeded(r)) throw client.failure(what, r);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    ctx.log.info(`${client.label}: restored database "${t.to}"${t.to === t.from ? '' : ` from "${t.from}"`}`);
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#guard(ctx, 'fingerprint', async () => {
+      const client = await this.#client();
+      let targets: RestoreTarget[];
+      if (opts.to !== undefined) {
+        targets = restoreTargets(this.#config.databases === 'all' ? undefined : this.#config.databases, opts.to, client.label);
+      } else {
+        const info = await this.#info(client, ctx, this.#maintenanceDb());
+        targets = (await this.#databases(client, info, ctx)).map((d) => ({ from: d, to: d }));
+      }
+      const databases: Record<string, DatabaseFingerprint> = {};
+      for (const t of targets) databases[t.from] = await this.#fingerprintDb(client, t.to, ctx);
+      return { databases };
+    });
+  }
+}
+
+export const postgresType: SourceType<PostgresConfigInput> = {
+  type: 'postgres',
+  description: 'PostgreSQL: pg_dump of each database (custom format) plus roles and tablespaces',
+  keys: postgresKeys,
+  create: (name, config, deps) => new PostgresSource(name, config, deps),
+};

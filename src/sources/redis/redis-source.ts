@@ -1,0 +1,192 @@
+/**
+ * The `redis` source: Redis and Valkey servers.
+ *
+ * Backup takes the server's RDB snapshot over the network the way a replica gets it (see
+ * redis-client.ts): no shell or file access on the server, no BGSAVE-and-copy. The payload
+ * streams into one artifact, dump.rdb, and is checked on the way (RDB header, EOF opcode,
+ * CRC-64), so a transfer that broke off or arrived damaged fails the backup instead of
+ * producing a snapshot. One RDB holds every database of the server, whatever db the URL
+ * names.
+ *
+ * Restore loads dump.rdb online through a temporary replication master, or writes it into
+ * the stopped server's data directory (redis-restore.ts). The fingerprint is described in
+ * redis-fingerprint.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { CancelledError, ConfigError, LifeboatError, SourceError } from '../../core/errors.ts';
+import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { redisKeys, type RedisConfig } from './redis-config.ts';
+import { fingerprintRedis } from './redis-fingerprint.ts';
+import { RdbChecker } from './rdb.ts';
+import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+import { RDB_ARTIFACT, restoreDataDir, restoreOnline } from './redis-restore.ts';
+
+const DEFAULT_SAMPLE_KEYS = 100;
+
+/** host, port, db and user of a redis:// or rediss:// URL (the config schema refuses passwords in it). */
+export function parseRedisUrl(url: string): { host: string; port: number; db: number; username?: string; tls: boolean } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`not a redis URL: ${JSON.stringify(url)}`, { hint: 'redis://host:6379/0 or rediss://host:6380' });
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`not a redis URL: ${u.protocol}//…`, { hint: 'redis://host:6379/0 or rediss://host:6380' });
+  if (u.password !== '') throw new ConfigError('a redis URL must not carry the password', { hint: 'use password: { env: NAME } (or file/command)' });
+  const db = u.pathname.replace(/^\//, '');
+  if (!/^\d*$/.test(db)) throw new ConfigError(`the path of a redis URL is a database number, not ${JSON.stringify(u.pathname)}`);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return {
+    host,
+    port: u.port === '' ? 6379 : Number(u.port),
+    db: db === '' ? 0 : Number(db),
+    ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+    tls: u.protocol === 'rediss:',
+  };
+}
+
+/** Where a URL points, for messages: never a secret. */
+function describeUrl(url: string): string {
+  const p = parseRedisUrl(url);
+  const host = p.host.includes(':') ? `[${p.host}]` : p.host;
+  return `${p.tls ? 'rediss' : 'redis'}://${p.username ? `${encodeURIComponent(p.username)}@` : ''}${host}:${p.port}`;
+}
+
+function isRedisUrl(s: string): boolean {
+  return /^rediss?:\/\//i.test(s);
+}
+
+export class RedisSource implements Source {
+  readonly name: string;
+  readonly type = 'redis';
+  readonly #config: RedisConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: RedisConfig, deps: SourceDeps) {
+    this.name = name;
+    this.#config = config;
+    this.#deps = deps;
+    parseRedisUrl(config.url);
+    if (config.restore_mode === 'data_dir' && config.data_dir === undefined) {
+      throw new ConfigError(`source ${name}: restore_mode data_dir needs data_dir`, { key: 'data_dir', hint: 'the directory the server loads dump.rdb from (its `dir`)' });
+    }
+  }
+
+  #what(url: string): string {
+    return `redis source ${this.name} (${describeUrl(url)})`;
+  }
+
+  async #endpoint(url: string): Promise<RedisEndpoint> {
+    const p = parseRedisUrl(url);
+    const c = this.#config;
+    const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of redis source ${this.name}`);
+    const username = p.username ?? c.username;
+    let tls: RedisEndpoint['tls'];
+    if (p.tls || c.tls !== undefined) {
+      let ca: Buffer | undefined;
+      if (c.tls?.ca_file !== undefined) {
+        ca = await readFile(c.tls.ca_file).catch((err: unknown) => {
+          throw new SourceError(`redis source ${this.name}: cannot read tls.ca_file ${c.tls?.ca_file}`, { cause: err });
+        });
+      }
+      tls = { ca, insecure: c.tls?.insecure === true };
+    }
+    return { host: p.host, port: p.port, db: p.db, username, password, tls };
+  }
+
+  async #connect(url: string, ctx: SourceContext): Promise<RedisClient> {
+    return RedisClient.connect(await this.#endpoint(url), { what: this.#what(url), signal: ctx.signal });
+  }
+
+  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    const url = this.#config.url;
+    const what = this.#what(url);
+    let serverVersion: string;
+    let fingerprint: Fingerprint;
+    // Fingerprint first: the server forks its snapshot right after, as PSYNC arrives.
+    const client = await this.#connect(url, ctx);
+    try {
+      const info = await client.info('server');
+      const valkey = info.get('valkey_version');
+      serverVersion = valkey ? `Valkey ${valkey}` : `Redis ${info.get('redis_version') ?? 'unknown'}`;
+      fingerprint = await fingerprintRedis(client, this.#config.sample_keys ?? DEFAULT_SAMPLE_KEYS);
+    } finally {
+      client.close();
+    }
+
+    const replica = await this.#connect(url, ctx);
+    const checker = new RdbChecker();
+    const started = performance.now();
+    async function* checked(): AsyncGenerator<Buffer> {
+      for await (const chunk of replica.fetchRdb()) {
+        checker.update(chunk);
+        if (checker.failed !== undefined) throw new SourceError(`${what}: the server sent something that is not an RDB: it ${checker.failed}`);
+        yield chunk;
+      }
+      const result = checker.finish();
+      if (!result.ok) throw new SourceError(`${what}: the transferred RDB ${result.reason}`, { retryable: true, hint: 'retry the backup; if it persists, check the server (rdbchecksum, disk, memory)' });
+    }
+    try {
+      await sink.put(RDB_ARTIFACT, checked());
+    } catch (err) {
+      if (ctx.signal.aborted) throw new CancelledError(`${what}: backup cancelled`, { cause: err });
+      if (err instanceof LifeboatError) throw err;
+      throw new SourceError(`${what}: storing ${RDB_ARTIFACT} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      replica.close();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    ctx.log.info(`${what}: ${RDB_ARTIFACT} ${checker.size} bytes in ${seconds.toFixed(1)} s (${(checker.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
+    return {
+      fingerprint,
+      serverVersion,
+      commands: [`REPLCONF capa eof; REPLCONF rdb-only 1; PSYNC ? -1 (replica snapshot of ${describeUrl(url)} into ${RDB_ARTIFACT})`],
+    };
+  }
+
+  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    if (!reader.list().some((a) => a.name === RDB_ARTIFACT)) {
+      throw new SourceError(`redis source ${this.name}: the snapshot has no ${RDB_ARTIFACT}`, { hint: 'pick a snapshot made by a redis source' });
+    }
+    const data = reader.open(RDB_ARTIFACT);
+    if (this.#config.restore_mode === 'data_dir') {
+      const dir = opts.to ?? this.#config.data_dir ?? '';
+      const url = this.#config.url;
+      await restoreDataDir(data, { what: this.#what(url), endpoint: parseRedisUrl(url), dir, log: ctx.log });
+      return;
+    }
+    const url = opts.to ?? this.#config.url;
+    if (opts.to !== undefined && !isRedisUrl(opts.to)) {
+      throw new SourceError(`redis source ${this.name}: restore target ${JSON.stringify(opts.to)} is not a redis:// URL`, { hint: 'restore.to is a redis URL in restore_mode online, a directory in restore_mode data_dir' });
+    }
+    await restoreOnline(data, {
+      what: this.#what(url),
+      target: await this.#endpoint(url),
+      serverBin: this.#config.redis_server_bin ?? 'redis-server',
+      runner: this.#deps.runner,
+      tmpDir: this.#deps.tmpDir,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
+  }
+
+  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    // In data_dir mode `to` is a directory; the server to look at is still the configured one.
+    const url = opts.to !== undefined && isRedisUrl(opts.to) ? opts.to : this.#config.url;
+    const client = await this.#connect(url, ctx);
+    try {
+      return await fingerprintRedis(client, this.#config.sample_keys ?? DEFAULT_SAMPLE_KEYS);
+    } finally {
+      client.close();
+    }
+  }
+}
+
+export const redisType: SourceType<RedisConfig> = {
+  type: 'redis',
+  description: 'Redis or Valkey: RDB snapshot over the replication protocol; restore online through a temporary replication master or into the data directory',
+  keys: redisKeys,
+  create: (name, config, deps) => new RedisSource(name, config, deps),
+};
