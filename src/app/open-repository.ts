@@ -30,19 +30,19 @@ export function repositoryLocation(t: RepoTarget): string {
 
 export async function openRepository(
   t: RepoTarget,
-  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean } = {},
+  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<OpenedRepository> {
   const location = repositoryLocation(t);
-  return openRepositoryAt(location, await resolvePassword(t), opts);
+  return openRepositoryAt(location, await resolvePassword(t), { env: t.env, ...opts });
 }
 
 /** Opens the repository at a location with a password already resolved. */
 export async function openRepositoryAt(
   location: string,
   password: string,
-  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean } = {},
+  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<OpenedRepository> {
-  const storage = openStorage(location);
+  const storage = await openStorage(location, { env: opts.env });
   let repo: Repository;
   try {
     repo = await Repository.open(storage, password, opts);
@@ -81,8 +81,15 @@ export interface InitResult {
 }
 
 export async function initRepository(t: RepoTarget, opts: { signal?: AbortSignal; scrypt?: { N: number; r: number; p: number } } = {}): Promise<InitResult> {
-  const storage = openStorage(repositoryLocation(t));
-  const password = await resolvePassword(t);
+  return initRepositoryAt(repositoryLocation(t), await resolvePassword(t), { ...opts, env: t.env });
+}
+
+export async function initRepositoryAt(
+  location: string,
+  password: string,
+  opts: { signal?: AbortSignal; scrypt?: { N: number; r: number; p: number }; env?: NodeJS.ProcessEnv } = {},
+): Promise<InitResult> {
+  const storage = await openStorage(location, { env: opts.env });
   try {
     const repo = await Repository.init(storage, password, { signal: opts.signal, scrypt: opts.scrypt });
     return { id: repo.config.id, location: repo.location, keyId: repo.keyId, version: repo.config.version, chunkerPolynomial: repo.config.chunker_polynomial };

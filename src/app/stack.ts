@@ -67,7 +67,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
     repositoryLocation: location,
     async openRepository(lock) {
       const password = opts.repoOverride?.password ?? (await secrets(loaded.config.repository.password, 'repository.password'));
-      return openRepositoryAt(location(), password, { lock, signal: opts.signal });
+      return openRepositoryAt(location(), password, { lock, signal: opts.signal, env: opts.env });
     },
   };
 }

@@ -1,6 +1,12 @@
-/** Opening the repository named by the global options, for the duration of one command. */
-import { openRepository } from '../app/open-repository.ts';
+/**
+ * Opening the repository for one command. The repository is the one named by -r/--repo or
+ * LIFEBOAT_REPOSITORY (password from --password-file etc.); without either, the repository of
+ * lifeboat.yml (-c, LIFEBOAT_CONFIG, ./lifeboat.yml) with the password it references.
+ */
+import { existsSync } from 'node:fs';
+import { openRepository, openRepositoryAt } from '../app/open-repository.ts';
 import type { LockMode, OpenedRepository, RepoTarget } from '../app/open-repository.ts';
+import { openStack } from '../app/stack.ts';
 import type { CliContext } from './context.ts';
 
 export function repoTarget(ctx: CliContext): RepoTarget {
@@ -8,12 +14,26 @@ export function repoTarget(ctx: CliContext): RepoTarget {
   return { repo: g.repo, passwordFile: g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env };
 }
 
+/** True when the command should take its repository from lifeboat.yml. */
+export function usesConfigRepository(ctx: CliContext): boolean {
+  const g = ctx.globals();
+  if (g.repo || ctx.env.LIFEBOAT_REPOSITORY) return false;
+  return Boolean(g.config || ctx.env.LIFEBOAT_CONFIG || existsSync('lifeboat.yml'));
+}
+
 export async function withRepository<T>(
   ctx: CliContext,
   opts: { lock: LockMode; loadIndex?: boolean },
   fn: (opened: OpenedRepository) => Promise<T>,
 ): Promise<T> {
-  const opened = await openRepository(repoTarget(ctx), { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal });
+  let opened: OpenedRepository;
+  if (usesConfigRepository(ctx)) {
+    const stack = await openStack({ configFile: ctx.globals().config, env: ctx.env, signal: ctx.signal, log: { info: () => undefined, warn: (m) => ctx.out.warn(m) } });
+    const password = await stack.secrets(stack.loaded.config.repository.password, 'repository.password');
+    opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal, env: ctx.env });
+  } else {
+    opened = await openRepository(repoTarget(ctx), { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal });
+  }
   try {
     return await fn(opened);
   } finally {

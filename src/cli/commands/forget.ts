@@ -8,6 +8,9 @@ import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../repo/forget/policy.ts';
 import type { ExpirePolicy, GroupBy } from '../../repo/forget/policy.ts';
 import { collect, tagGroups } from './common.ts';
+import { existsSync } from 'node:fs';
+import type { Retention } from '../../sources/source-kit.ts';
+import { withStack } from '../stack-access.ts';
 import { runPrune } from './prune.ts';
 
 interface ForgetFlags {
@@ -22,6 +25,51 @@ const int = (v: string | undefined, flag: string): number | undefined => {
   if (!Number.isInteger(n) || n < -1) throw new UsageError(`${flag} ${v}: expected a whole number (-1 = unlimited)`);
   return n;
 };
+
+function hasDefaultConfig(): boolean {
+  return existsSync('lifeboat.yml');
+}
+
+export function policyFromRetention(r: Retention | undefined): ExpirePolicy {
+  return { last: r?.keep_last, hourly: r?.keep_hourly, daily: r?.keep_daily, weekly: r?.keep_weekly, monthly: r?.keep_monthly, yearly: r?.keep_yearly, within: r?.keep_within };
+}
+
+/** `lifeboat forget [--prune]` with lifeboat.yml: each source's retention on its own snapshots. */
+async function forgetByRetention(ctx: CliContext, f: ForgetFlags): Promise<void> {
+  await withStack(ctx, async (stack) => {
+    const opened = await stack.openRepository('exclusive');
+    try {
+      const { repo } = opened;
+      const all = await listSnapshots(repo, { signal: ctx.signal, onError: () => undefined });
+      const now = new Date();
+      const removed: string[] = [];
+      const perSource: unknown[] = [];
+      for (const [name, { config }] of stack.sources) {
+        const policy = policyFromRetention(config.retention);
+        const mine = all.filter((s) => (s.tags ?? []).includes(`source:${name}`));
+        if (isEmptyPolicy(policy)) {
+          ctx.out.line(`${name}: no retention set, keeping all ${mine.length} snapshots`);
+          perSource.push({ source: name, policy: null, keep: mine.map((s) => s.id), remove: [] });
+          continue;
+        }
+        // Group by host as restic does, so two hosts backing up one source keep their own history.
+        for (const [, snaps] of groupSnapshots(mine, { host: true })) {
+          const decisions = applyPolicy(snaps, policy, now);
+          const drop = decisions.filter((d) => !d.keep).map((d) => d.snapshot);
+          perSource.push({ source: name, policy, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, reasons: d.reasons })), remove: drop.map((s) => s.id) });
+          ctx.out.line(`${name}: keep ${decisions.length - drop.length}, remove ${drop.length}`);
+          if (!f.dryRun) for (const s of drop) await repo.storage.remove({ type: 'snapshots', name: s.id }, { signal: ctx.signal });
+          removed.push(...drop.map((s) => s.id));
+        }
+      }
+      ctx.out.result({ message_type: 'forget', dry_run: f.dryRun === true, sources: perSource, removed });
+      ctx.out.line(`${f.dryRun ? 'would remove' : 'removed'} ${removed.length} snapshot(s)`);
+      if (f.prune && !f.dryRun) await runPrune(ctx, repo, { maxUnused: f.maxUnused });
+    } finally {
+      await opened.close();
+    }
+  });
+}
 
 export function parseGroupBy(v: string): GroupBy {
   const by: GroupBy = {};
@@ -68,7 +116,9 @@ export function registerForget(program: Command, ctx: CliContext): void {
         tags: f.keepTag.length > 0 ? tagGroups(f.keepTag) : undefined,
       };
       if (ids.length === 0 && isEmptyPolicy(policy)) {
-        throw new UsageError('no policy given: refusing to forget every snapshot', { hint: 'give snapshot IDs or --keep-* flags' });
+        // No flags: apply each source's retention from lifeboat.yml, if there is one.
+        if (ctx.globals().config || ctx.env.LIFEBOAT_CONFIG || hasDefaultConfig()) return forgetByRetention(ctx, f);
+        throw new UsageError('no policy given: refusing to forget every snapshot', { hint: 'give snapshot IDs or --keep-* flags, or keep retention in lifeboat.yml' });
       }
       await withRepository(ctx, { lock: 'exclusive', loadIndex: false }, async (opened) => {
         const { repo } = opened;
