@@ -68,6 +68,27 @@ export interface RestoreOptions {
   readonly to?: string;
 }
 
+/** What a semantic check of a stored backup found. */
+export interface VerifyResult {
+  /** What was checked, one line each ("pg_restore --list: 42 entries in shop.dump"). */
+  readonly checks: readonly string[];
+  /** What is wrong, one line each, naming the artifact; empty when the backup is sound. */
+  readonly problems: readonly string[];
+}
+
+/**
+ * A throwaway restore target for drills (a new database, a temporary server, a temp dir). It
+ * never touches the live store. `cleanup` removes it and is always called, also after a
+ * failure; it must be safe to call twice.
+ */
+export interface ScratchTarget {
+  /** Passed as RestoreOptions.to to restore() and fingerprint(). */
+  readonly to: string;
+  /** For reports: "database lifeboat_drill_20261122T0412_shop on 127.0.0.1:5432". */
+  readonly description: string;
+  cleanup(): Promise<void>;
+}
+
 export interface Source {
   readonly name: string;
   readonly type: string;
@@ -75,6 +96,14 @@ export interface Source {
   restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void>;
   /** Fingerprint of the live data (of `opts.to` when given), comparable with the backup's. */
   fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint>;
+  /**
+   * Semantic checks of a stored backup that never touch the live store: the dump tool can read
+   * the dump, the RDB parses to its end, the SQLite copy passes integrity_check… (The SHA-256
+   * of every artifact against the manifest is checked by the caller.)
+   */
+  verify?(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult>;
+  /** Creates a scratch target for a drill; sources without one cannot be drilled. */
+  scratchTarget?(reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget>;
 }
 
 /** Lists the differences between two fingerprints as "path: expected X, got Y" lines. */
