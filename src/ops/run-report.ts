@@ -32,6 +32,8 @@ export interface RunReport {
   hostname: string;
   status: 'ok' | 'partial' | 'failed';
   sources: SourceRunResult[];
+  /** Offsite copies (`copies:` of lifeboat.yml) brought up to date after the backup. */
+  copies?: Array<{ repository: string; status: 'ok' | 'failed'; copied: number; skipped?: number; error?: string }>;
 }
 
 export function overallStatus(results: readonly SourceRunResult[]): RunReport['status'] {

@@ -14,6 +14,9 @@ import { registerStats } from './stats.ts';
 import { registerDemo } from './demo.ts';
 import { registerCheck } from './check.ts';
 import { registerConfig } from './config.ts';
+import { registerVerify } from './verify.ts';
+import { registerDrill } from './drill.ts';
+import { registerReport } from './report.ts';
 import { registerForget } from './forget.ts';
 import { registerPrune } from './prune.ts';
 
@@ -27,6 +30,9 @@ export const commands: RegisterCommand[] = [
   registerLs,
   registerRestore,
   registerDump,
+  registerVerify,
+  registerDrill,
+  registerReport,
   registerCheck,
   registerForget,
   registerPrune,

@@ -20,7 +20,7 @@ export interface Collected extends Finished {
 export const succeeded = (f: Finished): boolean => f.code === 0 && f.signal === null;
 
 /** Writes one chunk; resolves false when the child closed its stdin (it exited early). */
-function write(stdin: Writable, chunk: Uint8Array): Promise<boolean> {
+export function write(stdin: Writable, chunk: Uint8Array): Promise<boolean> {
   if (stdin.destroyed || stdin.writableEnded) return Promise.resolve(false);
   if (stdin.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {

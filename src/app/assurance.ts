@@ -1,0 +1,145 @@
+/**
+ * Verify and drill for the stack of lifeboat.yml: composition of ops/verify-run and
+ * ops/drill-run with the repository, the sources and the state directory.
+ */
+import { hostname } from 'node:os';
+import { NotFoundError } from '../core/errors.ts';
+import type { Source, SourceContext } from '../core/source.ts';
+import { checkRepository } from '../repo/checker/checker.ts';
+import type { CheckOptions } from '../repo/checker/checker.ts';
+import { listSnapshots } from '../repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../repo/snapshot/snapshot.ts';
+import { parseDurationMs } from '../sources/source-kit.ts';
+import { runDrill } from '../ops/drill-run.ts';
+import type { DrillResult, PlannedDrill } from '../ops/drill-run.ts';
+import { verifyOne } from '../ops/verify-run.ts';
+import type { VerifySourceResult } from '../ops/verify-run.ts';
+import { VERSION } from '../version.ts';
+import { SnapshotReader } from './artifact-store.ts';
+import type { OpenedRepository } from './open-repository.ts';
+import { saveJsonReport } from './reports.ts';
+import { chooseSnapshots, selectSources } from './stack.ts';
+import type { Stack, StackOptions } from './stack.ts';
+
+export interface VerifyReport {
+  kind: 'verify';
+  lifeboat_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  repository: string;
+  hostname: string;
+  status: 'ok' | 'failed';
+  repository_check: { ok: boolean; errors: number; warnings: number; packs_read: number; messages: string[] };
+  sources: VerifySourceResult[];
+}
+
+export interface DrillReport {
+  kind: 'drill';
+  lifeboat_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  repository: string;
+  hostname: string;
+  status: 'pass' | 'fail';
+  sources: DrillResult[];
+}
+
+function context(source: Source, opts: StackOptions): SourceContext {
+  return { signal: opts.signal, log: { info: (m) => opts.log.info(`${source.name}: ${m}`), warn: (m) => opts.log.warn(`${source.name}: ${m}`) } };
+}
+
+async function pick(stack: Stack, opened: OpenedRepository, only: string[] | undefined, snapshot: string | undefined): Promise<Array<{ name: string; snap: Snapshot }>> {
+  const names = selectSources(stack, only);
+  const all = await listSnapshots(opened.repo, { onError: () => undefined });
+  const chosen = chooseSnapshots(stack, all, names, { snapshot });
+  return names.filter((n) => chosen.has(n)).map((n) => ({ name: n, snap: chosen.get(n) as Snapshot }));
+}
+
+export async function verifyStack(
+  stack: Stack,
+  opened: OpenedRepository,
+  opts: StackOptions & { only?: string[]; snapshot?: string; check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
+): Promise<VerifyReport> {
+  const started = new Date();
+  const check = await checkRepository(opened.repo, { ...opts.check, signal: opts.signal });
+  const targets = await pick(stack, opened, opts.only, opts.snapshot);
+  const results: VerifySourceResult[] = [];
+  for (const { name, snap } of targets) {
+    const source = stack.sources.get(name)?.source as Source;
+    const r = await verifyOne({ source, snapshotId: snap.id }, {
+      openReader: () => SnapshotReader.open(opened.repo, snap, name, opts.signal),
+      context: (s) => context(s, opts),
+      now: () => Date.now(),
+    });
+    results.push(r);
+    opts.onSourceDone?.(r);
+  }
+  const finished = new Date();
+  const report: VerifyReport = {
+    kind: 'verify',
+    lifeboat_version: VERSION,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    repository: opened.repo.location,
+    hostname: hostname(),
+    status: check.errors.length === 0 && results.every((r) => r.status === 'ok') ? 'ok' : 'failed',
+    repository_check: {
+      ok: check.errors.length === 0,
+      errors: check.errors.length,
+      warnings: check.warnings.length,
+      packs_read: check.packsRead,
+      messages: [...check.errors, ...check.warnings].slice(0, 50).map((d) => `${d.severity}: ${d.object}: ${d.message}`),
+    },
+    sources: results,
+  };
+  await saveJsonReport(stack.loaded.stateDir, 'verify', report.started_at, report);
+  return report;
+}
+
+export async function drillStack(
+  stack: Stack,
+  opened: OpenedRepository,
+  opts: StackOptions & { only?: string[]; snapshot?: string; onSourceDone?: (r: DrillResult) => void },
+): Promise<DrillReport> {
+  const started = new Date();
+  const targets = await pick(stack, opened, opts.only, opts.snapshot);
+  if (targets.length === 0) throw new NotFoundError('nothing to drill: no source has a snapshot yet', { hint: 'run "lifeboat backup" first' });
+  const readers = new Map<string, SnapshotReader>();
+  const plan: PlannedDrill[] = targets.map(({ name, snap }) => {
+    const { source, config } = stack.sources.get(name) as { source: Source; config: { rto?: string; rpo?: string } };
+    return {
+      source,
+      snapshotId: snap.id,
+      snapshotTime: snap.date,
+      rtoMs: config.rto ? parseDurationMs(config.rto) : undefined,
+      rpoMs: config.rpo ? parseDurationMs(config.rpo) : undefined,
+    };
+  });
+  const results = await runDrill(plan, {
+    openReader: async (p) => {
+      const snap = targets.find((t) => t.snap.id === p.snapshotId)?.snap as Snapshot;
+      const reader = readers.get(p.snapshotId) ?? (await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal));
+      readers.set(p.snapshotId, reader);
+      return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
+    },
+    context: (s) => context(s, opts),
+    now: () => Date.now(),
+  }, { signal: opts.signal, onSourceDone: opts.onSourceDone });
+  const finished = new Date();
+  const report: DrillReport = {
+    kind: 'drill',
+    lifeboat_version: VERSION,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    repository: opened.repo.location,
+    hostname: hostname(),
+    status: results.every((r) => r.status === 'pass') ? 'pass' : 'fail',
+    sources: results,
+  };
+  await saveJsonReport(stack.loaded.stateDir, 'drill', report.started_at, report);
+  return report;
+}

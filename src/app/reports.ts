@@ -1,0 +1,30 @@
+/**
+ * Run history in the state directory: every backup, restore, verify and drill run leaves
+ * `reports/<kind>-<time>.json` and `reports/latest-<kind>.json` (written atomically). The
+ * shapes are documented in docs/reports.md; `lifeboat report` reads the latest ones.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export type ReportKind = 'backup' | 'restore' | 'verify' | 'drill' | 'synthetic';
+
+export async function saveJsonReport(stateDir: string, kind: ReportKind, startedAt: string, report: unknown): Promise<string> {
+  const dir = path.join(stateDir, 'reports');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${kind}-${startedAt.replace(/[:.]/g, '-')}.json`);
+  const text = JSON.stringify(report, null, 2) + '\n';
+  await writeFile(file, text);
+  const latest = path.join(dir, `latest-${kind}.json`);
+  await writeFile(`${latest}.tmp`, text);
+  await rename(`${latest}.tmp`, latest);
+  return file;
+}
+
+export async function loadLatestReport<T>(stateDir: string, kind: ReportKind): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(stateDir, 'reports', `latest-${kind}.json`), 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
