@@ -26,6 +26,7 @@ import type { Snapshot } from '../repo/snapshot/snapshot.ts';
 import { VERSION } from '../version.ts';
 import { SnapshotReader, SnapshotWriter } from './artifact-store.ts';
 import { runHooks } from './hooks.ts';
+import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
 
@@ -141,6 +142,8 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
     );
     const r = report('backup', started, opened.repo.location, results);
     await saveReport(stack.loaded.stateDir, r);
+    // Offsite copies after the report is safe; the report is then rewritten with their results.
+    if (stack.loaded.config.copies?.length) await saveReport(stack.loaded.stateDir, addCopiesToReport(r, await syncCopies(stack, opened, { ...opts, sources: names })));
     return r;
   } finally {
     await opened.close();

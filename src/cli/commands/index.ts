@@ -19,6 +19,7 @@ import { registerDrill } from './drill.ts';
 import { registerReport } from './report.ts';
 import { registerForget } from './forget.ts';
 import { registerPrune } from './prune.ts';
+import { registerCopy } from './copy.ts';
 
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
@@ -36,6 +37,7 @@ export const commands: RegisterCommand[] = [
   registerCheck,
   registerForget,
   registerPrune,
+  registerCopy,
   registerStats,
   registerKey,
   registerUnlock,

@@ -23,6 +23,11 @@
  * `to`: "newname" (the backup must hold one database) or "app=app_copy,shop=shop_copy" (only
  * the named databases are restored). fingerprint({to}) reports the targets under the original
  * names, so it compares with the backup's fingerprint.
+ *
+ * verify reads every archive with pg_restore alone (no server: postgres-verify.ts). A drill's
+ * scratch target is one new database per archive, `lifeboat_drill_<UTC time>_<db>`, created
+ * here (so a name that already exists fails the drill instead of being restored over) and
+ * dropped by its cleanup; `to` maps every archive onto its drill database.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,7 +37,9 @@ import { pipeline } from 'node:stream/promises';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
@@ -41,6 +48,7 @@ import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
 import { collect, guardedOutput, succeeded } from './postgres-process.ts';
+import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals } from './postgres-verify.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
 const DUMP_SUFFIX = '.dump';
@@ -403,6 +411,82 @@ export class PostgresSource implements Source {
       const databases: Record<string, DatabaseFingerprint> = {};
       for (const t of targets) databases[t.from] = await this.#fingerprintDb(client, t.to, ctx);
       return { databases };
+    });
+  }
+
+  /**
+   * Reads the stored archives with pg_restore only: no connection, so no password is resolved
+   * and the server may be down. bin_dir (else PATH) supplies pg_restore.
+   */
+  verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    return this.#guard(ctx, 'verify', async () => {
+      const c = this.#config.connection;
+      const client = new PgClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user }, this.#config.bin_dir);
+      const checks: string[] = [];
+      const problems: string[] = [];
+      const names = reader.list().map((a) => a.name);
+      if (names.includes(GLOBALS_ARTIFACT)) {
+        const r = await verifyGlobals(reader, GLOBALS_ARTIFACT);
+        checks.push(...r.checks);
+        problems.push(...r.problems);
+      } else {
+        problems.push(`${GLOBALS_ARTIFACT}: missing from the snapshot (every postgres backup stores the roles and tablespaces)`);
+      }
+      const archives = names.filter((n) => databaseOfArtifact(n) !== undefined);
+      if (archives.length === 0) checks.push('no database archives in the snapshot (the server had no databases to dump)');
+      for (const artifact of archives) {
+        const r = await verifyArchive(client, this.#deps.runner, reader, artifact, databaseOfArtifact(artifact) ?? '', ctx.signal);
+        checks.push(...r.checks);
+        problems.push(...r.problems);
+      }
+      return { checks, problems };
+    });
+  }
+
+  scratchTarget(reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    return this.#guard(ctx, 'scratch target', async () => {
+      const client = await this.#client();
+      const databases = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
+      if (databases.length === 0) throw new SourceError(`${client.label}: the snapshot holds no database archive to drill`);
+      for (const db of databases) {
+        const problem = mappingProblem(db);
+        if (problem !== undefined) {
+          throw new SourceError(`${client.label}: database "${db}" cannot be drilled: its name ${problem}, which a to: mapping cannot express`, {
+            hint: 'restore it by hand with pg_restore into a database of another name',
+          });
+        }
+      }
+      const info = await this.#info(client, ctx, MAINTENANCE_DB);
+      const ts = drillTimestamp(new Date());
+      const targets = databases.map((db) => ({ from: db, to: drillDatabaseName(ts, db) }));
+      const created: string[] = [];
+      // Cleanup may run after a cancellation: its commands must not carry the aborted signal.
+      const drop = async (): Promise<void> => {
+        for (const db of [...created]) {
+          const sql = info.num >= 130000
+            ? `DROP DATABASE IF EXISTS :"db" WITH (FORCE);`
+            : `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'db';\nDROP DATABASE IF EXISTS :"db";`;
+          await client.psql(MAINTENANCE_DB, sql, `dropping drill database "${db}"`, { vars: { db } });
+          const i = created.indexOf(db);
+          if (i >= 0) created.splice(i, 1);
+        }
+      };
+      try {
+        for (const t of targets) {
+          await client.psql(MAINTENANCE_DB, `CREATE DATABASE :"db" TEMPLATE template0;`, `creating drill database "${t.to}"`, { vars: { db: t.to }, signal: ctx.signal });
+          created.push(t.to);
+        }
+      } catch (err) {
+        await drop().catch(() => undefined);
+        throw err;
+      }
+      const c = this.#config.connection;
+      ctx.log.info(`${client.label}: created drill databases ${targets.map((t) => t.to).join(', ')}`);
+      return {
+        to: targets.map((t) => `${t.from}=${t.to}`).join(','),
+        description: `${targets.length === 1 ? 'database' : 'databases'} ${targets.map((t) => t.to).join(', ')} on ${c.host}:${c.port}`,
+        cleanup: drop,
+      };
     });
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * Offsite copies: snapshots of the repository copied into other repositories, by
+ * `lifeboat copy` and after every `lifeboat backup` for the `copies:` of lifeboat.yml.
+ *
+ * A target is opened with its own password and a shared lock (as restic's copy: other
+ * backups and copies may run at once; prune, which locks exclusively, may not). A missing
+ * target is created only when asked (`lifeboat copy --init-to`), with the source's chunker
+ * polynomial so that later backups written straight to it deduplicate against the copies.
+ * A `copies:` target must exist: a typo in a URL must not silently start a new repository.
+ */
+import { LifeboatError, NotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
+import { copySnapshots } from '../repo/copier/copier.ts';
+import type { CopyProgress, CopySummary } from '../repo/copier/copier.ts';
+import { Repository } from '../repo/repository.ts';
+import type { RunReport } from '../ops/run-report.ts';
+import { listSnapshots } from '../repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../repo/snapshot/snapshot.ts';
+import { redact } from '../storage/rest/rest-url.ts';
+import { openRepositoryAt } from './open-repository.ts';
+import type { OpenedRepository } from './open-repository.ts';
+import { openStorage } from './repository-url.ts';
+import type { Stack, StackOptions } from './stack.ts';
+
+export interface CopyTarget {
+  readonly location: string;
+  readonly password: string;
+}
+
+export interface CopyToOptions {
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+  /** Create the target (same chunker polynomial as the source) when it has no repository. */
+  init?: boolean;
+  onProgress?: (p: CopyProgress) => void;
+  onSnapshot?: (e: { source: string; target: string; copied: boolean }) => void;
+}
+
+export interface CopyToResult extends CopySummary {
+  /** The target's location as storage names it (no credentials). */
+  repository: string;
+  /** True when the target repository was created by this copy. */
+  created: boolean;
+  /** The target chunks with the source's polynomial (future backups there dedup against the copies). */
+  sameChunker: boolean;
+  duration_ms: number;
+}
+
+/** One `copies:` target after a sync: the run report's entry plus details. */
+export interface CopyResult {
+  repository: string;
+  status: 'ok' | 'failed';
+  copied: number;
+  skipped: number;
+  blobs_copied?: number;
+  bytes_copied?: number;
+  duration_ms: number;
+  error?: string;
+}
+
+/** A location fit for messages and reports: REST URLs may carry a user and password. */
+export function displayLocation(location: string): string {
+  return location.startsWith('rest:') ? redact(location) : location;
+}
+
+/** Snapshots of stack sources: tagged `source:<name>` for one of `names`. */
+export function snapshotsOfSources(all: readonly Snapshot[], names: readonly string[]): Snapshot[] {
+  const tags = new Set(names.map((n) => `source:${n}`));
+  return all.filter((s) => (s.tags ?? []).some((t) => tags.has(t)));
+}
+
+/** Creates the target when asked and missing; otherwise a missing target is a NotFoundError. */
+async function ensureTarget(src: Repository, target: CopyTarget, opts: CopyToOptions): Promise<boolean> {
+  const storage = await openStorage(target.location, { env: opts.env });
+  try {
+    try {
+      await storage.stat({ type: 'config', name: '' }, { signal: opts.signal });
+      return false;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const where = displayLocation(target.location);
+    if (!opts.init) {
+      throw new NotFoundError(`no repository at copy target ${where}`, {
+        hint: `create it with "lifeboat copy --to ${where} --init-to" (same chunker parameters as the source), then run again`,
+      });
+    }
+    await Repository.init(storage, target.password, { polynomial: src.config.chunker_polynomial, signal: opts.signal });
+    return true;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Copies `snapshots` of `src` into the target: opens it (shared lock), copies, closes it. */
+export async function copyToRepository(src: Repository, target: CopyTarget, snapshots: readonly Snapshot[], opts: CopyToOptions): Promise<CopyToResult> {
+  const started = Date.now();
+  const created = await ensureTarget(src, target, opts);
+  const dst: OpenedRepository = await openRepositoryAt(target.location, target.password, { lock: 'shared', signal: opts.signal, env: opts.env });
+  try {
+    if (dst.repo.config.id === src.config.id) {
+      throw new UsageError(`copy target ${dst.repo.location} is the source repository itself`, { hint: 'give another repository with --to' });
+    }
+    const summary = await copySnapshots(src, dst.repo, snapshots, { signal: opts.signal, onProgress: opts.onProgress, onSnapshot: opts.onSnapshot });
+    // Another polynomial is no error (blob IDs do not depend on the chunker); only backups
+    // written straight to the target then share no chunks with the copies.
+    const sameChunker = dst.repo.config.chunker_polynomial === src.config.chunker_polynomial;
+    return { ...summary, repository: dst.repo.location, created, sameChunker, duration_ms: Date.now() - started };
+  } finally {
+    await dst.close();
+  }
+}
+
+export interface SyncCopiesOptions extends Pick<StackOptions, 'env' | 'signal' | 'log'> {
+  /** Sources whose snapshots are copied (default every source of the stack). */
+  sources?: readonly string[];
+  onProgress?: (target: string, p: CopyProgress) => void;
+}
+
+/**
+ * Brings every `copies:` target of lifeboat.yml up to date with the snapshots of `sources`
+ * in the (open, locked) repository. One failed target never stops the others.
+ */
+export async function syncCopies(stack: Stack, opened: OpenedRepository, opts: SyncCopiesOptions): Promise<CopyResult[]> {
+  const copies = stack.loaded.config.copies ?? [];
+  if (copies.length === 0) return [];
+  const names = opts.sources ?? [...stack.sources.keys()];
+  const all = await listSnapshots(opened.repo, { signal: opts.signal, onError: (id, err) => opts.log.warn(`snapshot ${id.slice(0, 8)} cannot be read: ${errorMessage(err)}`) });
+  const wanted = snapshotsOfSources(all, names);
+  const results: CopyResult[] = [];
+  for (const [i, copy] of copies.entries()) {
+    const where = displayLocation(copy.repository.url);
+    const started = Date.now();
+    try {
+      const password = await stack.secrets(copy.repository.password, `copies[${i}].repository.password`);
+      const r = await copyToRepository(opened.repo, { location: copy.repository.url, password }, wanted, {
+        signal: opts.signal,
+        env: opts.env,
+        onProgress: opts.onProgress ? (p) => opts.onProgress?.(where, p) : undefined,
+      });
+      opts.log.info(`copy to ${r.repository}: ${r.copied.length} snapshot(s) copied, ${r.skipped.length} already there`);
+      results.push({ repository: r.repository, status: 'ok', copied: r.copied.length, skipped: r.skipped.length, blobs_copied: r.blobsCopied, bytes_copied: r.bytesCopied, duration_ms: r.duration_ms });
+    } catch (err) {
+      // Cancellation ends the run; any other failure is this target's alone.
+      if (opts.signal.aborted) throw err;
+      const message = errorMessage(err);
+      opts.log.warn(`copy to ${where} failed: ${message}${err instanceof LifeboatError && err.hint ? ` (${err.hint})` : ''}`);
+      results.push({ repository: where, status: 'failed', copied: 0, skipped: 0, duration_ms: Date.now() - started, error: message });
+    }
+  }
+  return results;
+}
+
+/** Puts copy results into a backup report; a failed copy turns an ok run into a partial one. */
+export function addCopiesToReport(report: RunReport, results: readonly CopyResult[]): RunReport {
+  report.copies = results.map((c) => ({ repository: c.repository, status: c.status, copied: c.copied, skipped: c.skipped, ...(c.error === undefined ? {} : { error: c.error }) }));
+  if (report.status === 'ok' && results.some((c) => c.status === 'failed')) report.status = 'partial';
+  return report;
+}
