@@ -19,18 +19,27 @@
  * --databases, and its CREATE DATABASE and USE lines are renamed on the fly (mysql-rename.ts).
  *
  * Accounts and grants (the `mysql` system database) are not part of this source.
+ *
+ * verify reads each dump without a server (mysql-verify.ts): tool header, CREATE DATABASE line,
+ * statement counts, trailer. A drill restores every dump into `lifeboat_drill_<UTC time>_<db>`
+ * through the rename above; the scratch target refuses names that already exist (it does not
+ * create them itself, so the dump's CREATE DATABASE keeps the original character set) and its
+ * cleanup drops them.
  */
 import type { RunningCommand } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import { MysqlClient } from './mysql-client.ts';
+import { MysqlClient, quoteIdent, quoteLiteral } from './mysql-client.ts';
 import { mysqlConfigSchema, mysqlKeys } from './mysql-config.ts';
 import type { MysqlConfig, MysqlConfigInput } from './mysql-config.ts';
 import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.ts';
 import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
 import { collect, guardedOutput, succeeded } from './mysql-process.ts';
 import { renameDatabase } from './mysql-rename.ts';
+import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump } from './mysql-verify.ts';
 
 const DUMP_SUFFIX = '.sql';
 const SYSTEM_DATABASES = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
@@ -210,6 +219,64 @@ export class MysqlSource implements Source {
       for (const t of targets) databases[t.from] = await this.#fingerprintDb(client, t.to, ctx);
       return { databases };
     });
+  }
+
+  /** Reads every dump to its end; no connection, so the server may be down. */
+  async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    const checks: string[] = [];
+    const problems: string[] = [];
+    const dumps = reader.list().map((a) => a.name).filter((n) => databaseOfArtifact(n) !== undefined);
+    if (dumps.length === 0) checks.push('no database dumps in the snapshot (the server had no databases to dump)');
+    for (const artifact of dumps) {
+      if (ctx.signal.aborted) throw new CancelledError(`verify of mysql source "${this.name}" cancelled`);
+      const r = await verifyDump(reader, artifact, databaseOfArtifact(artifact) ?? '');
+      checks.push(...r.checks);
+      problems.push(...r.problems);
+    }
+    return { checks, problems };
+  }
+
+  async scratchTarget(reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    const databases = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
+    const ts = drillTimestamp(new Date());
+    const targets = databases.map((db) => ({ from: db, to: drillDatabaseName(ts, db) }));
+    const label = await this.#withClient(ctx, 'scratch target', async (client) => {
+      if (databases.length === 0) throw new SourceError(`${client.label}: the snapshot holds no database dump to drill`);
+      for (const db of databases) {
+        const problem = mappingProblem(db);
+        if (problem !== undefined) {
+          throw new SourceError(`${client.label}: database "${db}" cannot be drilled: its name ${problem}, which a to: mapping cannot express`, {
+            hint: 'load the dump by hand into a database of another name',
+          });
+        }
+      }
+      const names = targets.map((t) => quoteLiteral(t.to)).join(', ');
+      const taken = await client.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN (${names});`, 'looking for drill databases', ctx.signal);
+      if (taken.length > 0) {
+        throw new SourceError(`${client.label}: drill database ${taken.map((r) => `"${r[0]}"`).join(', ')} already exists; a drill never restores over an existing database`, {
+          hint: 'an earlier drill may have been killed before its cleanup: drop it, then run the drill again',
+        });
+      }
+      return client.label;
+    });
+    // Cleanup may run after a cancellation: it gets a signal of its own.
+    const cleanupCtx: SourceContext = { signal: new AbortController().signal, log: ctx.log };
+    let done = false;
+    const cleanup = async (): Promise<void> => {
+      if (done) return;
+      await this.#withClient(cleanupCtx, 'drill cleanup', async (client) => {
+        const sql = targets.map((t) => `DROP DATABASE IF EXISTS ${quoteIdent(t.to)};`).join('\n');
+        await client.query(sql, `dropping drill databases ${targets.map((t) => t.to).join(', ')}`);
+      });
+      done = true;
+    };
+    const c = this.#config.connection;
+    ctx.log.info(`${label}: drill databases will be ${targets.map((t) => t.to).join(', ')}`);
+    return {
+      to: targets.map((t) => `${t.from}=${t.to}`).join(','),
+      description: `${targets.length === 1 ? 'database' : 'databases'} ${targets.map((t) => t.to).join(', ')} on ${c.socket ?? `${c.host}:${c.port}`}`,
+      cleanup,
+    };
   }
 }
 
