@@ -4,8 +4,9 @@
  * dumps are reported per artifact, and a drill round trip (scratch names, restore, fingerprint,
  * cleanup) leaves no drill database behind and the live ones untouched.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { SourceError } from '../../src/core/errors.ts';
 import { compareFingerprints } from '../../src/core/source.ts';
 import type { Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
@@ -113,5 +114,22 @@ describe('mysql source: verify and drill', { skip: missingBinaries(...SERVER_BIN
     await scratch.cleanup();
     assert.deepEqual(await databases(), before_, 'every drill database is gone');
     assert.deepEqual(compareFingerprints(backupFp, await src.fingerprint(ctx)), [], 'the live databases are untouched');
+  });
+
+  it('refuses a drill whose scratch name already exists, and leaves that database alone', async () => {
+    // A frozen clock makes the drill's name known in advance.
+    mock.timers.enable({ apis: ['Date'], now: Date.UTC(2026, 10, 22, 4, 12, 5) });
+    try {
+      await my.sql('CREATE DATABASE lifeboat_drill_20261122T041205_shop; CREATE TABLE lifeboat_drill_20261122T041205_shop.keep (x INT);');
+      await assert.rejects(source().scratchTarget!(arts.reader(), testContext()), (e: unknown) => {
+        assert.ok(e instanceof SourceError, String(e));
+        assert.match(e.message, /drill database "lifeboat_drill_20261122T041205_shop" already exists/);
+        return true;
+      });
+      assert.equal((await my.sql(`SHOW TABLES FROM lifeboat_drill_20261122T041205_shop`)).trim(), 'keep');
+    } finally {
+      mock.timers.reset();
+      await my.sql('DROP DATABASE IF EXISTS lifeboat_drill_20261122T041205_shop');
+    }
   });
 });

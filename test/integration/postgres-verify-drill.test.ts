@@ -4,8 +4,9 @@
  * data or in globals.sql is reported per artifact, and a drill round trip (scratch databases,
  * restore, fingerprint, cleanup) leaves no drill database behind and the live ones untouched.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { SourceError } from '../../src/core/errors.ts';
 import { compareFingerprints } from '../../src/core/source.ts';
 import type { Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
@@ -155,6 +156,25 @@ describe('postgres source: verify and drill', { skip: missingBinaries(...SERVER_
     await scratch.cleanup();
     await holder.done;
     assert.deepEqual(await databases(), before_);
+  });
+
+  it('refuses a drill whose scratch name already exists, drops only what it created, leaves that database alone', async () => {
+    // A frozen clock makes the drill's names known in advance.
+    mock.timers.enable({ apis: ['Date'], now: Date.UTC(2026, 10, 22, 4, 12, 5) });
+    try {
+      await pg.psql('CREATE DATABASE "lifeboat_drill_20261122T041205_shop"');
+      const before_ = await databases();
+      await assert.rejects(source().scratchTarget!(arts.reader(), testContext()), (e: unknown) => {
+        assert.ok(e instanceof SourceError, String(e));
+        assert.match(e.message, /creating drill database "lifeboat_drill_20261122T041205_shop".*already exists/);
+        return true;
+      });
+      // app's drill database was created first and dropped again; the existing one stays.
+      assert.deepEqual(await databases(), before_);
+    } finally {
+      mock.timers.reset();
+      await pg.psql('DROP DATABASE IF EXISTS "lifeboat_drill_20261122T041205_shop"');
+    }
   });
 });
 

@@ -15,7 +15,9 @@ import { listSnapshots } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { VERSION } from '../../version.ts';
 import { formatBytes, formatDuration } from '../output.ts';
-import { collect, rateLine } from './common.ts';
+import { collect, etaText, rateLine } from './common.ts';
+import { scanTotals } from '../../util/scan.ts';
+import type { ScanTotals } from '../../util/scan.ts';
 
 interface BackupFlags {
   stdin?: boolean;
@@ -49,14 +51,20 @@ export function registerBackup(program: Command, ctx: CliContext): void {
       const started = Date.now();
       await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
         let lastDraw = 0;
+        const exclude = flags.exclude.length > 0 ? (abs: string) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined;
+        // Totals for a percentage and an ETA, counted next to the backup (TTY only).
+        let totals: ScanTotals | undefined;
+        if (ctx.out.isInteractive && !flags.stdin) void scanTotals(paths, { exclude, signal: ctx.signal }).then((t) => (totals = t));
         const archiver = new Archiver(repo, {
           signal: ctx.signal,
-          exclude: flags.exclude.length > 0 ? (abs) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined,
+          exclude,
           onProgress: (p) => {
             const now = Date.now();
             if (now - lastDraw < 200) return;
             lastDraw = now;
-            ctx.out.progress(`${p.files} files  ${rateLine(p.bytesRead, now - started)}  added ${formatBytes(p.bytesAdded)}  ${p.current ?? ''}`);
+            const pct = totals && totals.bytes > 0 ? `${Math.min(100, (100 * p.bytesRead) / totals.bytes).toFixed(1)}%  ` : '';
+            const eta = totals ? `  ${etaText(p.bytesRead, totals.bytes, now - started)}` : '';
+            ctx.out.progress(`${pct}${p.files}${totals ? `/${totals.files}` : ''} files  ${rateLine(p.bytesRead, now - started)}  added ${formatBytes(p.bytesAdded)}${eta}  ${p.current ?? ''}`);
           },
         });
         const host = flags.host;

@@ -13,7 +13,9 @@ import { Restorer } from '../../repo/restorer.ts';
 import { planStackRestore, restoreStack } from '../../app/stack.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
-import { rateLine } from './common.ts';
+import { etaText, rateLine } from './common.ts';
+import { TreeStore } from '../../repo/tree/tree-io.ts';
+import type { Repository } from '../../repo/repository.ts';
 
 interface RestoreFlags {
   target?: string;
@@ -50,6 +52,7 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
     const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
     let last = 0;
+    let total: number | undefined;
     const restorer = new Restorer(repo, {
       signal: ctx.signal,
       include: flags.include,
@@ -57,9 +60,12 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
         const now = Date.now();
         if (now - last < 200) return;
         last = now;
-        ctx.out.progress(`restoring: ${p.files} files  ${rateLine(p.bytes, now - started)}  ${p.current ?? ''}`);
+        const pct = total ? `${Math.min(100, (100 * p.bytes) / total).toFixed(1)}%  ` : '';
+        const eta = total ? `  ${etaText(p.bytes, total, now - started)}` : '';
+        ctx.out.progress(`restoring: ${pct}${p.files} files  ${rateLine(p.bytes, now - started)}${eta}  ${p.current ?? ''}`);
       },
     });
+    if (ctx.out.isInteractive) total = await restoreSize(repo, snap.tree);
     const target = flags.target as string;
     const r = await restorer.restore(snap, target);
     ctx.out.clearProgress();
@@ -73,6 +79,20 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       });
     }
   });
+}
+
+/** Sum of file sizes under a tree (trees only, no data read), for the progress line's ETA. */
+async function restoreSize(repo: Repository, tree: string): Promise<number> {
+  const trees = new TreeStore(repo);
+  let total = 0;
+  const walk = async (id: string): Promise<void> => {
+    for (const n of (await trees.load(id)).nodes) {
+      if (n.type === 'file') total += n.size ?? 0;
+      else if (n.type === 'dir' && n.subtree) await walk(n.subtree);
+    }
+  };
+  await walk(tree);
+  return total;
 }
 
 async function confirm(ctx: CliContext, question: string): Promise<boolean> {
