@@ -11,17 +11,25 @@
  * Restore loads dump.rdb online through a temporary replication master, or writes it into
  * the stopped server's data directory (redis-restore.ts). The fingerprint is described in
  * redis-fingerprint.ts.
+ *
+ * verify runs dump.rdb through the same RDB checker (header, EOF opcode, CRC-64) without any
+ * server. A drill's scratch target is a throwaway redis-server (redis-scratch.ts); `to` is its
+ * plain redis:// URL, which restore loads online whatever restore_mode says, and which is
+ * reached without TLS even when the source's own server needs it.
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, ConfigError, LifeboatError, SourceError } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import { CancelledError, ConfigError, LifeboatError, SourceError, errorMessage } from '../../core/errors.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { redisKeys, type RedisConfig } from './redis-config.ts';
 import { fingerprintRedis } from './redis-fingerprint.ts';
 import { RdbChecker } from './rdb.ts';
 import { RedisClient, type RedisEndpoint } from './redis-client.ts';
 import { RDB_ARTIFACT, restoreDataDir, restoreOnline } from './redis-restore.ts';
+import { startScratchServer } from './redis-scratch.ts';
 
 const DEFAULT_SAMPLE_KEYS = 100;
 
@@ -63,6 +71,8 @@ export class RedisSource implements Source {
   readonly type = 'redis';
   readonly #config: RedisConfig;
   readonly #deps: SourceDeps;
+  /** URLs of running scratch servers: plain TCP, whatever the source's tls settings say. */
+  readonly #scratchUrls = new Set<string>();
 
   constructor(name: string, config: RedisConfig, deps: SourceDeps) {
     this.name = name;
@@ -84,7 +94,7 @@ export class RedisSource implements Source {
     const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of redis source ${this.name}`);
     const username = p.username ?? c.username;
     let tls: RedisEndpoint['tls'];
-    if (p.tls || c.tls !== undefined) {
+    if (!this.#scratchUrls.has(url) && (p.tls || c.tls !== undefined)) {
       let ca: Buffer | undefined;
       if (c.tls?.ca_file !== undefined) {
         ca = await readFile(c.tls.ca_file).catch((err: unknown) => {
@@ -151,7 +161,8 @@ export class RedisSource implements Source {
       throw new SourceError(`redis source ${this.name}: the snapshot has no ${RDB_ARTIFACT}`, { hint: 'pick a snapshot made by a redis source' });
     }
     const data = reader.open(RDB_ARTIFACT);
-    if (this.#config.restore_mode === 'data_dir') {
+    // A redis:// target (a drill's scratch server) is a running server: it loads online.
+    if (this.#config.restore_mode === 'data_dir' && !(opts.to !== undefined && isRedisUrl(opts.to))) {
       const dir = opts.to ?? this.#config.data_dir ?? '';
       const url = this.#config.url;
       await restoreDataDir(data, { what: this.#what(url), endpoint: parseRedisUrl(url), dir, log: ctx.log });
@@ -181,6 +192,57 @@ export class RedisSource implements Source {
     } finally {
       client.close();
     }
+  }
+
+  /** dump.rdb through the RDB checker: no server involved. */
+  async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    if (!reader.list().some((a) => a.name === RDB_ARTIFACT)) {
+      return { checks: [], problems: [`${RDB_ARTIFACT}: missing from the snapshot (a redis backup stores one)`] };
+    }
+    const checker = new RdbChecker();
+    try {
+      for await (const chunk of reader.open(RDB_ARTIFACT)) {
+        if (ctx.signal.aborted) throw new CancelledError(`redis source ${this.name}: verify cancelled`);
+        checker.update(chunk);
+        // A wrong header is final: no need to read the rest.
+        if (checker.failed !== undefined) break;
+      }
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      return { checks: [], problems: [`${RDB_ARTIFACT}: cannot be read: ${errorMessage(err)}`] };
+    }
+    const r = checker.finish();
+    if (!r.ok) return { checks: [], problems: [`${RDB_ARTIFACT}: ${r.reason}`] };
+    const crc = r.checksum === 'verified' ? 'CRC-64 verified'
+      : r.checksum === 'disabled' ? 'no CRC-64 (the server ran with rdbchecksum no): EOF opcode checked'
+      : 'no CRC-64 before RDB version 5: EOF opcode checked';
+    return { checks: [`${RDB_ARTIFACT}: RDB version ${r.version}, ${r.size} bytes, header and EOF opcode present, ${crc}`], problems: [] };
+  }
+
+  /** A throwaway, empty redis-server on loopback (see redis-scratch.ts). */
+  async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    const c = this.#config;
+    const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of redis source ${this.name}`);
+    const server = await startScratchServer({
+      what: `redis source ${this.name}`,
+      serverBin: c.redis_server_bin ?? 'redis-server',
+      runner: this.#deps.runner,
+      tmpDir: this.#deps.tmpDir,
+      username: parseRedisUrl(c.url).username ?? c.username,
+      password,
+      signal: ctx.signal,
+    });
+    const url = `redis://127.0.0.1:${server.port}`;
+    this.#scratchUrls.add(url);
+    ctx.log.info(`redis source ${this.name}: scratch ${server.version} on 127.0.0.1:${server.port}`);
+    return {
+      to: url,
+      description: `scratch ${server.version} on 127.0.0.1:${server.port} (${c.redis_server_bin ?? 'redis-server'}, dir ${server.dir})`,
+      cleanup: async () => {
+        await server.stop();
+        this.#scratchUrls.delete(url);
+      },
+    };
   }
 }
 

@@ -1,0 +1,167 @@
+/**
+ * A throwaway redis-server for restore drills: empty, on a free loopback port, its `dir` a
+ * fresh temp dir under the source's tmpDir, no persistence (`save ""`, `appendonly no`), so
+ * nothing it holds outlives it. A drill restores into it online (it becomes the replica of
+ * the restore's temporary master, exactly as a production target would) and fingerprints it.
+ *
+ * When the source authenticates (password, ACL user), the scratch server requires the same
+ * credentials, so the source's connection settings work against it unchanged. They go into a
+ * 0600 config file, never into argv. It serves plain TCP only.
+ *
+ * stop() SIGKILLs the server (it holds nothing worth a clean shutdown) and removes its dir; it
+ * is idempotent.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandRunner } from '../../core/command-runner.ts';
+import { CancelledError, SourceError } from '../../core/errors.ts';
+import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+
+/** A server that does not answer PING this long after its start is given up on. */
+const READY_TIMEOUT_MS = 30_000;
+const POLL_MS = 50;
+const LOG_TAIL = 4 * 1024;
+const START_ATTEMPTS = 3;
+
+export interface ScratchServerOptions {
+  /** The source, for messages: 'redis source cache'. */
+  readonly what: string;
+  readonly serverBin: string;
+  readonly runner: CommandRunner;
+  readonly tmpDir: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly signal: AbortSignal;
+}
+
+export interface ScratchServer {
+  readonly port: number;
+  readonly dir: string;
+  /** "Redis 7.0.15" or "Valkey 8.0.1". */
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+function confString(s: string): string {
+  return `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function scratchConfig(port: number, dir: string, o: Pick<ScratchServerOptions, 'username' | 'password'>): string {
+  const lines = [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    'protected-mode yes',
+    `dir ${confString(dir)}`,
+    'save ""',
+    'appendonly no',
+    'daemonize no',
+    'logfile ""',
+  ];
+  if (o.password !== undefined) lines.push(`requirepass ${confString(o.password)}`);
+  if (o.username !== undefined && o.password !== undefined) lines.push(`user ${confString(o.username)} on ${confString(`>${o.password}`)} ~* &* +@all`);
+  return `${lines.join('\n')}\n`;
+}
+
+type Exit = { readonly code: number | null; readonly signal: string | null; readonly stderr: string };
+
+export async function startScratchServer(o: ScratchServerOptions): Promise<ScratchServer> {
+  await mkdir(o.tmpDir, { recursive: true });
+  const dir = await mkdtemp(path.join(o.tmpDir, 'redis-drill-'));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const confFile = path.join(dir, 'redis.conf');
+      await writeFile(confFile, scratchConfig(port, dir, o), { mode: 0o600 });
+      // No abort signal: the server lives until stop(), which a drill always calls.
+      const proc = o.runner.start({ command: o.serverBin, args: [confFile], cwd: dir });
+      const log = { tail: '' };
+      proc.stdout.setEncoding('utf8');
+      proc.stdout.on('data', (s: string) => {
+        log.tail = (log.tail + s).slice(-LOG_TAIL);
+      });
+      let exit: Exit | undefined;
+      void proc.done.then((e) => {
+        exit = e;
+      });
+      const ep: RedisEndpoint = { host: '127.0.0.1', port, db: 0, username: o.password === undefined ? undefined : o.username, password: o.password };
+      try {
+        const version = await waitReady(ep, () => exit, o);
+        let stopping: Promise<void> | undefined;
+        return {
+          port,
+          dir,
+          version,
+          stop: () => {
+            stopping ??= (async () => {
+              if (exit === undefined) {
+                proc.kill('SIGKILL');
+                await proc.done;
+              }
+              await rm(dir, { recursive: true, force: true });
+            })();
+            return stopping;
+          },
+        };
+      } catch (err) {
+        proc.kill('SIGKILL');
+        await proc.done;
+        if (err instanceof CancelledError) throw err;
+        const text = `${log.tail}\n${exit?.stderr ?? ''}`.trim();
+        if (attempt < START_ATTEMPTS && /address already in use/i.test(text)) continue;
+        const reason = err instanceof Error ? err.message : String(err);
+        const last = text.split('\n').slice(-3).join(' | ');
+        throw new SourceError(`${o.what}: cannot start the scratch server ${o.serverBin}: ${reason}${last ? `: ${last}` : ''}`, {
+          cause: err,
+          hint: exit?.code === 127 || /ENOENT|not found/i.test(text)
+            ? 'install redis-server (or valkey-server), or set redis_server_bin to its path'
+            : 'run that binary by hand to see why it does not start, or set redis_server_bin to another one',
+          data: { log: text.slice(-2000) },
+        });
+      }
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Polls until the server answers PING; returns its version. */
+async function waitReady(ep: RedisEndpoint, exited: () => Exit | undefined, o: ScratchServerOptions): Promise<string> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (o.signal.aborted) throw new CancelledError(`${o.what}: starting the scratch server cancelled`);
+    const e = exited();
+    if (e) throw new Error(`it exited (${e.signal ?? `code ${e.code}`})`);
+    if (Date.now() > deadline) throw new Error(`it did not answer PING within ${READY_TIMEOUT_MS / 1000} s`);
+    const client = await RedisClient.connect(ep, { what: `scratch redis-server on 127.0.0.1:${ep.port}`, connectTimeoutMs: 1000 }).catch(() => undefined);
+    if (client) {
+      try {
+        if ((await client.call(['PING'])) === 'PONG') {
+          const info = await client.info('server');
+          const valkey = info.get('valkey_version');
+          return valkey ? `Valkey ${valkey}` : `Redis ${info.get('redis_version') ?? '?'}`;
+        }
+      } catch {
+        // Still starting: poll again.
+      } finally {
+        client.close();
+      }
+    }
+    await sleep(POLL_MS);
+  }
+}
