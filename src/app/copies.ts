@@ -19,7 +19,8 @@ import { redact } from '../storage/rest/rest-url.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
 import { openStorage } from './repository-url.ts';
-import type { Stack, StackOptions } from './stack.ts';
+import type { CopyConfig } from '../config/schema.ts';
+import type { SecretResolver } from '../sources/source-kit.ts';
 
 export interface CopyTarget {
   readonly location: string;
@@ -110,7 +111,17 @@ export async function copyToRepository(src: Repository, target: CopyTarget, snap
   }
 }
 
-export interface SyncCopiesOptions extends Pick<StackOptions, 'env' | 'signal' | 'log'> {
+/** What syncCopies needs of a stack (app/stack.ts's Stack; not imported: stack.ts calls us). */
+export interface CopiesStack {
+  readonly loaded: { readonly config: { readonly copies?: readonly CopyConfig[] } };
+  readonly secrets: SecretResolver;
+  readonly sources: ReadonlyMap<string, unknown>;
+}
+
+export interface SyncCopiesOptions {
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  log: { info(msg: string): void; warn(msg: string): void };
   /** Sources whose snapshots are copied (default every source of the stack). */
   sources?: readonly string[];
   onProgress?: (target: string, p: CopyProgress) => void;
@@ -120,7 +131,7 @@ export interface SyncCopiesOptions extends Pick<StackOptions, 'env' | 'signal' |
  * Brings every `copies:` target of lifeboat.yml up to date with the snapshots of `sources`
  * in the (open, locked) repository. One failed target never stops the others.
  */
-export async function syncCopies(stack: Stack, opened: OpenedRepository, opts: SyncCopiesOptions): Promise<CopyResult[]> {
+export async function syncCopies(stack: CopiesStack, opened: OpenedRepository, opts: SyncCopiesOptions): Promise<CopyResult[]> {
   const copies = stack.loaded.config.copies ?? [];
   if (copies.length === 0) return [];
   const names = opts.sources ?? [...stack.sources.keys()];
@@ -130,12 +141,15 @@ export async function syncCopies(stack: Stack, opened: OpenedRepository, opts: S
   for (const [i, copy] of copies.entries()) {
     const where = displayLocation(copy.repository.url);
     const started = Date.now();
+    // Counted as they land, so a target that fails half-way still reports what it got.
+    const done = { copied: 0, skipped: 0 };
     try {
       const password = await stack.secrets(copy.repository.password, `copies[${i}].repository.password`);
       const r = await copyToRepository(opened.repo, { location: copy.repository.url, password }, wanted, {
         signal: opts.signal,
         env: opts.env,
         onProgress: opts.onProgress ? (p) => opts.onProgress?.(where, p) : undefined,
+        onSnapshot: (e) => void (e.copied ? done.copied++ : done.skipped++),
       });
       opts.log.info(`copy to ${r.repository}: ${r.copied.length} snapshot(s) copied, ${r.skipped.length} already there`);
       results.push({ repository: r.repository, status: 'ok', copied: r.copied.length, skipped: r.skipped.length, blobs_copied: r.blobsCopied, bytes_copied: r.bytesCopied, duration_ms: r.duration_ms });
@@ -144,7 +158,7 @@ export async function syncCopies(stack: Stack, opened: OpenedRepository, opts: S
       if (opts.signal.aborted) throw err;
       const message = errorMessage(err);
       opts.log.warn(`copy to ${where} failed: ${message}${err instanceof LifeboatError && err.hint ? ` (${err.hint})` : ''}`);
-      results.push({ repository: where, status: 'failed', copied: 0, skipped: 0, duration_ms: Date.now() - started, error: message });
+      results.push({ repository: where, status: 'failed', copied: done.copied, skipped: done.skipped, duration_ms: Date.now() - started, error: message });
     }
   }
   return results;

@@ -5,10 +5,11 @@
 import { SourceError } from '../core/errors.ts';
 import { localRunner } from '../transport/local-runner.ts';
 
-export async function runHooks(commands: readonly string[], what: string, signal: AbortSignal, log?: (msg: string) => void): Promise<void> {
+/** Runs hook commands one by one in `cwd` (lifeboat.yml's directory, so relative paths work). */
+export async function runHooks(commands: readonly string[], what: string, signal: AbortSignal, log?: (msg: string) => void, cwd?: string): Promise<void> {
   for (const cmd of commands) {
     log?.(`${what}: ${cmd}`);
-    const run = localRunner.start({ command: '/bin/sh', args: ['-c', cmd], signal });
+    const run = localRunner.start({ command: '/bin/sh', args: ['-c', cmd], signal, cwd });
     run.stdin.end();
     run.stdout.resume();
     const r = await run.done;

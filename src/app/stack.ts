@@ -134,7 +134,7 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
           const tags = stack.sources.get(source.name)?.config.tags;
           return { sink: w, commit: (outcome) => w.commit(outcome, { tags }) };
         },
-        runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info),
+        runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
         context: (source) => contextFor(source, opts),
         now: () => Date.now(),
       },
@@ -214,7 +214,7 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
         const reader = await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal);
         return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
       },
-      runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info),
+      runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
       context: (source) => contextFor(source, opts),
       now: () => Date.now(),
     },

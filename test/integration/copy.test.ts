@@ -12,10 +12,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { WrongPasswordError } from '../../src/core/errors.ts';
+import { openRepositoryAt } from '../../src/app/open-repository.ts';
+import { listSnapshots } from '../../src/repo/snapshot/snapshot.ts';
 import { lifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { missingBinaries } from '../support/require.ts';
-import { resticOk } from '../support/restic.ts';
+import { resticJSON, resticOk } from '../support/restic.ts';
 import { startRcloneRestServer } from '../support/rclone.ts';
 import type { RestServer } from '../support/rclone.ts';
 import { randomBucketName, startS3Server } from '../support/s3-server.ts';
@@ -59,7 +62,18 @@ describe('lifeboat copy', { skip: missingBinaries('restic', 'rclone') }, () => {
   const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => lifeboat(['-c', cfg, ...args], { env: { ...env, ...extra }, cwd: tmp.path });
   const onRepo = (repo: string, password: string, args: string[], extra: NodeJS.ProcessEnv = {}) =>
     lifeboat(['-r', repo, ...args], { password, env: { ...env, ...extra }, cwd: tmp.path });
-  const snapshotsOf = async (repo: string, password: string, extra: NodeJS.ProcessEnv = {}) => lastJson<SnapshotJson[]>(await onRepo(repo, password, ['snapshots', '--json'], extra));
+  /** Snapshots as restic lists them (the oracle), for remote targets. */
+  const resticSnapshots = (repo: string, password: string, extra: NodeJS.ProcessEnv = {}) => resticJSON<SnapshotJson[]>(['snapshots'], { repo, password, env: extra, cwd: tmp.path });
+
+  /** Snapshots of a local repository, read in-process (no CLI start-up per look). */
+  async function snapshotsOf(dir: string, password: string): Promise<SnapshotJson[]> {
+    const opened = await openRepositoryAt(path.resolve(tmp.path, dir), password, { lock: 'none', loadIndex: false, env: {} });
+    try {
+      return (await listSnapshots(opened.repo)).map((s) => ({ ...s, date: undefined }));
+    } finally {
+      await opened.close();
+    }
+  }
 
   async function stackBackup(): Promise<void> {
     const before = { docs: await digests(docs), media: await digests(media) };
@@ -68,18 +82,23 @@ describe('lifeboat copy', { skip: missingBinaries('restic', 'rclone') }, () => {
     for (const s of report.sources) backedUp.set(s.snapshot_id as string, before[s.source as 'docs' | 'media']);
   }
 
-  /** restic restores every snapshot of `repo` that was copied, to the bytes backed up. */
-  async function assertRestoresLikeSource(repo: string, password: string, extra: NodeJS.ProcessEnv = {}): Promise<number> {
-    const snaps = await snapshotsOf(repo, password, extra);
-    for (const s of snaps) {
+  /**
+   * restic restores snapshots of `repo` (all, or the `limit` latest) to the bytes that were
+   * backed up in the source snapshot each names as `original`.
+   */
+  async function assertRestoresLikeSource(repo: string, password: string, extra: NodeJS.ProcessEnv = {}, limit = Infinity): Promise<number> {
+    const snaps = await resticSnapshots(repo, password, extra);
+    const chosen = snaps.slice(-Math.min(limit, snaps.length));
+    for (const s of chosen) {
       const want = backedUp.get(s.original as string);
       assert.ok(want, `copy ${s.id} names a source snapshot (${s.original})`);
       const out = path.join(tmp.path, 'restored', randomBytes(4).toString('hex'));
       await resticOk(['restore', s.id, '--target', out], { repo, password, env: extra, cwd: tmp.path });
-      // File sources keep their absolute paths inside the snapshot.
-      assert.deepEqual(await digests(path.join(out, s.paths[0] as string)), want, `snapshot ${s.id} restores the bytes backed up`);
+      // File sources keep their absolute paths inside the snapshot (beside /<source>/manifest.json).
+      const files = s.paths.find((p) => p.startsWith(tmp.path)) as string;
+      assert.deepEqual(await digests(path.join(out, files)), want, `snapshot ${s.id} restores the bytes backed up`);
     }
-    return snaps.length;
+    return chosen.length;
   }
 
   before(async () => {
@@ -148,10 +167,12 @@ ${copies}`;
       assert.deepEqual(copy?.tags, s.tags);
     }
     // Same chunker parameters, so backups made straight into B dedup against the copies.
-    const poly = async (repo: string, pw: string) => (JSON.parse((await resticOk(['cat', 'config'], { repo, password: pw, cwd: tmp.path })).stdout) as { chunker_polynomial: string }).chunker_polynomial;
-    assert.equal(await poly('./B', DST_PW), await poly('./A', SRC_PW));
+    const poly = async (repo: string, pw: string) => (await resticJSON<{ chunker_polynomial: string }>(['cat', 'config'], { repo, password: pw, cwd: tmp.path })).chunker_polynomial;
+    const a = await openRepositoryAt(path.join(tmp.path, 'A'), SRC_PW, { lock: 'none', loadIndex: false, env: {} });
+    await a.close();
+    assert.equal(await poly('./B', DST_PW), a.repo.config.chunker_polynomial);
     // The source password does not open the target.
-    assert.equal((await onRepo('./B', SRC_PW, ['snapshots'])).code, 12);
+    await assert.rejects(snapshotsOf('./B', SRC_PW), WrongPasswordError);
 
     await resticOk(['check', '--read-data'], { repo: path.join(tmp.path, 'B'), password: DST_PW });
     assert.equal(await assertRestoresLikeSource(path.join(tmp.path, 'B'), DST_PW), 4);
@@ -184,13 +205,17 @@ ${copies}`;
     const s3Copy = lastJson<CopyJson>(await run(['copy', '--to', s3Url, '--init-to', '--json'], { LIFEBOAT_TO_PASSWORD: DST_PW }));
     assert.equal(s3Copy.copied, 4);
     await resticOk(['check', '--read-data'], { repo: s3Url, password: DST_PW, env: s3.resticEnv() });
-    assert.equal(await assertRestoresLikeSource(s3Url, DST_PW, s3.resticEnv()), 4);
+    // Same trees as the source and every blob read back by restic: the bytes are the source's.
+    const inS3 = await resticSnapshots(s3Url, DST_PW, s3.resticEnv());
+    const inA = await snapshotsOf('./A', SRC_PW);
+    assert.deepEqual(inS3.map((s) => `${s.original} ${s.tree}`).sort(), inA.map((s) => `${s.id} ${s.tree}`).sort());
+    assert.equal(await assertRestoresLikeSource(s3Url, DST_PW, s3.resticEnv(), 1), 1);
 
     const restUrl = rest.repoUrl('offsite');
     const restCopy = lastJson<CopyJson>(await run(['copy', '--to', restUrl, '--init-to', '--json'], { LIFEBOAT_TO_PASSWORD: DST_PW }));
     assert.equal(restCopy.copied, 4);
     await resticOk(['check', '--read-data'], { repo: restUrl, password: DST_PW });
-    assert.equal((await snapshotsOf(restUrl, DST_PW)).length, 4);
+    assert.equal((await resticSnapshots(restUrl, DST_PW)).length, 4);
     // The source (S3 copy) → another target: copies of copies keep the first original.
     const chained = lastJson<CopyJson>(await lifeboat(['-r', s3Url, 'copy', '--to', restUrl, '--json'], { password: DST_PW, env: { ...env, LIFEBOAT_TO_PASSWORD: DST_PW }, cwd: tmp.path }));
     assert.equal(chained.copied, 0);
@@ -231,6 +256,8 @@ ${copies}`;
     assert.equal(sync.copies[0]?.copied, all.length - mediaInA.length, 'the docs snapshots follow');
     assert.equal(sync.copies[0]?.skipped, mediaInA.length);
     await resticOk(['check', '--read-data'], { repo: path.join(tmp.path, 'D'), password: DST_PW });
-    assert.equal(await assertRestoresLikeSource(path.join(tmp.path, 'D'), DST_PW), all.length);
+    const inD = await snapshotsOf('./D', DST_PW);
+    assert.deepEqual(inD.map((s) => `${s.original} ${s.tree}`).sort(), all.map((s) => `${s.id} ${s.tree}`).sort());
+    assert.equal(await assertRestoresLikeSource(path.join(tmp.path, 'D'), DST_PW, {}, 1), 1);
   });
 });

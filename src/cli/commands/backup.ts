@@ -103,10 +103,15 @@ async function backupStackCommand(ctx: CliContext, only?: string): Promise<void>
     printResults(ctx, report.sources, 'backup');
     const failed = report.sources.filter((r) => r.status === 'failed');
     ctx.out.line(`${report.sources.length - failed.length}/${report.sources.length} sources backed up in ${formatDuration(report.duration_ms)}; report in ${stack.loaded.stateDir}/reports`);
+    for (const c of report.copies ?? []) {
+      ctx.out.line(`copy to ${c.repository}: ${c.status}, ${c.copied} snapshot(s) copied${c.error ? ` — ${c.error}` : ''}`);
+    }
     if (failed.length > 0) {
       if (failed.length === report.sources.length) throw new LifeboatError('backup_failed', `backup failed for every source (${failed.map((f) => f.source).join(', ')})`, { hint: 'see the errors in the table above' });
       ctx.setExitCode(3);
     }
+    // A failed offsite copy makes the run partial even when every source was backed up.
+    if (report.status === 'partial') ctx.setExitCode(3);
   });
 }
 

@@ -142,7 +142,14 @@ export async function copySnapshots(src: Repository, dst: Repository, snapshots:
   const { signal } = opts;
   const limit = opts.concurrency ?? Math.min(8, Math.max(2, src.storage.properties.connections));
   const summary: CopySummary = { copied: [], skipped: [], blobsCopied: 0, bytesCopied: 0, targets: {} };
-  const existing = await listSnapshots(dst, { signal, onError: () => undefined });
+  // Destination snapshots by tree: only those can be similar, and a repository may hold thousands.
+  const existing = new Map<string, Snapshot[]>();
+  const remember = (s: Snapshot): void => {
+    const list = existing.get(s.tree);
+    if (list) list.push(s);
+    else existing.set(s.tree, [s]);
+  };
+  for (const s of await listSnapshots(dst, { signal, onError: () => undefined })) remember(s);
   // Trees already walked in this run: every blob below them is in dst (or the run failed).
   const visited = new Set<string>();
   // Blobs being copied now; once saved, dst.hasBlob answers for them.
@@ -208,7 +215,7 @@ export async function copySnapshots(src: Repository, dst: Repository, snapshots:
   for (const snap of snapshots) {
     checkSignal(signal);
     current = snap.id;
-    const present = existing.find((e) => similarSnapshots(e, snap));
+    const present = existing.get(snap.tree)?.find((e) => similarSnapshots(e, snap));
     if (present) {
       summary.skipped.push(snap.id);
       summary.targets[snap.id] = present.id;
@@ -228,7 +235,7 @@ export async function copySnapshots(src: Repository, dst: Repository, snapshots:
     }
     summary.copied.push(snap.id);
     summary.targets[snap.id] = newId;
-    existing.push({ ...copiedDocument(snap), id: newId, date: snap.date });
+    remember({ ...copiedDocument(snap), id: newId, date: snap.date });
     opts.onSnapshot?.({ source: snap.id, target: newId, copied: true });
     index++;
     report(true);
