@@ -138,7 +138,8 @@ sources:
     const repo = await Repository.open(createLocalStorage(path.join(tmp.path, 'repo')), LB_PW);
     await repo.loadIndex();
     const snaps = (await listSnapshots(repo)).filter((s) => s.tags?.includes('source:app-db'));
-    const src = snaps.at(-1);
+    // Always start from the original backup, not from a snapshot an earlier case tampered with.
+    const src = snaps[0];
     assert.ok(src);
     const reader = await SnapshotReader.open(repo, src, 'app-db');
     const w = new SnapshotWriter(repo, { name: 'app-db', type: 'postgres' });

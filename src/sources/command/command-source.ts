@@ -20,16 +20,25 @@
  * one, backup_command) as $LIFEBOAT_RESTORE_TO; a command that does not mention it is refused
  * rather than let loose on the live store.
  *
+ * verify can only read the artifact to its end (the reader checks its SHA-256 on the way): what
+ * the bytes mean is the commands' business. A drill's scratch target is a fresh temp dir under
+ * deps.tmpDir passed as $LIFEBOAT_RESTORE_TO, so only sources whose restore_command and
+ * fingerprint command (fingerprint_command, else backup_command) use it can be drilled.
+ *
  * `env` and the resolved `secret_env` go into the commands' environment, never into argv.
  * Errors and logs never show the environment, and any secret value a command echoes on stderr
  * is masked before stderr is quoted.
  */
 import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunSpec, RunningCommand } from '../../core/command-runner.ts';
-import { CancelledError, NotFoundError, SourceError } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import { CancelledError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { commandKeys } from './command-config.ts';
 import type { CommandConfig } from './command-config.ts';
@@ -256,6 +265,47 @@ export class CommandSource implements Source {
     if (failed(status)) throw this.#failure('restore_command', status, env, early);
     if (fed.closedEarly) ctx.log.warn(`source ${this.name}: restore_command exited with code 0${early}; check the restored data`);
     ctx.log.info(`source ${this.name}: restore_command read ${name}`);
+  }
+
+  /** Reads the artifact to its end; nothing more can be known about an opaque export. */
+  async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    if (ctx.signal.aborted) throw this.#cancelled('verify');
+    let name: string;
+    try {
+      name = this.#artifactName(reader);
+    } catch (err) {
+      return { checks: [], problems: [errorMessage(err)] };
+    }
+    let bytes = 0;
+    try {
+      for await (const chunk of reader.open(name)) {
+        if (ctx.signal.aborted) throw this.#cancelled('verify');
+        bytes += chunk.length;
+      }
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      return { checks: [], problems: [`${name}: cannot be read to its end: ${errorMessage(err)}`] };
+    }
+    return { checks: [`${name}: artifact readable to its end (${bytes} bytes); a command export has no format lifeboat can check`], problems: [] };
+  }
+
+  /** A temp dir as $LIFEBOAT_RESTORE_TO, when the commands use that variable. */
+  async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    if (ctx.signal.aborted) throw this.#cancelled('scratch target');
+    const fingerprintKey = this.#config.fingerprint_command !== undefined ? 'fingerprint_command' : 'backup_command';
+    const blind = (['restore_command', fingerprintKey] as const).filter((key) => !(this.#config[key] ?? '').includes(TARGET_VAR));
+    if (blind.length > 0) {
+      throw new SourceError(`source ${this.name} cannot be drilled: ${blind.join(' and ')} ${blind.length === 1 ? 'does' : 'do'} not use $${TARGET_VAR}, so a drill would act on the live store`, {
+        hint: `make restore_command load into "$${TARGET_VAR}" when it is set (a directory a drill creates), and ${fingerprintKey} read from it, e.g. restore_command: 'cat > "\${${TARGET_VAR}:-/srv/data}/dump"'`,
+      });
+    }
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const dir = await mkdtemp(path.join(this.#deps.tmpDir, 'command-drill-'));
+    return {
+      to: dir,
+      description: `directory ${dir} (as $${TARGET_VAR})`,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
   }
 }
 

@@ -18,14 +18,22 @@
  * the old content is moved aside and deleted once the new one is in place. Files inside a
  * configured path that the backup excluded are therefore gone after a restore. With `to: DIR`
  * the original absolute paths are recreated below DIR (/srv/data → DIR/srv/data).
+ *
+ * verify restores the whole tree into a temp dir under deps.tmpDir (reading every file, which
+ * also checks every blob), fingerprints the copy the way backup fingerprints the live paths,
+ * reports the counts and tree hashes, and removes the copy. A drill's scratch target is a temp
+ * dir under deps.tmpDir used as `to`.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { filesKeys } from './files-config.ts';
 import type { FilesConfig } from './files-config.ts';
@@ -166,11 +174,14 @@ export class FilesSource implements Source {
   readonly type = 'files';
   readonly #roots: readonly string[];
   readonly #excluded: ExcludeFilter;
+  /** Where verify's copy and drill targets go. */
+  readonly #tmpDir: string;
 
-  constructor(name: string, config: FilesConfig, _deps?: SourceDeps) {
+  constructor(name: string, config: FilesConfig, deps?: SourceDeps) {
     this.name = name;
     this.#roots = topLevelPaths(config.paths);
     this.#excluded = excludeFilter(config);
+    this.#tmpDir = deps?.tmpDir ?? tmpdir();
   }
 
   #cancelled(what: string, cause?: unknown): CancelledError {
@@ -257,6 +268,54 @@ export class FilesSource implements Source {
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
     return { ...(await fingerprintTrees(this.#roots, (p) => this.#target(p, opts), this.#excluded, ctx.signal)) };
+  }
+
+  /**
+   * Restores the stored tree into a temp copy and fingerprints it. The caller compares that with
+   * the manifest's fingerprint; here the restore must succeed and every configured path exist.
+   */
+  async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    if (ctx.signal.aborted) throw this.#cancelled('verify');
+    await mkdir(this.#tmpDir, { recursive: true });
+    const copy = await mkdtemp(path.join(this.#tmpDir, 'files-verify-'));
+    try {
+      let restored: { files: number; bytes: number };
+      try {
+        restored = await reader.restoreFiles(copy);
+      } catch (err) {
+        if (ctx.signal.aborted) throw this.#cancelled('verify', err);
+        return { checks: [], problems: [`file tree: cannot be restored: ${errorMessage(err)}`] };
+      }
+      let fp: FilesFingerprint;
+      try {
+        fp = await fingerprintTrees(this.#roots, (p) => path.join(copy, p), this.#excluded, ctx.signal);
+      } catch (err) {
+        if (ctx.signal.aborted) throw this.#cancelled('verify', err);
+        return { checks: [], problems: [`file tree: the restored copy cannot be read: ${errorMessage(err)}`] };
+      }
+      const problems = Object.entries(fp.trees)
+        .filter(([, hash]) => hash === null)
+        .map(([root]) => `file tree: holds no ${root} (a configured path)`);
+      const checks = [
+        `file tree: restored ${restored.files} files, ${restored.bytes} bytes into a temporary copy`,
+        `file tree: fingerprint of the copy: ${fp.files} files, ${fp.bytes} bytes`,
+        ...Object.entries(fp.trees).filter(([, hash]) => hash !== null).map(([root, hash]) => `file tree: ${root} tree hash ${hash}`),
+      ];
+      return { checks, problems };
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  }
+
+  async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    if (ctx.signal.aborted) throw this.#cancelled('scratch target');
+    await mkdir(this.#tmpDir, { recursive: true });
+    const dir = await mkdtemp(path.join(this.#tmpDir, 'files-drill-'));
+    return {
+      to: dir,
+      description: `directory ${dir}`,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
   }
 }
 

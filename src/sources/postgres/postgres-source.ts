@@ -436,6 +436,8 @@ export class PostgresSource implements Source {
       if (archives.length === 0) checks.push('no database archives in the snapshot (the server had no databases to dump)');
       for (const artifact of archives) {
         const r = await verifyArchive(client, this.#deps.runner, reader, artifact, databaseOfArtifact(artifact) ?? '', ctx.signal);
+        // An abort kills pg_restore, which would read as a damaged archive.
+        if (ctx.signal.aborted) throw new CancelledError(`verify of postgres source "${this.name}" cancelled`);
         checks.push(...r.checks);
         problems.push(...r.problems);
       }

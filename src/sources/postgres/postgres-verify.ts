@@ -120,7 +120,7 @@ export async function feedAll(cmds: readonly RunningCommand[], input: AsyncItera
 }
 
 function status(fin: Finished): string {
-  return fin.signal !== null ? `killed by ${fin.signal}` : fin.code === 127 ? 'pg_restore not found: install postgresql-client or set bin_dir' : `exit ${fin.code}`;
+  return fin.signal !== null ? `killed by ${fin.signal}` : `exit ${fin.code}`;
 }
 
 function stderrTail(fin: Finished): string {
@@ -157,6 +157,10 @@ export async function verifyArchive(
     return { checks, problems };
   }
   const [lf, ff] = await Promise.all([list.done, full.done]);
+  if (lf.code === 127 && lf.signal === null) {
+    problems.push(`${artifact}: not checked: ${client.tool('pg_restore')} cannot be run; install postgresql-client or set bin_dir`);
+    return { checks, problems };
+  }
   if (!succeeded(lf)) {
     problems.push(`${artifact}: pg_restore --list cannot read its table of contents (${status(lf)})${stderrTail(lf)}`);
     return { checks, problems };

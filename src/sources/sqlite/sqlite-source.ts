@@ -16,6 +16,10 @@
  *
  * Fingerprint: integrity_check result, exact row count per table (sqlite_master tables except
  * SQLite's internal sqlite_*), and the sha256 of the schema (`sql` of sqlite_master, ordered).
+ *
+ * verify streams the artifact into a private temp dir under deps.tmpDir (a database can only be
+ * opened as a file), opens it read-only, runs integrity_check and counts tables, and deletes the
+ * copy. A drill's scratch target is a file path in a fresh temp dir under deps.tmpDir.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -24,7 +28,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DatabaseSync, backup as sqliteBackup } from 'node:sqlite';
 import { CancelledError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
-import type { ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext } from '../../core/source.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { sqliteKeys } from './sqlite-config.ts';
 import type { SqliteConfig } from './sqlite-config.ts';
@@ -272,6 +278,62 @@ export class SqliteSource implements Source {
         hint: 'check that the file is a SQLite database and readable by lifeboat',
       });
     }
+  }
+
+  async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
+    if (ctx.signal.aborted) throw this.#cancelled('verify');
+    let name: string;
+    try {
+      name = this.#artifactName(reader);
+    } catch (err) {
+      return { checks: [], problems: [errorMessage(err)] };
+    }
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-verify-'));
+    try {
+      const copy = path.join(work, 'copy.db');
+      try {
+        await pipeline(reader.open(name), createWriteStream(copy, { flags: 'wx', mode: 0o600 }), { signal: ctx.signal });
+      } catch (err) {
+        if (ctx.signal.aborted) throw this.#cancelled('verify', err);
+        return { checks: [], problems: [`${name}: cannot be read: ${errorMessage(err)}`] };
+      }
+      let fp: SqliteFingerprint;
+      let pages: number;
+      try {
+        const db = openDatabase(copy, true);
+        try {
+          fp = fingerprintDatabase(db);
+          pages = Number(db.prepare('PRAGMA page_count').get()?.page_count);
+        } finally {
+          db.close();
+        }
+      } catch (err) {
+        return { checks: [], problems: [`${name}: not a readable SQLite database: ${errorMessage(err)}`] };
+      }
+      if (fp.integrity !== 'ok') {
+        const problems = fp.integrity.split('\n');
+        return { checks: [], problems: [`${name}: integrity_check reports ${problems.slice(0, MAX_PROBLEMS_SHOWN).join('; ')}${problems.length > MAX_PROBLEMS_SHOWN ? ` (${problems.length} problems)` : ''}`] };
+      }
+      const tables = Object.keys(fp.tables).length;
+      const rows = Object.values(fp.tables).reduce<number>((sum, n) => sum + (n ?? 0), 0);
+      return { checks: [`${name}: integrity_check ok, ${pages} pages, ${tables} tables, ${rows} rows`], problems: [] };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** A database path in a fresh temp dir: restore writes it, fingerprint reads it. */
+  async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    if (ctx.signal.aborted) throw this.#cancelled('scratch target');
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const dir = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-drill-'));
+    const to = path.join(dir, path.basename(this.#file));
+    return {
+      to,
+      description: `file ${to}`,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
   }
 }
 
