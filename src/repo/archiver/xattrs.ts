@@ -1,0 +1,68 @@
+/**
+ * Extended attributes, where the platform and file system allow them. Node has no xattr API,
+ * so this uses the optional native package fs-xattr (N-API, built from source at install);
+ * when it is missing (no compiler at install time) xattrs are skipped, as restic skips them
+ * where the file system has none. Values are stored as restic does: name + base64 value.
+ */
+import { createRequire } from 'node:module';
+import type { ExtendedAttribute } from '../tree/node.ts';
+
+interface XattrModule {
+  listAttributes(path: string): Promise<string[]>;
+  getAttribute(path: string, name: string): Promise<Buffer>;
+  setAttribute(path: string, name: string, value: Buffer): Promise<void>;
+}
+
+let loaded: XattrModule | null | undefined;
+
+function xattr(): XattrModule | null {
+  if (loaded !== undefined) return loaded;
+  try {
+    loaded = createRequire(import.meta.url)('fs-xattr') as XattrModule;
+  } catch {
+    loaded = null; // the optional native module is not installed: xattrs are not supported here
+  }
+  return loaded;
+}
+
+export function xattrsSupported(): boolean {
+  return xattr() !== null;
+}
+
+/** The extended attributes of a file or dir (not following symlinks is not offered by the module: links are skipped). */
+export async function readXattrs(path: string): Promise<ExtendedAttribute[] | undefined> {
+  const x = xattr();
+  if (!x) return undefined;
+  let names: string[];
+  try {
+    names = await x.listAttributes(path);
+  } catch {
+    return undefined; // ENOTSUP, EACCES: "where readable"
+  }
+  if (names.length === 0) return undefined;
+  const out: ExtendedAttribute[] = [];
+  for (const name of names.sort()) {
+    try {
+      out.push({ name, value: (await x.getAttribute(path, name)).toString('base64') });
+    } catch {
+      // an attribute removed or unreadable between list and get is left out
+    }
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** Sets the attributes on a restored file; returns the names that could not be set. */
+export async function writeXattrs(path: string, attrs: readonly ExtendedAttribute[] | undefined): Promise<string[]> {
+  const x = xattr();
+  if (!attrs || attrs.length === 0) return [];
+  if (!x) return attrs.map((a) => a.name);
+  const failed: string[] = [];
+  for (const a of attrs) {
+    try {
+      await x.setAttribute(path, a.name, Buffer.from(a.value, 'base64'));
+    } catch {
+      failed.push(a.name);
+    }
+  }
+  return failed;
+}
