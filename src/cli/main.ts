@@ -2,13 +2,18 @@
  * The lifeboat command line: parses arguments, runs one command, prints its result and maps
  * any error to an exit code (cli/exit-codes.ts). `main` returns the exit code; only bin/
  * calls process.exit.
+ *
+ * Start-up cost matters (every scheduled backup, every `snapshots` pays it), so only the
+ * module of the command on the command line is loaded (commands/index.ts), and Node's
+ * on-disk compile cache keeps the type-stripped and compiled sources between runs.
  */
+import { enableCompileCache } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, CancelledError } from '../core/errors.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
-import { commands } from './commands/index.ts';
+import { commandNames, loadCommands } from './commands/index.ts';
 import { VERSION } from '../version.ts';
 
 export interface MainOptions {
@@ -18,7 +23,35 @@ export interface MainOptions {
   signal?: AbortSignal;
 }
 
-export function buildProgram(ctx: CliContext): Command {
+/** Global options of `buildProgram` that take a value (the next argument, unless `=`-joined). */
+const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command']);
+const FLAG_OPTIONS = new Set(['--json', '-q', '--quiet', '--debug']);
+
+/**
+ * The command named on the command line, when it can be told for sure without commander;
+ * undefined means "load every command" (help, version, unknown command, unusual options).
+ */
+export function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command)=/.test(a)) continue;
+    if (a.startsWith('-')) return undefined;
+    return commandNames.includes(a) ? a : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The program with the commands of `argv` registered: only the one it names when that is
+ * clear, otherwise all (see commandOf). Without `argv`, all commands.
+ */
+export async function buildProgram(ctx: CliContext, argv?: readonly string[]): Promise<Command> {
+  const name = argv === undefined ? undefined : commandOf(argv);
+  const registers = await loadCommands(name === undefined ? undefined : [name]);
   const program = new Command('lifeboat')
     .description('Back up every data store of a stack into a restic-format repository; restore and drill it.')
     .version(VERSION, '-V, --version', 'print the version')
@@ -36,11 +69,18 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => ctx.out.raw(s),
       outputError: () => undefined, // usage errors are printed by main() as one line
     });
-  for (const register of commands) register(program, ctx);
+  for (const register of registers) register(program, ctx);
   return program;
 }
 
 export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
+  // Best effort: an unwritable cache directory only costs the start-up time it would save.
+  // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+  try {
+    enableCompileCache();
+  } catch {
+    // older Node.js without the API, or no usable directory
+  }
   const env = opts.env ?? process.env;
   const wantsJson = argv.includes('--json');
   const wantsDebug = argv.includes('--debug');
@@ -69,7 +109,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       exitCode = code;
     },
   };
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv);
   holder.program = program;
   program.hook('preAction', () => {
     const g = ctx.globals();

@@ -6,7 +6,6 @@
 import { existsSync } from 'node:fs';
 import { openRepository, openRepositoryAt } from '../app/open-repository.ts';
 import type { LockMode, OpenedRepository, RepoTarget } from '../app/open-repository.ts';
-import { openStack } from '../app/stack.ts';
 import type { CliContext } from './context.ts';
 
 export function repoTarget(ctx: CliContext): RepoTarget {
@@ -28,6 +27,8 @@ export async function withRepository<T>(
 ): Promise<T> {
   let opened: OpenedRepository;
   if (usesConfigRepository(ctx)) {
+    // Loaded only when lifeboat.yml is used: it pulls in every source adapter and the schema.
+    const { openStack } = await import('../app/stack.ts');
     const stack = await openStack({ configFile: ctx.globals().config, env: ctx.env, signal: ctx.signal, log: { info: () => undefined, warn: (m) => ctx.out.warn(m) } });
     const password = await stack.secrets(stack.loaded.config.repository.password, 'repository.password');
     opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal, env: ctx.env });

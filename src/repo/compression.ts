@@ -1,34 +1,47 @@
 /**
  * zstd, as restic's repository format v2 uses it: per-blob compression in "auto" mode (a blob
  * is stored uncompressed when zstd does not make it smaller) and whole-file compression of
- * unpacked files (index, snapshots, locks). node:zlib's async zstd runs on libuv's thread
- * pool, so compression of concurrent blobs spreads over the cores.
+ * unpacked files (index, snapshots, locks).
+ *
+ * Blobs are compressed and decompressed with the synchronous calls, on the blob codec's
+ * worker threads (codec/codec-pool.ts), which is where the parallelism comes from. Each call
+ * is given an output `chunkSize` that fits the whole result: node:zlib otherwise produces
+ * its output in 16 KiB pieces, one native round trip each.
  */
-import { constants, zstdCompress, zstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { promisify } from 'node:util';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { IntegrityError } from '../core/errors.ts';
-
-const compressAsync = promisify(zstdCompress);
-const decompressAsync = promisify(zstdDecompress);
 
 export const DEFAULT_LEVEL = 3;
 
+const paramsByLevel = new Map<number, Record<number, number>>();
+
 function params(level: number): Record<number, number> {
-  return { [constants.ZSTD_c_compressionLevel]: level };
+  let p = paramsByLevel.get(level);
+  if (!p) {
+    p = { [constants.ZSTD_c_compressionLevel]: level };
+    paramsByLevel.set(level, p);
+  }
+  return p;
 }
 
-/** Compresses `data`; resolves undefined when the result would not be smaller ("auto"). */
-export async function compressBlob(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Buffer | undefined> {
+/** ZSTD_compressBound: the largest frame zstd makes of `n` bytes, plus a little slack. */
+function compressBound(n: number): number {
+  return n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0) + 64;
+}
+
+/** Compresses a blob; undefined when the result would not be smaller ("auto" mode). */
+export function compressBlobSync(data: Uint8Array, level = DEFAULT_LEVEL): Buffer | undefined {
   if (data.length < 64) return undefined; // frame overhead alone eats the gain
-  const out = await compressAsync(data, { params: params(level) });
+  const out = zstdCompressSync(data, { params: params(level), chunkSize: compressBound(data.length) });
   return out.length < data.length ? out : undefined;
 }
 
 /** Decompresses a blob and checks it has the length the index promised. */
-export async function decompressBlob(data: Uint8Array, expectedLength: number, what: string): Promise<Buffer> {
+export function decompressBlobSync(data: Uint8Array, expectedLength: number, what: string): Buffer {
   let out: Buffer;
   try {
-    out = await decompressAsync(data, { maxOutputLength: Math.max(expectedLength, 1) });
+    // One byte of headroom so that a frame longer than promised is caught as such.
+    out = zstdDecompressSync(data, { chunkSize: Math.max(expectedLength + 1, 64), maxOutputLength: Math.max(expectedLength, 1) });
   } catch (err) {
     throw new IntegrityError(`${what}: zstd data is damaged`, { cause: err });
   }
@@ -39,12 +52,12 @@ export async function decompressBlob(data: Uint8Array, expectedLength: number, w
 }
 
 export function compressSync(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {
-  return zstdCompressSync(data, { params: params(level) });
+  return zstdCompressSync(data, { params: params(level), chunkSize: compressBound(data.length) });
 }
 
 export function decompressSync(data: Uint8Array, what: string): Buffer {
   try {
-    return zstdDecompressSync(data);
+    return zstdDecompressSync(data, { chunkSize: Math.max(64 * 1024, data.length * 4) });
   } catch (err) {
     throw new IntegrityError(`${what}: zstd data is damaged`, { cause: err });
   }

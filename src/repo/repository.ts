@@ -18,7 +18,8 @@ import type { MasterKey } from './crypto/crypto.ts';
 import { addKey, openKey } from './key/key-file.ts';
 import type { ScryptParams } from './key/key-file.ts';
 import { randomPolynomial, parsePolynomial } from './chunker/polynomial.ts';
-import { compressBlob, decompressBlob } from './compression.ts';
+import { CodecPool } from './codec/codec-pool.ts';
+import type { BlobSlice } from './codec/codec-pool.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
 import { MasterIndex } from './index/master-index.ts';
 import type { BlobLocation } from './index/master-index.ts';
@@ -41,7 +42,7 @@ export interface InitOptions extends CallOptions {
 
 export interface OpenOptions extends CallOptions {
   keyHint?: string;
-  /** Target pack size in bytes (default 16 MiB; restic finishes packs at 4-16 MiB). */
+  /** Target pack size in bytes (default 4 MiB, like restic 0.14; every open and uploading pack is held in memory). */
   packSize?: number;
   /** zstd level for blobs (default 3). */
   compressionLevel?: number;
@@ -57,7 +58,7 @@ export interface SaveBlobResult {
 
 type UnpackedType = Extract<FileType, 'snapshots' | 'index' | 'locks'>;
 
-const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+const DEFAULT_PACK_SIZE = 4 * 1024 * 1024;
 const MAX_BLOBS_PER_INDEX = 50_000;
 
 /** Blobs gathered for one pack file not yet written. */
@@ -183,10 +184,11 @@ export class Repository {
     let done!: () => void;
     this.#pending.set(key, new Promise<void>((r) => (done = r)));
     try {
-      const compressed = this.config.version >= 2 ? await compressBlob(plaintext, this.#level) : undefined;
-      const sealed = seal(this.#key, compressed ?? plaintext);
+      // Compression and encryption run on the codec pool's threads.
+      const { sealed, uncompressedLength } = await CodecPool.shared().encode(this.#key, plaintext, this.config.version >= 2, this.#level);
+      this.#throwIfUploadFailed();
       const pack = this.#openPack(type);
-      pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength: compressed ? plaintext.length : undefined });
+      pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
       pack.parts.push(sealed);
       pack.size += sealed.length;
       if (pack.size >= this.#packSize) await this.#finishPack(type);
@@ -280,7 +282,9 @@ export class Repository {
     for (const loc of locations) {
       try {
         const raw = await this.storage.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length, signal: opts.signal });
-        return await this.decodeBlob(loc, raw);
+        const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], true, true);
+        if (r instanceof Error) throw r;
+        return r as Buffer;
       } catch (err) {
         lastError = err;
       }
@@ -289,20 +293,22 @@ export class Repository {
     throw new IntegrityError(`${type} blob ${id} cannot be read`, { cause: lastError });
   }
 
-  /** Decrypts, decompresses and verifies one blob read from a pack. */
-  async decodeBlob(loc: BlobLocation, raw: Buffer): Promise<Buffer> {
-    const what = `${loc.type} blob ${loc.id} in pack ${loc.packId}`;
-    if (raw.length !== loc.length) throw new IntegrityError(`${what}: read ${raw.length} bytes, expected ${loc.length}`);
-    let plain: Buffer;
-    try {
-      plain = openSealed(this.#key, raw);
-    } catch (err) {
-      throw new IntegrityError(`${what} is damaged (MAC mismatch)`, { cause: err, hint: 'run "lifeboat check --read-data" to list the damage' });
-    }
-    if (loc.uncompressedLength !== undefined) plain = await decompressBlob(plain, loc.uncompressedLength, what);
-    const actual = idOf(plain);
-    if (actual !== loc.id) throw new IntegrityError(`${what} has hash ${actual}`, { data: { expected: loc.id, actual } });
-    return plain;
+  /** Decrypts, decompresses and verifies one blob read from a pack (`raw` is not modified). */
+  async decodeBlob(loc: BlobLocation, raw: Uint8Array): Promise<Buffer> {
+    const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], true);
+    if (r instanceof Error) throw r;
+    return r as Buffer;
+  }
+
+  /**
+   * Verifies and decodes several blobs lying in one buffer read from a pack (`at`: where each
+   * starts in `buf`), on the codec threads. One entry per blob, in order: the plaintext
+   * (undefined when `keep` is false), or the error that blob failed with. With `handOver`
+   * the caller is done with `buf`, which may then be moved to a codec thread (left empty).
+   */
+  async decodeBlobs(buf: Uint8Array, blobs: readonly BlobSlice[], keep = true, handOver = false): Promise<Array<Buffer | LifeboatError | undefined>> {
+    const out = await CodecPool.shared().decode(this.#key, buf, blobs, keep, handOver);
+    return out.map((r) => r ?? undefined);
   }
 
   /** Reads and decrypts the header of a pack file. */

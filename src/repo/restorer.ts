@@ -1,18 +1,34 @@
 /**
  * Restorer: writes a snapshot (or a subtree of it) to a directory, or one file to a stream.
  *
- * Every blob is verified on read (Repository.loadBlob). A file is written to a temporary
- * name beside its target and renamed into place only when all of its bytes were written and
- * verified: a file that cannot be restored whole is never left looking complete. Failures
- * are collected per file and returned; the caller decides the exit code. Metadata (mode,
- * owner when root, times) is applied after content; directory times last.
+ * Every blob is verified on read (decrypted, decompressed and hashed on the codec threads).
+ * A file is written to a temporary name beside its target and renamed into place only when
+ * all of its bytes were written and verified: a file that cannot be restored whole is never
+ * left looking complete. Failures are collected per file and returned; the caller decides
+ * the exit code. Metadata (owner when root, mode, times) is applied before the rename;
+ * directory metadata last, deepest first.
+ *
+ * How the work is laid out (restic's restorer reads packs, not blobs, and so do we):
+ * - The tree is walked depth first; directories and symlinks are made on the way and the
+ *   files are collected, a batch of FILE_BATCH at a time (memory stays bounded).
+ * - Files of one blob (most files: everything below the chunker's 512 KiB minimum) are
+ *   grouped by the pack their blob sits in. Neighbouring blobs of a pack are read with one
+ *   ranged load (up to SEGMENT_BYTES, skipping gaps up to SEGMENT_GAP), decoded as one batch
+ *   by the codec threads, and each file is then written with a handful of synchronous calls
+ *   (open, write, futimes, close, rename; chown and chmod only when they change something).
+ * - Files of several blobs are streamed blob by blob, with READ_AHEAD blobs being loaded
+ *   and decoded while the previous ones are written.
+ * - A blob that fails from its first pack is loaded again through Repository.loadBlob, which
+ *   tries every copy the index knows and names what is wrong when none reads.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, link, lutimes, mkdir, open, rename, rm, symlink, utimes, chown } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, futimesSync, linkSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, lutimes, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
-import { Semaphore } from '../util/semaphore.ts';
+import { mapLimit } from '../util/semaphore.ts';
 import { parseNs } from '../util/time.ts';
+import type { BlobLocation } from './index/master-index.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
 import { unixPermFromGoMode } from './tree/node.ts';
@@ -31,6 +47,7 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   /** Restore only this subtree path of the snapshot (e.g. "/srv/app"). */
   include?: string;
+  /** Files of several blobs streamed at once (default 2). */
   fileConcurrency?: number;
   onProgress?: (p: Readonly<RestoreProgress>) => void;
 }
@@ -42,7 +59,20 @@ export interface RestoreResult {
   errors: Array<{ path: string; message: string }>;
 }
 
+/** Files collected before their content is restored. */
+const FILE_BATCH = 8192;
+/** Largest ranged read of a pack for single-blob files. */
+const SEGMENT_BYTES = 2 * 1024 * 1024;
+/** Bytes of unneeded blobs a ranged read may skip over rather than start a new read. */
+const SEGMENT_GAP = 64 * 1024;
+/** Ranged reads being loaded or decoded at once. */
+const SEGMENT_CONCURRENCY = 4;
+/** Blobs of one file loaded ahead of the one being written. */
+const READ_AHEAD = 4;
+
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** The process umask, read once: a mode it does not narrow needs no chmod after open. */
+const UMASK = process.umask();
 
 function nsToDate(s: string | undefined): Date | undefined {
   if (!s) return undefined;
@@ -51,21 +81,40 @@ function nsToDate(s: string | undefined): Date | undefined {
   return new Date(Number(ns / 1000n) / 1000);
 }
 
+function tmpName(p: string): string {
+  return path.join(path.dirname(p), `.${path.basename(p)}.lifeboat-${randomBytes(4).toString('hex')}`);
+}
+
+interface FileJob {
+  readonly node: TreeNode;
+  readonly path: string;
+  /** Set when this file's inode has other names in the snapshot (hard links). */
+  readonly hlKey?: string;
+}
+
 export class Restorer {
   readonly #repo: Repository;
   readonly #trees: TreeStore;
   readonly #opts: RestoreOptions;
-  readonly #files: Semaphore;
   readonly #result: RestoreResult = { files: 0, dirs: 0, bytes: 0, errors: [] };
   readonly #progress: RestoreProgress = { files: 0, bytes: 0 };
-  /** (device, inode) → first restored path, to recreate hard links. */
-  readonly #hardlinks = new Map<string, Promise<string | undefined>>();
+  /** (device, inode) → path that holds the content: a string once written, null if that failed. */
+  readonly #hardlinks = new Map<string, string | null | undefined>();
+  #batch: FileJob[] = [];
+  /** Other names of hard-linked inodes, linked once the first name is written. */
+  #links: FileJob[] = [];
+  /** Directories made (or found), in walk order, for their metadata at the end. */
+  readonly #dirs: Array<{ node: TreeNode; path: string }> = [];
+  /**
+   * Directories where a new file gets the process's own group (made by this restore under a
+   * parent without the setgid bit): there, root needs no chown for files owned by root.
+   */
+  readonly #plainDirs = new Set<string>();
 
   constructor(repo: Repository, opts: RestoreOptions = {}) {
     this.#repo = repo;
     this.#trees = new TreeStore(repo);
     this.#opts = opts;
-    this.#files = new Semaphore(opts.fileConcurrency ?? 4);
   }
 
   /** Finds the tree node at `subpath` ("/a/b") of a snapshot's tree. */
@@ -83,12 +132,23 @@ export class Restorer {
   }
 
   async restore(snapshot: Snapshot, target: string): Promise<RestoreResult> {
-    await mkdir(target, { recursive: true });
+    mkdirSync(target, { recursive: true });
+    if ((statSync(target).mode & 0o2000) === 0) this.#plainDirs.add(path.resolve(target));
     const start = this.#opts.include ? await this.findNode(snapshot.tree, this.#opts.include) : undefined;
     if (start && start.type !== 'dir') {
-      await this.#restoreNode(start, path.join(target, start.name));
+      await this.#restoreNode(start, path.join(path.resolve(target), start.name));
     } else {
-      await this.#restoreTree(start?.subtree ?? snapshot.tree, target);
+      await this.#walk(start?.subtree ?? snapshot.tree, path.resolve(target));
+    }
+    await this.#drain();
+    // Children before parents: writing into a directory changes its mtime.
+    for (let i = this.#dirs.length - 1; i >= 0; i--) {
+      const { node, path: p } = this.#dirs[i] as { node: TreeNode; path: string };
+      try {
+        await this.#applyMeta(node, p);
+      } catch (err) {
+        this.#result.errors.push({ path: p, message: errorMessage(err) });
+      }
     }
     return this.#result;
   }
@@ -97,27 +157,33 @@ export class Restorer {
     if (this.#opts.signal?.aborted) throw new CancelledError('restore cancelled');
   }
 
-  async #restoreTree(treeId: string, dir: string): Promise<void> {
+  #report(current?: string): void {
+    this.#progress.current = current;
+    this.#opts.onProgress?.(this.#progress);
+  }
+
+  /** Walks a tree: makes directories and symlinks, queues files. */
+  async #walk(treeId: string, dir: string): Promise<void> {
     this.#cancelled();
     const tree = await this.#trees.load(treeId);
-    const dirs: TreeNode[] = [];
-    await Promise.all(
-      tree.nodes.map(async (node) => {
-        if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
-          this.#result.errors.push({ path: path.join(dir, node.name), message: 'refusing to restore an unsafe name' });
-          return;
-        }
-        if (node.type === 'dir') dirs.push(node);
-        else await this.#restoreNode(node, path.join(dir, node.name));
-      }),
-    );
-    for (const node of dirs) {
+    for (const node of tree.nodes) {
+      if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
+        this.#result.errors.push({ path: path.join(dir, node.name), message: 'refusing to restore an unsafe name' });
+        continue;
+      }
       const p = path.join(dir, node.name);
       try {
-        await mkdir(p, { recursive: true });
-        this.#result.dirs++;
-        if (node.subtree) await this.#restoreTree(node.subtree, p);
-        await this.#applyMeta(node, p);
+        if (node.type === 'dir') {
+          const made = mkdirSync(p, { recursive: true }) !== undefined;
+          if (made && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
+          this.#result.dirs++;
+          this.#dirs.push({ node, path: p });
+          if (node.subtree) await this.#walk(node.subtree, p);
+        } else if (node.type === 'file') {
+          await this.#queueFile(node, p);
+        } else {
+          await this.#restoreNode(node, p);
+        }
       } catch (err) {
         if (err instanceof CancelledError) throw err;
         this.#result.errors.push({ path: p, message: errorMessage(err) });
@@ -125,17 +191,271 @@ export class Restorer {
     }
   }
 
+  async #queueFile(node: TreeNode, p: string): Promise<void> {
+    const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
+    if (hlKey !== undefined) {
+      if (this.#hardlinks.has(hlKey)) {
+        this.#links.push({ node, path: p, hlKey });
+        return;
+      }
+      this.#hardlinks.set(hlKey, undefined);
+    }
+    this.#batch.push({ node, path: p, hlKey });
+    if (this.#batch.length >= FILE_BATCH) await this.#flush();
+  }
+
+  /** Restores every queued file and link, until none is left. */
+  async #drain(): Promise<void> {
+    while (this.#batch.length > 0 || this.#links.length > 0) await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    const jobs = this.#batch;
+    this.#batch = [];
+    const single: FileJob[] = [];
+    const multi: FileJob[] = [];
+    for (const j of jobs) ((j.node.content?.length ?? 0) > 1 ? multi : single).push(j);
+    await Promise.all([
+      this.#restoreSingles(single),
+      mapLimit(multi, this.#opts.fileConcurrency ?? 2, (j) => this.#guard(j, () => this.#writeStreamed(j))),
+    ]);
+    this.#linkPending();
+  }
+
+  /** Names of a hard-linked inode whose first name is written become links to it. */
+  #linkPending(): void {
+    const links = this.#links;
+    this.#links = [];
+    for (const j of links) {
+      const first = this.#hardlinks.get(j.hlKey as string);
+      if (typeof first === 'string') {
+        try {
+          rmSync(j.path, { force: true });
+          linkSync(first, j.path);
+          this.#result.files++;
+        } catch (err) {
+          this.#result.errors.push({ path: j.path, message: errorMessage(err) });
+        }
+      } else {
+        // The first name could not be restored: this one carries the content instead.
+        this.#hardlinks.set(j.hlKey as string, undefined);
+        this.#batch.push(j);
+      }
+    }
+  }
+
+  /** Runs one file's restore, recording its failure (and its hard-link group's). */
+  async #guard(job: FileJob, fn: () => Promise<void> | void): Promise<void> {
+    try {
+      await fn();
+      if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, job.path);
+      this.#result.files++;
+      this.#progress.files++;
+      this.#report(job.path);
+    } catch (err) {
+      if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, null);
+      if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err instanceof CancelledError ? err : new CancelledError('restore cancelled');
+      this.#result.errors.push({ path: job.path, message: errorMessage(err) });
+    }
+  }
+
+  /** Files of at most one blob: grouped by pack, read in ranges, decoded in batches. */
+  async #restoreSingles(jobs: readonly FileJob[]): Promise<void> {
+    const byBlob = new Map<string, FileJob[]>();
+    for (const j of jobs) {
+      const id = j.node.content?.[0];
+      if (id === undefined) {
+        await this.#guard(j, () => this.#writeWhole(j, undefined));
+        continue;
+      }
+      const list = byBlob.get(id);
+      if (list) list.push(j);
+      else byBlob.set(id, [j]);
+    }
+    const byPack = new Map<string, BlobLocation[]>();
+    const unindexed: string[] = [];
+    for (const id of byBlob.keys()) {
+      const loc = this.#repo.index.lookup('data', id)[0];
+      if (!loc) {
+        unindexed.push(id);
+        continue;
+      }
+      const list = byPack.get(loc.packId);
+      if (list) list.push(loc);
+      else byPack.set(loc.packId, [loc]);
+    }
+    type Segment = { packId: string; start: number; end: number; locs: BlobLocation[] };
+    const segments: Segment[] = [];
+    for (const [packId, locs] of byPack) {
+      locs.sort((a, b) => a.offset - b.offset);
+      let seg: Segment | undefined;
+      for (const loc of locs) {
+        const end = loc.offset + loc.length;
+        if (seg && loc.offset >= seg.end && loc.offset - seg.end <= SEGMENT_GAP && end - seg.start <= SEGMENT_BYTES) {
+          seg.end = end;
+          seg.locs.push(loc);
+        } else {
+          seg = { packId, start: loc.offset, end, locs: [loc] };
+          segments.push(seg);
+        }
+      }
+    }
+    const deliver = async (id: string, data: Buffer | Error | undefined): Promise<void> => {
+      const plain = data instanceof Buffer ? data : await this.#loadAnyCopy(id);
+      for (const j of byBlob.get(id) ?? []) {
+        await this.#guard(j, () => {
+          if (plain instanceof Error) throw plain;
+          this.#writeWhole(j, plain);
+        });
+      }
+    };
+    await mapLimit(segments, SEGMENT_CONCURRENCY, async (seg) => {
+      this.#cancelled();
+      let results: Array<Buffer | Error | undefined> = [];
+      try {
+        const buf = await this.#repo.storage.load({ type: 'data', name: seg.packId }, { offset: seg.start, length: seg.end - seg.start, signal: this.#opts.signal });
+        results = await this.#repo.decodeBlobs(buf, seg.locs.map((loc) => ({ at: loc.offset - seg.start, loc })), true, true);
+      } catch (err) {
+        if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
+        // The range did not read: each blob is tried again on its own, from any copy.
+      }
+      for (let i = 0; i < seg.locs.length; i++) await deliver((seg.locs[i] as BlobLocation).id, results[i]);
+    });
+    for (const id of unindexed) await deliver(id, undefined);
+  }
+
+  /** A blob from whichever copy reads, or the error that says why none does. */
+  async #loadAnyCopy(id: string): Promise<Buffer | Error> {
+    try {
+      return await this.#repo.loadBlob('data', id, { signal: this.#opts.signal });
+    } catch (err) {
+      if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** The permission bits for a file node, and whether open's mode (after umask) falls short. */
+  #perm(node: TreeNode): { perm: number; chmodAfter: boolean } {
+    if (node.mode === undefined) return { perm: 0o600, chmodAfter: false };
+    const perm = unixPermFromGoMode(node.mode);
+    return { perm, chmodAfter: perm !== (perm & 0o777 & ~UMASK) };
+  }
+
+  /** Owner to set when running as root, or undefined when a new file already has it. */
+  #owner(node: TreeNode, dir: string): { uid: number; gid: number } | undefined {
+    if (!isRoot) return undefined;
+    const uid = uidOf(node.user) ?? node.uid;
+    const gid = gidOf(node.group) ?? node.gid;
+    // A new file belongs to root:root-of-the-process unless its directory is setgid.
+    if (uid === 0 && gid === (process.getegid?.() ?? 0) && this.#plainDirs.has(dir)) return undefined;
+    return { uid, gid };
+  }
+
+  /** Writes a file of at most one blob: temporary name, content, metadata, rename. */
+  #writeWhole(job: FileJob, data: Buffer | undefined): void {
+    this.#cancelled();
+    const { node, path: p } = job;
+    const tmp = tmpName(p);
+    const { perm, chmodAfter } = this.#perm(node);
+    const fd = openSync(tmp, 'wx', perm & 0o777);
+    let ok = false;
+    try {
+      if (data) {
+        let done = 0;
+        while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+      }
+      const mtime = nsToDate(node.mtime);
+      const atime = nsToDate(node.atime) ?? mtime;
+      if (mtime && atime) futimesSync(fd, atime, mtime);
+      closeSync(fd);
+      ok = true;
+      const owner = this.#owner(node, path.dirname(p));
+      // chown clears setuid/setgid, so it goes first; chmod does not touch the times.
+      if (owner) chownSync(tmp, owner.uid, owner.gid);
+      if (chmodAfter) chmodSync(tmp, perm);
+      renameSync(tmp, p);
+    } catch (err) {
+      if (!ok) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    if (data) {
+      this.#result.bytes += data.length;
+      this.#progress.bytes += data.length;
+    }
+  }
+
+  /** Writes a file of several blobs, loading a few blobs ahead of the one being written. */
+  async #writeStreamed(job: FileJob): Promise<void> {
+    this.#cancelled();
+    const { node, path: p } = job;
+    const tmp = tmpName(p);
+    const { perm, chmodAfter } = this.#perm(node);
+    const fh = await open(tmp, 'wx', perm & 0o777);
+    let ok = false;
+    try {
+      for await (const data of this.#blobs(node.content ?? [])) {
+        await fh.write(data);
+        this.#result.bytes += data.length;
+        this.#progress.bytes += data.length;
+        this.#report(p);
+      }
+      await fh.close();
+      ok = true;
+      const owner = this.#owner(node, path.dirname(p));
+      if (owner) await chown(tmp, owner.uid, owner.gid);
+      if (chmodAfter) await chmod(tmp, perm);
+      const mtime = nsToDate(node.mtime);
+      const atime = nsToDate(node.atime) ?? mtime;
+      if (mtime && atime) await utimes(tmp, atime, mtime);
+      await rename(tmp, p);
+    } catch (err) {
+      if (!ok) await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** The blobs of `ids` in order, each verified, with up to READ_AHEAD loads in flight. */
+  async *#blobs(ids: readonly string[]): AsyncGenerator<Buffer> {
+    const inFlight: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const fill = (): void => {
+      while (next < ids.length && inFlight.length < READ_AHEAD) {
+        const p = this.#repo.loadBlob('data', ids[next++] as string, { signal: this.#opts.signal });
+        p.catch(() => undefined); // awaited in order below; an early failure is not unhandled
+        inFlight.push(p);
+      }
+    };
+    fill();
+    while (inFlight.length > 0) {
+      this.#cancelled();
+      const data = await (inFlight.shift() as Promise<Buffer>);
+      fill();
+      yield data;
+    }
+  }
+
+  /** Restores one node that is not queued: a symlink, or a file or directory on its own. */
   async #restoreNode(node: TreeNode, p: string): Promise<void> {
     try {
-      if (node.type === 'file') await this.#restoreFile(node, p);
-      else if (node.type === 'symlink') {
+      if (node.type === 'file') {
+        const job: FileJob = { node, path: p };
+        await this.#guard(job, () => ((node.content?.length ?? 0) > 1 ? this.#writeStreamed(job) : this.#writeSingle(job)));
+      } else if (node.type === 'symlink') {
         await rm(p, { force: true });
         await symlink(node.linktarget ?? '', p);
         await this.#applyMeta(node, p);
       } else if (node.type === 'dir') {
-        await mkdir(p, { recursive: true });
-        if (node.subtree) await this.#restoreTree(node.subtree, p);
-        await this.#applyMeta(node, p);
+        mkdirSync(p, { recursive: true });
+        this.#dirs.push({ node, path: p });
+        if (node.subtree) await this.#walk(node.subtree, p);
       }
       // Devices, fifos and sockets are not recreated (restic needs root and mknod for them).
     } catch (err) {
@@ -144,59 +464,10 @@ export class Restorer {
     }
   }
 
-  async #restoreFile(node: TreeNode, p: string): Promise<void> {
-    const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
-    let settle: ((p: string | undefined) => void) | undefined;
-    if (hlKey) {
-      const pending = this.#hardlinks.get(hlKey);
-      const first = pending ? await pending : undefined;
-      if (first) {
-        await rm(p, { force: true });
-        await link(first, p);
-        this.#result.files++;
-        return;
-      }
-      // This path restores the content; others with the same inode wait and link to it.
-      this.#hardlinks.set(hlKey, new Promise((r) => (settle = r)));
-    }
-    try {
-      await this.#writeFile(node, p);
-      settle?.(p);
-    } catch (err) {
-      settle?.(undefined);
-      throw err;
-    }
-    this.#result.files++;
-    this.#progress.files++;
-  }
-
-  async #writeFile(node: TreeNode, p: string): Promise<void> {
-    await this.#files.run(async () => {
-      this.#cancelled();
-      this.#progress.current = p;
-      const tmp = path.join(path.dirname(p), `.${path.basename(p)}.lifeboat-${randomBytes(4).toString('hex')}`);
-      const fh = await open(tmp, 'wx', 0o600);
-      let ok = false;
-      try {
-        for (const id of node.content ?? []) {
-          this.#cancelled();
-          const data = await this.#repo.loadBlob('data', id, { signal: this.#opts.signal });
-          await fh.write(data);
-          this.#result.bytes += data.length;
-          this.#progress.bytes += data.length;
-          this.#opts.onProgress?.(this.#progress);
-        }
-        await fh.close();
-        ok = true;
-      } finally {
-        if (!ok) {
-          await fh.close().catch(() => undefined);
-          await rm(tmp, { force: true });
-        }
-      }
-      await this.#applyMeta(node, tmp);
-      await rename(tmp, p);
-    });
+  async #writeSingle(job: FileJob): Promise<void> {
+    const id = job.node.content?.[0];
+    const data = id === undefined ? undefined : await this.#repo.loadBlob('data', id, { signal: this.#opts.signal });
+    this.#writeWhole(job, data);
   }
 
   async #applyMeta(node: TreeNode, p: string): Promise<void> {
@@ -219,9 +490,7 @@ export class Restorer {
   async dump(node: TreeNode, out: NodeJS.WritableStream): Promise<number> {
     if (node.type !== 'file') throw new NotFoundError(`${node.name} is not a file`);
     let n = 0;
-    for (const id of node.content ?? []) {
-      this.#cancelled();
-      const data = await this.#repo.loadBlob('data', id, { signal: this.#opts.signal });
+    for await (const data of this.#blobs(node.content ?? [])) {
       if (!out.write(data)) await new Promise<void>((r) => out.once('drain', () => r()));
       n += data.length;
     }

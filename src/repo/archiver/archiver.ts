@@ -10,12 +10,17 @@
  * - A file whose type, size, mtime, ctime and inode equal the parent snapshot's node, and
  *   whose blobs are all in the index, is not read again (restic's change detection).
  *
- * Memory is bounded: at most `fileConcurrency` files are read at once, and each keeps at most
+ * The walk is depth first, one directory at a time, with metadata read synchronously (lstat,
+ * readdir and small files are page-cache work of microseconds; a thread-pool round trip per
+ * call costs more than the call). Files to read are started without waiting for them, up to
+ * `smallFileConcurrency` small files (one blob each, read whole) and `fileConcurrency` large
+ * ones (streamed through the chunker); when those are all busy the walk waits. A directory's
+ * tree is saved once its files and subdirectories are done, so the walk never holds more
+ * than the directories those in-flight files sit in. Each large file keeps at most
  * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { closeSync, createReadStream, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { CancelledError, errorMessage } from '../../core/errors.ts';
@@ -44,8 +49,10 @@ export interface ArchiverProgress {
 export interface ArchiverOptions {
   signal?: AbortSignal;
   onProgress?: (p: Readonly<ArchiverProgress>) => void;
-  /** Files read at once (default 2). */
+  /** Large files (at least the chunker's minimum size) read at once (default 2). */
   fileConcurrency?: number;
+  /** Small files (read whole, one blob each) in flight at once (default 64). */
+  smallFileConcurrency?: number;
   /** Chunks of one file being compressed/encrypted at once (default 4). */
   blobWindow?: number;
   /** Paths (absolute) to leave out; a predicate on the absolute path. */
@@ -70,8 +77,13 @@ export interface BackupSummary {
 export interface ContentResult {
   content: string[];
   size: number;
-  /** SHA-256 of the whole stream, hex. */
+  /** SHA-256 of the whole stream, hex; '' when saveContent was asked not to compute it. */
   sha256: string;
+}
+
+export interface SaveContentOptions {
+  /** Compute the SHA-256 of the whole stream (default true; plain files do without). */
+  sha256?: boolean;
 }
 
 export interface VirtualFile {
@@ -102,6 +114,7 @@ export class Archiver {
   readonly summary: BackupSummary = emptySummary();
   readonly #opts: ArchiverOptions;
   readonly #files: Semaphore;
+  readonly #smallFiles: Semaphore;
   readonly #progress: ArchiverProgress = { files: 0, dirs: 0, bytesRead: 0, bytesAdded: 0 };
 
   constructor(repo: Repository, opts: ArchiverOptions = {}) {
@@ -109,6 +122,7 @@ export class Archiver {
     this.trees = new TreeStore(repo);
     this.#opts = opts;
     this.#files = new Semaphore(opts.fileConcurrency ?? 2);
+    this.#smallFiles = new Semaphore(opts.smallFileConcurrency ?? 64);
   }
 
   #checkCancel(): void {
@@ -132,15 +146,15 @@ export class Archiver {
   }
 
   /** Chunks a stream into data blobs; returns the ordered blob IDs, size and SHA-256. */
-  async saveContent(input: AsyncIterable<Uint8Array>, label = 'stream'): Promise<ContentResult> {
-    const hash = createHash('sha256');
+  async saveContent(input: AsyncIterable<Uint8Array>, label = 'stream', opts: SaveContentOptions = {}): Promise<ContentResult> {
+    const hash = opts.sha256 === false ? undefined : createHash('sha256');
     const content: string[] = [];
     const window: Array<Promise<void>> = [];
     const limit = this.#opts.blobWindow ?? 4;
     let size = 0;
     for await (const chunk of chunkStream(input, this.repo.config.chunker_polynomial, { signal: this.#opts.signal })) {
       this.#checkCancel();
-      hash.update(chunk);
+      hash?.update(chunk);
       size += chunk.length;
       this.summary.bytesRead += chunk.length;
       this.#progress.bytesRead += chunk.length;
@@ -154,30 +168,35 @@ export class Archiver {
       this.#report(label);
     }
     await Promise.all(window);
-    return { content, size, sha256: hash.digest('hex') };
+    return { content, size, sha256: hash?.digest('hex') ?? '' };
   }
 
+  /** A file below the chunker's minimum size is one blob: read it whole, in one go. */
   async #saveSmallFile(abs: string, expected: number): Promise<{ content: string[]; size: number }> {
-    const fh = await open(abs, 'r');
+    const buf = Buffer.allocUnsafeSlow(expected + 1);
+    let n = 0;
+    const fd = openSync(abs, 'r');
     try {
-      const buf = Buffer.allocUnsafe(expected + 1);
-      let n = 0;
       while (n < buf.length) {
-        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
+        const got = readSync(fd, buf, n, buf.length - n, n);
+        if (got === 0) break;
+        n += got;
       }
-      if (n > expected) {
-        // The file grew while we read it: fall back to the streaming path.
-        return await this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs);
-      }
-      this.summary.bytesRead += n;
-      this.#progress.bytesRead += n;
-      if (n === 0) return { content: [], size: 0 };
-      return { content: [await this.#storeChunk(buf.subarray(0, n))], size: n };
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
+    if (n > expected) {
+      // The file grew while we read it: fall back to the streaming path.
+      return this.#saveLargeFile(abs);
+    }
+    this.summary.bytesRead += n;
+    this.#progress.bytesRead += n;
+    if (n === 0) return { content: [], size: 0 };
+    return { content: [await this.#storeChunk(buf.subarray(0, n))], size: n };
+  }
+
+  async #saveLargeFile(abs: string): Promise<{ content: string[]; size: number }> {
+    return this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs, { sha256: false });
   }
 
   /** Builds the tree node for a directory entry from its lstat. */
@@ -217,58 +236,101 @@ export class Archiver {
     return Array.isArray(prev.content) && prev.content.every((id) => this.repo.hasBlob('data', id));
   }
 
-  async #fileNode(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode> {
+  /**
+   * Starts saving a file: returns at once for an unchanged one, otherwise once a slot is free
+   * (the walk's backpressure). `done` settles with the finished node. (Promises are wrapped
+   * in objects here and below: an async function would otherwise adopt them.)
+   */
+  async #startFile(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
     this.summary.totalFiles++;
     this.summary.totalBytes += node.size ?? 0;
     if (this.#unchanged(node, prev)) {
       this.summary.filesUnmodified++;
       this.#progress.files++;
-      return { ...node, content: prev.content };
+      return { done: Promise.resolve({ ...node, content: prev.content }) };
     }
-    const result = await this.#files.run(async () => {
-      this.#checkCancel();
-      this.#report(abs);
-      if ((node.size ?? 0) < MIN_SIZE) return this.#saveSmallFile(abs, node.size ?? 0);
-      return this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs);
-    });
-    if (prev) this.summary.filesChanged++;
-    else this.summary.filesNew++;
-    this.#progress.files++;
-    return { ...node, size: result.size, content: result.content };
+    const small = (node.size ?? 0) < MIN_SIZE;
+    const slots = small ? this.#smallFiles : this.#files;
+    await slots.acquire();
+    const done = (async () => {
+      try {
+        this.#checkCancel();
+        this.#report(abs);
+        const result = small ? await this.#saveSmallFile(abs, node.size ?? 0) : await this.#saveLargeFile(abs);
+        if (prev) this.summary.filesChanged++;
+        else this.summary.filesNew++;
+        this.#progress.files++;
+        return { ...node, size: result.size, content: result.content };
+      } finally {
+        slots.release();
+      }
+    })();
+    return { done };
+  }
+
+  async #fileNode(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode> {
+    return await (await this.#startFile(abs, node, prev)).done;
+  }
+
+  /** Loads the parent snapshot's tree of a directory, if it has one that still reads. */
+  async #prevSubtree(prev: TreeNode | undefined): Promise<Tree | undefined> {
+    if (prev?.type !== 'dir' || !prev.subtree) return undefined;
+    return this.trees.load(prev.subtree).catch(() => undefined);
+  }
+
+  /**
+   * Walks a directory (depth first, entries in order) and starts the work for it; resolves
+   * when the walk of it is done, with `tree`: its tree ID, which settles once its files and
+   * subdirectories are saved.
+   */
+  async #walkDir(abs: string, prevTree: Tree | undefined): Promise<{ tree: Promise<string> }> {
+    this.#checkCancel();
+    const names = readdirSync(abs).sort();
+    const prevByName = new Map((prevTree?.nodes ?? []).map((n) => [n.name, n]));
+    const parts: Array<Promise<TreeNode | undefined>> = [];
+    const failed = (p: string, err: unknown): undefined => {
+      if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
+      this.summary.errors.push({ path: p, message: errorMessage(err) });
+      return undefined;
+    };
+    for (const name of names) {
+      const p = path.join(abs, name);
+      try {
+        const st = lstatSync(p, { bigint: true });
+        if (this.#opts.exclude?.(p, st.isDirectory())) continue;
+        const node = this.#nodeFromStat(name, st);
+        const prev = prevByName.get(name);
+        let part: Promise<TreeNode | undefined>;
+        if (node.type === 'dir') {
+          const { tree: subtree } = await this.#walkDir(p, await this.#prevSubtree(prev));
+          this.summary.dirs++;
+          this.#progress.dirs++;
+          part = subtree.then((id) => {
+            node.subtree = id;
+            return node;
+          });
+        } else if (node.type === 'file') {
+          part = (await this.#startFile(p, node, prev)).done;
+        } else {
+          if (node.type === 'symlink') node.linktarget = readlinkSync(p);
+          part = Promise.resolve(node);
+        }
+        const guarded = part.catch((err: unknown) => failed(p, err));
+        // Settled later by Promise.all; until then a failure must not count as unhandled.
+        guarded.catch(() => undefined);
+        parts.push(guarded);
+      } catch (err) {
+        failed(p, err);
+      }
+    }
+    const tree = Promise.all(parts).then((nodes) => this.trees.save({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) }));
+    tree.catch(() => undefined);
+    return { tree };
   }
 
   /** Saves a directory recursively; returns its tree ID. */
   async #saveDir(abs: string, prevTree: Tree | undefined): Promise<string> {
-    this.#checkCancel();
-    const names = (await readdir(abs)).sort();
-    const prevByName = new Map((prevTree?.nodes ?? []).map((n) => [n.name, n]));
-    const nodes: TreeNode[] = [];
-    const work = names.map(async (name) => {
-      const p = path.join(abs, name);
-      try {
-        const st = await lstat(p, { bigint: true });
-        if (this.#opts.exclude?.(p, st.isDirectory())) return;
-        const node = this.#nodeFromStat(name, st);
-        const prev = prevByName.get(name);
-        if (node.type === 'dir') {
-          const prevSub = prev?.type === 'dir' && prev.subtree ? await this.trees.load(prev.subtree).catch(() => undefined) : undefined;
-          node.subtree = await this.#saveDir(p, prevSub);
-          this.summary.dirs++;
-          this.#progress.dirs++;
-        } else if (node.type === 'symlink') {
-          node.linktarget = await readlink(p);
-        } else if (node.type === 'file') {
-          nodes.push(await this.#fileNode(p, node, prev));
-          return;
-        }
-        nodes.push(node);
-      } catch (err) {
-        if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
-        this.summary.errors.push({ path: p, message: errorMessage(err) });
-      }
-    });
-    await Promise.all(work);
-    return this.trees.save({ nodes });
+    return await (await this.#walkDir(abs, prevTree)).tree;
   }
 
   /**
@@ -298,7 +360,7 @@ export class Archiver {
       const prevByName = new Map((prev?.nodes ?? []).map((n) => [n.name, n]));
       for (const [name, child] of d.children) {
         const p = path.join(abs, name);
-        const st = await lstat(p, { bigint: true });
+        const st = lstatSync(p, { bigint: true });
         const node = this.#nodeFromStat(name, st);
         const prevNode = prevByName.get(name);
         const prevSub = prevNode?.subtree ? await this.trees.load(prevNode.subtree).catch(() => undefined) : undefined;
@@ -310,7 +372,7 @@ export class Archiver {
             nodes.push(await this.#fileNode(p, node, prevNode));
             continue;
           } else if (node.type === 'symlink') {
-            node.linktarget = await readlink(p);
+            node.linktarget = readlinkSync(p);
           }
         } else {
           node.subtree = await build(child, p, prevSub);

@@ -497,18 +497,24 @@ class Check {
     this.#bytesRead += bytes.length;
     const hashOk = idOf(bytes) === packId;
     this.#compareHeader(packId, bytes, entries);
-    // Every blob as the index describes it: that is how restores find them.
+    // Every blob as the index describes it: that is how restores find them. The blobs that
+    // lie inside the pack are verified in one batch on the codec threads.
+    const packLength = bytes.length;
+    const inside = entries.filter((loc) => loc.offset + loc.length <= packLength);
+    const verdicts = new Map<BlobLocation, unknown>();
+    // The pack's bytes are not needed after this: hand them to the codec thread uncopied.
+    const results = await this.#repo.decodeBlobs(bytes, inside.map((loc) => ({ at: loc.offset, loc })), false, true);
+    inside.forEach((loc, i) => verdicts.set(loc, results[i]));
     const damaged: string[] = [];
     for (const loc of entries) {
       const key = keyOf(loc.type, loc.id);
       const at = `${loc.type === 'tree' ? 'tree' : 'data blob'} ${loc.id} in pack ${packId} (offset ${loc.offset}, length ${loc.length})`;
       let reason: string | undefined;
-      if (loc.offset + loc.length > bytes.length) reason = `it runs past the end of the ${bytes.length}-byte pack`;
+      if (loc.offset + loc.length > packLength) reason = `it runs past the end of the ${packLength}-byte pack`;
       else {
-        try {
-          await this.#repo.decodeBlob(loc, bytes.subarray(loc.offset, loc.offset + loc.length));
-        } catch (err) {
-          // decodeBlob names the blob and pack already; keep only what went wrong.
+        const err = verdicts.get(loc);
+        if (err instanceof Error) {
+          // The codec names the blob and pack already; keep only what went wrong.
           reason = errorMessage(err).replace(`${loc.type} blob ${loc.id} in pack ${packId}`, '').replace(/^[\s:]*(is damaged)?\s*/, '').replace(/^\((.*)\)$/, '$1') || 'damaged';
         }
       }

@@ -8,13 +8,14 @@
  * Poly1305 key is `r || AES-128_k(IV)`. The MAC covers the ciphertext only (encrypt-then-MAC),
  * and `open` checks it before a single byte is decrypted.
  *
- * AES and randomness come from node:crypto (OpenSSL, hardware AES); raw Poly1305 from
- * libsodium, which node:crypto does not expose. libsodium loads asynchronously, hence
- * `initCrypto()`, which callers await once before the first `seal`/`open`.
+ * AES and randomness come from node:crypto (OpenSSL, hardware AES); raw Poly1305, which
+ * node:crypto does not expose, from poly1305.ts (a small WebAssembly loop). `initCrypto()`
+ * is kept for callers that await it before the first `seal`/`open`; it prepares that module.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import sodium from 'libsodium-wrappers-sumo';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Cipheriv, KeyObject } from 'node:crypto';
 import { IntegrityError } from '../../core/errors.ts';
+import { poly1305 } from './poly1305.ts';
 
 export interface MasterKey {
   readonly encrypt: Buffer;
@@ -31,21 +32,12 @@ const MAC_R_SIZE = 16;
 export const CRYPTO_OVERHEAD = IV_SIZE + MAC_SIZE;
 
 let ready = false;
-let loading: Promise<void> | undefined;
 
 export async function initCrypto(): Promise<void> {
   if (ready) return;
-  // Concurrent callers share one load; a failed load is retried by the next call.
-  loading ??= sodium.ready.then(
-    () => {
-      ready = true;
-    },
-    (err: unknown) => {
-      loading = undefined;
-      throw err;
-    },
-  );
-  await loading;
+  // Compiles the Poly1305 module once, so a broken runtime fails here rather than mid-write.
+  poly1305(new Uint8Array(0), new Uint8Array(32));
+  ready = true;
 }
 
 function assertReady(): void {
@@ -73,27 +65,55 @@ export function newMasterKey(): MasterKey {
   return { encrypt: randomBytes(ENCRYPT_KEY_SIZE), mac: { k: randomBytes(MAC_K_SIZE), r } };
 }
 
-/** The one-time Poly1305 key for this nonce: r || AES-128_k(nonce) (Poly1305-AES). */
-function poly1305Key(key: MasterKey, iv: Uint8Array): Uint8Array {
-  const ecb = createCipheriv('aes-128-ecb', key.mac.k, null);
-  ecb.setAutoPadding(false);
-  const s = ecb.update(iv);
-  const oneTime = new Uint8Array(32);
-  oneTime.set(key.mac.r, 0);
-  oneTime.set(s, 16);
-  return oneTime;
+/**
+ * Per master key, what every message needs: the AES-256 key as a KeyObject (node:crypto
+ * otherwise imports a raw key on each cipher it creates), and one AES-128-ECB cipher for the
+ * Poly1305 nonces. ECB without padding maps each 16-byte block on its own, so one cipher
+ * serves every nonce as long as `final()` is never called.
+ */
+interface KeyState {
+  readonly encrypt: KeyObject;
+  readonly ecb: Cipheriv;
+  /** r || s scratch for the one-time Poly1305 key; s is rewritten for every message. */
+  readonly oneTime: Uint8Array;
 }
 
+const states = new WeakMap<MasterKey, KeyState>();
+
+function stateOf(key: MasterKey): KeyState {
+  let st = states.get(key);
+  if (!st) {
+    const ecb = createCipheriv('aes-128-ecb', createSecretKey(key.mac.k), null);
+    ecb.setAutoPadding(false);
+    const oneTime = new Uint8Array(32);
+    oneTime.set(key.mac.r, 0);
+    st = { encrypt: createSecretKey(key.encrypt), ecb, oneTime };
+    states.set(key, st);
+  }
+  return st;
+}
+
+/** The one-time Poly1305 key for this nonce: r || AES-128_k(nonce) (Poly1305-AES). */
+function poly1305Key(st: KeyState, iv: Uint8Array): Uint8Array {
+  st.oneTime.set(st.ecb.update(iv), 16);
+  return st.oneTime;
+}
+
+/**
+ * Encrypts and authenticates. The result owns its whole ArrayBuffer (never a slice of Node's
+ * shared pool), so it may be transferred to another thread.
+ */
 export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   assertReady();
-  const out = Buffer.allocUnsafe(plaintext.length + CRYPTO_OVERHEAD);
+  const st = stateOf(key);
+  const out = Buffer.allocUnsafeSlow(plaintext.length + CRYPTO_OVERHEAD);
   const iv = randomBytes(IV_SIZE);
   iv.copy(out, 0);
-  const ctr = createCipheriv('aes-256-ctr', key.encrypt, iv);
+  const ctr = createCipheriv('aes-256-ctr', st.encrypt, iv);
   // CTR is a stream cipher: update() returns exactly plaintext.length bytes, final() nothing.
   const ct = ctr.update(plaintext);
   ct.copy(out, IV_SIZE);
-  const mac = sodium.crypto_onetimeauth(ct, poly1305Key(key, iv));
+  const mac = poly1305(ct, poly1305Key(st, iv));
   out.set(mac, IV_SIZE + ct.length);
   return out;
 }
@@ -109,14 +129,14 @@ export function open(key: MasterKey, sealed: Uint8Array): Buffer {
   const iv = sealed.subarray(0, IV_SIZE);
   const ct = sealed.subarray(IV_SIZE, sealed.length - MAC_SIZE);
   const mac = sealed.subarray(sealed.length - MAC_SIZE);
-  // crypto_onetimeauth_verify compares in constant time.
-  if (isZero(iv) || !sodium.crypto_onetimeauth_verify(mac, ct, poly1305Key(key, iv))) {
+  const st = stateOf(key);
+  if (isZero(iv) || !timingSafeEqual(mac, poly1305(ct, poly1305Key(st, iv)))) {
     throw new IntegrityError('ciphertext verification failed (MAC mismatch)', {
       hint: 'the data is damaged or was encrypted with another key; run a repository check',
       data: { length: sealed.length },
     });
   }
-  const ctr = createDecipheriv('aes-256-ctr', key.encrypt, iv);
+  const ctr = createDecipheriv('aes-256-ctr', st.encrypt, iv);
   return ctr.update(ct);
 }
 

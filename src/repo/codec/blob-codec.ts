@@ -1,0 +1,56 @@
+/**
+ * The per-blob work of a repository, as plain synchronous functions: encoding (zstd in "auto"
+ * mode, then encryption) and decoding (MAC check, decryption, decompression, SHA-256 check).
+ * The codec pool runs them on worker threads; they run inline when there are no workers.
+ *
+ * Results own their whole ArrayBuffer, so a worker can transfer them without copying.
+ */
+import { IntegrityError } from '../../core/errors.ts';
+import { idOf } from '../../core/ids.ts';
+import { compressBlobSync, decompressBlobSync } from '../compression.ts';
+import { open as openSealed, seal } from '../crypto/crypto.ts';
+import type { MasterKey } from '../crypto/crypto.ts';
+import type { BlobLocation } from '../index/master-index.ts';
+
+export interface EncodedBlob {
+  /** IV || ciphertext || MAC, as stored in a pack. */
+  readonly sealed: Buffer;
+  /** The plaintext length when the blob was compressed; undefined when stored as is. */
+  readonly uncompressedLength?: number;
+}
+
+export function encodeBlobSync(key: MasterKey, plaintext: Uint8Array, compress: boolean, level: number): EncodedBlob {
+  const compressed = compress ? compressBlobSync(plaintext, level) : undefined;
+  return { sealed: seal(key, compressed ?? plaintext), uncompressedLength: compressed ? plaintext.length : undefined };
+}
+
+/** How a blob is named in errors; the checker relies on this prefix to shorten its messages. */
+export function describeBlob(loc: BlobLocation): string {
+  return `${loc.type} blob ${loc.id} in pack ${loc.packId}`;
+}
+
+/** Decrypts, decompresses and verifies one blob read from a pack. */
+export function decodeBlobSync(key: MasterKey, loc: BlobLocation, raw: Uint8Array): Buffer {
+  const what = describeBlob(loc);
+  if (raw.length !== loc.length) throw new IntegrityError(`${what}: read ${raw.length} bytes, expected ${loc.length}`);
+  let plain: Buffer;
+  try {
+    plain = openSealed(key, raw);
+  } catch (err) {
+    throw new IntegrityError(`${what} is damaged (MAC mismatch)`, { cause: err, hint: 'run "lifeboat check --read-data" to list the damage' });
+  }
+  if (loc.uncompressedLength !== undefined) plain = decompressBlobSync(plain, loc.uncompressedLength, what);
+  const actual = idOf(plain);
+  if (actual !== loc.id) throw new IntegrityError(`${what} has hash ${actual}`, { data: { expected: loc.id, actual } });
+  return plain;
+}
+
+/** `b` itself when it spans its whole ArrayBuffer (so it can be transferred), else a copy. */
+export function owned(b: Uint8Array): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) {
+    return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, 0, b.byteLength);
+  }
+  const copy = Buffer.allocUnsafeSlow(b.byteLength);
+  copy.set(b);
+  return copy;
+}

@@ -1,0 +1,326 @@
+/**
+ * The blob codec pool: a few worker threads that do the per-blob CPU work of a repository
+ * (zstd, AES-CTR, Poly1305, SHA-256), so that a backup, restore or check keeps every core
+ * busy while the main thread reads, chunks, writes and keeps the books.
+ *
+ * - One pool per process, created on first use; workers start lazily and are unref'd while
+ *   idle, so an idle pool never keeps the process alive.
+ * - Encode requests are queued and sent in batches (up to ENCODE_BATCH_ITEMS blobs or
+ *   ENCODE_BATCH_BYTES), so small files do not pay a thread round trip each. A decode request
+ *   is one pack range with the blobs in it; the caller batches.
+ * - Each worker has at most IN_FLIGHT batches outstanding; the rest wait here. Callers bound
+ *   what they queue (the archiver's windows, the restorer's and checker's read concurrency).
+ * - Buffers cross threads by transfer: inputs are copied once to an exact-size ArrayBuffer
+ *   (so a caller's buffer, or a storage's, is never detached), results come back as is.
+ * - With LIFEBOAT_CODEC_THREADS=0, or when no worker can be started, the same functions run
+ *   inline on the calling thread.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { IntegrityError, LifeboatError } from '../../core/errors.ts';
+import { noteGarbage } from '../../util/memory.ts';
+import type { MasterKey } from '../crypto/crypto.ts';
+import type { BlobLocation } from '../index/master-index.ts';
+import { decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
+import type { EncodedBlob } from './blob-codec.ts';
+
+/** A blob inside a buffer handed to `decode`: `at` is where its bytes start in that buffer. */
+export interface BlobSlice {
+  readonly at: number;
+  readonly loc: BlobLocation;
+}
+
+export interface WireError {
+  message: string;
+  code?: string;
+  hint?: string;
+  data?: Record<string, unknown>;
+}
+
+export type CodecRequest =
+  | { seq: number; op: 'encode'; key: string; compress: boolean; level: number; items: Uint8Array[] }
+  | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean };
+
+export type CodecReply =
+  | { seq: number; op: 'encode'; sealed: Uint8Array[]; lengths: Array<number | undefined> }
+  | { seq: number; op: 'decode'; results: Array<Uint8Array | WireError | null> }
+  | { seq: number; op: 'failed'; error: WireError };
+
+/**
+ * The worker's entry: a line of plain JavaScript that turns Node's compile cache on before it
+ * imports codec-worker.ts, so a worker reuses the type-stripped, compiled sources instead of
+ * loading the TypeScript stripper again (about 30 MiB and 100 ms per thread).
+ */
+const WORKER_BOOT =
+  `try { require('node:module').enableCompileCache?.(); } catch {}\n` +
+  `import(${JSON.stringify(new URL('./codec-worker.ts', import.meta.url).href)});`;
+
+const ENCODE_BATCH_ITEMS = 64;
+const ENCODE_BATCH_BYTES = 4 * 1024 * 1024;
+const IN_FLIGHT = 2;
+/** Encode bytes queued (not yet sent to a thread) before `encode` makes callers wait. */
+const QUEUE_BYTES = 16 * 1024 * 1024;
+
+interface EncodeJob {
+  readonly key: string;
+  readonly compress: boolean;
+  readonly level: number;
+  readonly data: Buffer;
+  resolve(e: EncodedBlob): void;
+  reject(err: unknown): void;
+}
+
+interface DecodeJob {
+  readonly key: string;
+  readonly buf: Buffer;
+  readonly blobs: BlobSlice[];
+  readonly keep: boolean;
+  resolve(r: Array<Buffer | LifeboatError | null>): void;
+  reject(err: unknown): void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly pending: Map<number, (reply: CodecReply) => void>;
+  dead: boolean;
+}
+
+const tokens = new WeakMap<MasterKey, string>();
+
+function tokenOf(key: MasterKey): string {
+  let t = tokens.get(key);
+  if (t === undefined) {
+    t = Buffer.concat([key.encrypt, key.mac.k, key.mac.r]).toString('hex');
+    tokens.set(key, t);
+  }
+  return t;
+}
+
+/** An exact-size copy in its own ArrayBuffer, to transfer: callers keep their buffers. */
+function copyOf(b: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.byteLength);
+  copy.set(b);
+  return copy;
+}
+
+function fromWire(e: WireError): LifeboatError {
+  if (e.code === undefined || e.code === 'integrity') return new IntegrityError(e.message, { hint: e.hint, data: e.data });
+  return new LifeboatError(e.code, e.message, { hint: e.hint, data: e.data });
+}
+
+function configuredThreads(): number {
+  const env = process.env.LIFEBOAT_CODEC_THREADS;
+  if (env !== undefined && /^\d+$/.test(env)) return Math.min(Number(env), 16);
+  // One worker per core beyond the main thread, which reads, chunks and writes: on two cores
+  // one worker keeps both busy, and every extra worker costs tens of MiB (measured: 2 workers
+  // were no faster than 1 here and used ~40 MiB more).
+  return Math.max(1, Math.min(availableParallelism() - 1, 4));
+}
+
+export class CodecPool {
+  static #shared: CodecPool | undefined;
+
+  /** The process-wide pool. */
+  static shared(): CodecPool {
+    CodecPool.#shared ??= new CodecPool(configuredThreads());
+    return CodecPool.#shared;
+  }
+
+  readonly threads: number;
+  readonly #slots: Slot[] = [];
+  readonly #encodes: EncodeJob[] = [];
+  readonly #decodes: DecodeJob[] = [];
+  #seq = 0;
+  /** Bytes of encode requests not yet sent to a thread, and who waits for room. */
+  #queuedBytes = 0;
+  readonly #roomWaiters: Array<() => void> = [];
+  #scheduled = false;
+  #failed = false;
+
+  constructor(threads: number) {
+    this.threads = threads;
+  }
+
+  /**
+   * Compresses (when `compress`, in auto mode) and encrypts one blob. `data` is not modified.
+   * While more than QUEUE_BYTES wait for a thread, new requests wait here first.
+   */
+  async encode(key: MasterKey, data: Uint8Array, compress: boolean, level: number): Promise<EncodedBlob> {
+    if (this.#inline()) return encodeBlobSync(key, data, compress, level);
+    while (this.#queuedBytes > QUEUE_BYTES) await new Promise<void>((r) => this.#roomWaiters.push(r));
+    this.#queuedBytes += data.byteLength;
+    return new Promise((resolve, reject) => {
+      this.#encodes.push({ key: tokenOf(key), compress, level, data: copyOf(data), resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Verifies and decodes the blobs lying in `buf`. The worker gets a copy, unless `handOver`
+   * says the caller is done with `buf`: then a buffer that spans its whole ArrayBuffer is
+   * transferred as is (and is empty afterwards). Resolves one entry per blob, in order: the
+   * plaintext (null unless `keep`), or the IntegrityError that blob failed with.
+   */
+  decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, handOver = false): Promise<Array<Buffer | LifeboatError | null>> {
+    if (this.#inline() || blobs.length === 0) {
+      return Promise.resolve().then(() => blobs.map(({ at, loc }) => {
+        try {
+          const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
+          return keep ? plain : null;
+        } catch (err) {
+          if (err instanceof LifeboatError) return err;
+          throw err;
+        }
+      }));
+    }
+    return new Promise((resolve, reject) => {
+      this.#decodes.push({ key: tokenOf(key), buf: handOver ? owned(buf) : copyOf(buf), blobs: [...blobs], keep, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #inline(): boolean {
+    if (this.threads === 0 || this.#failed) return true;
+    if (this.#slots.length === 0) this.#start();
+    return this.#failed;
+  }
+
+  #start(): void {
+    for (let i = 0; i < this.threads; i++) {
+      let worker: Worker;
+      try {
+        // A worker's JS objects are few and short-lived (its data lives in ArrayBuffers), so a
+        // small young generation is collected often and frees those buffers early.
+        worker = new Worker(WORKER_BOOT, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+      } catch {
+        break;
+      }
+      const slot: Slot = { worker, pending: new Map(), dead: false };
+      worker.on('message', (reply: CodecReply) => {
+        const done = slot.pending.get(reply.seq);
+        slot.pending.delete(reply.seq);
+        if (slot.pending.size === 0) worker.unref();
+        done?.(reply);
+        this.#dispatch();
+      });
+      const die = (err: unknown): void => {
+        if (slot.dead) return;
+        slot.dead = true;
+        const reply: CodecReply = { seq: -1, op: 'failed', error: { message: `blob codec thread stopped: ${err instanceof Error ? err.message : String(err)}`, code: 'codec_failed' } };
+        for (const done of slot.pending.values()) done(reply);
+        slot.pending.clear();
+        if (this.#slots.every((s) => s.dead)) this.#failAll(err);
+        else this.#dispatch();
+      };
+      worker.on('error', die);
+      worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+      // After the listeners: adding a 'message' listener refs the worker again.
+      worker.unref();
+      this.#slots.push(slot);
+    }
+    if (this.#slots.length === 0) this.#failed = true;
+  }
+
+  /** Every worker is gone: run what is queued (and all later work) inline. */
+  #failAll(_err: unknown): void {
+    this.#failed = true;
+    for (const j of this.#encodes.splice(0)) {
+      try {
+        j.resolve(encodeBlobSync(this.#keyFromToken(j.key), j.data, j.compress, j.level));
+      } catch (err) {
+        j.reject(err);
+      }
+    }
+    for (const j of this.#decodes.splice(0)) {
+      const key = this.#keyFromToken(j.key);
+      j.resolve(j.blobs.map(({ at, loc }) => {
+        try {
+          const plain = decodeBlobSync(key, loc, j.buf.subarray(at, at + loc.length));
+          return j.keep ? plain : null;
+        } catch (err) {
+          return err instanceof LifeboatError ? err : new IntegrityError(String(err));
+        }
+      }));
+    }
+  }
+
+  #keyFromToken(token: string): MasterKey {
+    const b = Buffer.from(token, 'hex');
+    return { encrypt: b.subarray(0, 32), mac: { k: b.subarray(32, 48), r: b.subarray(48, 64) } };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // Let the requests of this turn of the event loop gather into batches.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    for (;;) {
+      if (this.#encodes.length === 0 && this.#decodes.length === 0) return;
+      let best: Slot | undefined;
+      for (const s of this.#slots) if (!s.dead && s.pending.size < IN_FLIGHT && (!best || s.pending.size < best.pending.size)) best = s;
+      if (!best) return;
+      // Decodes first: a restore or check waits on them, and they carry their own batch.
+      if (this.#decodes.length > 0) this.#sendDecode(best, this.#decodes.shift() as DecodeJob);
+      else this.#sendEncodes(best);
+    }
+  }
+
+  #send(slot: Slot, req: CodecRequest, transfer: ArrayBuffer[], done: (reply: CodecReply) => void): void {
+    if (slot.pending.size === 0) slot.worker.ref();
+    slot.pending.set(req.seq, done);
+    slot.worker.postMessage(req, transfer);
+  }
+
+  #sendEncodes(slot: Slot): void {
+    const first = this.#encodes[0] as EncodeJob;
+    const batch: EncodeJob[] = [];
+    let bytes = 0;
+    // One batch shares key, mode and level; they are the same for a whole backup.
+    while (batch.length < ENCODE_BATCH_ITEMS && bytes < ENCODE_BATCH_BYTES) {
+      const j = this.#encodes[0];
+      if (!j || j.key !== first.key || j.compress !== first.compress || j.level !== first.level) break;
+      this.#encodes.shift();
+      batch.push(j);
+      bytes += j.data.length;
+    }
+    this.#queuedBytes -= bytes;
+    if (this.#queuedBytes <= QUEUE_BYTES) for (const wake of this.#roomWaiters.splice(0)) wake();
+    const req: CodecRequest = { seq: ++this.#seq, op: 'encode', key: first.key, compress: first.compress, level: first.level, items: batch.map((j) => j.data) };
+    this.#send(slot, req, batch.map((j) => j.data.buffer as ArrayBuffer), (reply) => {
+      if (reply.op !== 'encode') {
+        const err = reply.op === 'failed' ? fromWire(reply.error) : new Error('unexpected codec reply');
+        for (const j of batch) j.reject(err);
+        return;
+      }
+      // Each result is written into a pack and dropped soon: let young garbage go promptly.
+      noteGarbage(bytes * 2);
+      batch.forEach((j, i) => {
+        const sealed = reply.sealed[i] as Uint8Array;
+        j.resolve({ sealed: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), uncompressedLength: reply.lengths[i] });
+      });
+    });
+  }
+
+  #sendDecode(slot: Slot, job: DecodeJob): void {
+    const req: CodecRequest = { seq: ++this.#seq, op: 'decode', key: job.key, buf: job.buf, blobs: job.blobs, keep: job.keep };
+    const size = job.buf.byteLength; // the transfer empties job.buf
+    this.#send(slot, req, [job.buf.buffer as ArrayBuffer], (reply) => {
+      if (reply.op !== 'decode') {
+        job.reject(reply.op === 'failed' ? fromWire(reply.error) : new Error('unexpected codec reply'));
+        return;
+      }
+      noteGarbage(size * 3);
+      job.resolve(reply.results.map((r) => {
+        if (r === null) return null;
+        if (r instanceof Uint8Array) return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+        return fromWire(r);
+      }));
+    });
+  }
+}
