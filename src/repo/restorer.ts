@@ -35,6 +35,7 @@ import { unixPermFromGoMode } from './tree/node.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
 import { gidOf, uidOf } from './archiver/owners.ts';
+import { writeXattrs, writeXattrsSync } from './archiver/xattrs.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -373,6 +374,8 @@ export class Restorer {
       // chown clears setuid/setgid, so it goes first; chmod does not touch the times.
       if (owner) chownSync(tmp, owner.uid, owner.gid);
       if (chmodAfter) chmodSync(tmp, perm);
+      // Attributes the file system refuses (security.*, another fs) are skipped, as restic warns and goes on.
+      writeXattrsSync(tmp, node.extended_attributes);
       renameSync(tmp, p);
     } catch (err) {
       if (!ok) {
@@ -414,6 +417,7 @@ export class Restorer {
       const mtime = nsToDate(node.mtime);
       const atime = nsToDate(node.atime) ?? mtime;
       if (mtime && atime) await utimes(tmp, atime, mtime);
+      await writeXattrs(tmp, node.extended_attributes);
       await rename(tmp, p);
     } catch (err) {
       if (!ok) await fh.close().catch(() => undefined);
@@ -471,6 +475,7 @@ export class Restorer {
   }
 
   async #applyMeta(node: TreeNode, p: string): Promise<void> {
+    if (node.type === 'dir') await writeXattrs(p, node.extended_attributes);
     if (isRoot) {
       const uid = uidOf(node.user) ?? node.uid;
       const gid = gidOf(node.group) ?? node.gid;

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { ExtendedAttribute } from '../tree/node.ts';
 
 interface XattrModule {
+  setAttributeSync(path: string, name: string, value: Buffer): void;
   listAttributes(path: string): Promise<string[]>;
   getAttribute(path: string, name: string): Promise<Buffer>;
   setAttribute(path: string, name: string, value: Buffer): Promise<void>;
@@ -60,6 +61,22 @@ export async function writeXattrs(path: string, attrs: readonly ExtendedAttribut
   for (const a of attrs) {
     try {
       await x.setAttribute(path, a.name, Buffer.from(a.value, 'base64'));
+    } catch {
+      failed.push(a.name);
+    }
+  }
+  return failed;
+}
+
+/** writeXattrs for the restorer's synchronous small-file path. */
+export function writeXattrsSync(path: string, attrs: readonly ExtendedAttribute[] | undefined): string[] {
+  const x = xattr();
+  if (!attrs || attrs.length === 0) return [];
+  if (!x) return attrs.map((a) => a.name);
+  const failed: string[] = [];
+  for (const a of attrs) {
+    try {
+      x.setAttributeSync(path, a.name, Buffer.from(a.value, 'base64'));
     } catch {
       failed.push(a.name);
     }

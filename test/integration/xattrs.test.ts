@@ -1,0 +1,59 @@
+/**
+ * Extended attributes survive a backup and restore, with lifeboat and with restic reading
+ * lifeboat's repository. Skipped where the optional fs-xattr module did not build or the file
+ * system has no user xattrs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { lifeboat } from '../support/lifeboat-cli.ts';
+import { resticOk } from '../support/restic.ts';
+import { missingBinaries } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
+
+interface Xattr {
+  setAttributeSync(p: string, n: string, v: Buffer): void;
+  getAttributeSync(p: string, n: string): Buffer;
+}
+
+function loadXattr(): Xattr | undefined {
+  try {
+    return createRequire(import.meta.url)('fs-xattr') as Xattr;
+  } catch {
+    return undefined;
+  }
+}
+
+test('extended attributes of files and directories are backed up and restored', { skip: missingBinaries('restic') }, async (t) => {
+  const x = loadXattr();
+  if (!x) return t.skip('the optional fs-xattr module is not installed');
+  const tmp = await tempDir('xattr');
+  try {
+    const src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'dir'), { recursive: true });
+    await writeFile(path.join(src, 'dir', 'file.txt'), 'with attributes\n');
+    try {
+      x.setAttributeSync(path.join(src, 'dir', 'file.txt'), 'user.lifeboat.test', Buffer.from('file-value'));
+      x.setAttributeSync(path.join(src, 'dir'), 'user.lifeboat.dir', Buffer.from([0, 1, 2, 255]));
+    } catch {
+      return t.skip('this file system does not support user extended attributes');
+    }
+    const repo = path.join(tmp.path, 'repo');
+    const pw = 'xattr-pw';
+    assert.equal((await lifeboat(['-r', repo, 'init'], { password: pw })).code, 0);
+    const b = await lifeboat(['-r', repo, 'backup', src], { password: pw });
+    assert.equal(b.code, 0, b.stderr);
+    for (const tool of ['lifeboat', 'restic'] as const) {
+      const target = path.join(tmp.path, `out-${tool}`);
+      if (tool === 'lifeboat') assert.equal((await lifeboat(['-r', repo, 'restore', 'latest', '--target', target], { password: pw })).code, 0);
+      else await resticOk(['restore', 'latest', '--target', target], { repo, password: pw });
+      const restored = path.join(target, src);
+      assert.equal(x.getAttributeSync(path.join(restored, 'dir', 'file.txt'), 'user.lifeboat.test').toString(), 'file-value', tool);
+      assert.deepEqual([...x.getAttributeSync(path.join(restored, 'dir'), 'user.lifeboat.dir')], [0, 1, 2, 255], tool);
+    }
+  } finally {
+    await tmp.cleanup();
+  }
+});
