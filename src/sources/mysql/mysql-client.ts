@@ -14,8 +14,8 @@ import type { CommandRunner, RunSpec } from '../../core/command-runner.ts';
 import { describeCommand } from '../../core/command-runner.ts';
 import { SourceError } from '../../core/errors.ts';
 import type { LifeboatErrorOptions } from '../../core/errors.ts';
-import { collect, scrub, succeeded } from './mysql-process.ts';
-import type { Finished } from './mysql-process.ts';
+import { collect, scrub, succeeded } from '../process-kit.ts';
+import type { Finished } from '../process-kit.ts';
 
 export interface MysqlConnection {
   readonly host: string;

@@ -37,7 +37,7 @@ import { mysqlConfigSchema, mysqlKeys } from './mysql-config.ts';
 import type { MysqlConfig, MysqlConfigInput } from './mysql-config.ts';
 import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.ts';
 import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
-import { collect, guardedOutput, succeeded } from './mysql-process.ts';
+import { collect, guardedOutput, succeeded } from '../process-kit.ts';
 import { renameDatabase } from './mysql-rename.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump } from './mysql-verify.ts';
 

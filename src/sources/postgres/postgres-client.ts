@@ -10,8 +10,8 @@
 import { SourceError } from '../../core/errors.ts';
 import type { LifeboatErrorOptions } from '../../core/errors.ts';
 import type { CommandRunner, RunSpec } from '../../core/command-runner.ts';
-import { collect, scrub, succeeded } from './postgres-process.ts';
-import type { Collected, Finished } from './postgres-process.ts';
+import { collect, scrub, succeeded } from '../process-kit.ts';
+import type { Collected, Finished } from '../process-kit.ts';
 
 export interface PgConnection {
   readonly host: string;

@@ -7,7 +7,7 @@ import { dbArg, dumpVersionProblem, serverMajor, toolMajor } from './postgres-cl
 import { tablePattern } from './postgres-fingerprint.ts';
 import { filterGlobals, globalsLine } from './postgres-globals.ts';
 import type { GlobalsContext } from './postgres-globals.ts';
-import { guardedOutput } from './postgres-process.ts';
+import { guardedOutput } from '../process-kit.ts';
 import { databaseOfArtifact, dumpArtifactName, restoreTargets } from './postgres-source.ts';
 
 describe('pg_dump version check', () => {

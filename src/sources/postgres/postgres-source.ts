@@ -47,7 +47,7 @@ import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
-import { collect, guardedOutput, succeeded } from './postgres-process.ts';
+import { collect, guardedOutput, succeeded } from '../process-kit.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals } from './postgres-verify.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';

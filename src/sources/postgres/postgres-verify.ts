@@ -22,8 +22,8 @@ import type { CommandRunner, RunningCommand } from '../../core/command-runner.ts
 import { errorMessage } from '../../core/errors.ts';
 import type { ArtifactReader } from '../../core/source.ts';
 import type { PgClient } from './postgres-client.ts';
-import { succeeded, write } from './postgres-process.ts';
-import type { Finished } from './postgres-process.ts';
+import { succeeded, write } from '../process-kit.ts';
+import type { Finished } from '../process-kit.ts';
 
 /** The line pg_dumpall writes last; a globals.sql without it was cut off. */
 export const GLOBALS_TRAILER = 'PostgreSQL database cluster dump complete';

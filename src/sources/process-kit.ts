@@ -1,11 +1,11 @@
 /**
- * Running the MySQL/MariaDB client tools through a CommandRunner: feeding stdin from a stream with
- * back-pressure, collecting a short stdout, or handing a long stdout on as a stream that fails
+ * Running a store's client tools (pg_dump, mariadb-dump, psql…) through a CommandRunner:
+ * feeding stdin from a stream with back-pressure, collecting a short stdout, or handing a long stdout on as a stream that fails
  * when the tool fails. The tool's exit status is only known after its stdout ended, so the
  * stream waits for it before it ends: a consumer never sees a clean end of a failed dump.
  */
 import type { Writable } from 'node:stream';
-import type { CommandRunner, RunSpec, RunningCommand } from '../../core/command-runner.ts';
+import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
 
 export interface Finished {
   readonly code: number | null;
@@ -20,7 +20,7 @@ export interface Collected extends Finished {
 export const succeeded = (f: Finished): boolean => f.code === 0 && f.signal === null;
 
 /** Writes one chunk; resolves false when the child closed its stdin (it exited early). */
-function write(stdin: Writable, chunk: Uint8Array): Promise<boolean> {
+export function write(stdin: Writable, chunk: Uint8Array): Promise<boolean> {
   if (stdin.destroyed || stdin.writableEnded) return Promise.resolve(false);
   if (stdin.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {
