@@ -22,6 +22,8 @@
  * - `list('config')` yields the config (name '') when it exists.
  */
 
+import { CancelledError, LifeboatError } from '../core/errors.ts';
+
 export const FILE_TYPES = ['config', 'keys', 'locks', 'snapshots', 'index', 'data'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
 
@@ -79,4 +81,19 @@ export function filePath(h: Handle): string {
 
 export function describeHandle(h: Handle): string {
   return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
+}
+
+/** Rejects names that are not IDs: they could escape the repository (path traversal). */
+export function checkHandle(h: Handle): void {
+  const ok = h.type === 'config' ? h.name === '' : /^[0-9a-f]{64}$/.test(h.name);
+  if (!ok) {
+    throw new LifeboatError('invalid_handle', `invalid file name ${JSON.stringify(h.name)} for type ${h.type}`, {
+      hint: 'file names are 64 lowercase hex digits; config has an empty name',
+    });
+  }
+}
+
+/** Throws CancelledError when the signal is already aborted (the contract's `cancelled`). */
+export function checkSignal(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new CancelledError(`${what} cancelled`, { cause: signal.reason });
 }

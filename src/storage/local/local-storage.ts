@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { CancelledError, LifeboatError } from '../../core/errors.ts';
-import { describeHandle, filePath } from '../storage.ts';
+import { LifeboatError } from '../../core/errors.ts';
+import { describeHandle, filePath, checkHandle, checkSignal } from '../storage.ts';
 import type { CallOptions, FileInfo, FileType, Handle, LoadOptions, Storage, StorageProperties } from '../storage.ts';
 import { errnoCode, mapFsError } from './fs-errors.ts';
 
@@ -281,19 +281,7 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Rejects names that are not IDs: they could escape the repository directory. */
-function checkHandle(h: Handle): void {
-  const ok = h.type === 'config' ? h.name === '' : ID_RE.test(h.name);
-  if (!ok) {
-    throw new LifeboatError('invalid_handle', `invalid file name ${JSON.stringify(h.name)} for type ${h.type}`, {
-      hint: 'file names are 64 lowercase hex digits; config has an empty name',
-    });
-  }
-}
 
-function checkSignal(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new CancelledError(`${what} cancelled`, { cause: signal.reason });
-}
 
 function shortRead(what: string, location: string, offset: number, length: number, size: number): LifeboatError {
   const range = `offset ${offset}, length ${length > 0 ? length : 'to the end'}`;

@@ -7,10 +7,9 @@
  * loaded one, never changes what is stored.
  */
 import { CancelledError, LifeboatError, NotFoundError } from '../../core/errors.ts';
-import { describeHandle, filePath } from '../storage.ts';
+import { describeHandle, filePath, checkHandle } from '../storage.ts';
 import type { CallOptions, FileInfo, FileType, Handle, LoadOptions, Storage, StorageProperties } from '../storage.ts';
 
-const ID_RE = /^[0-9a-f]{64}$/;
 
 export function createMemoryStorage(): Storage {
   return new MemoryStorage();
@@ -105,12 +104,3 @@ async function tick(signal: AbortSignal | undefined, what: string): Promise<void
   if (signal?.aborted) throw new CancelledError(`${what} cancelled`, { cause: signal.reason });
 }
 
-/** The same name rule as the other backends, so tests catch bad names in memory too. */
-function checkHandle(h: Handle): void {
-  const ok = h.type === 'config' ? h.name === '' : ID_RE.test(h.name);
-  if (!ok) {
-    throw new LifeboatError('invalid_handle', `invalid file name ${JSON.stringify(h.name)} for type ${h.type}`, {
-      hint: 'file names are 64 lowercase hex digits; config has an empty name',
-    });
-  }
-}

@@ -31,7 +31,7 @@
  */
 import { CancelledError, LifeboatError, NotFoundError } from '../../core/errors.ts';
 import { mapLimit, Semaphore } from '../../util/semaphore.ts';
-import { describeHandle } from '../storage.ts';
+import { describeHandle, checkHandle } from '../storage.ts';
 import type { CallOptions, FileInfo, FileType, Handle, LoadOptions, Storage, StorageProperties } from '../storage.ts';
 import { httpStatusError, requestFailure } from './rest-errors.ts';
 import type { RestErrorContext } from './rest-errors.ts';
@@ -367,15 +367,6 @@ function parseJsonArray(body: string, ctx: RestErrorContext): unknown[] {
   return parsed as unknown[];
 }
 
-/** Rejects names that are not IDs: they would address other paths on the server. */
-function checkHandle(h: Handle): void {
-  const ok = h.type === 'config' ? h.name === '' : ID_RE.test(h.name);
-  if (!ok) {
-    throw new LifeboatError('invalid_handle', `invalid file name ${JSON.stringify(h.name)} for type ${h.type}`, {
-      hint: 'file names are 64 lowercase hex digits; config has an empty name',
-    });
-  }
-}
 
 function checkSignal(signal: AbortSignal | undefined, ctx: RestErrorContext): void {
   if (signal?.aborted) throw new CancelledError(`${ctx.op} of ${ctx.what} in ${ctx.location} cancelled`, { cause: signal.reason });

@@ -43,8 +43,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { BucketLocationConstraint, CompletedPart, S3ClientConfig } from '@aws-sdk/client-s3';
-import { CancelledError, LifeboatError } from '../../core/errors.ts';
-import { describeHandle, filePath } from '../storage.ts';
+import { LifeboatError } from '../../core/errors.ts';
+import { describeHandle, filePath, checkHandle, checkSignal } from '../storage.ts';
 import type { CallOptions, FileInfo, FileType, Handle, LoadOptions, Storage, StorageProperties } from '../storage.ts';
 import { isMissingKey, mapS3Error, s3ErrorCode, s3HttpStatus } from './s3-errors.ts';
 
@@ -450,18 +450,7 @@ function parseContentRange(value: string | undefined): { start: number; end: num
   return m === null ? undefined : { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
 }
 
-function checkHandle(h: Handle): void {
-  const ok = h.type === 'config' ? h.name === '' : ID_RE.test(h.name);
-  if (!ok) {
-    throw new LifeboatError('invalid_handle', `invalid file name ${JSON.stringify(h.name)} for type ${h.type}`, {
-      hint: 'file names are 64 lowercase hex digits; config has an empty name',
-    });
-  }
-}
 
-function checkSignal(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new CancelledError(`${what} cancelled`, { cause: signal.reason });
-}
 
 function shortRead(what: string, location: string, offset: number, length: number, size: number): LifeboatError {
   const range = `offset ${offset}, length ${length > 0 ? length : 'to the end'}`;

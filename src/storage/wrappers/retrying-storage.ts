@@ -13,7 +13,7 @@
  * A list that fails midway is restarted and names already yielded are skipped.
  */
 import { CancelledError, LifeboatError, NotFoundError } from '../../core/errors.ts';
-import { describeHandle } from '../storage.ts';
+import { describeHandle, checkSignal } from '../storage.ts';
 import type { CallOptions, FileInfo, FileType, Handle, LoadOptions, Storage } from '../storage.ts';
 
 export type StorageOp = 'create' | 'save' | 'load' | 'stat' | 'remove' | 'list';
@@ -173,9 +173,6 @@ class RetryingStorage implements Storage {
   }
 }
 
-function checkSignal(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new CancelledError(`${what} cancelled`, { cause: signal.reason });
-}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
