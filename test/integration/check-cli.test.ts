@@ -92,6 +92,14 @@ describe('check, stats, cat and key through the CLI', () => {
     assert.match(r.stderr, /notes\.txt/);
   });
 
+  test('an empty stdin is refused and writes no snapshot (a failed producer upstream)', async () => {
+    const before = (await readdir(path.join(repo, 'snapshots'))).length;
+    const r = await run(['backup', '--stdin', '--stdin-filename', 'db.dump']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no data read from stdin/);
+    assert.equal((await readdir(path.join(repo, 'snapshots'))).length, before);
+  });
+
   test('stats and cat print what the repository holds', async () => {
     const s = await run(['stats', '--json']);
     assert.equal(s.code, 0, s.stderr);
