@@ -243,12 +243,23 @@ export class Repository {
 
   /** Uploads every open pack, waits for all uploads, then writes index files for them. */
   async flush(opts: CallOptions = {}): Promise<void> {
+    // Several writers share one repository (sources backed up in parallel). A blob another
+    // writer is still compressing was already reported as known to this caller, so wait until
+    // every blob accepted so far sits in a pack before closing the packs.
+    await Promise.all([...this.#pending.values()]);
     await this.#finishPack('data');
     await this.#finishPack('tree');
     while (this.#uploads.size > 0) await Promise.all([...this.#uploads]);
     this.#throwIfUploadFailed();
-    await this.writeIndex(this.#unindexed, [], opts);
+    // Take the batch before writing: uploads finishing meanwhile belong to the next index file.
+    const batch = this.#unindexed;
     this.#unindexed = [];
+    try {
+      await this.writeIndex(batch, [], opts);
+    } catch (err) {
+      this.#unindexed = [...batch, ...this.#unindexed];
+      throw err;
+    }
   }
 
   /** Writes index files for `packs` (split to keep each file small); returns their IDs. */
