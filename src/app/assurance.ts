@@ -2,9 +2,8 @@
  * Verify and drill for the stack of lifeboat.yml: composition of ops/verify-run and
  * ops/drill-run with the repository, the sources and the state directory.
  */
-import { hostname } from 'node:os';
 import { NotFoundError } from '../core/errors.ts';
-import type { Source, SourceContext } from '../core/source.ts';
+import type { Source } from '../core/source.ts';
 import { checkRepository } from '../repo/checker/checker.ts';
 import type { CheckOptions } from '../repo/checker/checker.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
@@ -14,40 +13,22 @@ import { runDrill } from '../ops/drill-run.ts';
 import type { DrillResult, PlannedDrill } from '../ops/drill-run.ts';
 import { verifyOne } from '../ops/verify-run.ts';
 import type { VerifySourceResult } from '../ops/verify-run.ts';
-import { VERSION } from '../version.ts';
 import { SnapshotReader } from './artifact-store.ts';
 import type { OpenedRepository } from './open-repository.ts';
-import { saveJsonReport } from './reports.ts';
-import { chooseSnapshots, selectSources } from './stack.ts';
+import { reportEnvelope, saveJsonReport } from './reports.ts';
+import type { ReportEnvelope } from './reports.ts';
+import { chooseSnapshots, contextFor, selectSources } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
 
-export interface VerifyReport {
-  kind: 'verify';
-  lifeboat_version: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  repository: string;
-  hostname: string;
+export interface VerifyReport extends ReportEnvelope<'verify'> {
   status: 'ok' | 'failed';
   repository_check: { ok: boolean; errors: number; warnings: number; packs_read: number; messages: string[] };
   sources: VerifySourceResult[];
 }
 
-export interface DrillReport {
-  kind: 'drill';
-  lifeboat_version: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  repository: string;
-  hostname: string;
+export interface DrillReport extends ReportEnvelope<'drill'> {
   status: 'pass' | 'fail';
   sources: DrillResult[];
-}
-
-function context(source: Source, opts: StackOptions): SourceContext {
-  return { signal: opts.signal, log: { info: (m) => opts.log.info(`${source.name}: ${m}`), warn: (m) => opts.log.warn(`${source.name}: ${m}`) } };
 }
 
 async function pick(stack: Stack, opened: OpenedRepository, only: string[] | undefined, snapshot: string | undefined): Promise<Array<{ name: string; snap: Snapshot }>> {
@@ -70,21 +51,14 @@ export async function verifyStack(
     const source = stack.sources.get(name)?.source as Source;
     const r = await verifyOne({ source, snapshotId: snap.id }, {
       openReader: () => SnapshotReader.open(opened.repo, snap, name, opts.signal),
-      context: (s) => context(s, opts),
+      context: (s) => contextFor(s, opts),
       now: () => Date.now(),
     });
     results.push(r);
     opts.onSourceDone?.(r);
   }
-  const finished = new Date();
   const report: VerifyReport = {
-    kind: 'verify',
-    lifeboat_version: VERSION,
-    started_at: started.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_ms: finished.getTime() - started.getTime(),
-    repository: opened.repo.location,
-    hostname: hostname(),
+    ...reportEnvelope('verify', started, opened.repo.location),
     status: check.errors.length === 0 && results.every((r) => r.status === 'ok') ? 'ok' : 'failed',
     repository_check: {
       ok: check.errors.length === 0,
@@ -125,18 +99,11 @@ export async function drillStack(
       readers.set(p.snapshotId, reader);
       return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
     },
-    context: (s) => context(s, opts),
+    context: (s) => contextFor(s, opts),
     now: () => Date.now(),
   }, { signal: opts.signal, onSourceDone: opts.onSourceDone });
-  const finished = new Date();
   const report: DrillReport = {
-    kind: 'drill',
-    lifeboat_version: VERSION,
-    started_at: started.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_ms: finished.getTime() - started.getTime(),
-    repository: opened.repo.location,
-    hostname: hostname(),
+    ...reportEnvelope('drill', started, opened.repo.location),
     status: results.every((r) => r.status === 'pass') ? 'pass' : 'fail',
     sources: results,
   };

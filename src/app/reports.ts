@@ -4,7 +4,9 @@
  * shapes are documented in docs/reports.md; `lifeboat report` reads the latest ones.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
+import { VERSION } from '../version.ts';
 
 export type ReportKind = 'backup' | 'restore' | 'verify' | 'drill' | 'synthetic';
 
@@ -27,4 +29,29 @@ export async function loadLatestReport<T>(stateDir: string, kind: ReportKind): P
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/** The fields every run report starts with (docs/reports.md). */
+export interface ReportEnvelope<K extends ReportKind> {
+  kind: K;
+  lifeboat_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  repository: string;
+  hostname: string;
+}
+
+/** The envelope of a run that started at `started` and ends now. */
+export function reportEnvelope<K extends ReportKind>(kind: K, started: Date, repository: string): ReportEnvelope<K> {
+  const finished = new Date();
+  return {
+    kind,
+    lifeboat_version: VERSION,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    repository,
+    hostname: hostname(),
+  };
 }

@@ -3,8 +3,7 @@
  * sources, a repository and the deps of ops/backup-run and ops/restore-run, and keeps run
  * reports in the state directory.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NotFoundError, UsageError } from '../core/errors.ts';
 import type { Source, SourceContext } from '../core/source.ts';
@@ -23,9 +22,9 @@ import { overallStatus } from '../ops/run-report.ts';
 import type { RunReport, SourceRunResult } from '../ops/run-report.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
-import { VERSION } from '../version.ts';
 import { SnapshotReader, SnapshotWriter } from './artifact-store.ts';
 import { runHooks } from './hooks.ts';
+import { reportEnvelope, saveJsonReport } from './reports.ts';
 import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
@@ -82,7 +81,8 @@ export function selectSources(stack: Stack, only?: readonly string[]): string[] 
   return names.filter((n) => only.includes(n));
 }
 
-function contextFor(source: Source, opts: StackOptions): SourceContext {
+/** A source's context: the run's signal, and log lines prefixed with the source's name. */
+export function contextFor(source: Source, opts: StackOptions): SourceContext {
   return {
     signal: opts.signal,
     log: { info: (m) => opts.log.info(`${source.name}: ${m}`), warn: (m) => opts.log.warn(`${source.name}: ${m}`) },
@@ -90,31 +90,11 @@ function contextFor(source: Source, opts: StackOptions): SourceContext {
 }
 
 export async function saveReport(stateDir: string, report: RunReport): Promise<string> {
-  const dir = path.join(stateDir, 'reports');
-  await mkdir(dir, { recursive: true });
-  const stamp = report.started_at.replace(/[:.]/g, '-');
-  const file = path.join(dir, `${report.kind}-${stamp}.json`);
-  const text = JSON.stringify(report, null, 2) + '\n';
-  await writeFile(file, text);
-  const latest = path.join(dir, `latest-${report.kind}.json`);
-  await writeFile(latest + '.tmp', text);
-  await rename(latest + '.tmp', latest);
-  return file;
+  return saveJsonReport(stateDir, report.kind, report.started_at, report);
 }
 
 function report(kind: RunReport['kind'], started: Date, repository: string, sources: SourceRunResult[]): RunReport {
-  const finished = new Date();
-  return {
-    kind,
-    lifeboat_version: VERSION,
-    started_at: started.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_ms: finished.getTime() - started.getTime(),
-    repository,
-    hostname: hostname(),
-    status: overallStatus(sources),
-    sources,
-  };
+  return { ...reportEnvelope(kind, started, repository), status: overallStatus(sources), sources };
 }
 
 export async function backupStack(stack: Stack, opts: StackOptions & { only?: string[]; onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {

@@ -28,6 +28,7 @@
  * The fingerprint is kept in memory at DIGEST in both cases.
  */
 import { polynomialMod, POLYNOMIAL_DEGREE } from './polynomial.ts';
+import { i32, i64, mem, name, section, uleb, vec, wasmApi } from '../../util/wasm-encoding.ts';
 
 export const WINDOW = 64;
 const OUT_TABLE = 0;
@@ -65,41 +66,13 @@ export function buildTables(pol: bigint): Uint8Array {
 const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, RETURN = 0x0f, VOID = 0x40;
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21;
 const I64_LOAD = 0x29, I32_LOAD8_U = 0x2d, I64_STORE = 0x37;
-const I32_CONST = 0x41, I64_CONST = 0x42;
 const I32_GE_U = 0x4f, I64_EQZ = 0x50, I32_ADD = 0x6a, I32_AND = 0x71, I32_XOR = 0x73, I32_SHL = 0x74;
 const I64_AND = 0x83, I64_OR = 0x84, I64_XOR = 0x85, I64_SHL = 0x86, I64_SHR_U = 0x88;
 const I32_WRAP_I64 = 0xa7, I64_EXTEND_I32_U = 0xad;
 const I32 = 0x7f, I64 = 0x7e;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
 
-function sleb(n: bigint): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = Number(n & 0x7fn);
-    n >>= 7n;
-    const done = (n === 0n && (byte & 0x40) === 0) || (n === -1n && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
 
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const i32 = (v: number): number[] => [I32_CONST, ...sleb(BigInt(v))];
-const i64 = (v: bigint): number[] => [I64_CONST, ...sleb(v)];
-/** memarg: alignment exponent, then a constant offset added to the address. */
-const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
 
 // Locals: the two parameters, then the digest, the digest with the leaving byte removed, and t.
 const Q = 0, END_Q = 1, D = 2, DX = 3, T = 4;
@@ -170,12 +143,6 @@ export interface RabinWasm {
   scan(q: number, end: number): number;
 }
 
-/** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let compiled: object | undefined;
 

@@ -13,6 +13,7 @@
  * The final full reduction and the addition of s run in JS on 32-bit numbers, without
  * branches on secret values.
  */
+import { i32, i64, mem, name, section, uleb, vec, wasmApi } from '../../util/wasm-encoding.ts';
 
 // Memory layout: limbs as i64 at fixed offsets, then the message window.
 const R = 0; // r0..r4
@@ -26,40 +27,13 @@ const MASK26 = 0x3ffffff;
 const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, VOID = 0x40;
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22;
 const I32_LOAD = 0x28, I64_LOAD = 0x29, I64_STORE = 0x37;
-const I32_CONST = 0x41, I64_CONST = 0x42;
 const I32_GE_U = 0x4f, I32_ADD = 0x6a, I32_AND = 0x71;
 const I64_ADD = 0x7c, I64_MUL = 0x7e, I64_AND = 0x83, I64_OR = 0x84, I64_SHR_U = 0x88;
 const I64_EXTEND_I32_U = 0xad;
 const I32 = 0x7f, I64 = 0x7e;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
 
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
 
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
-const i64 = (v: number): number[] => [I64_CONST, ...sleb(v)];
-const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
 
 // Locals: parameters (ptr, len, hibit), then end, r0..r4, s1..s4, h0..h4, d0..d4, c.
 const PTR = 0, LEN = 1, HIBIT = 2, ENDP = 3;
@@ -149,12 +123,6 @@ interface PolyWasm {
   blocks(ptr: number, len: number, hibit: bigint): void;
 }
 
-/** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let instance: { wasm: PolyWasm; bytes: Uint8Array; view: DataView } | undefined;
 

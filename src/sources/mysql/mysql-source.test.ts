@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { SourceError } from '../../core/errors.ts';
 import { optionFileText, optionValue, parseBatchLine, quoteIdent, quoteLiteral } from './mysql-client.ts';
 import { renameDatabase, renameLine } from './mysql-rename.ts';
-import { databaseOfArtifact, describeServerVersion, dumpArtifactName, hasTrailer, restoreTargets } from './mysql-source.ts';
+import { databaseOfArtifact, describeServerVersion, dumpArtifactName, hasTrailer } from './mysql-source.ts';
+import { restoreTargets } from '../database-targets.ts';
 import { toDatabaseFingerprint } from './mysql-fingerprint.ts';
 
 describe('option file', () => {

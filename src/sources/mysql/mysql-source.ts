@@ -26,6 +26,7 @@
  * create them itself, so the dump's CREATE DATABASE keeps the original character set) and its
  * cleanup drops them.
  */
+import { restoreTargets } from '../database-targets.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError } from '../../core/errors.ts';
 import type {
@@ -63,40 +64,6 @@ export function hasTrailer(tail: Buffer): boolean {
   return tail.toString('latin1').trimEnd().split('\n').pop()?.startsWith(TRAILER) ?? false;
 }
 
-export interface RestoreTarget {
-  readonly from: string;
-  readonly to: string;
-}
-
-/**
- * `to` against the databases of a backup: "newname" needs exactly one database; "a=b,c=d"
- * restores only those. `known` undefined (databases: all, at fingerprint time): a mapping is
- * taken as written, a bare name is refused.
- */
-export function restoreTargets(known: readonly string[] | undefined, to: string | undefined, label: string): RestoreTarget[] {
-  if (to === undefined || to.trim() === '') {
-    if (known === undefined) throw new SourceError(`${label}: the databases to restore are unknown`);
-    return known.map((d) => ({ from: d, to: d }));
-  }
-  if (to.includes('=')) {
-    const seen = new Set<string>();
-    return to.split(',').map((pair) => {
-      const [from, target, ...rest] = pair.split('=').map((s) => s.trim());
-      if (!from || !target || rest.length > 0) throw new SourceError(`${label}: cannot read "${pair}" in to: ${to}`, { hint: 'write to: as app=app_copy,shop=shop_copy' });
-      if (known !== undefined && !known.includes(from)) {
-        throw new SourceError(`${label}: to: names database "${from}", which is not in the backup (it has ${known.join(', ') || 'none'})`);
-      }
-      if (seen.has(target)) throw new SourceError(`${label}: to: restores two databases into "${target}"`);
-      seen.add(target);
-      return { from, to: target };
-    });
-  }
-  if (known === undefined || known.length !== 1) {
-    const what = known === undefined ? 'databases: all' : `${known.length} databases (${known.join(', ')})`;
-    throw new SourceError(`${label}: to: ${to} names one target, but the source has ${what}`, { hint: `name each database, e.g. to: ${known?.[0] ?? 'app'}=${to}` });
-  }
-  return [{ from: known[0], to: to.trim() }];
-}
 
 /** "10.11.19-MariaDB-0+deb12u1" → "MariaDB 10.11.19"; "8.0.36" → "MySQL 8.0.36". */
 export function describeServerVersion(version: string): string {

@@ -8,7 +8,8 @@ import { tablePattern } from './postgres-fingerprint.ts';
 import { filterGlobals, globalsLine } from './postgres-globals.ts';
 import type { GlobalsContext } from './postgres-globals.ts';
 import { guardedOutput } from '../process-kit.ts';
-import { databaseOfArtifact, dumpArtifactName, restoreTargets } from './postgres-source.ts';
+import { databaseOfArtifact, dumpArtifactName } from './postgres-source.ts';
+import { restoreTargets } from '../database-targets.ts';
 
 describe('pg_dump version check', () => {
   it('accepts a pg_dump as new as the server or newer', () => {

@@ -6,7 +6,7 @@ import { localRunner } from '../../transport/local-runner.ts';
 import { memoryArtifacts } from '../../../test/support/memory-artifacts.ts';
 import { PgClient } from './postgres-client.ts';
 import { drillDatabaseName, drillTimestamp, feedAll, mappingProblem, parseToc, verifyArchive } from './postgres-verify.ts';
-import { restoreTargets } from './postgres-source.ts';
+import { restoreTargets } from '../database-targets.ts';
 
 const TOC = `;
 ; Archive created at 2026-11-22 04:02:05 UTC

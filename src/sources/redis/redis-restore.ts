@@ -141,11 +141,13 @@ export interface OnlineRestore {
 const SYNC_STALLED_MS = 30_000;
 const POLL_MS = 100;
 
-function confString(s: string): string {
+/** A value quoted for a redis.conf line. */
+export function confString(s: string): string {
   return `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
-function freePort(): Promise<number> {
+/** A free TCP port on loopback for a temporary redis-server. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

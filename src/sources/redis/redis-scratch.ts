@@ -12,12 +12,12 @@
  * is idempotent.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner } from '../../core/command-runner.ts';
 import { CancelledError, SourceError } from '../../core/errors.ts';
 import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+import { confString, freePort } from './redis-restore.ts';
 
 /** A server that does not answer PING this long after its start is given up on. */
 const READY_TIMEOUT_MS = 30_000;
@@ -42,23 +42,6 @@ export interface ScratchServer {
   /** "Redis 7.0.15" or "Valkey 8.0.1". */
   readonly version: string;
   stop(): Promise<void>;
-}
-
-function confString(s: string): string {
-  return `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export function scratchConfig(port: number, dir: string, o: Pick<ScratchServerOptions, 'username' | 'password'>): string {
