@@ -161,6 +161,8 @@ export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: r
 export interface RestorePlan {
   items: PlannedRestore[];
   missing: string[];
+  /** The chosen snapshots by ID, so the restore need not list the repository again. */
+  snapshots: ReadonlyMap<string, Snapshot>;
 }
 
 export async function planStackRestore(stack: Stack, opened: OpenedRepository, req: RestoreRequest): Promise<RestorePlan> {
@@ -179,18 +181,17 @@ export async function planStackRestore(stack: Stack, opened: OpenedRepository, r
     const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
     items.push({ source: s.source, snapshotId: snap.id, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to: req.to ?? s.config.restore?.to });
   }
-  return { items, missing };
+  return { items, missing, snapshots: new Map([...chosen.values()].map((snap) => [snap.id, snap])) };
 }
 
 export async function restoreStack(stack: Stack, opened: OpenedRepository, plan: RestorePlan, opts: StackOptions & { onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
   const started = new Date();
-  const all = new Map((await listSnapshots(opened.repo, { onError: () => undefined })).map((s) => [s.id, s]));
   const results = await runRestore(
     plan.items,
     {
       openReader: async (p) => {
-        const snap = all.get(p.snapshotId);
-        if (!snap) throw new NotFoundError(`snapshot ${p.snapshotId} vanished`);
+        const snap = plan.snapshots.get(p.snapshotId);
+        if (!snap) throw new NotFoundError(`snapshot ${p.snapshotId} is not in the restore plan`);
         const reader = await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal);
         return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
       },

@@ -125,7 +125,7 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
           p.source.name,
           p.source.type,
           p.snapshotId.slice(0, 8),
-          '',
+          plan.snapshots.get(p.snapshotId)?.date.toISOString().replace('T', ' ').slice(0, 19) ?? '',
           p.to ?? '(in place)',
           [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
         ]),
