@@ -10,6 +10,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(2);
 }
+// Keep V8's young generation at its starting size. lifeboat's JavaScript objects are few and
+// short-lived (its data lives in buffers outside the JS heap); a young generation grown to its
+// 3 x 16 MiB maximum only holds dead objects longer (measured: 53 -> 30 MiB of heap, and
+// faster, on a 300 MB stdin backup).
+const { setFlagsFromString } = await import('node:v8');
+setFlagsFromString('--semi-space-growth-factor=1');
 // Cache compiled modules between runs (Node 22.1+): start-up is a large part of short commands.
 const { enableCompileCache } = await import('node:module');
 enableCompileCache?.();

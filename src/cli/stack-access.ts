@@ -1,5 +1,10 @@
-/** Opening the stack (lifeboat.yml) for a command, with logging through the CLI output. */
-import { openStack } from '../app/stack.ts';
+/**
+ * Opening the stack (lifeboat.yml) for a command, with logging through the CLI output.
+ *
+ * The stack's modules (config schema, source adapters, run reports) are imported only when a
+ * command runs in stack mode: a plain `backup PATH` or `restore ID --target DIR` does not
+ * pay their load time and memory (about 25 MiB).
+ */
 import type { Stack, StackOptions } from '../app/stack.ts';
 import { resolvePassword } from '../app/password.ts';
 import type { CliContext } from './context.ts';
@@ -18,6 +23,7 @@ export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
 
 export async function withStack<T>(ctx: CliContext, fn: (stack: Stack, opts: StackOptions) => Promise<T>): Promise<T> {
   const opts = await stackOptions(ctx);
+  const { openStack } = await import('../app/stack.ts');
   const stack = await openStack(opts);
   return fn(stack, opts);
 }

@@ -10,6 +10,7 @@
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { IntegrityError } from '../core/errors.ts';
+import { fitted, releaseBacking } from '../util/memory.ts';
 
 export const DEFAULT_LEVEL = 3;
 
@@ -29,11 +30,16 @@ function compressBound(n: number): number {
   return n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0) + 64;
 }
 
-/** Compresses a blob; undefined when the result would not be smaller ("auto" mode). */
+/**
+ * Compresses a blob; undefined when the result would not be smaller ("auto" mode). The result
+ * is a slice of a buffer made for this call: the caller frees it with releaseBacking.
+ */
 export function compressBlobSync(data: Uint8Array, level = DEFAULT_LEVEL): Buffer | undefined {
   if (data.length < 64) return undefined; // frame overhead alone eats the gain
   const out = zstdCompressSync(data, { params: params(level), chunkSize: compressBound(data.length) });
-  return out.length < data.length ? out : undefined;
+  if (out.length < data.length) return out;
+  releaseBacking(out);
+  return undefined;
 }
 
 /** Decompresses a blob and checks it has the length the index promised. */
@@ -48,7 +54,8 @@ export function decompressBlobSync(data: Uint8Array, expectedLength: number, wha
   if (out.length !== expectedLength) {
     throw new IntegrityError(`${what}: decompressed to ${out.length} bytes, expected ${expectedLength}`);
   }
-  return out;
+  // The output is a slice one byte short of its buffer: fit it, so it can move between threads.
+  return fitted(out);
 }
 
 export function compressSync(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {

@@ -11,6 +11,7 @@ import { hostname as osHostname, userInfo } from 'node:os';
 import { IntegrityError, LifeboatError, NotFoundError, isNotFound } from '../core/errors.ts';
 import { idOf, isId, randomId } from '../core/ids.ts';
 import { Semaphore } from '../util/semaphore.ts';
+import { release } from '../util/memory.ts';
 import type { CallOptions, FileType, Storage } from '../storage/storage.ts';
 import { describeHandle } from '../storage/storage.ts';
 import { initCrypto, open as openSealed, seal, newMasterKey, CRYPTO_OVERHEAD } from './crypto/crypto.ts';
@@ -175,17 +176,21 @@ export class Repository {
   /**
    * Stores a blob unless the repository has it. `id` may be passed when the caller already
    * hashed the plaintext. Resolves once the blob is in an open pack; call flush() before a
-   * snapshot references it.
+   * snapshot references it. With `handOver` the caller gives `plaintext` up: its memory is
+   * moved to a codec thread or freed, and the buffer reads as empty afterwards.
    */
-  async saveBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext)): Promise<SaveBlobResult> {
+  async saveBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false): Promise<SaveBlobResult> {
     this.#throwIfUploadFailed();
     const key = MasterIndex.key(type, id);
-    if (this.index.has(type, id) || this.#pending.has(key)) return { id, known: true, added: 0 };
+    if (this.index.has(type, id) || this.#pending.has(key)) {
+      if (handOver) release(plaintext);
+      return { id, known: true, added: 0 };
+    }
     let done!: () => void;
     this.#pending.set(key, new Promise<void>((r) => (done = r)));
     try {
       // Compression and encryption run on the codec pool's threads.
-      const { sealed, uncompressedLength } = await CodecPool.shared().encode(this.#key, plaintext, this.config.version >= 2, this.#level);
+      const { sealed, uncompressedLength } = await CodecPool.shared().encode(this.#key, plaintext, this.config.version >= 2, this.#level, handOver);
       this.#throwIfUploadFailed();
       const pack = this.#openPack(type);
       pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
@@ -219,6 +224,8 @@ export class Repository {
     const tail = Buffer.alloc(4);
     tail.writeUInt32LE(header.length);
     const bytes = Buffer.concat([...pack.parts, header, tail]);
+    release(...pack.parts);
+    pack.parts.length = 0;
     const packId = idOf(bytes);
     await this.#uploadSlots.acquire();
     const upload = (async () => {
@@ -229,6 +236,7 @@ export class Repository {
       } catch (err) {
         this.#uploadError ??= err;
       } finally {
+        release(bytes); // every storage is done with it once save settles (none keeps the caller's buffer)
         for (const e of pack.entries) this.#pending.delete(MasterIndex.key(e.type, e.id));
         this.#uploadSlots.release();
       }

@@ -21,6 +21,7 @@
  * - A blob that fails from its first pack is loaded again through Repository.loadBlob, which
  *   tries every copy the index knows and names what is wrong when none reads.
  */
+import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, futimesSync, linkSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, lutimes, open, rename, rm, symlink, utimes } from 'node:fs/promises';
@@ -309,6 +310,7 @@ export class Restorer {
           this.#writeWhole(j, plain);
         });
       }
+      if (plain instanceof Buffer) release(plain); // written to every file that holds it
     };
     await mapLimit(segments, SEGMENT_CONCURRENCY, async (seg) => {
       this.#cancelled();
@@ -407,6 +409,7 @@ export class Restorer {
         await fh.write(data);
         this.#result.bytes += data.length;
         this.#progress.bytes += data.length;
+        release(data);
         this.#report(p);
       }
       await fh.close();
@@ -471,7 +474,11 @@ export class Restorer {
   async #writeSingle(job: FileJob): Promise<void> {
     const id = job.node.content?.[0];
     const data = id === undefined ? undefined : await this.#repo.loadBlob('data', id, { signal: this.#opts.signal });
-    this.#writeWhole(job, data);
+    try {
+      this.#writeWhole(job, data);
+    } finally {
+      release(data);
+    }
   }
 
   async #applyMeta(node: TreeNode, p: string): Promise<void> {
@@ -496,8 +503,9 @@ export class Restorer {
     if (node.type !== 'file') throw new NotFoundError(`${node.name} is not a file`);
     let n = 0;
     for await (const data of this.#blobs(node.content ?? [])) {
-      if (!out.write(data)) await new Promise<void>((r) => out.once('drain', () => r()));
       n += data.length;
+      // The stream may hold the buffer until it is written out: free it once it has been.
+      if (!out.write(data, () => release(data))) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     return n;
   }

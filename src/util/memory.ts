@@ -11,6 +11,11 @@
  *
  * The collector is reached by enabling `--expose-gc` at run time and taking `gc` from a
  * fresh context; where that is not possible this does nothing and V8's own schedule applies.
+ *
+ * Where the code knows a buffer's life has ended (a blob's plaintext once it is encoded, a
+ * pack once it is stored, a restored blob once it is written), `release` frees its memory at
+ * once instead of leaving it to any collection: it detaches the ArrayBuffer
+ * (`ArrayBuffer.prototype.transfer(0)`), which drops the backing store there and then.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -41,4 +46,61 @@ export function noteGarbage(bytes: number): void {
   if (pending < GARBAGE_STEP) return;
   pending = 0;
   collector()?.({ type: 'minor' });
+}
+
+/** Below this a Buffer may be a slice of Node's shared 8 KiB pool, which must never be detached. */
+const RELEASE_MIN = 64 * 1024;
+const SHARED_MAX = 64 * 1024;
+
+/**
+ * Frees an ArrayBuffer's memory now. Node marks the buffers it shares (its allocation pool,
+ * internal output buffers) as not detachable; those are not ours to free and are left alone.
+ */
+function detach(ab: ArrayBuffer): void {
+  if (ab.detached) return;
+  try {
+    ab.transfer(0);
+  } catch {
+    // not detachable: shared by Node itself
+  }
+}
+
+/**
+ * Frees the memory of buffers the caller owns and will not touch again. Only a buffer that
+ * spans its whole ArrayBuffer is released (a view into a larger buffer, a pooled Buffer or a
+ * SharedArrayBuffer is left alone); every view of a released buffer reads as empty afterwards.
+ */
+export function release(...bufs: Array<Uint8Array | undefined>): void {
+  for (const b of bufs) {
+    if (!b || b.byteLength < RELEASE_MIN || b.byteOffset !== 0) continue;
+    const ab = b.buffer;
+    if (ab instanceof ArrayBuffer && ab.byteLength === b.byteLength) detach(ab);
+  }
+}
+
+/**
+ * Frees the whole ArrayBuffer under `b`, which may be larger than `b`: for results that are a
+ * slice of a buffer nobody else sees (node:zlib returns its output as a slice of an output
+ * buffer it allocated for that one call). Small buffers are left alone: they may be pooled.
+ */
+export function releaseBacking(b: Uint8Array | undefined): void {
+  const ab = b?.buffer;
+  // node:zlib hands small results out of a shared 64 KiB output buffer: only larger ones are
+  // the call's own.
+  if (ab instanceof ArrayBuffer && ab.byteLength > SHARED_MAX) detach(ab);
+}
+
+/**
+ * `b` as a Buffer that spans its own ArrayBuffer exactly (so it can be transferred or
+ * released): `b` itself when it does, else its bytes moved into a fitting buffer, with the
+ * old, larger one freed. Only for a `b` whose ArrayBuffer nobody else uses.
+ */
+export function fitted(b: Buffer): Buffer {
+  const ab = b.buffer;
+  if (b.byteOffset !== 0 || !(ab instanceof ArrayBuffer) || ab.byteLength <= SHARED_MAX || ab.byteLength === b.byteLength) return b;
+  try {
+    return Buffer.from(ab.transfer(b.byteLength));
+  } catch {
+    return b; // not detachable: shared by Node itself
+  }
 }

@@ -39,6 +39,47 @@ export class Semaphore {
   }
 }
 
+/**
+ * A budget of bytes (a weighted semaphore, first come first served): `acquire(n)` waits until
+ * n more bytes fit. A request larger than the whole budget is let through alone, so nothing
+ * waits forever.
+ */
+export class ByteBudget {
+  readonly limit: number;
+  #used = 0;
+  readonly #waiters: Array<{ n: number; go: () => void }> = [];
+
+  constructor(limit: number) {
+    if (!(limit >= 1)) throw new RangeError(`byte budget must be >= 1, got ${limit}`);
+    this.limit = limit;
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  async acquire(n: number): Promise<void> {
+    if (this.#waiters.length === 0 && this.#fits(n)) {
+      this.#used += n;
+      return;
+    }
+    await new Promise<void>((go) => this.#waiters.push({ n, go }));
+  }
+
+  release(n: number): void {
+    this.#used -= n;
+    while (this.#waiters.length > 0 && this.#fits((this.#waiters[0] as { n: number }).n)) {
+      const w = this.#waiters.shift() as { n: number; go: () => void };
+      this.#used += w.n;
+      w.go();
+    }
+  }
+
+  #fits(n: number): boolean {
+    return this.#used === 0 || this.#used + n <= this.limit;
+  }
+}
+
 /** Maps `items` through `fn` with at most `limit` calls in flight; results keep input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -6,7 +6,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { LifeboatError, UsageError } from '../../core/errors.ts';
-import { backupStack } from '../../app/stack.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
@@ -94,6 +93,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
 
 async function backupStackCommand(ctx: CliContext, only?: string): Promise<void> {
   await withStack(ctx, async (stack, opts) => {
+    const { backupStack } = await import('../../app/stack.ts');
     const names = only ? only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const report = await backupStack(stack, {
       ...opts,

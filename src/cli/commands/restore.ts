@@ -10,7 +10,6 @@ import { LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
-import { planStackRestore, restoreStack } from '../../app/stack.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { etaText, rateLine } from './common.ts';
@@ -113,6 +112,7 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
     if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${flags.at}: not a time (use e.g. 2026-11-22T10:00:00Z)`);
   }
   await withStack(ctx, async (stack, opts) => {
+    const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('shared');
     try {
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;

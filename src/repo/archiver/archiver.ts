@@ -20,12 +20,14 @@
  * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { CancelledError, errorMessage } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
-import { Semaphore } from '../../util/semaphore.ts';
+import { ByteBudget, Semaphore } from '../../util/semaphore.ts';
+import { release } from '../../util/memory.ts';
 import { formatDate, formatNs } from '../../util/time.ts';
 import { MIN_SIZE } from '../chunker/chunker.ts';
 import { chunkStream } from '../chunker/chunk-stream.ts';
@@ -38,6 +40,8 @@ import type { Tree, TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
 import { groupName, userName } from './owners.ts';
 import { readXattrs } from './xattrs.ts';
+
+const READ_SIZE = 1 << 20;
 
 export interface ArchiverProgress {
   files: number;
@@ -54,6 +58,8 @@ export interface ArchiverOptions {
   fileConcurrency?: number;
   /** Small files (read whole, one blob each) in flight at once (default 64). */
   smallFileConcurrency?: number;
+  /** Bytes of small files read and not yet encoded, at most (default 16 MiB). */
+  smallFileBytes?: number;
   /** Chunks of one file being compressed/encrypted at once (default 4). */
   blobWindow?: number;
   /** Paths (absolute) to leave out; a predicate on the absolute path. */
@@ -105,6 +111,26 @@ export interface SnapshotMeta {
   excludes?: string[];
 }
 
+/**
+ * A file's bytes in pieces of READ_SIZE, read into one reused buffer: the chunker copies each
+ * piece out before it asks for the next, so a large file costs one read buffer, not a stream
+ * of them left for the garbage collector.
+ */
+async function* readFileInPieces(abs: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(abs, 'r');
+  const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+    release(buf);
+  }
+}
+
 function emptySummary(): BackupSummary {
   return { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, bytesRead: 0, bytesAdded: 0, blobsAdded: 0, errors: [] };
 }
@@ -116,6 +142,7 @@ export class Archiver {
   readonly #opts: ArchiverOptions;
   readonly #files: Semaphore;
   readonly #smallFiles: Semaphore;
+  readonly #smallBytes: ByteBudget;
   readonly #progress: ArchiverProgress = { files: 0, dirs: 0, bytesRead: 0, bytesAdded: 0 };
 
   constructor(repo: Repository, opts: ArchiverOptions = {}) {
@@ -124,6 +151,7 @@ export class Archiver {
     this.#opts = opts;
     this.#files = new Semaphore(opts.fileConcurrency ?? 2);
     this.#smallFiles = new Semaphore(opts.smallFileConcurrency ?? 64);
+    this.#smallBytes = new ByteBudget(opts.smallFileBytes ?? 16 * 1024 * 1024);
   }
 
   #checkCancel(): void {
@@ -135,9 +163,10 @@ export class Archiver {
     this.#opts.onProgress?.(this.#progress);
   }
 
+  /** Stores a chunk the archiver owns (it is handed over: empty afterwards). */
   async #storeChunk(chunk: Buffer): Promise<string> {
     const id = idOf(chunk);
-    const r = await this.repo.saveBlob('data', chunk, id);
+    const r = await this.repo.saveBlob('data', chunk, id, true);
     if (!r.known) {
       this.summary.blobsAdded++;
       this.summary.bytesAdded += r.added;
@@ -172,10 +201,14 @@ export class Archiver {
     return { content, size, sha256: hash?.digest('hex') ?? '' };
   }
 
-  /** A file below the chunker's minimum size is one blob: read it whole, in one go. */
+  /**
+   * A file below the chunker's minimum size is one blob: read it whole, in one go, into a
+   * buffer of its size (handed to the repository as is), then probe one byte further.
+   */
   async #saveSmallFile(abs: string, expected: number): Promise<{ content: string[]; size: number }> {
-    const buf = Buffer.allocUnsafeSlow(expected + 1);
+    const buf = Buffer.allocUnsafeSlow(expected);
     let n = 0;
+    let grew = false;
     const fd = openSync(abs, 'r');
     try {
       while (n < buf.length) {
@@ -183,21 +216,22 @@ export class Archiver {
         if (got === 0) break;
         n += got;
       }
+      grew = n === expected && readSync(fd, Buffer.allocUnsafe(1), 0, 1, n) > 0;
     } finally {
       closeSync(fd);
     }
-    if (n > expected) {
+    if (grew) {
       // The file grew while we read it: fall back to the streaming path.
       return this.#saveLargeFile(abs);
     }
     this.summary.bytesRead += n;
     this.#progress.bytesRead += n;
     if (n === 0) return { content: [], size: 0 };
-    return { content: [await this.#storeChunk(buf.subarray(0, n))], size: n };
+    return { content: [await this.#storeChunk(n === expected ? buf : Buffer.from(buf.subarray(0, n)))], size: n };
   }
 
   async #saveLargeFile(abs: string): Promise<{ content: string[]; size: number }> {
-    return this.saveContent(createReadStream(abs, { highWaterMark: 1 << 20 }), abs, { sha256: false });
+    return this.saveContent(readFileInPieces(abs), abs, { sha256: false });
   }
 
   /** Builds the tree node for a directory entry from its lstat. */
@@ -252,7 +286,10 @@ export class Archiver {
     }
     const small = (node.size ?? 0) < MIN_SIZE;
     const slots = small ? this.#smallFiles : this.#files;
+    // A small file holds its whole content until it is encoded: bound those bytes too.
+    const bytes = small ? (node.size ?? 0) : 0;
     await slots.acquire();
+    if (bytes > 0) await this.#smallBytes.acquire(bytes);
     const done = (async () => {
       try {
         this.#checkCancel();
@@ -263,6 +300,7 @@ export class Archiver {
         this.#progress.files++;
         return { ...node, size: result.size, content: result.content };
       } finally {
+        if (bytes > 0) this.#smallBytes.release(bytes);
         slots.release();
       }
     })();

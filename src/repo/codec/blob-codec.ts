@@ -11,6 +11,7 @@ import { compressBlobSync, decompressBlobSync } from '../compression.ts';
 import { open as openSealed, seal } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import type { BlobLocation } from '../index/master-index.ts';
+import { release, releaseBacking } from '../../util/memory.ts';
 
 export interface EncodedBlob {
   /** IV || ciphertext || MAC, as stored in a pack. */
@@ -21,7 +22,9 @@ export interface EncodedBlob {
 
 export function encodeBlobSync(key: MasterKey, plaintext: Uint8Array, compress: boolean, level: number): EncodedBlob {
   const compressed = compress ? compressBlobSync(plaintext, level) : undefined;
-  return { sealed: seal(key, compressed ?? plaintext), uncompressedLength: compressed ? plaintext.length : undefined };
+  const sealed = seal(key, compressed ?? plaintext);
+  releaseBacking(compressed);
+  return { sealed, uncompressedLength: compressed ? plaintext.length : undefined };
 }
 
 /** How a blob is named in errors; the checker relies on this prefix to shorten its messages. */
@@ -39,7 +42,11 @@ export function decodeBlobSync(key: MasterKey, loc: BlobLocation, raw: Uint8Arra
   } catch (err) {
     throw new IntegrityError(`${what} is damaged (MAC mismatch)`, { cause: err, hint: 'run "lifeboat check --read-data" to list the damage' });
   }
-  if (loc.uncompressedLength !== undefined) plain = decompressBlobSync(plain, loc.uncompressedLength, what);
+  if (loc.uncompressedLength !== undefined) {
+    const compressed = plain;
+    plain = decompressBlobSync(compressed, loc.uncompressedLength, what);
+    release(compressed);
+  }
   const actual = idOf(plain);
   if (actual !== loc.id) throw new IntegrityError(`${what} has hash ${actual}`, { data: { expected: loc.id, actual } });
   return plain;

@@ -18,7 +18,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { IntegrityError, LifeboatError } from '../../core/errors.ts';
-import { noteGarbage } from '../../util/memory.ts';
+import { noteGarbage, release } from '../../util/memory.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import type { BlobLocation } from '../index/master-index.ts';
 import { decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
@@ -59,7 +59,7 @@ const ENCODE_BATCH_ITEMS = 64;
 const ENCODE_BATCH_BYTES = 4 * 1024 * 1024;
 const IN_FLIGHT = 2;
 /** Encode bytes queued (not yet sent to a thread) before `encode` makes callers wait. */
-const QUEUE_BYTES = 16 * 1024 * 1024;
+const QUEUE_BYTES = 8 * 1024 * 1024;
 
 interface EncodeJob {
   readonly key: string;
@@ -142,15 +142,21 @@ export class CodecPool {
   }
 
   /**
-   * Compresses (when `compress`, in auto mode) and encrypts one blob. `data` is not modified.
+   * Compresses (when `compress`, in auto mode) and encrypts one blob. `data` is not modified,
+   * unless `handOver` says the caller is done with it: then it is moved to a codec thread (or
+   * released after an inline encode) instead of copied, and reads as empty afterwards.
    * While more than QUEUE_BYTES wait for a thread, new requests wait here first.
    */
-  async encode(key: MasterKey, data: Uint8Array, compress: boolean, level: number): Promise<EncodedBlob> {
-    if (this.#inline()) return encodeBlobSync(key, data, compress, level);
+  async encode(key: MasterKey, data: Uint8Array, compress: boolean, level: number, handOver = false): Promise<EncodedBlob> {
+    if (this.#inline()) {
+      const e = encodeBlobSync(key, data, compress, level);
+      if (handOver) release(data);
+      return e;
+    }
     while (this.#queuedBytes > QUEUE_BYTES) await new Promise<void>((r) => this.#roomWaiters.push(r));
     this.#queuedBytes += data.byteLength;
     return new Promise((resolve, reject) => {
-      this.#encodes.push({ key: tokenOf(key), compress, level, data: copyOf(data), resolve, reject });
+      this.#encodes.push({ key: tokenOf(key), compress, level, data: handOver ? owned(data) : copyOf(data), resolve, reject });
       this.#schedule();
     });
   }
@@ -163,15 +169,21 @@ export class CodecPool {
    */
   decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, handOver = false): Promise<Array<Buffer | LifeboatError | null>> {
     if (this.#inline() || blobs.length === 0) {
-      return Promise.resolve().then(() => blobs.map(({ at, loc }) => {
-        try {
-          const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
-          return keep ? plain : null;
-        } catch (err) {
-          if (err instanceof LifeboatError) return err;
-          throw err;
-        }
-      }));
+      return Promise.resolve().then(() => {
+        const out = blobs.map(({ at, loc }) => {
+          try {
+            const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
+            if (keep) return plain;
+            release(plain);
+            return null;
+          } catch (err) {
+            if (err instanceof LifeboatError) return err;
+            throw err;
+          }
+        });
+        if (handOver) release(buf);
+        return out;
+      });
     }
     return new Promise((resolve, reject) => {
       this.#decodes.push({ key: tokenOf(key), buf: handOver ? owned(buf) : copyOf(buf), blobs: [...blobs], keep, resolve, reject });

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { LifeboatError } from '../../core/errors.ts';
-import { noteGarbage } from '../../util/memory.ts';
+import { noteGarbage, release } from '../../util/memory.ts';
 import { initCrypto } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import { decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
@@ -40,6 +40,7 @@ function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[]
     const lengths: Array<number | undefined> = [];
     for (const item of req.items) {
       const e = encodeBlobSync(key, item, req.compress, req.level);
+      release(item); // transferred here: nobody else holds it
       const out = owned(e.sealed);
       sealed.push(out);
       lengths.push(e.uncompressedLength);
@@ -56,12 +57,14 @@ function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[]
         results.push(out);
         transfer.push(out.buffer as ArrayBuffer);
       } else {
+        release(plain);
         results.push(null);
       }
     } catch (err) {
       results.push(wireError(err));
     }
   }
+  release(req.buf);
   return { reply: { seq: req.seq, op: 'decode', results }, transfer };
 }
 

@@ -12,6 +12,7 @@
  * node:crypto does not expose, from poly1305.ts (a small WebAssembly loop). `initCrypto()`
  * is kept for callers that await it before the first `seal`/`open`; it prepares that module.
  */
+import { release } from '../../util/memory.ts';
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Cipheriv, KeyObject } from 'node:crypto';
 import { IntegrityError } from '../../core/errors.ts';
@@ -115,6 +116,7 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   ct.copy(out, IV_SIZE);
   const mac = poly1305(ct, poly1305Key(st, iv));
   out.set(mac, IV_SIZE + ct.length);
+  release(ct);
   return out;
 }
 
