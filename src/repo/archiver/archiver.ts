@@ -39,7 +39,7 @@ import { goModeFromUnix } from '../tree/node.ts';
 import type { Tree, TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
 import { groupName, userName } from './owners.ts';
-import { readXattrs } from './xattrs.ts';
+import { readXattrsSync } from './xattrs.ts';
 
 const READ_SIZE = 1 << 20;
 
@@ -339,7 +339,7 @@ export class Archiver {
         if (this.#opts.exclude?.(p, st.isDirectory())) continue;
         const node = this.#nodeFromStat(name, st);
         // xattrs of files and dirs (the module follows links, so symlinks are left out).
-        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = await readXattrs(p);
+        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = readXattrsSync(p);
         const prev = prevByName.get(name);
         let part: Promise<TreeNode | undefined>;
         if (node.type === 'dir') {
@@ -403,7 +403,7 @@ export class Archiver {
         const p = path.join(abs, name);
         const st = lstatSync(p, { bigint: true });
         const node = this.#nodeFromStat(name, st);
-        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = await readXattrs(p);
+        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = readXattrsSync(p);
         const prevNode = prevByName.get(name);
         const prevSub = prevNode?.subtree ? await this.trees.load(prevNode.subtree).catch(() => undefined) : undefined;
         if (child.target !== undefined) {

@@ -9,8 +9,8 @@ import type { ExtendedAttribute } from '../tree/node.ts';
 
 interface XattrModule {
   setAttributeSync(path: string, name: string, value: Buffer): void;
-  listAttributes(path: string): Promise<string[]>;
-  getAttribute(path: string, name: string): Promise<Buffer>;
+  listAttributesSync(path: string): string[];
+  getAttributeSync(path: string, name: string): Buffer;
   setAttribute(path: string, name: string, value: Buffer): Promise<void>;
 }
 
@@ -30,13 +30,17 @@ export function xattrsSupported(): boolean {
   return xattr() !== null;
 }
 
-/** The extended attributes of a file or dir (not following symlinks is not offered by the module: links are skipped). */
-export async function readXattrs(path: string): Promise<ExtendedAttribute[] | undefined> {
+/**
+ * The extended attributes of a file or dir (the module follows symlinks, so links are
+ * skipped by the caller). Synchronous, like the rest of the archiver's metadata reads:
+ * listxattr costs microseconds, a thread-pool round trip for it costs more, twice per file.
+ */
+export function readXattrsSync(path: string): ExtendedAttribute[] | undefined {
   const x = xattr();
   if (!x) return undefined;
   let names: string[];
   try {
-    names = await x.listAttributes(path);
+    names = x.listAttributesSync(path);
   } catch {
     return undefined; // ENOTSUP, EACCES: "where readable"
   }
@@ -44,7 +48,7 @@ export async function readXattrs(path: string): Promise<ExtendedAttribute[] | un
   const out: ExtendedAttribute[] = [];
   for (const name of names.sort()) {
     try {
-      out.push({ name, value: (await x.getAttribute(path, name)).toString('base64') });
+      out.push({ name, value: x.getAttributeSync(path, name).toString('base64') });
     } catch {
       // an attribute removed or unreadable between list and get is left out
     }
