@@ -57,6 +57,11 @@ export function owned(b: Uint8Array): Buffer {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) {
     return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, 0, b.byteLength);
   }
+  return copyOf(b);
+}
+
+/** An exact-size copy in its own ArrayBuffer, to transfer: callers keep their buffers. */
+export function copyOf(b: Uint8Array): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.byteLength);
   copy.set(b);
   return copy;

@@ -21,7 +21,7 @@ import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import type { BlobLocation } from '../index/master-index.ts';
-import { decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
+import { copyOf, decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
 import type { EncodedBlob } from './blob-codec.ts';
 
 /** A blob inside a buffer handed to `decode`: `at` is where its bytes start in that buffer. */
@@ -94,13 +94,6 @@ function tokenOf(key: MasterKey): string {
     tokens.set(key, t);
   }
   return t;
-}
-
-/** An exact-size copy in its own ArrayBuffer, to transfer: callers keep their buffers. */
-function copyOf(b: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(b.byteLength);
-  copy.set(b);
-  return copy;
 }
 
 function fromWire(e: WireError): LifeboatError {
