@@ -21,6 +21,7 @@ import type { ScryptParams } from './key/key-file.ts';
 import { randomPolynomial, parsePolynomial } from './chunker/polynomial.ts';
 import { CodecPool } from './codec/codec-pool.ts';
 import type { BlobSlice } from './codec/codec-pool.ts';
+import type { EncodedBlob } from './codec/blob-codec.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
 import { MasterIndex } from './index/master-index.ts';
 import type { BlobLocation } from './index/master-index.ts';
@@ -82,8 +83,11 @@ export class Repository {
   readonly #pending = new Map<string, Promise<void>>();
   readonly #uploads = new Set<Promise<void>>();
   readonly #uploadSlots: Semaphore;
+  /** Packs closed and not yet uploaded, and the writers waiting for that number to drop. */
+  #closedPacks = 0;
+  readonly #uploadRoom: Array<() => void> = [];
   #unindexed: IndexPack[] = [];
-  #uploadError: unknown;
+  #writeError: unknown;
 
   private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string, opts: OpenOptions) {
     this.storage = storage;
@@ -180,30 +184,56 @@ export class Repository {
    * moved to a codec thread or freed, and the buffer reads as empty afterwards.
    */
   async saveBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false): Promise<SaveBlobResult> {
-    this.#throwIfUploadFailed();
+    return (await this.queueBlob(type, plaintext, id, handOver)).stored;
+  }
+
+  /**
+   * Like saveBlob, but resolves as soon as the blob is accepted (known, or queued for the
+   * codec threads), so a caller with many small blobs keeps reading while earlier ones are
+   * encoded. `stored` settles once the blob is in an open pack. A blob that fails after it
+   * was accepted also fails the next saveBlob, queueBlob and flush: nothing is lost silently.
+   * Waits first while more packs wait for upload than the storage takes at once.
+   */
+  async queueBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false): Promise<{ stored: Promise<SaveBlobResult> }> {
+    this.#throwIfWriteFailed();
     const key = MasterIndex.key(type, id);
     if (this.index.has(type, id) || this.#pending.has(key)) {
       if (handOver) release(plaintext);
-      return { id, known: true, added: 0 };
+      return { stored: Promise.resolve({ id, known: true, added: 0 }) };
     }
     let done!: () => void;
     this.#pending.set(key, new Promise<void>((r) => (done = r)));
+    let job: { result: Promise<EncodedBlob> };
     try {
-      // Compression and encryption run on the codec pool's threads.
-      const { sealed, uncompressedLength } = await CodecPool.shared().encode(this.#key, plaintext, this.config.version >= 2, this.#level, handOver);
-      this.#throwIfUploadFailed();
-      const pack = this.#openPack(type);
-      pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
-      pack.parts.push(sealed);
-      pack.size += sealed.length;
-      if (pack.size >= this.#packSize) await this.#finishPack(type);
-      return { id, known: false, added: sealed.length };
+      while (this.#closedPacks > this.#uploadSlots.size) await new Promise<void>((r) => this.#uploadRoom.push(r));
+      // Compression and encryption run on the codec pool's threads (tree blobs, small, inline).
+      job = await CodecPool.shared().submit(this.#key, plaintext, { compress: this.config.version >= 2, level: this.#level, handOver, inline: type === 'tree' });
     } catch (err) {
       this.#pending.delete(key);
-      throw err;
-    } finally {
       done();
+      throw err;
     }
+    const stored = (async (): Promise<SaveBlobResult> => {
+      try {
+        const { sealed, uncompressedLength } = await job.result;
+        this.#throwIfWriteFailed();
+        const pack = this.#openPack(type);
+        pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
+        pack.parts.push(sealed);
+        pack.size += sealed.length;
+        if (pack.size >= this.#packSize) await this.#finishPack(type);
+        return { id, known: false, added: sealed.length };
+      } catch (err) {
+        this.#pending.delete(key);
+        this.#writeError ??= err;
+        throw err;
+      } finally {
+        done();
+      }
+    })();
+    // The caller may only look at `stored` later (or never): its failure is kept above.
+    stored.catch(() => undefined);
+    return { stored };
   }
 
   #openPack(type: BlobType): OpenPack {
@@ -227,6 +257,7 @@ export class Repository {
     release(...pack.parts);
     pack.parts.length = 0;
     const packId = idOf(bytes);
+    this.#closedPacks++;
     await this.#uploadSlots.acquire();
     const upload = (async () => {
       try {
@@ -234,19 +265,21 @@ export class Repository {
         this.index.addPack(packId, pack.entries);
         this.#unindexed.push({ id: packId, blobs: pack.entries });
       } catch (err) {
-        this.#uploadError ??= err;
+        this.#writeError ??= err;
       } finally {
         release(bytes); // every storage is done with it once save settles (none keeps the caller's buffer)
         for (const e of pack.entries) this.#pending.delete(MasterIndex.key(e.type, e.id));
         this.#uploadSlots.release();
+        this.#closedPacks--;
+        for (const wake of this.#uploadRoom.splice(0)) wake();
       }
     })();
     this.#uploads.add(upload);
     void upload.finally(() => this.#uploads.delete(upload));
   }
 
-  #throwIfUploadFailed(): void {
-    if (this.#uploadError !== undefined) throw this.#uploadError;
+  #throwIfWriteFailed(): void {
+    if (this.#writeError !== undefined) throw this.#writeError;
   }
 
   /** Uploads every open pack, waits for all uploads, then writes index files for them. */
@@ -258,7 +291,7 @@ export class Repository {
     await this.#finishPack('data');
     await this.#finishPack('tree');
     while (this.#uploads.size > 0) await Promise.all([...this.#uploads]);
-    this.#throwIfUploadFailed();
+    this.#throwIfWriteFailed();
     // Take the batch before writing: uploads finishing meanwhile belong to the next index file.
     const batch = this.#unindexed;
     this.#unindexed = [];
@@ -301,7 +334,7 @@ export class Repository {
     for (const loc of locations) {
       try {
         const raw = await this.storage.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length, signal: opts.signal });
-        const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], true, true);
+        const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, handOver: true, inline: type === 'tree' });
         if (r instanceof Error) throw r;
         return r as Buffer;
       } catch (err) {
@@ -314,7 +347,7 @@ export class Repository {
 
   /** Decrypts, decompresses and verifies one blob read from a pack (`raw` is not modified). */
   async decodeBlob(loc: BlobLocation, raw: Uint8Array): Promise<Buffer> {
-    const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], true);
+    const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, inline: loc.type === 'tree' });
     if (r instanceof Error) throw r;
     return r as Buffer;
   }
@@ -326,7 +359,7 @@ export class Repository {
    * the caller is done with `buf`, which may then be moved to a codec thread (left empty).
    */
   async decodeBlobs(buf: Uint8Array, blobs: readonly BlobSlice[], keep = true, handOver = false): Promise<Array<Buffer | LifeboatError | undefined>> {
-    const out = await CodecPool.shared().decode(this.#key, buf, blobs, keep, handOver);
+    const out = await CodecPool.shared().decode(this.#key, buf, blobs, { keep, handOver });
     return out.map((r) => r ?? undefined);
   }
 

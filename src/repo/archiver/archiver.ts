@@ -163,15 +163,23 @@ export class Archiver {
     this.#opts.onProgress?.(this.#progress);
   }
 
-  /** Stores a chunk the archiver owns (it is handed over: empty afterwards). */
-  async #storeChunk(chunk: Buffer): Promise<string> {
+  /**
+   * Stores a chunk the archiver owns (it is handed over: empty afterwards). Resolves with its
+   * ID once the repository has accepted it; with `wait`, only once it is in a pack (which
+   * bounds a large file's chunks in flight to its window).
+   */
+  async #storeChunk(chunk: Buffer, wait: boolean): Promise<string> {
     const id = idOf(chunk);
-    const r = await this.repo.saveBlob('data', chunk, id, true);
-    if (!r.known) {
+    const { stored } = await this.repo.queueBlob('data', chunk, id, true);
+    const counted = stored.then((r) => {
+      if (r.known) return;
       this.summary.blobsAdded++;
       this.summary.bytesAdded += r.added;
       this.#progress.bytesAdded += r.added;
-    }
+    });
+    // A failure after acceptance also fails the repository's flush, which the backup awaits.
+    if (wait) await counted;
+    else counted.catch(() => undefined);
     return id;
   }
 
@@ -190,7 +198,7 @@ export class Archiver {
       this.#progress.bytesRead += chunk.length;
       const slot = content.length;
       content.push('');
-      const p = this.#storeChunk(chunk).then((id) => {
+      const p = this.#storeChunk(chunk, true).then((id) => {
         content[slot] = id;
       });
       window.push(p);
@@ -227,7 +235,7 @@ export class Archiver {
     this.summary.bytesRead += n;
     this.#progress.bytesRead += n;
     if (n === 0) return { content: [], size: 0 };
-    return { content: [await this.#storeChunk(n === expected ? buf : Buffer.from(buf.subarray(0, n)))], size: n };
+    return { content: [await this.#storeChunk(n === expected ? buf : Buffer.from(buf.subarray(0, n)), false)], size: n };
   }
 
   async #saveLargeFile(abs: string): Promise<{ content: string[]; size: number }> {

@@ -37,6 +37,28 @@ export interface WireError {
   data?: Record<string, unknown>;
 }
 
+export interface EncodeOptions {
+  /** zstd in auto mode first (repository format v2). */
+  readonly compress: boolean;
+  readonly level: number;
+  /** The caller is done with the data: move it instead of copying it (it reads as empty after). */
+  readonly handOver?: boolean;
+  /**
+   * Encode on the calling thread: for small blobs the thread round trip costs more than the
+   * work (tree blobs), and a command that only needs those never starts a codec thread.
+   */
+  readonly inline?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Return the plaintexts; without it the blobs are only verified. */
+  readonly keep: boolean;
+  /** The caller is done with the buffer: move it instead of copying it. */
+  readonly handOver?: boolean;
+  /** Decode on the calling thread (see EncodeOptions.inline). */
+  readonly inline?: boolean;
+}
+
 export type CodecRequest =
   | { seq: number; op: 'encode'; key: string; compress: boolean; level: number; items: Uint8Array[] }
   | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean };
@@ -138,20 +160,35 @@ export class CodecPool {
    * Compresses (when `compress`, in auto mode) and encrypts one blob. `data` is not modified,
    * unless `handOver` says the caller is done with it: then it is moved to a codec thread (or
    * released after an inline encode) instead of copied, and reads as empty afterwards.
-   * While more than QUEUE_BYTES wait for a thread, new requests wait here first.
    */
-  async encode(key: MasterKey, data: Uint8Array, compress: boolean, level: number, handOver = false): Promise<EncodedBlob> {
-    if (this.#inline()) {
-      const e = encodeBlobSync(key, data, compress, level);
+  async encode(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<EncodedBlob> {
+    return (await this.submit(key, data, opts)).result;
+  }
+
+  /**
+   * Queues one blob for `encode` and resolves once it is queued, with `result` settling when
+   * it is encoded: a caller may go on reading while its blobs wait for a thread. While more
+   * than QUEUE_BYTES wait, new requests wait here first (the callers' backpressure).
+   */
+  async submit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<{ result: Promise<EncodedBlob> }> {
+    const { compress, level, handOver = false } = opts;
+    if (opts.inline || this.#inline()) {
+      let result: Promise<EncodedBlob>;
+      try {
+        result = Promise.resolve(encodeBlobSync(key, data, compress, level));
+      } catch (err) {
+        result = Promise.reject(err);
+      }
       if (handOver) release(data);
-      return e;
+      return { result };
     }
     while (this.#queuedBytes > QUEUE_BYTES) await new Promise<void>((r) => this.#roomWaiters.push(r));
     this.#queuedBytes += data.byteLength;
-    return new Promise((resolve, reject) => {
+    const result = new Promise<EncodedBlob>((resolve, reject) => {
       this.#encodes.push({ key: tokenOf(key), compress, level, data: handOver ? owned(data) : copyOf(data), resolve, reject });
       this.#schedule();
     });
+    return { result };
   }
 
   /**
@@ -160,8 +197,9 @@ export class CodecPool {
    * transferred as is (and is empty afterwards). Resolves one entry per blob, in order: the
    * plaintext (null unless `keep`), or the IntegrityError that blob failed with.
    */
-  decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, handOver = false): Promise<Array<Buffer | LifeboatError | null>> {
-    if (this.#inline() || blobs.length === 0) {
+  decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], opts: DecodeOptions): Promise<Array<Buffer | LifeboatError | null>> {
+    const { keep, handOver = false } = opts;
+    if (opts.inline || blobs.length === 0 || this.#inline()) {
       return Promise.resolve().then(() => {
         const out = blobs.map(({ at, loc }) => {
           try {
@@ -182,6 +220,11 @@ export class CodecPool {
       this.#decodes.push({ key: tokenOf(key), buf: handOver ? owned(buf) : copyOf(buf), blobs: [...blobs], keep, resolve, reject });
       this.#schedule();
     });
+  }
+
+  /** Whether any codec thread was started (commands that only touch trees start none). */
+  get started(): boolean {
+    return this.#slots.length > 0;
   }
 
   #inline(): boolean {

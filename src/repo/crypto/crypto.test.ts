@@ -40,6 +40,18 @@ test('each seal uses a fresh IV', () => {
   assert.notDeepEqual(a, b);
 });
 
+test('IVs drawn from the pooled random bytes never repeat and never read as zero, across refills', () => {
+  const key = newMasterKey();
+  const seen = new Set<string>();
+  const zero = Buffer.alloc(16).toString('hex');
+  for (let i = 0; i < 3000; i++) {
+    const iv = seal(key, Buffer.from([i & 255])).subarray(0, 16).toString('hex');
+    assert.notEqual(iv, zero);
+    assert.ok(!seen.has(iv), `IV ${iv} used twice (message ${i})`);
+    seen.add(iv);
+  }
+});
+
 test('layout is IV || AES-256-CTR(ct) || Poly1305-AES MAC over ct', () => {
   const key = newMasterKey();
   const pt = randomBytes(100);

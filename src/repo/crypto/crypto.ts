@@ -101,6 +101,26 @@ function poly1305Key(st: KeyState, iv: Uint8Array): Uint8Array {
 }
 
 /**
+ * Random IVs, drawn from the CSPRNG a few hundred at a time: one randomBytes call per blob
+ * cost more than the blob's AES on small files. Each IV is copied out and its bytes are
+ * never handed out twice.
+ */
+const IV_POOL_SIZE = 256 * IV_SIZE;
+let ivPool = Buffer.alloc(0);
+let ivAt = 0;
+
+function nextIv(): Buffer {
+  if (ivAt + IV_SIZE > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_SIZE);
+    ivAt = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivAt, ivAt + IV_SIZE));
+  ivPool.fill(0, ivAt, ivAt + IV_SIZE);
+  ivAt += IV_SIZE;
+  return iv;
+}
+
+/**
  * Encrypts and authenticates. The result owns its whole ArrayBuffer (never a slice of Node's
  * shared pool), so it may be transferred to another thread.
  */
@@ -108,7 +128,7 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   assertReady();
   const st = stateOf(key);
   const out = Buffer.allocUnsafeSlow(plaintext.length + CRYPTO_OVERHEAD);
-  const iv = randomBytes(IV_SIZE);
+  const iv = nextIv();
   iv.copy(out, 0);
   const ctr = createCipheriv('aes-256-ctr', st.encrypt, iv);
   // CTR is a stream cipher: update() returns exactly plaintext.length bytes, final() nothing.
