@@ -83,8 +83,12 @@ function nsToDate(s: string | undefined): Date | undefined {
   return new Date(Number(ns / 1000n) / 1000);
 }
 
+/** Temporary names: a random tag per process and a counter (opened with O_EXCL all the same). */
+const TMP_TAG = randomBytes(4).toString('hex');
+let tmpSeq = 0;
+
 function tmpName(p: string): string {
-  return path.join(path.dirname(p), `.${path.basename(p)}.lifeboat-${randomBytes(4).toString('hex')}`);
+  return path.join(path.dirname(p), `.${path.basename(p)}.lifeboat-${TMP_TAG}${(tmpSeq++).toString(36)}`);
 }
 
 interface FileJob {
@@ -322,6 +326,8 @@ export class Restorer {
         if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
         // The range did not read: each blob is tried again on its own, from any copy.
       }
+      // One file at a time: creating files in parallel was slower here (ext4 spent 3x the
+      // kernel time on contended directory updates: 6.9 s -> 10-13 s for 20 000 files).
       for (let i = 0; i < seg.locs.length; i++) await deliver((seg.locs[i] as BlobLocation).id, results[i]);
     });
     for (const id of unindexed) await deliver(id, undefined);
