@@ -20,7 +20,7 @@ import { addKey, openKey } from './key/key-file.ts';
 import type { ScryptParams } from './key/key-file.ts';
 import { randomPolynomial, parsePolynomial } from './chunker/polynomial.ts';
 import { CodecPool } from './codec/codec-pool.ts';
-import type { BlobSlice } from './codec/codec-pool.ts';
+import type { BlobSlice, DecodeOptions } from './codec/codec-pool.ts';
 import type { EncodedBlob } from './codec/blob-codec.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
 import { MasterIndex } from './index/master-index.ts';
@@ -334,7 +334,7 @@ export class Repository {
     for (const loc of locations) {
       try {
         const raw = await this.storage.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length, signal: opts.signal });
-        const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, handOver: true, inline: type === 'tree' });
+        const { results: [r] } = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, handOver: true, inline: type === 'tree' });
         if (r instanceof Error) throw r;
         return r as Buffer;
       } catch (err) {
@@ -347,7 +347,7 @@ export class Repository {
 
   /** Decrypts, decompresses and verifies one blob read from a pack (`raw` is not modified). */
   async decodeBlob(loc: BlobLocation, raw: Uint8Array): Promise<Buffer> {
-    const [r] = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, inline: loc.type === 'tree' });
+    const { results: [r] } = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, inline: loc.type === 'tree' });
     if (r instanceof Error) throw r;
     return r as Buffer;
   }
@@ -355,12 +355,12 @@ export class Repository {
   /**
    * Verifies and decodes several blobs lying in one buffer read from a pack (`at`: where each
    * starts in `buf`), on the codec threads. One entry per blob, in order: the plaintext
-   * (undefined when `keep` is false), or the error that blob failed with. With `handOver`
-   * the caller is done with `buf`, which may then be moved to a codec thread (left empty).
+   * (undefined unless `keep`), or the error that blob failed with; `digest` is the buffer's
+   * SHA-256 when asked for. See DecodeOptions for `handOver` and `helpInline`.
    */
-  async decodeBlobs(buf: Uint8Array, blobs: readonly BlobSlice[], keep = true, handOver = false): Promise<Array<Buffer | LifeboatError | undefined>> {
-    const out = await CodecPool.shared().decode(this.#key, buf, blobs, { keep, handOver });
-    return out.map((r) => r ?? undefined);
+  async decodeBlobs(buf: Uint8Array, blobs: readonly BlobSlice[], opts: DecodeOptions): Promise<{ results: Array<Buffer | LifeboatError | undefined>; digest?: string }> {
+    const out = await CodecPool.shared().decode(this.#key, buf, blobs, opts);
+    return { results: out.results.map((r) => r ?? undefined), digest: out.digest };
   }
 
   /** Reads and decrypts the header of a pack file. */

@@ -321,7 +321,7 @@ export class Restorer {
       let results: Array<Buffer | Error | undefined> = [];
       try {
         const buf = await this.#repo.storage.load({ type: 'data', name: seg.packId }, { offset: seg.start, length: seg.end - seg.start, signal: this.#opts.signal });
-        results = await this.#repo.decodeBlobs(buf, seg.locs.map((loc) => ({ at: loc.offset - seg.start, loc })), true, true);
+        ({ results } = await this.#repo.decodeBlobs(buf, seg.locs.map((loc) => ({ at: loc.offset - seg.start, loc })), { keep: true, handOver: true }));
       } catch (err) {
         if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
         // The range did not read: each blob is tried again on its own, from any copy.

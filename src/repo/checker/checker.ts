@@ -21,7 +21,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, UsageError, errorMessage } from '../../core/errors.ts';
-import { idOf, isId } from '../../core/ids.ts';
+import { isId } from '../../core/ids.ts';
 import { mapLimit } from '../../util/semaphore.ts';
 import type { FileInfo } from '../../storage/storage.ts';
 import { open as openSealed } from '../crypto/crypto.ts';
@@ -97,7 +97,7 @@ export interface CheckReport {
 /** Paths listed per damage; more are counted, not listed. */
 export const FILES_CAP = 20;
 /** Packs read whole at once: bounds memory to about this many pack sizes. */
-const READ_CONCURRENCY = 2;
+const READ_CONCURRENCY = 4;
 /** Decoded trees kept while naming the paths that lead to damage. */
 const ATTRIBUTION_CACHE = 1024;
 
@@ -495,15 +495,16 @@ class Check {
       return;
     }
     this.#bytesRead += bytes.length;
-    const hashOk = idOf(bytes) === packId;
     this.#compareHeader(packId, bytes, entries);
     // Every blob as the index describes it: that is how restores find them. The blobs that
-    // lie inside the pack are verified in one batch on the codec threads.
+    // lie inside the pack are verified in one batch with the pack's hash, on a codec thread.
     const packLength = bytes.length;
     const inside = entries.filter((loc) => loc.offset + loc.length <= packLength);
     const verdicts = new Map<BlobLocation, unknown>();
-    // The pack's bytes are not needed after this: hand them to the codec thread uncopied.
-    const results = await this.#repo.decodeBlobs(bytes, inside.map((loc) => ({ at: loc.offset, loc })), false, true);
+    // The pack's bytes are not needed after this: hand them over uncopied. A check only reads,
+    // so when the codec threads are full this thread decodes as well.
+    const { results, digest } = await this.#repo.decodeBlobs(bytes, inside.map((loc) => ({ at: loc.offset, loc })), { keep: false, handOver: true, helpInline: true, digest: true });
+    const hashOk = digest === packId;
     inside.forEach((loc, i) => verdicts.set(loc, results[i]));
     const damaged: string[] = [];
     for (const loc of entries) {

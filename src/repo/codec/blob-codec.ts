@@ -5,13 +5,19 @@
  *
  * Results own their whole ArrayBuffer, so a worker can transfer them without copying.
  */
-import { IntegrityError } from '../../core/errors.ts';
+import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
 import { compressBlobSync, decompressBlobSync } from '../compression.ts';
 import { open as openSealed, seal } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import type { BlobLocation } from '../index/master-index.ts';
 import { release, releaseBacking } from '../../util/memory.ts';
+
+/** A blob inside a buffer handed to `decode`: `at` is where its bytes start in that buffer. */
+export interface BlobSlice {
+  readonly at: number;
+  readonly loc: BlobLocation;
+}
 
 export interface EncodedBlob {
   /** IV || ciphertext || MAC, as stored in a pack. */
@@ -50,6 +56,27 @@ export function decodeBlobSync(key: MasterKey, loc: BlobLocation, raw: Uint8Arra
   const actual = idOf(plain);
   if (actual !== loc.id) throw new IntegrityError(`${what} has hash ${actual}`, { data: { expected: loc.id, actual } });
   return plain;
+}
+
+/**
+ * Verifies and decodes the blobs lying in `buf` (`at`: where each starts): one entry per blob,
+ * the plaintext (null unless `keep`) or the LifeboatError it failed with; with `digest`, also
+ * the SHA-256 of the whole buffer (a pack's name).
+ */
+export function decodeSync(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, digest: boolean): { results: Array<Buffer | LifeboatError | null>; digest?: string } {
+  const sum = digest ? idOf(buf) : undefined;
+  const results = blobs.map(({ at, loc }) => {
+    try {
+      const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
+      if (keep) return plain;
+      release(plain);
+      return null;
+    } catch (err) {
+      if (err instanceof LifeboatError) return err;
+      throw err;
+    }
+  });
+  return { results, digest: sum };
 }
 
 /** `b` itself when it spans its whole ArrayBuffer (so it can be transferred), else a copy. */

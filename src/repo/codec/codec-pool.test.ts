@@ -8,6 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { Repository } from '../repository.ts';
 import { CodecPool } from './codec-pool.ts';
+import { encodeBlobSync } from './blob-codec.ts';
+import { initCrypto, newMasterKey } from '../crypto/crypto.ts';
+import { idOf } from '../../core/ids.ts';
+import { IntegrityError } from '../../core/errors.ts';
 
 test('tree blobs go through the codec inline; data blobs start the codec threads', async (t) => {
   if (CodecPool.shared().threads === 0) t.skip('LIFEBOAT_CODEC_THREADS=0: no threads to start');
@@ -25,4 +29,23 @@ test('tree blobs go through the codec inline; data blobs start the codec threads
   await repo.flush();
   assert.deepEqual(await repo.loadBlob('data', d.id), data);
   assert.equal(CodecPool.shared().started, true);
+});
+
+test('with helpInline, decodes beyond what the threads take run on the caller and give the same verdicts', async () => {
+  await initCrypto();
+  const key = newMasterKey();
+  const pool = CodecPool.shared();
+  const blobs = Array.from({ length: 12 }, (_, i) => randomBytes(50_000 + i));
+  const jobs = blobs.map((plain, i) => {
+    const e = encodeBlobSync(key, plain, true, 3);
+    const sealed = Buffer.from(e.sealed);
+    if (i % 4 === 3) sealed[100] ^= 1; // every fourth blob damaged
+    const loc = { type: 'data' as const, id: idOf(plain), packId: 'p'.repeat(64), offset: 0, length: sealed.length, uncompressedLength: e.uncompressedLength };
+    return pool.decode(key, sealed, [{ at: 0, loc }], { keep: true, helpInline: true });
+  });
+  const results = await Promise.all(jobs);
+  results.forEach(({ results: [r] }, i) => {
+    if (i % 4 === 3) assert.ok(r instanceof IntegrityError, `blob ${i}: damage not reported`);
+    else assert.deepEqual(r, blobs[i]);
+  });
 });

@@ -8,7 +8,7 @@ import { LifeboatError } from '../../core/errors.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import { initCrypto } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
-import { decodeBlobSync, encodeBlobSync, owned } from './blob-codec.ts';
+import { decodeSync, encodeBlobSync, owned } from './blob-codec.ts';
 import type { CodecReply, CodecRequest, WireError } from './codec-pool.ts';
 
 await initCrypto();
@@ -48,24 +48,20 @@ function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[]
     }
     return { reply: { seq: req.seq, op: 'encode', sealed, lengths }, transfer };
   }
-  const results: Array<Uint8Array | WireError | null> = [];
-  for (const { at, loc } of req.blobs) {
-    try {
-      const plain = decodeBlobSync(key, loc, req.buf.subarray(at, at + loc.length));
-      if (req.keep) {
-        const out = owned(plain);
-        results.push(out);
-        transfer.push(out.buffer as ArrayBuffer);
-      } else {
-        release(plain);
-        results.push(null);
-      }
-    } catch (err) {
-      results.push(wireError(err));
-    }
+  let decoded: ReturnType<typeof decodeSync>;
+  try {
+    decoded = decodeSync(key, req.buf, req.blobs, req.keep, req.digest);
+  } finally {
+    release(req.buf);
   }
-  release(req.buf);
-  return { reply: { seq: req.seq, op: 'decode', results }, transfer };
+  const results = decoded.results.map((r): Uint8Array | WireError | null => {
+    if (r === null) return null;
+    if (r instanceof LifeboatError) return wireError(r);
+    const out = owned(r);
+    transfer.push(out.buffer as ArrayBuffer);
+    return out;
+  });
+  return { reply: { seq: req.seq, op: 'decode', results, digest: decoded.digest }, transfer };
 }
 
 port.on('message', (req: CodecRequest) => {
