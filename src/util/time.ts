@@ -6,6 +6,10 @@
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
 
+/** The last second formatted: a walk formats three times per file, mostly of nearby seconds. */
+let lastSec = Number.NaN;
+let lastBase = '';
+
 /** Formats nanoseconds since the epoch as UTC RFC 3339 with the fraction trimmed like Go's RFC3339Nano. */
 export function formatNs(ns: bigint): string {
   let sec = ns / NS_PER_S;
@@ -14,7 +18,12 @@ export function formatNs(ns: bigint): string {
     frac += NS_PER_S;
     sec -= 1n;
   }
-  const base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  const s = Number(sec);
+  if (s !== lastSec) {
+    lastBase = new Date(s * 1000).toISOString().slice(0, 19);
+    lastSec = s;
+  }
+  const base = lastBase;
   if (frac === 0n) return `${base}Z`;
   const digits = frac.toString().padStart(9, '0').replace(/0+$/, '');
   return `${base}.${digits}Z`;
