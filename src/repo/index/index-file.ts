@@ -39,6 +39,11 @@ export function indexToJSON(doc: IndexDoc): unknown {
   };
 }
 
+/** A pack offset or blob length as restic writes them (packs are far below 4 GiB). */
+function isU32(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 0xffffffff;
+}
+
 export function indexFromJSON(raw: unknown, what: string): IndexDoc {
   const bad = (why: string): never => {
     throw new IntegrityError(`${what}: ${why}`);
@@ -54,6 +59,9 @@ export function indexFromJSON(raw: unknown, what: string): IndexDoc {
     const blobs: PackedBlob[] = [];
     for (const b of (p.blobs ?? []) as JsonBlob[]) {
       if (typeof b?.id !== 'string' || !isId(b.id) || (b.type !== 'data' && b.type !== 'tree')) bad(`pack ${p.id} lists a malformed blob`);
+      if (!isU32(b.offset) || !isU32(b.length) || (b.uncompressed_length !== undefined && !isU32(b.uncompressed_length))) {
+        bad(`pack ${p.id} lists blob ${b.id} with an invalid offset or length`);
+      }
       blobs.push({ id: b.id, type: b.type, offset: b.offset, length: b.length, uncompressedLength: b.uncompressed_length });
     }
     out.push({ id: p.id as string, blobs });
