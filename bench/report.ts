@@ -18,6 +18,8 @@ export interface Entry {
   outputBytes?: number;
   summary?: Record<string, number>;
   verified?: { ok: boolean; detail: string };
+  /** With several rounds: each round's wall time and peak RSS (the fields above are medians). */
+  rounds?: { wallS: number[]; maxRssKiB: number[] };
 }
 
 export interface Row {
@@ -55,6 +57,8 @@ export interface BenchResults {
   readonly profiles: Record<string, ProfileSummary>;
   readonly failures: readonly string[];
   readonly benchSeconds: number;
+  /** How many times the main steps ran (fresh repositories each time); rows hold medians. */
+  readonly rounds?: number;
 }
 
 const MB = (n: number | undefined): string => (n === undefined ? '–' : (n / 1e6).toFixed(1));
@@ -76,6 +80,40 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * One row per step from several rounds: the median of each time and of peak RSS, failed if
+ * any round failed, sizes and checks from the first round (they are the same every round).
+ */
+export function mergeRounds(rounds: readonly (readonly Row[])[]): Row[] {
+  const [first = [], ...rest] = rounds;
+  if (rest.length === 0) return [...first];
+  return first.map((row) => {
+    const entries: Record<string, Entry> = {};
+    for (const [tool, e0] of Object.entries(row.entries)) {
+      const all = [e0, ...rest.map((r) => r.find((x) => x.id === row.id)?.entries[tool]).filter((e): e is Entry => e !== undefined)];
+      entries[tool] = {
+        ...e0,
+        wallS: median(all.map((e) => e.wallS)),
+        cpuS: median(all.map((e) => e.cpuS)),
+        userS: median(all.map((e) => e.userS)),
+        sysS: median(all.map((e) => e.sysS)),
+        maxRssKiB: median(all.map((e) => e.maxRssKiB)),
+        ok: all.every((e) => e.ok),
+        error: all.find((e) => e.error)?.error,
+        verified: all.find((e) => e.verified && !e.verified.ok)?.verified ?? e0.verified,
+        rounds: { wallS: all.map((e) => e.wallS), maxRssKiB: all.map((e) => e.maxRssKiB) },
+      };
+    }
+    return { ...row, entries };
+  });
+}
+
 function stepTable(row: Row): string {
   const lb = row.entries.lifeboat;
   const rs = row.entries.restic;
@@ -91,6 +129,11 @@ function stepTable(row: Row): string {
     r('CPU user+sys (s)', (e) => sec(e.cpuS), (e) => e.cpuS),
     r('peak RSS (MiB)', (e) => mib(e.maxRssKiB), (e) => e.maxRssKiB),
   ];
+  if (lb?.rounds && lb.rounds.wallS.length > 1) {
+    const each = (e: Entry | undefined, f: (e: NonNullable<Entry['rounds']>) => string): string => (e?.rounds ? f(e.rounds) : '–');
+    rows.push(['wall, each round (s)', each(lb, (x) => x.wallS.map(sec).join(', ')), each(rs, (x) => x.wallS.map(sec).join(', ')), ...(gz ? [each(gz, (x) => x.wallS.map(sec).join(', '))] : []), '–']);
+    rows.push(['peak RSS, each round (MiB)', each(lb, (x) => x.maxRssKiB.map(mib).join(', ')), each(rs, (x) => x.maxRssKiB.map(mib).join(', ')), ...(gz ? [each(gz, (x) => x.maxRssKiB.map(mib).join(', '))] : []), '–']);
+  }
   if (lb?.repoBytes !== undefined || rs?.repoBytes !== undefined) {
     const repoRow = r('repository after (MB)', (e) => MB(e.repoBytes), (e) => e.repoBytes);
     if (gz?.outputBytes !== undefined) repoRow[3] = `${MB(gz.outputBytes)} (.gz file)`;
@@ -193,7 +236,8 @@ export function renderDoc(res: BenchResults, analysis: string, resultsFile: stri
 
 Measured ${res.date.slice(0, 16).replace('T', ' ')} UTC${res.quick ? ' (**quick corpus, 10× smaller**)' : ''};
 raw numbers in \`${resultsFile}\`. Ratios are lifeboat / restic: **below 1 means lifeboat is
-faster or leaner**, above 1 that restic is. The whole bench took ${minutes(res.benchSeconds)}.
+faster or leaner**, above 1 that restic is.${(res.rounds ?? 1) > 1 ? ` Every number is the **median of ${res.rounds} rounds** (each round runs
+all steps again on fresh repositories, both tools taking turns; the per-step tables list each round).` : ''} The whole bench took ${minutes(res.benchSeconds)}.
 
 ## Summary
 

@@ -11,6 +11,10 @@
  * Raw numbers go to bench/results/<date>.json; docs/performance.md is regenerated from them
  * (plus the hand-written analysis in bench/analysis.md) on a full run of all steps.
  *
+ * Wall times on a shared machine drift by tens of percent over minutes, so a full run repeats
+ * the main steps (--rounds, default 3; 1 with --quick), each round on fresh repositories, and
+ * reports the median of each number; the hourly series and the profiles run once.
+ *
  * Options: --quick (a 10x smaller corpus, for iterating), --steps a,b (subset; steps that need
  * a first backup pull it in), --write-doc (also regenerate the doc from a quick/partial run),
  * --doc-from FILE (regenerate the doc from a saved results file, running nothing).
@@ -28,6 +32,7 @@ import type { RunOptions, Sample } from './measure.ts';
 import { summarise } from './profile-summary.ts';
 import type { ProfileSummary } from './profile-summary.ts';
 import { renderDoc } from './report.ts';
+import { mergeRounds } from './report.ts';
 import type { BenchResults, Entry, Row } from './report.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -47,6 +52,7 @@ const { values: opts } = parseArgs({
     'write-doc': { type: 'boolean', default: false },
     'doc-from': { type: 'string' },
     rev: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 
@@ -522,25 +528,34 @@ async function main(): Promise<void> {
   const started = new Date();
   const corpus = ensureCorpus(scale);
   const run = path.join(WORK, scale === 1 ? 'run' : `run-x${scale}`);
-  rmSync(run, { recursive: true, force: true });
-  mkdirSync(run, { recursive: true });
-  const b = new Bench(corpus, run);
-  warmUp(run);
-  log(`steps ${steps.join(', ')}; corpus ${mb(corpus.treeBytes)} MB in ${corpus.treeFiles} files`);
+  const rounds = Math.max(1, Number(opts.rounds ?? (opts.quick ? 1 : 3)));
+  log(`steps ${steps.join(', ')}; ${rounds} round(s); corpus ${mb(corpus.treeBytes)} MB in ${corpus.treeFiles} files`);
   const t0 = performance.now();
-  const table: Record<Step, () => Promise<void>> = {
-    backup: () => b.stepBackup(),
-    nochange: () => b.stepNoChange(),
-    change: () => b.stepChange(),
-    restore: () => b.stepRestore(),
-    check: () => b.stepCheck(),
-    hourly: () => b.stepHourly(),
-    profile: () => b.stepProfile(),
-  };
-  for (const s of steps) {
-    log(`step ${s}`);
-    await table[s]();
+  const benches: Bench[] = [];
+  for (let round = 0; round < rounds; round++) {
+    rmSync(run, { recursive: true, force: true });
+    mkdirSync(run, { recursive: true });
+    if (round === 0) warmUp(run);
+    const b = new Bench(corpus, run);
+    benches.push(b);
+    const table: Record<Step, () => Promise<void>> = {
+      backup: () => b.stepBackup(),
+      nochange: () => b.stepNoChange(),
+      change: () => b.stepChange(),
+      restore: () => b.stepRestore(),
+      check: () => b.stepCheck(),
+      hourly: () => b.stepHourly(),
+      profile: () => b.stepProfile(),
+    };
+    for (const s of steps) {
+      // The hourly series and the profiles are not timed comparisons: once is enough.
+      if (round > 0 && (s === 'hourly' || s === 'profile')) continue;
+      log(`round ${round + 1}/${rounds}: step ${s}`);
+      await table[s]();
+    }
   }
+  const b = benches[0] as Bench;
+  const failures = benches.flatMap((x) => x.failures);
   const results: BenchResults = {
     date: started.toISOString(),
     quick: opts.quick ?? false,
@@ -554,11 +569,12 @@ async function main(): Promise<void> {
       dumpBytes: statSync(corpus.dump('dump-base.sql', [])).size,
       change: b.changeInfo,
     },
-    rows: b.rows,
+    rows: mergeRounds(benches.map((x) => x.rows)),
     hourly: b.hourly,
     profiles: b.profiles,
-    failures: b.failures,
+    failures,
     benchSeconds: Math.round((performance.now() - t0) / 1000),
+    rounds,
   };
   const resultsDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -570,8 +586,8 @@ async function main(): Promise<void> {
     writeFileSync(docPath, renderDoc(results, analysis(), path.relative(ROOT, file)));
     log(`wrote ${path.relative(ROOT, docPath)}`);
   }
-  if (b.failures.length > 0) {
-    log(`${b.failures.length} failure(s):\n  ${b.failures.join('\n  ')}`);
+  if (failures.length > 0) {
+    log(`${failures.length} failure(s):\n  ${failures.join('\n  ')}`);
     process.exitCode = 1;
   }
 }
