@@ -42,6 +42,8 @@ import { groupName, userName } from './owners.ts';
 import { readXattrsSync } from './xattrs.ts';
 
 const READ_SIZE = 1 << 20;
+/** Subtrees of the parent snapshot loaded ahead of the walk, per directory. */
+const TREE_PREFETCH = 8;
 
 export interface ArchiverProgress {
   files: number;
@@ -334,6 +336,19 @@ export class Archiver {
     this.#checkCancel();
     const names = readdirSync(abs).sort();
     const prevByName = new Map((prevTree?.nodes ?? []).map((n) => [n.name, n]));
+    // The parent snapshot's subtrees of the next few child directories load while the walk
+    // goes on (one at a time, each was a storage round trip the walk waited for).
+    const prevDirs = names.filter((n) => prevByName.get(n)?.type === 'dir');
+    const prevSubtrees = new Map<string, Promise<Tree | undefined>>();
+    let ahead = 0;
+    const prefetch = (upTo: number): void => {
+      for (; ahead < Math.min(upTo, prevDirs.length); ahead++) {
+        const n = prevDirs[ahead] as string;
+        prevSubtrees.set(n, this.#prevSubtree(prevByName.get(n)));
+      }
+    };
+    let dirsSeen = 0;
+    prefetch(TREE_PREFETCH);
     const parts: Array<Promise<TreeNode | undefined>> = [];
     const failed = (p: string, err: unknown): undefined => {
       if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
@@ -351,7 +366,10 @@ export class Archiver {
         const prev = prevByName.get(name);
         let part: Promise<TreeNode | undefined>;
         if (node.type === 'dir') {
-          const { tree: subtree } = await this.#walkDir(p, await this.#prevSubtree(prev));
+          prefetch(++dirsSeen + TREE_PREFETCH);
+          const prevSub = prevSubtrees.get(name) ?? this.#prevSubtree(prev);
+          prevSubtrees.delete(name);
+          const { tree: subtree } = await this.#walkDir(p, await prevSub);
           this.summary.dirs++;
           this.#progress.dirs++;
           part = subtree.then((id) => {

@@ -1,0 +1,51 @@
+// Change detection against the parent snapshot, across more child directories than the walk
+// loads ahead (its prefetch of the parent's subtrees), with directories that appeared, went
+// away or became files in between.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
+import { Repository } from '../repository.ts';
+import { loadSnapshot } from '../snapshot/snapshot.ts';
+import { Archiver } from './archiver.ts';
+
+test('a second backup finds every unchanged file through the parent snapshot, dir by dir', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'lifeboat-archiver-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const src = path.join(root, 'src');
+  for (let d = 0; d < 30; d++) {
+    for (let s = 0; s < 2; s++) {
+      mkdirSync(path.join(src, `d${String(d).padStart(2, '0')}`, `s${s}`), { recursive: true });
+      writeFileSync(path.join(src, `d${String(d).padStart(2, '0')}`, `s${s}`, 'f.txt'), `file ${d}/${s}\n`);
+    }
+  }
+  const storage = createMemoryStorage();
+  await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
+  const backup = async (parentId?: string): Promise<{ id: string; a: Archiver }> => {
+    const repo = await Repository.open(storage, 'pw');
+    await repo.loadIndex();
+    const parent = parentId ? await loadSnapshot(repo, parentId) : undefined;
+    const a = new Archiver(repo);
+    const tree = await a.saveTargets([src], parent);
+    return { id: await a.finish(tree, [src], { parent: parent?.id }), a };
+  };
+  const first = await backup();
+  assert.equal(first.a.summary.filesNew, 60);
+
+  // d03 becomes a file, d17 goes away, d31 is new, one file changes in d25.
+  rmSync(path.join(src, 'd03'), { recursive: true });
+  writeFileSync(path.join(src, 'd03'), 'now a file\n');
+  rmSync(path.join(src, 'd17'), { recursive: true });
+  mkdirSync(path.join(src, 'd31'));
+  writeFileSync(path.join(src, 'd31', 'new.txt'), 'new\n');
+  writeFileSync(path.join(src, 'd25', 's1', 'f.txt'), 'changed, and longer than before\n');
+
+  const second = await backup(first.id);
+  const s = second.a.summary;
+  assert.equal(s.filesUnmodified, 60 - 2 - 2 - 1, 'an unchanged file was read again');
+  assert.equal(s.filesChanged, 2); // d25/s1/f.txt, and d03 (a directory in the parent)
+  assert.equal(s.filesNew, 1); // d31/new.txt
+  assert.equal(s.blobsAdded > 0, true);
+});
