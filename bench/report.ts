@@ -237,7 +237,7 @@ export function renderDoc(res: BenchResults, analysis: string, resultsFile: stri
 Measured ${res.date.slice(0, 16).replace('T', ' ')} UTC${res.quick ? ' (**quick corpus, 10× smaller**)' : ''};
 raw numbers in \`${resultsFile}\`. Ratios are lifeboat / restic: **below 1 means lifeboat is
 faster or leaner**, above 1 that restic is.${(res.rounds ?? 1) > 1 ? ` Every number is the **median of ${res.rounds} rounds** (each round runs
-all steps again on fresh repositories, both tools taking turns; the per-step tables list each round).` : ''} The whole bench took ${minutes(res.benchSeconds)}.
+all steps again on fresh repositories, and the tools take turns going first; the per-step tables list each round).` : ''} The whole bench took ${minutes(res.benchSeconds)}.
 
 ## Summary
 
@@ -281,7 +281,8 @@ ${c.change ? c.change.actions.map((a) => `- ${a}`).join('\n') : '- (not run)'}
 ## Method
 
 - Both tools run in the same \`npm run bench\`, one after the other for each step (lifeboat
-  first), each on its own fresh repository on the same local disk (\`bench/work/run/\`). restic
+  first in odd rounds, restic first in even ones), each on its own fresh repository on the
+  same local disk (\`bench/work/run/\`). restic
   uses repository format 2 (\`init --repository-version 2\`, compression \`auto\`, its default);
   it keeps its normal local cache (RESTIC_CACHE_DIR in a fresh directory per repository), as
   users run it. lifeboat has no local cache.

@@ -12,8 +12,9 @@
  * (plus the hand-written analysis in bench/analysis.md) on a full run of all steps.
  *
  * Wall times on a shared machine drift by tens of percent over minutes, so a full run repeats
- * the main steps (--rounds, default 3; 1 with --quick), each round on fresh repositories, and
- * reports the median of each number; the hourly series and the profiles run once.
+ * the main steps (--rounds, default 3; 1 with --quick), each round on fresh repositories and
+ * with the other tool going first, and reports the median of each number; the hourly series
+ * and the profiles run once.
  *
  * Options: --quick (a 10x smaller corpus, for iterating), --steps a,b (subset; steps that need
  * a first backup pull it in), --write-doc (also regenerate the doc from a quick/partial run),
@@ -261,11 +262,13 @@ class Bench {
   hourly: BenchResults['hourly'];
   profiles: Record<string, ProfileSummary> = {};
 
-  constructor(corpus: Corpus, run: string) {
+  /** `resticFirst`: restic takes the first turn of every step (rounds alternate the order). */
+  constructor(corpus: Corpus, run: string, resticFirst = false) {
     this.corpus = corpus;
     this.run = run;
     this.src = path.join(run, 'src');
-    this.tools = tools(run, () => (this.#profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${this.#profileDir}`] : []));
+    const all = tools(run, () => (this.#profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${this.#profileDir}`] : []));
+    this.tools = resticFirst ? [...all].reverse() : all;
   }
 
   repo(tool: Tool, kind = 'main'): string {
@@ -432,7 +435,7 @@ class Bench {
 
   /** lifeboat's first backups, restore and check again in a fresh repository, under `node --cpu-prof`. */
   async stepProfile(): Promise<void> {
-    const lb = this.tools[0];
+    const lb = this.tools.find((t) => t.name === 'lifeboat') as Tool;
     const repo = this.repo(lb, 'profile');
     const target = path.join(this.run, 'restore-profile');
     rmSync(repo, { recursive: true, force: true });
@@ -536,7 +539,9 @@ async function main(): Promise<void> {
     rmSync(run, { recursive: true, force: true });
     mkdirSync(run, { recursive: true });
     if (round === 0) warmUp(run);
-    const b = new Bench(corpus, run);
+    // The tools take turns going first: the one that runs second in a step finds the file
+    // system as the first left it (in the restore step, the inodes it just freed).
+    const b = new Bench(corpus, run, round % 2 === 1);
     benches.push(b);
     const table: Record<Step, () => Promise<void>> = {
       backup: () => b.stepBackup(),
