@@ -1,4 +1,6 @@
 /** Small helpers shared by the command files. */
+import type { Command } from 'commander';
+import type { SnapshotFilter } from '../../repo/snapshot/snapshot.ts';
 import { formatBytes } from '../output.ts';
 
 /** commander option reducer for repeatable flags. */
@@ -21,4 +23,22 @@ export function etaText(done: number, total: number, ms: number): string {
 /** Parses "--tag a,b --tag c" into groups [[a,b],[c]]. */
 export function tagGroups(values: string[]): string[][] {
   return values.map((v) => v.split(',').filter(Boolean)).filter((g) => g.length > 0);
+}
+
+/** The flags that narrow which snapshot "latest" means, as restic's restore, dump and ls take them. */
+export interface LatestFilterFlags {
+  host: string[];
+  tag: string[];
+  path: string[];
+}
+
+export function addLatestFilterOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <host>', 'with "latest": the latest snapshot of this host (repeatable)', collect, [])
+    .option('--tag <tags>', 'with "latest": the latest snapshot with these tags (a,b = both; repeat for either)', collect, [])
+    .option('--path <path>', 'with "latest": the latest snapshot of this path (repeatable: of all of them)', collect, []);
+}
+
+export function latestFilter(flags: LatestFilterFlags): SnapshotFilter {
+  return { hosts: flags.host, tags: tagGroups(flags.tag), paths: flags.path };
 }

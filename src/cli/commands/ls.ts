@@ -5,17 +5,20 @@ import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { TreeNode } from '../../repo/tree/node.ts';
+import { addLatestFilterOptions, latestFilter } from './common.ts';
+import type { LatestFilterFlags } from './common.ts';
 
 export function registerLs(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('ls')
     .description('list files in a snapshot')
     .argument('<snapshot>', 'snapshot ID (or prefix) or "latest"')
     .argument('[path]', 'only under this path', '/')
-    .option('-l, --long', 'show mode, size and time')
-    .action(async (ref: string, prefix: string, flags: { long?: boolean }) => {
+    .option('-l, --long', 'show mode, size and time');
+  addLatestFilterOptions(cmd)
+    .action(async (ref: string, prefix: string, flags: LatestFilterFlags & { long?: boolean }) => {
       await withRepository(ctx, { lock: 'none' }, async ({ repo }) => {
-        const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
+        const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
         const trees = new TreeStore(repo);
         const want = prefix.replace(/\/+$/, '') || '/';
         ctx.out.line(`snapshot ${snap.id.slice(0, 8)} of [${snap.paths.join(' ')}] at ${snap.time}:`);

@@ -12,11 +12,12 @@ import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
-import { etaText, rateLine } from './common.ts';
+import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './common.ts';
+import type { LatestFilterFlags } from './common.ts';
 import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
 
-interface RestoreFlags {
+interface RestoreFlags extends LatestFilterFlags {
   target?: string;
   include?: string;
   only?: string;
@@ -28,7 +29,7 @@ interface RestoreFlags {
 }
 
 export function registerRestore(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('restore')
     .description('restore a snapshot to a directory (--target), or the sources of lifeboat.yml in dependency order')
     .argument('[snapshot]', 'snapshot ID (or prefix) or "latest"')
@@ -39,9 +40,13 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .option('--at <time>', 'stack mode: restore the latest snapshots taken at or before this time')
     .option('--to <target>', 'stack mode: restore into another target (database name, directory, URL; one source)')
     .option('-n, --dry-run', 'stack mode: print the plan and stop')
-    .option('-y, --yes', 'stack mode: do not ask before replacing data')
+    .option('-y, --yes', 'stack mode: do not ask before replacing data');
+  addLatestFilterOptions(cmd)
     .action(async (ref: string | undefined, flags: RestoreFlags) => {
       if (flags.target) return restoreToDir(ctx, ref ?? 'latest', flags);
+      if (flags.host.length + flags.tag.length + flags.path.length > 0) {
+        throw new UsageError('--host, --tag and --path choose the snapshot of a restore with --target', { hint: 'in stack mode, use --only, --snapshot or --at' });
+      }
       return restoreStackCommand(ctx, ref, flags);
     });
 }
@@ -49,7 +54,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
 async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
   const started = Date.now();
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
-    const snap = await findSnapshot(repo, ref, {}, { signal: ctx.signal });
+    const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
     let last = 0;
     let total: number | undefined;
     const restorer = new Restorer(repo, {

@@ -82,7 +82,10 @@ export async function findSnapshot(repo: Repository, ref: string, filter: Snapsh
   if (ref === 'latest') {
     const all = (await listSnapshots(repo, { ...opts, onError: () => undefined })).filter((s) => matchesFilter(s, filter));
     const last = all.at(-1);
-    if (!last) throw new NotFoundError('no snapshot found', { hint: 'run "lifeboat snapshots" to see what the repository holds' });
+    if (!last) {
+      const narrowed = [filter.hosts?.length ? `host ${filter.hosts.join(' or ')}` : '', filter.tags?.length ? `tags ${filter.tags.map((g) => g.join('+')).join(' or ')}` : '', filter.paths?.length ? `path ${filter.paths.join(' and ')}` : ''].filter(Boolean);
+      throw new NotFoundError(narrowed.length > 0 ? `no snapshot of ${narrowed.join(', ')}` : 'no snapshot found', { hint: 'run "lifeboat snapshots" to see what the repository holds' });
+    }
     return last;
   }
   if (isId(ref)) return loadSnapshot(repo, ref, opts);
