@@ -16,7 +16,7 @@ import type { VerifySourceResult } from '../ops/verify-run.ts';
 import { SnapshotReader } from './artifact-store.ts';
 import type { OpenedRepository } from './open-repository.ts';
 import { reportEnvelope, saveJsonReport } from './reports.ts';
-import type { ReportEnvelope } from './reports.ts';
+import type { ReportEnvelope } from '../ops/run-report.ts';
 import { chooseSnapshots, contextFor, selectSources } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
 

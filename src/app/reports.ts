@@ -7,8 +7,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { VERSION } from '../version.ts';
-
-export type ReportKind = 'backup' | 'restore' | 'verify' | 'drill' | 'synthetic';
+import type { ReportEnvelope, ReportKind } from '../ops/run-report.ts';
 
 export async function saveJsonReport(stateDir: string, kind: ReportKind, startedAt: string, report: unknown): Promise<string> {
   const dir = path.join(stateDir, 'reports');
@@ -29,17 +28,6 @@ export async function loadLatestReport<T>(stateDir: string, kind: ReportKind): P
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/** The fields every run report starts with (docs/reports.md). */
-export interface ReportEnvelope<K extends ReportKind> {
-  kind: K;
-  lifeboat_version: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  repository: string;
-  hostname: string;
 }
 
 /** The envelope of a run that started at `started` and ends now. */

@@ -4,6 +4,19 @@
  * The shape is stable and documented in docs/reports.md; human output summarises it.
  */
 
+export type ReportKind = 'backup' | 'restore' | 'verify' | 'drill' | 'synthetic';
+
+/** The fields every run report starts with (docs/reports.md). */
+export interface ReportEnvelope<K extends ReportKind> {
+  kind: K;
+  lifeboat_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  repository: string;
+  hostname: string;
+}
+
 export type SourceStatus = 'ok' | 'failed' | 'skipped';
 
 export interface SourceRunResult {
@@ -22,14 +35,7 @@ export interface SourceRunResult {
   artifacts?: Array<{ name: string; size: number; sha256: string }>;
 }
 
-export interface RunReport {
-  kind: 'backup' | 'restore';
-  lifeboat_version: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  repository: string;
-  hostname: string;
+export interface RunReport extends ReportEnvelope<'backup' | 'restore'> {
   status: 'ok' | 'partial' | 'failed';
   sources: SourceRunResult[];
   /** Offsite copies (`copies:` of lifeboat.yml) brought up to date after the backup. */

@@ -36,7 +36,7 @@ import { unixPermFromGoMode } from './tree/node.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
 import { gidOf, uidOf } from './archiver/owners.ts';
-import { writeXattrs, writeXattrsSync } from './archiver/xattrs.ts';
+import { writeXattrsSync } from './archiver/xattrs.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -426,7 +426,7 @@ export class Restorer {
       const mtime = nsToDate(node.mtime);
       const atime = nsToDate(node.atime) ?? mtime;
       if (mtime && atime) await utimes(tmp, atime, mtime);
-      await writeXattrs(tmp, node.extended_attributes);
+      writeXattrsSync(tmp, node.extended_attributes);
       await rename(tmp, p);
     } catch (err) {
       if (!ok) await fh.close().catch(() => undefined);
@@ -488,7 +488,7 @@ export class Restorer {
   }
 
   async #applyMeta(node: TreeNode, p: string): Promise<void> {
-    if (node.type === 'dir') await writeXattrs(p, node.extended_attributes);
+    if (node.type === 'dir') writeXattrsSync(p, node.extended_attributes);
     if (isRoot) {
       const uid = uidOf(node.user) ?? node.uid;
       const gid = gidOf(node.group) ?? node.gid;

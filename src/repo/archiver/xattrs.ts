@@ -57,22 +57,6 @@ export function readXattrsSync(path: string): ExtendedAttribute[] | undefined {
 }
 
 /** Sets the attributes on a restored file; returns the names that could not be set. */
-export async function writeXattrs(path: string, attrs: readonly ExtendedAttribute[] | undefined): Promise<string[]> {
-  const x = xattr();
-  if (!attrs || attrs.length === 0) return [];
-  if (!x) return attrs.map((a) => a.name);
-  const failed: string[] = [];
-  for (const a of attrs) {
-    try {
-      await x.setAttribute(path, a.name, Buffer.from(a.value, 'base64'));
-    } catch {
-      failed.push(a.name);
-    }
-  }
-  return failed;
-}
-
-/** writeXattrs for the restorer's synchronous small-file path. */
 export function writeXattrsSync(path: string, attrs: readonly ExtendedAttribute[] | undefined): string[] {
   const x = xattr();
   if (!attrs || attrs.length === 0) return [];

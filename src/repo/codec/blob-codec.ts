@@ -19,6 +19,12 @@ export interface BlobSlice {
   readonly loc: BlobLocation;
 }
 
+/** What a decode gives: one entry per blob, and the buffer's SHA-256 when asked for. */
+export interface Decoded {
+  readonly results: Array<Buffer | LifeboatError | null>;
+  readonly digest?: string;
+}
+
 export interface EncodedBlob {
   /** IV || ciphertext || MAC, as stored in a pack. */
   readonly sealed: Buffer;
@@ -63,7 +69,7 @@ export function decodeBlobSync(key: MasterKey, loc: BlobLocation, raw: Uint8Arra
  * the plaintext (null unless `keep`) or the LifeboatError it failed with; with `digest`, also
  * the SHA-256 of the whole buffer (a pack's name).
  */
-export function decodeSync(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, digest: boolean): { results: Array<Buffer | LifeboatError | null>; digest?: string } {
+export function decodeSync(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, digest: boolean): Decoded {
   const sum = digest ? idOf(buf) : undefined;
   const results = blobs.map(({ at, loc }) => {
     try {

@@ -21,9 +21,9 @@ import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import { copyOf, decodeSync, encodeBlobSync, owned } from './blob-codec.ts';
-import type { BlobSlice, EncodedBlob } from './blob-codec.ts';
+import type { BlobSlice, Decoded, EncodedBlob } from './blob-codec.ts';
 
-export type { BlobSlice };
+export type { BlobSlice, Decoded };
 
 export interface WireError {
   message: string;
@@ -60,12 +60,6 @@ export interface DecodeOptions {
   readonly helpInline?: boolean;
   /** Also compute the SHA-256 of the whole buffer (a pack's name), on the same thread. */
   readonly digest?: boolean;
-}
-
-/** What `decode` gives: one entry per blob, and the buffer's SHA-256 when asked for. */
-export interface Decoded {
-  readonly results: Array<Buffer | LifeboatError | null>;
-  readonly digest?: string;
 }
 
 export type CodecRequest =
@@ -167,17 +161,11 @@ export class CodecPool {
   }
 
   /**
-   * Compresses (when `compress`, in auto mode) and encrypts one blob. `data` is not modified,
-   * unless `handOver` says the caller is done with it: then it is moved to a codec thread (or
-   * released after an inline encode) instead of copied, and reads as empty afterwards.
-   */
-  async encode(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<EncodedBlob> {
-    return (await this.submit(key, data, opts)).result;
-  }
-
-  /**
-   * Queues one blob for `encode` and resolves once it is queued, with `result` settling when
-   * it is encoded: a caller may go on reading while its blobs wait for a thread. While more
+   * Queues one blob to be compressed (when `compress`, in auto mode) and encrypted, and
+   * resolves once it is queued, with `result` settling when it is encoded: a caller may go on
+   * reading while its blobs wait for a thread. `data` is not modified, unless `handOver` says
+   * the caller is done with it: then it is moved to a codec thread (or released after an
+   * inline encode) instead of copied, and reads as empty afterwards. While more
    * than QUEUE_BYTES wait, new requests wait here first (the callers' backpressure).
    */
   async submit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<{ result: Promise<EncodedBlob> }> {

@@ -9,6 +9,7 @@ import { noteGarbage, release } from '../../util/memory.ts';
 import { initCrypto } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import { decodeSync, encodeBlobSync, owned } from './blob-codec.ts';
+import type { Decoded } from './blob-codec.ts';
 import type { CodecReply, CodecRequest, WireError } from './codec-pool.ts';
 
 await initCrypto();
@@ -48,7 +49,7 @@ function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[]
     }
     return { reply: { seq: req.seq, op: 'encode', sealed, lengths }, transfer };
   }
-  let decoded: ReturnType<typeof decodeSync>;
+  let decoded: Decoded;
   try {
     decoded = decodeSync(key, req.buf, req.blobs, req.keep, req.digest);
   } finally {
