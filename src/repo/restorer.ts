@@ -2,11 +2,13 @@
  * Restorer: writes a snapshot (or a subtree of it) to a directory, or one file to a stream.
  *
  * Every blob is verified on read (decrypted, decompressed and hashed on the codec threads).
- * A file is written to a temporary name beside its target and renamed into place only when
- * all of its bytes were written and verified: a file that cannot be restored whole is never
- * left looking complete. Failures are collected per file and returned; the caller decides
- * the exit code. Metadata (owner when root, mode, times) is applied before the rename;
- * directory metadata last, deepest first.
+ * A file is written only from verified blobs, and a file that cannot be restored whole is
+ * never left looking complete: a file of one blob (decoded and verified before it is opened)
+ * is written under its own name and removed again if writing fails; a file of several blobs,
+ * or one that replaces something in the target, is written to a temporary name beside its
+ * target and renamed into place once complete. Failures are collected per file and returned;
+ * the caller decides the exit code. Metadata (owner when root, mode, times) is applied before
+ * a file takes its name; directory metadata last, deepest first.
  *
  * How the work is laid out (restic's restorer reads packs, not blobs, and so do we):
  * - The tree is walked depth first; directories and symlinks are made on the way and the
@@ -15,7 +17,7 @@
  *   grouped by the pack their blob sits in. Neighbouring blobs of a pack are read with one
  *   ranged load (up to SEGMENT_BYTES, skipping gaps up to SEGMENT_GAP), decoded as one batch
  *   by the codec threads, and each file is then written with a handful of synchronous calls
- *   (open, write, futimes, close, rename; chown and chmod only when they change something).
+ *   (open, write, futimes, close; chown and chmod only when they change something).
  * - Files of several blobs are streamed blob by blob, with READ_AHEAD blobs being loaded
  *   and decoded while the previous ones are written.
  * - A blob that fails from its first pack is loaded again through Repository.loadBlob, which
@@ -73,6 +75,8 @@ const SEGMENT_CONCURRENCY = 4;
 const READ_AHEAD = 4;
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** The group a new file gets in a directory without the setgid bit. */
+const EGID = process.getegid?.() ?? 0;
 /** The process umask, read once: a mode it does not narrow needs no chmod after open. */
 const UMASK = process.umask();
 
@@ -321,7 +325,7 @@ export class Restorer {
       let results: Array<Buffer | Error | undefined> = [];
       try {
         const buf = await this.#repo.storage.load({ type: 'data', name: seg.packId }, { offset: seg.start, length: seg.end - seg.start, signal: this.#opts.signal });
-        ({ results } = await this.#repo.decodeBlobs(buf, seg.locs.map((loc) => ({ at: loc.offset - seg.start, loc })), { keep: true, handOver: true }));
+        ({ results } = await this.#repo.decodeBlobs(buf, seg.locs.map((loc) => ({ at: loc.offset - seg.start, loc })), { keep: true, handOver: true, helpInline: true }));
       } catch (err) {
         if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
         // The range did not read: each blob is tried again on its own, from any copy.
@@ -356,17 +360,29 @@ export class Restorer {
     const uid = uidOf(node.user) ?? node.uid;
     const gid = gidOf(node.group) ?? node.gid;
     // A new file belongs to root:root-of-the-process unless its directory is setgid.
-    if (uid === 0 && gid === (process.getegid?.() ?? 0) && this.#plainDirs.has(dir)) return undefined;
+    if (uid === 0 && gid === EGID && this.#plainDirs.has(dir)) return undefined;
     return { uid, gid };
   }
 
-  /** Writes a file of at most one blob: temporary name, content, metadata, rename. */
+  /**
+   * Writes a file of at most one blob. Its content is already verified in memory, so a new
+   * file is written under its own name (a temporary name and a rename cost kernel time on
+   * every file) and removed again on any failure. Where something is in the way, the file is
+   * written beside it and renamed over it only once complete: the old one stays until then.
+   */
   #writeWhole(job: FileJob, data: Buffer | undefined): void {
     this.#cancelled();
     const { node, path: p } = job;
-    const tmp = tmpName(p);
     const { perm, chmodAfter } = this.#perm(node);
-    const fd = openSync(tmp, 'wx', perm & 0o777);
+    let name = p;
+    let fd: number;
+    try {
+      fd = openSync(p, 'wx', perm & 0o777);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      name = tmpName(p);
+      fd = openSync(name, 'wx', perm & 0o777);
+    }
     let ok = false;
     try {
       if (data) {
@@ -380,11 +396,11 @@ export class Restorer {
       ok = true;
       const owner = this.#owner(node, path.dirname(p));
       // chown clears setuid/setgid, so it goes first; chmod does not touch the times.
-      if (owner) chownSync(tmp, owner.uid, owner.gid);
-      if (chmodAfter) chmodSync(tmp, perm);
+      if (owner) chownSync(name, owner.uid, owner.gid);
+      if (chmodAfter) chmodSync(name, perm);
       // Attributes the file system refuses (security.*, another fs) are skipped, as restic warns and goes on.
-      writeXattrsSync(tmp, node.extended_attributes);
-      renameSync(tmp, p);
+      writeXattrsSync(name, node.extended_attributes);
+      if (name !== p) renameSync(name, p);
     } catch (err) {
       if (!ok) {
         try {
@@ -393,7 +409,7 @@ export class Restorer {
           // already closed
         }
       }
-      rmSync(tmp, { force: true });
+      rmSync(name, { force: true });
       throw err;
     }
     if (data) {
