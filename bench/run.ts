@@ -385,11 +385,6 @@ class Bench {
       }
       entries[t.name] = entry;
     }
-    // Both trees are removed only once both tools have restored: on this VM's ext4 (no
-    // journal) creating a file skips over every inode freed in the last seconds to minutes,
-    // so the tool restoring right after 20 000 deletions paid for them (measured: 1.3-1.6x
-    // the kernel time of the same restore into a quiet file system).
-    for (const t of this.tools) rmSync(path.join(this.run, `restore-${t.name}`), { recursive: true, force: true });
     this.add({ id: 'restore-dir', step: 'restore', label: 'restore latest directory snapshot', entries });
     // The dump stream back to stdout (`dump SNAPSHOT /dump.sql`), hashed against the source.
     const wantDump = sha256File(this.lastDump);
@@ -464,7 +459,6 @@ class Bench {
     await profiled('backup-dump', ['backup', ...STDIN_ARGS], { stdinFile: this.corpus.dump('dump-base.sql', []) });
     rmSync(target, { recursive: true, force: true });
     await profiled('restore-dir', ['restore', dirSnap, '--target', target]);
-    rmSync(target, { recursive: true, force: true });
     await profiled('check', ['check', '--read-data']);
   }
 }
@@ -539,13 +533,20 @@ async function main(): Promise<void> {
   log(`steps ${steps.join(', ')}; ${rounds} round(s); corpus ${mb(corpus.treeBytes)} MB in ${corpus.treeFiles} files`);
   const t0 = performance.now();
   const benches: Bench[] = [];
+  // Nothing a round makes is deleted before the whole run is over. On this VM's ext4 (no
+  // journal) creating a file skips every inode freed in the last seconds to minutes, one by
+  // one: the first restore after thousands of deletions paid for them (measured: the same
+  // restore took 1.5 s of kernel time into a quiet file system, 4.5-6.7 s right after the
+  // previous round's trees were removed, whichever tool it was).
+  if (existsSync(run)) log(`removing ${path.relative(ROOT, run)} left by an earlier run`);
+  rmSync(run, { recursive: true, force: true });
   for (let round = 0; round < rounds; round++) {
-    rmSync(run, { recursive: true, force: true });
-    mkdirSync(run, { recursive: true });
-    if (round === 0) warmUp(run);
+    const roundDir = path.join(run, `round-${round + 1}`);
+    mkdirSync(roundDir, { recursive: true });
+    if (round === 0) warmUp(roundDir);
     // The tools take turns going first: the one that runs second in a step finds the file
-    // system as the first left it (in the restore step, the inodes it just freed).
-    const b = new Bench(corpus, run, round % 2 === 1);
+    // system and the page cache as the first left them.
+    const b = new Bench(corpus, roundDir, round % 2 === 1);
     benches.push(b);
     const table: Record<Step, () => Promise<void>> = {
       backup: () => b.stepBackup(),
@@ -595,6 +596,8 @@ async function main(): Promise<void> {
     writeFileSync(docPath, renderDoc(results, analysis(), path.relative(ROOT, file)));
     log(`wrote ${path.relative(ROOT, docPath)}`);
   }
+  // Removed now rather than at the start of the next run, so that run finds a quiet file system.
+  rmSync(run, { recursive: true, force: true });
   if (failures.length > 0) {
     log(`${failures.length} failure(s):\n  ${failures.join('\n  ')}`);
     process.exitCode = 1;
