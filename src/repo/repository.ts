@@ -325,7 +325,7 @@ export class Repository {
   }
 
   /** Loads and verifies a blob, trying every pack that holds a copy. */
-  async loadBlob(type: BlobType, id: string, opts: CallOptions = {}): Promise<Buffer> {
+  async loadBlob(type: BlobType, id: string, opts: CallOptions & { readonly helpInline?: boolean } = {}): Promise<Buffer> {
     const locations = this.index.lookup(type, id);
     if (locations.length === 0) {
       throw new NotFoundError(`${type} blob ${id} is not in the index`, { hint: 'run "lifeboat check" to find out what is damaged' });
@@ -334,7 +334,7 @@ export class Repository {
     for (const loc of locations) {
       try {
         const raw = await this.storage.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length, signal: opts.signal });
-        const { results: [r] } = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, handOver: true, inline: type === 'tree' });
+        const { results: [r] } = await CodecPool.shared().decode(this.#key, raw, [{ at: 0, loc }], { keep: true, handOver: true, inline: type === 'tree', helpInline: opts.helpInline });
         if (r instanceof Error) throw r;
         return r as Buffer;
       } catch (err) {

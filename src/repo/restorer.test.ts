@@ -33,6 +33,10 @@ test('restore over an existing tree: replaces files whole, never writes through 
     'big.bin': big,
   };
   for (const [name, data] of Object.entries(files)) writeFileSync(path.join(src, name), data, { mode: 0o640 });
+  // Second names: of a file of several blobs (written by the streaming lane, which the walk
+  // does not wait for) and of a small one.
+  linkSync(path.join(src, 'big.bin'), path.join(src, 'sub/big-link.bin'));
+  linkSync(path.join(src, 'sub/b.txt'), path.join(src, 'b-link.txt'));
 
   const storage = createMemoryStorage();
   await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
@@ -63,12 +67,14 @@ test('restore over an existing tree: replaces files whole, never writes through 
   }
   assert.equal(readFileSync(outside, 'utf8'), 'outside, must not change\n', 'a hard link in the target was written through');
   assert.equal(statSync(inTarget('linked.txt')).nlink, 1);
+  assert.equal(statSync(inTarget('sub/big-link.bin')).ino, statSync(inTarget('big.bin')).ino, 'hard link to a streamed file kept');
+  assert.equal(statSync(inTarget('b-link.txt')).ino, statSync(inTarget('sub/b.txt')).ino, 'hard link to a small file kept');
   assert.deepEqual(
     result.errors.map((e) => e.path),
     [inTarget('sub/dir-in-the-way.txt')],
   );
   assert.equal(readFileSync(inTarget('sub/dir-in-the-way.txt/keep.txt'), 'utf8'), 'keep me\n');
-  assert.equal(result.files, Object.keys(files).length - 1);
+  assert.equal(result.files, Object.keys(files).length - 1 + 2);
   assert.deepEqual(
     namesUnder(target).filter((n) => n.includes('.lifeboat-')),
     [],

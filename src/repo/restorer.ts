@@ -18,8 +18,9 @@
  *   ranged load (up to SEGMENT_BYTES, skipping gaps up to SEGMENT_GAP), decoded as one batch
  *   by the codec threads, and each file is then written with a handful of synchronous calls
  *   (open, write, futimes, close; chown and chmod only when they change something).
- * - Files of several blobs are streamed blob by blob, with READ_AHEAD blobs being loaded
- *   and decoded while the previous ones are written.
+ * - Files of several blobs are streamed blob by blob on a lane of their own, as soon as the
+ *   walk finds them and beside the batches of small files, with READ_AHEAD blobs being
+ *   loaded and decoded while the previous ones are written.
  * - A blob that fails from its first pack is loaded again through Repository.loadBlob, which
  *   tries every copy the index knows and names what is wrong when none reads.
  */
@@ -29,8 +30,8 @@ import { chmodSync, chownSync, closeSync, futimesSync, linkSync, mkdirSync, open
 import { chmod, chown, lchown, lutimes, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
-import { mapLimit } from '../util/semaphore.ts';
-import { parseNs } from '../util/time.ts';
+import { Semaphore, mapLimit } from '../util/semaphore.ts';
+import { parseSeconds } from '../util/time.ts';
 import type { BlobLocation } from './index/master-index.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
@@ -73,6 +74,8 @@ const SEGMENT_GAP = 64 * 1024;
 const SEGMENT_CONCURRENCY = 4;
 /** Blobs of one file loaded ahead of the one being written. */
 const READ_AHEAD = 4;
+/** Files of several blobs queued for the streaming lane before the walk waits for it. */
+const STREAM_QUEUE = 64;
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 /** The group a new file gets in a directory without the setgid bit. */
@@ -80,11 +83,16 @@ const EGID = process.getegid?.() ?? 0;
 /** The process umask, read once: a mode it does not narrow needs no chmod after open. */
 const UMASK = process.umask();
 
-function nsToDate(s: string | undefined): Date | undefined {
-  if (!s) return undefined;
-  const ns = parseNs(s);
-  // utimes takes seconds as a float; keep microseconds.
-  return new Date(Number(ns / 1000n) / 1000);
+/** A node's access and modification times as utimes takes them (seconds), if it has any. */
+function timesOf(node: TreeNode): { atime: number; mtime: number } | undefined {
+  if (!node.mtime) return undefined;
+  const mtime = parseSeconds(node.mtime);
+  return { atime: node.atime ? parseSeconds(node.atime) : mtime, mtime };
+}
+
+/** `name` inside `dir`: both come from a walk that refused unsafe names (no path.join needed). */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
 /** Temporary names: a random tag per process and a counter (opened with O_EXCL all the same). */
@@ -98,6 +106,8 @@ function tmpName(p: string): string {
 interface FileJob {
   readonly node: TreeNode;
   readonly path: string;
+  /** The directory it is in. */
+  readonly dir: string;
   /** Set when this file's inode has other names in the snapshot (hard links). */
   readonly hlKey?: string;
 }
@@ -113,6 +123,13 @@ export class Restorer {
   #batch: FileJob[] = [];
   /** Other names of hard-linked inodes, linked once the first name is written. */
   #links: FileJob[] = [];
+  /**
+   * Files of several blobs, written by a lane of their own while the walk goes on: their work
+   * is mostly the codec's, a batch of small files' mostly this thread's, and running both at
+   * once keeps both cores busy (the walk finds them in any order).
+   */
+  readonly #streams: Semaphore;
+  readonly #streaming = new Set<Promise<void>>();
   /** Directories made (or found), in walk order, for their metadata at the end. */
   readonly #dirs: Array<{ node: TreeNode; path: string }> = [];
   /**
@@ -125,6 +142,7 @@ export class Restorer {
     this.#repo = repo;
     this.#trees = new TreeStore(repo);
     this.#opts = opts;
+    this.#streams = new Semaphore(opts.fileConcurrency ?? 2);
   }
 
   /** Finds the tree node at `subpath` ("/a/b") of a snapshot's tree. */
@@ -178,10 +196,10 @@ export class Restorer {
     const tree = await this.#trees.load(treeId);
     for (const node of tree.nodes) {
       if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
-        this.#result.errors.push({ path: path.join(dir, node.name), message: 'refusing to restore an unsafe name' });
+        this.#result.errors.push({ path: `${dir}/${node.name}`, message: 'refusing to restore an unsafe name' });
         continue;
       }
-      const p = path.join(dir, node.name);
+      const p = childPath(dir, node.name);
       try {
         if (node.type === 'dir') {
           const made = mkdirSync(p, { recursive: true }) !== undefined;
@@ -190,7 +208,7 @@ export class Restorer {
           this.#dirs.push({ node, path: p });
           if (node.subtree) await this.#walk(node.subtree, p);
         } else if (node.type === 'file') {
-          await this.#queueFile(node, p);
+          await this.#queueFile(node, p, dir);
         } else {
           await this.#restoreNode(node, p);
         }
@@ -201,35 +219,65 @@ export class Restorer {
     }
   }
 
-  async #queueFile(node: TreeNode, p: string): Promise<void> {
+  async #queueFile(node: TreeNode, p: string, dir: string): Promise<void> {
     const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
     if (hlKey !== undefined) {
       if (this.#hardlinks.has(hlKey)) {
-        this.#links.push({ node, path: p, hlKey });
+        this.#links.push({ node, path: p, dir, hlKey });
         return;
       }
       this.#hardlinks.set(hlKey, undefined);
     }
-    this.#batch.push({ node, path: p, hlKey });
+    const job: FileJob = { node, path: p, dir, hlKey };
+    if ((node.content?.length ?? 0) > 1) return this.#stream(job);
+    this.#batch.push(job);
     if (this.#batch.length >= FILE_BATCH) await this.#flush();
   }
 
   /** Restores every queued file and link, until none is left. */
   async #drain(): Promise<void> {
-    while (this.#batch.length > 0 || this.#links.length > 0) await this.#flush();
+    for (;;) {
+      if (this.#batch.length > 0) {
+        await this.#flush();
+      } else if (this.#streaming.size > 0) {
+        await Promise.all(this.#streaming);
+        this.#linkPending();
+      } else if (this.#links.length > 0) {
+        // Every first name has settled: each link is made, or carries the content instead.
+        const before = this.#links.length;
+        this.#linkPending();
+        if (this.#batch.length === 0 && this.#links.length === before) {
+          for (const j of this.#links.splice(0)) this.#result.errors.push({ path: j.path, message: 'the other name of this hard link was not restored' });
+        }
+      } else {
+        return;
+      }
+    }
   }
 
+  /** Writes the batch's small files (and hands any file of several blobs to the streaming lane). */
   async #flush(): Promise<void> {
     const jobs = this.#batch;
     this.#batch = [];
     const single: FileJob[] = [];
-    const multi: FileJob[] = [];
-    for (const j of jobs) ((j.node.content?.length ?? 0) > 1 ? multi : single).push(j);
-    await Promise.all([
-      this.#restoreSingles(single),
-      mapLimit(multi, this.#opts.fileConcurrency ?? 2, (j) => this.#guard(j, () => this.#writeStreamed(j))),
-    ]);
+    for (const j of jobs) {
+      if ((j.node.content?.length ?? 0) > 1) await this.#stream(j);
+      else single.push(j);
+    }
+    await this.#restoreSingles(single);
     this.#linkPending();
+  }
+
+  /** Queues a file of several blobs on the streaming lane; waits while the lane is full. */
+  async #stream(job: FileJob): Promise<void> {
+    while (this.#streaming.size >= STREAM_QUEUE) await Promise.race(this.#streaming);
+    const p = this.#streams.run(() => this.#guard(job, () => this.#writeStreamed(job)));
+    this.#streaming.add(p);
+    // Settled either way: a cancellation reaches the caller through #drain or the race above.
+    p.then(
+      () => this.#streaming.delete(p),
+      () => this.#streaming.delete(p),
+    );
   }
 
   /** Names of a hard-linked inode whose first name is written become links to it. */
@@ -238,7 +286,9 @@ export class Restorer {
     this.#links = [];
     for (const j of links) {
       const first = this.#hardlinks.get(j.hlKey as string);
-      if (typeof first === 'string') {
+      if (first === undefined) {
+        this.#links.push(j); // its first name is still being written
+      } else if (typeof first === 'string') {
         try {
           rmSync(j.path, { force: true });
           linkSync(first, j.path);
@@ -255,18 +305,38 @@ export class Restorer {
   }
 
   /** Runs one file's restore, recording its failure (and its hard-link group's). */
-  async #guard(job: FileJob, fn: () => Promise<void> | void): Promise<void> {
+  async #guard(job: FileJob, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
-      if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, job.path);
-      this.#result.files++;
-      this.#progress.files++;
-      this.#report(job.path);
     } catch (err) {
-      if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, null);
-      if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err instanceof CancelledError ? err : new CancelledError('restore cancelled');
-      this.#result.errors.push({ path: job.path, message: errorMessage(err) });
+      this.#failed(job, err);
+      return;
     }
+    this.#written(job);
+  }
+
+  /** #guard for work done in one synchronous go (a small file from a verified blob). */
+  #guardSync(job: FileJob, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#failed(job, err);
+      return;
+    }
+    this.#written(job);
+  }
+
+  #written(job: FileJob): void {
+    if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, job.path);
+    this.#result.files++;
+    this.#progress.files++;
+    this.#report(job.path);
+  }
+
+  #failed(job: FileJob, err: unknown): void {
+    if (job.hlKey !== undefined) this.#hardlinks.set(job.hlKey, null);
+    if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err instanceof CancelledError ? err : new CancelledError('restore cancelled');
+    this.#result.errors.push({ path: job.path, message: errorMessage(err) });
   }
 
   /** Files of at most one blob: grouped by pack, read in ranges, decoded in batches. */
@@ -275,7 +345,7 @@ export class Restorer {
     for (const j of jobs) {
       const id = j.node.content?.[0];
       if (id === undefined) {
-        await this.#guard(j, () => this.#writeWhole(j, undefined));
+        this.#guardSync(j, () => this.#writeWhole(j, undefined));
         continue;
       }
       const list = byBlob.get(id);
@@ -310,15 +380,17 @@ export class Restorer {
         }
       }
     }
-    const deliver = async (id: string, data: Buffer | Error | undefined): Promise<void> => {
-      const plain = data instanceof Buffer ? data : await this.#loadAnyCopy(id);
+    const write = (id: string, plain: Buffer | Error): void => {
       for (const j of byBlob.get(id) ?? []) {
-        await this.#guard(j, () => {
+        this.#guardSync(j, () => {
           if (plain instanceof Error) throw plain;
           this.#writeWhole(j, plain);
         });
       }
       if (plain instanceof Buffer) release(plain); // written to every file that holds it
+    };
+    const deliver = async (id: string, data: Buffer | Error | undefined): Promise<void> => {
+      write(id, data instanceof Buffer ? data : await this.#loadAnyCopy(id));
     };
     await mapLimit(segments, SEGMENT_CONCURRENCY, async (seg) => {
       this.#cancelled();
@@ -332,7 +404,12 @@ export class Restorer {
       }
       // One file at a time: creating files in parallel was slower here (ext4 spent 3x the
       // kernel time on contended directory updates: 6.9 s -> 10-13 s for 20 000 files).
-      for (let i = 0; i < seg.locs.length; i++) await deliver((seg.locs[i] as BlobLocation).id, results[i]);
+      for (let i = 0; i < seg.locs.length; i++) {
+        const id = (seg.locs[i] as BlobLocation).id;
+        const r = results[i];
+        if (r instanceof Buffer) write(id, r);
+        else await deliver(id, r);
+      }
     });
     for (const id of unindexed) await deliver(id, undefined);
   }
@@ -389,12 +466,11 @@ export class Restorer {
         let done = 0;
         while (done < data.length) done += writeSync(fd, data, done, data.length - done);
       }
-      const mtime = nsToDate(node.mtime);
-      const atime = nsToDate(node.atime) ?? mtime;
-      if (mtime && atime) futimesSync(fd, atime, mtime);
+      const t = timesOf(node);
+      if (t) futimesSync(fd, t.atime, t.mtime);
       closeSync(fd);
       ok = true;
-      const owner = this.#owner(node, path.dirname(p));
+      const owner = this.#owner(node, job.dir);
       // chown clears setuid/setgid, so it goes first; chmod does not touch the times.
       if (owner) chownSync(name, owner.uid, owner.gid);
       if (chmodAfter) chmodSync(name, perm);
@@ -436,12 +512,11 @@ export class Restorer {
       }
       await fh.close();
       ok = true;
-      const owner = this.#owner(node, path.dirname(p));
+      const owner = this.#owner(node, job.dir);
       if (owner) await chown(tmp, owner.uid, owner.gid);
       if (chmodAfter) await chmod(tmp, perm);
-      const mtime = nsToDate(node.mtime);
-      const atime = nsToDate(node.atime) ?? mtime;
-      if (mtime && atime) await utimes(tmp, atime, mtime);
+      const t = timesOf(node);
+      if (t) await utimes(tmp, t.atime, t.mtime);
       writeXattrsSync(tmp, node.extended_attributes);
       await rename(tmp, p);
     } catch (err) {
@@ -457,7 +532,8 @@ export class Restorer {
     let next = 0;
     const fill = (): void => {
       while (next < ids.length && inFlight.length < READ_AHEAD) {
-        const p = this.#repo.loadBlob('data', ids[next++] as string, { signal: this.#opts.signal });
+        // The codec thread has the most of a large file's work: this thread helps when it is full.
+        const p = this.#repo.loadBlob('data', ids[next++] as string, { signal: this.#opts.signal, helpInline: true });
         p.catch(() => undefined); // awaited in order below; an early failure is not unhandled
         inFlight.push(p);
       }
@@ -475,7 +551,7 @@ export class Restorer {
   async #restoreNode(node: TreeNode, p: string): Promise<void> {
     try {
       if (node.type === 'file') {
-        const job: FileJob = { node, path: p };
+        const job: FileJob = { node, path: p, dir: path.dirname(p) };
         await this.#guard(job, () => ((node.content?.length ?? 0) > 1 ? this.#writeStreamed(job) : this.#writeSingle(job)));
       } else if (node.type === 'symlink') {
         await rm(p, { force: true });
@@ -512,11 +588,10 @@ export class Restorer {
       else await chown(p, uid, gid);
     }
     if (node.type !== 'symlink' && node.mode !== undefined) await chmod(p, unixPermFromGoMode(node.mode));
-    const mtime = nsToDate(node.mtime);
-    const atime = nsToDate(node.atime) ?? mtime;
-    if (mtime && atime) {
-      if (node.type === 'symlink') await lutimes(p, atime, mtime);
-      else await utimes(p, atime, mtime);
+    const t = timesOf(node);
+    if (t) {
+      if (node.type === 'symlink') await lutimes(p, t.atime, t.mtime);
+      else await utimes(p, t.atime, t.mtime);
     }
   }
 

@@ -51,3 +51,28 @@ export function parseNs(s: string): bigint {
 export function parseDate(s: string): Date {
   return new Date(Number(parseNs(s) / NS_PER_MS));
 }
+
+/**
+ * An RFC 3339 time as seconds since the epoch, a double (to ~0.2 us for today's dates): what
+ * utimes takes. restic's shape ("2006-01-02T15:04:05.999999999-07:00") is read without a
+ * regular expression or a BigInt, as a restore does once or twice per file; anything else
+ * goes through parseNs.
+ */
+export function parseSeconds(s: string): number {
+  if (s.length >= 20 && s.charCodeAt(10) === 84 /* T */ && s.charCodeAt(13) === 58 /* : */) {
+    let end = 19;
+    let frac = 0;
+    if (s.charCodeAt(19) === 46 /* . */) {
+      let scale = 0.1;
+      for (end = 20; end < s.length; end++) {
+        const d = s.charCodeAt(end) - 48;
+        if (d < 0 || d > 9) break;
+        frac += d * scale;
+        scale /= 10;
+      }
+    }
+    const ms = end > 20 || end === 19 ? Date.parse(s.slice(0, 19) + s.slice(end)) : Number.NaN;
+    if (!Number.isNaN(ms)) return ms / 1000 + frac;
+  }
+  return Number(parseNs(s)) / 1e9;
+}
