@@ -11,7 +11,9 @@
  *   entry (the index can be rebuilt), otherwise as missing.
  * With `readData` (or a subset of packs), each chosen pack is read whole: its SHA-256 must be
  * its name, its header must decrypt and agree with the index, and every blob must decrypt,
- * decompress and hash to its ID.
+ * decompress and hash to its ID. The packs are read while the trees are walked (the walk
+ * judges a blob by its pack's presence and size only, so what the reading finds meanwhile
+ * never changes what the walk reports).
  *
  * The checker keeps an index of its own (it loads index files one by one so that a damaged
  * one is reported, not fatal) and never changes the repository. Who needs a damaged blob —
@@ -142,6 +144,7 @@ class Check {
   readonly #warnings: Damage[] = [];
   #trees = 0;
   #packsRead = 0;
+  #reading = false;
   #bytesRead = 0;
 
   constructor(repo: Repository, opts: CheckOptions) {
@@ -157,9 +160,15 @@ class Check {
     if (this.#opts.strayFiles !== false) {
       for (const d of await findStrayFiles(this.#repo.storage.properties.location)) this.#add(d);
     }
-    await this.#loadSnapshots();
-    await this.#walkTrees();
-    if (this.#opts.readData || this.#opts.readDataSubset) await this.#readData();
+    // Reading the packs needs only the index and the list of packs: it runs while the trees
+    // are walked (mostly this thread's work; the reading is mostly the codec threads').
+    const phases = [(async () => {
+      await this.#loadSnapshots();
+      await this.#walkTrees();
+    })()];
+    if (this.#opts.readData || this.#opts.readDataSubset) phases.push(this.#readData());
+    const settled = await Promise.allSettled(phases);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
     await this.#nameUsers();
     return {
       errors: this.#errors,
@@ -205,10 +214,19 @@ class Check {
     return ids.sort();
   }
 
-  /** Can this copy of a blob be read at all: its pack exists and is long enough to hold it? */
+  /** Can this copy of a blob be read: its pack exists, holds it, and reading found no damage there? */
   #usable(loc: BlobLocation): boolean {
+    return this.#present(loc) && !this.#badLocations.has(`${loc.packId}:${keyOf(loc.type, loc.id)}`);
+  }
+
+  /**
+   * Is this copy of a blob there at all: its pack exists and is long enough to hold it? The
+   * tree walk judges by this alone: reading the packs runs beside it, and what it has found so
+   * far must not change what the walk reports (the reading reports damage itself).
+   */
+  #present(loc: BlobLocation): boolean {
     const size = this.#stored.get(loc.packId);
-    return size !== undefined && loc.offset + loc.length <= size && !this.#badLocations.has(`${loc.packId}:${keyOf(loc.type, loc.id)}`);
+    return size !== undefined && loc.offset + loc.length <= size;
   }
 
   /** Why a copy of a blob cannot be read, for messages. */
@@ -371,7 +389,8 @@ class Check {
           this.#visited.add(sub);
           next.push(sub);
         }
-        this.#progress('trees', this.#trees, this.#visited.size);
+        // While the packs are read too, the progress line follows the reading (the longer part).
+        if (!this.#reading) this.#progress('trees', this.#trees, this.#visited.size);
       });
       level = next;
     }
@@ -418,7 +437,7 @@ class Check {
     const key = keyOf('data', id);
     if (this.#blobReports.has(key)) return;
     const locs = this.#index.lookup('data', id);
-    if (locs.length > 0 && locs.some((l) => this.#usable(l))) return;
+    if (locs.length > 0 && locs.some((l) => this.#present(l))) return;
     await this.#reportUnavailable('data', id, locs);
   }
 
@@ -466,7 +485,7 @@ class Check {
       }
     }
     // With no readable copy indexed at all, the blob is missing rather than damaged.
-    if (!quiet) await this.#reportUnavailable('tree', id, indexed, indexed.some((l) => this.#usable(l)) ? lastError : undefined);
+    if (!quiet) await this.#reportUnavailable('tree', id, indexed, indexed.some((l) => this.#present(l)) ? lastError : undefined);
     return undefined;
   }
 
@@ -476,6 +495,7 @@ class Check {
     const candidates = [...this.#index.packs()].map(([id]) => id).filter((id) => this.#stored.has(id)).sort();
     const chosen = selectPacks(candidates, this.#opts.readDataSubset);
     let done = 0;
+    this.#reading = true;
     await mapLimit(chosen, READ_CONCURRENCY, async (packId) => {
       this.#checkCancel();
       await this.#readPack(packId);
