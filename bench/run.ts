@@ -21,7 +21,7 @@
  * --doc-from FILE (regenerate the doc from a saved results file, running nothing).
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -540,6 +540,16 @@ async function main(): Promise<void> {
   // previous round's trees were removed, whichever tool it was).
   if (existsSync(run)) log(`removing ${path.relative(ROOT, run)} left by an earlier run`);
   rmSync(run, { recursive: true, force: true });
+  // Each round keeps a copy of the tree, both repositories and both restored trees: about 2.9 GB
+  // at full scale (from the repository sizes of the 10:22 run), and the first round ~1 GB more
+  // (the hourly series and the profiles). Refuse before starting rather than fail half way.
+  const need = rounds * 5 * corpus.treeBytes + 2e9;
+  const fsInfo = statfsSync(WORK);
+  const free = fsInfo.bavail * fsInfo.bsize;
+  if (free < need) {
+    throw new Error(`the bench needs about ${(need / 1e9).toFixed(1)} GB free under ${path.relative(ROOT, WORK)} for ${rounds} round(s), ` +
+      `and ${(free / 1e9).toFixed(1)} GB are; free some space or run fewer rounds (--rounds 1)`);
+  }
   for (let round = 0; round < rounds; round++) {
     const roundDir = path.join(run, `round-${round + 1}`);
     mkdirSync(roundDir, { recursive: true });
