@@ -373,7 +373,6 @@ class Bench {
     const entries: Record<string, Entry> = {};
     for (const t of this.tools) {
       const target = path.join(this.run, `restore-${t.name}`);
-      rmSync(target, { recursive: true, force: true });
       const id = this.snap.get(t.name)?.dir ?? 'latest';
       const { entry } = await this.exec(t, this.repo(t), ['restore', id, '--target', target]);
       // Both tools restore a snapshot of /a/b under TARGET/a/b.

@@ -325,7 +325,7 @@ export class Repository {
   }
 
   /** Loads and verifies a blob, trying every pack that holds a copy. */
-  async loadBlob(type: BlobType, id: string, opts: CallOptions & { readonly helpInline?: boolean } = {}): Promise<Buffer> {
+  async loadBlob(type: BlobType, id: string, opts: CallOptions & Pick<DecodeOptions, 'helpInline'> = {}): Promise<Buffer> {
     const locations = this.index.lookup(type, id);
     if (locations.length === 0) {
       throw new NotFoundError(`${type} blob ${id} is not in the index`, { hint: 'run "lifeboat check" to find out what is damaged' });

@@ -196,7 +196,7 @@ export class Restorer {
     const tree = await this.#trees.load(treeId);
     for (const node of tree.nodes) {
       if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
-        this.#result.errors.push({ path: `${dir}/${node.name}`, message: 'refusing to restore an unsafe name' });
+        this.#result.errors.push({ path: childPath(dir, node.name), message: 'refusing to restore an unsafe name' });
         continue;
       }
       const p = childPath(dir, node.name);
@@ -389,9 +389,6 @@ export class Restorer {
       }
       if (plain instanceof Buffer) release(plain); // written to every file that holds it
     };
-    const deliver = async (id: string, data: Buffer | Error | undefined): Promise<void> => {
-      write(id, data instanceof Buffer ? data : await this.#loadAnyCopy(id));
-    };
     await mapLimit(segments, SEGMENT_CONCURRENCY, async (seg) => {
       this.#cancelled();
       let results: Array<Buffer | Error | undefined> = [];
@@ -407,11 +404,10 @@ export class Restorer {
       for (let i = 0; i < seg.locs.length; i++) {
         const id = (seg.locs[i] as BlobLocation).id;
         const r = results[i];
-        if (r instanceof Buffer) write(id, r);
-        else await deliver(id, r);
+        write(id, r instanceof Buffer ? r : await this.#loadAnyCopy(id));
       }
     });
-    for (const id of unindexed) await deliver(id, undefined);
+    for (const id of unindexed) write(id, await this.#loadAnyCopy(id));
   }
 
   /** A blob from whichever copy reads, or the error that says why none does. */
