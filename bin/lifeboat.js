@@ -2,6 +2,8 @@
 // lifeboat's entry point. It runs the TypeScript sources directly, which needs Node.js with
 // type stripping on by default (22.18 or newer); check that first so an old Node gets one
 // clear line instead of a syntax error.
+import { readFileSync } from 'node:fs';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -10,6 +12,45 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(2);
 }
+// One malloc arena for all threads (glibc). Each thread that allocates gets its own arena by
+// default, and lifeboat's codec thread makes blob-sized buffers that the main thread frees (and
+// the other way round), so each arena keeps the high-water mark of both threads' buffers.
+// Measured on the bench corpus: peak RSS 6-20 MiB lower (backup 236 -> 216 MiB, restore
+// 215 -> 202, check 159 -> 150), wall time unchanged. glibc reads this only at process start,
+// so lifeboat executes itself once more with it set: the same process (pid, argv, stdio),
+// about 40 ms later. A GLIBC_TUNABLES or MALLOC_ARENA_MAX of the user's own is left alone.
+const ARENA_TUNABLE = 'glibc.malloc.arena_max=1';
+if (process.env.LIFEBOAT_ARENA_SET === ARENA_TUNABLE) {
+  // Set by the line below; programs lifeboat starts (pg_dump, mysqldump...) get the user's env.
+  delete process.env.GLIBC_TUNABLES;
+  delete process.env.LIFEBOAT_ARENA_SET;
+} else if (
+  process.platform === 'linux' &&
+  typeof process.execve === 'function' &&
+  process.env.GLIBC_TUNABLES === undefined &&
+  process.env.MALLOC_ARENA_MAX === undefined &&
+  isGlibc()
+) {
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+      ...process.env,
+      GLIBC_TUNABLES: ARENA_TUNABLE,
+      LIFEBOAT_ARENA_SET: ARENA_TUNABLE,
+    });
+  } catch {
+    // not allowed here (a sandbox, a permission model): run with the default arenas
+  }
+}
+
+function isGlibc() {
+  try {
+    // Cheaper than process.report: the C library mapped into this process.
+    return /\/libc\.so\.6$/m.test(readFileSync('/proc/self/maps', 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 // Keep V8's young generation at its starting size. lifeboat's JavaScript objects are few and
 // short-lived (its data lives in buffers outside the JS heap); a young generation grown to its
 // 3 x 16 MiB maximum only holds dead objects longer (measured: 53 -> 30 MiB of heap, and
