@@ -16,6 +16,20 @@ test('release frees a buffer that owns its ArrayBuffer, and leaves views, pooled
   assert.equal(pooled.toString(), 'pooled bytes');
 });
 
+test('release frees small buffers that own their memory, never a slice of the shared pool', () => {
+  const own = Buffer.allocUnsafeSlow(5000); // its own ArrayBuffer
+  const pooled = Buffer.allocUnsafe(4000); // a slice of a pool Node shares
+  pooled.fill(3);
+  assert.notEqual(pooled.buffer.byteLength, pooled.length, 'Node pools buffers of this size');
+  release(own, pooled);
+  assert.equal(own.length, 0);
+  assert.equal(pooled.length, 4000);
+  assert.equal(pooled[3999], 3);
+  const tiny = Buffer.allocUnsafeSlow(100);
+  release(tiny);
+  assert.equal(tiny.length, 100, 'too small to be worth releasing');
+});
+
 test('release of a buffer already released is harmless', () => {
   const b = Buffer.allocUnsafeSlow(1 << 17);
   release(b);
