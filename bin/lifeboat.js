@@ -20,7 +20,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // so lifeboat executes itself once more with it set: the same process (pid, argv, stdio),
 // about 40 ms later. A GLIBC_TUNABLES or MALLOC_ARENA_MAX of the user's own is left alone.
 const ARENA_TUNABLE = 'glibc.malloc.arena_max=1';
-if (process.env.LIFEBOAT_ARENA_SET === ARENA_TUNABLE) {
+if (process.env.LIFEBOAT_ARENA_SET === '1') {
   // Set by the line below; programs lifeboat starts (pg_dump, mysqldump...) get the user's env.
   delete process.env.GLIBC_TUNABLES;
   delete process.env.LIFEBOAT_ARENA_SET;
@@ -35,7 +35,7 @@ if (process.env.LIFEBOAT_ARENA_SET === ARENA_TUNABLE) {
     process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
       ...process.env,
       GLIBC_TUNABLES: ARENA_TUNABLE,
-      LIFEBOAT_ARENA_SET: ARENA_TUNABLE,
+      LIFEBOAT_ARENA_SET: '1',
     });
   } catch {
     // not allowed here (a sandbox, a permission model): run with the default arenas

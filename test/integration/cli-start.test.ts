@@ -7,13 +7,14 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { LIFEBOAT_BIN, lifeboat } from '../support/lifeboat-cli.ts';
+import { LIFEBOAT_BIN, lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
 
 const PASSWORD = 'start-up is not a secret';
 const glibc = process.platform === 'linux' && /\/libc\.so\.6$/m.test(readFileSync('/proc/self/maps', 'latin1'));
+/** Whatever malloc settings the tests run with are not the ones under test. */
+const NO_MALLOC_SETTINGS = { GLIBC_TUNABLES: undefined, MALLOC_ARENA_MAX: undefined };
 let tmp: TempDir;
 let repo: string;
 
@@ -40,10 +41,10 @@ function environOf(pid: number): Map<string, string> {
  * (or gives up after `waitMs`), then feeds stdin and returns that environment and the exit code.
  */
 async function backupWhile(until: (env: Map<string, string>) => boolean, extraEnv: NodeJS.ProcessEnv, input: string, waitMs = 10_000) {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LIFEBOAT_') && k !== 'GLIBC_TUNABLES' && k !== 'MALLOC_ARENA_MAX') env[k] = v;
-  Object.assign(env, { LIFEBOAT_PASSWORD: PASSWORD }, extraEnv);
-  const child = spawn(process.execPath, [LIFEBOAT_BIN, '-r', repo, 'backup', '--stdin', '--stdin-filename', 'start.txt'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = { ...NO_MALLOC_SETTINGS, ...extraEnv };
+  const child = spawnLifeboat(['-r', repo, 'backup', '--stdin', '--stdin-filename', 'start.txt'], { password: PASSWORD, env, stdin: 'pipe' });
+  assert.ok(child.stdin && child.stderr);
+  const stdin = child.stdin;
   const stderr: Buffer[] = [];
   child.stderr.on('data', (b: Buffer) => stderr.push(b));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -55,7 +56,7 @@ async function backupWhile(until: (env: Map<string, string>) => boolean, extraEn
     if (until(seen)) break;
     await sleep(50);
   }
-  child.stdin.end(input);
+  stdin.end(input);
   const code = await exited;
   return { seen, argv, code, stderr: Buffer.concat(stderr).toString('utf8') };
 }
@@ -96,7 +97,7 @@ sources:
     restore_command: cat > /dev/null
 `,
   );
-  const run = (args: string[]) => lifeboat(['-c', config, ...args], { env: { LB_PW: PASSWORD }, cwd: tmp.path });
+  const run = (args: string[]) => lifeboat(['-c', config, ...args], { env: { ...NO_MALLOC_SETTINGS, LB_PW: PASSWORD }, cwd: tmp.path });
   const init = await run(['init']);
   assert.equal(init.code, 0, init.stderr);
   const backup = await run(['backup']);

@@ -21,13 +21,17 @@ export interface CliOptions {
   cwd?: string;
 }
 
-export function lifeboat(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+/** This process's environment without LIFEBOAT_* variables, plus the password and `opts.env`. */
+function cliEnv(opts: CliOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LIFEBOAT_')) env[k] = v;
   if (opts.password !== undefined) env.LIFEBOAT_PASSWORD = opts.password;
-  Object.assign(env, opts.env);
+  return Object.assign(env, opts.env);
+}
+
+export function lifeboat(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(opts), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -41,13 +45,9 @@ export function lifeboat(args: string[], opts: CliOptions = {}): Promise<CliResu
   });
 }
 
-/** Spawns the CLI without waiting (for kill tests). */
-export function spawnLifeboat(args: string[], opts: CliOptions = {}) {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LIFEBOAT_')) env[k] = v;
-  if (opts.password !== undefined) env.LIFEBOAT_PASSWORD = opts.password;
-  Object.assign(env, opts.env);
-  return spawn(process.execPath, [BIN, ...args], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns the CLI without waiting (for kill tests; `stdin: 'pipe'` to feed it as it runs). */
+export function spawnLifeboat(args: string[], opts: CliOptions & { stdin?: 'pipe' | 'ignore' } = {}) {
+  return spawn(process.execPath, [BIN, ...args], { env: cliEnv(opts), cwd: opts.cwd, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
 }
 
 export const LIFEBOAT_BIN = BIN;
