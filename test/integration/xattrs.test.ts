@@ -57,3 +57,41 @@ test('extended attributes of files and directories are backed up and restored', 
     await tmp.cleanup();
   }
 });
+
+test('a backup reads the xattrs again of an entry whose ctime changed, and keeps those of unchanged ones', async (t) => {
+  const x = loadXattr();
+  if (!x) return t.skip('the optional fs-xattr module is not installed');
+  const tmp = await tempDir('xattr-parent');
+  try {
+    const src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'dir'), { recursive: true });
+    const changed = path.join(src, 'dir', 'changed.txt');
+    const kept = path.join(src, 'dir', 'kept.txt');
+    await writeFile(changed, 'content stays the same\n');
+    await writeFile(kept, 'untouched\n');
+    try {
+      x.setAttributeSync(changed, 'user.v', Buffer.from('one'));
+      x.setAttributeSync(kept, 'user.v', Buffer.from('kept'));
+    } catch {
+      return t.skip('this file system does not support user extended attributes');
+    }
+    const repo = path.join(tmp.path, 'repo');
+    const pw = 'xattr-pw';
+    assert.equal((await lifeboat(['-r', repo, 'init'], { password: pw })).code, 0);
+    assert.equal((await lifeboat(['-r', repo, 'backup', src], { password: pw })).code, 0);
+    // Only the attributes change (the ctimes of the file and the dir, not their contents).
+    await new Promise((r) => setTimeout(r, 20));
+    x.setAttributeSync(changed, 'user.v', Buffer.from('two'));
+    x.setAttributeSync(path.join(src, 'dir'), 'user.d', Buffer.from('new on the dir'));
+    const second = await lifeboat(['-r', repo, 'backup', '--json', src], { password: pw });
+    assert.equal(second.code, 0, second.stderr);
+    const target = path.join(tmp.path, 'out');
+    assert.equal((await lifeboat(['-r', repo, 'restore', 'latest', '--target', target], { password: pw })).code, 0);
+    const restored = path.join(target, src);
+    assert.equal(x.getAttributeSync(path.join(restored, 'dir', 'changed.txt'), 'user.v').toString(), 'two');
+    assert.equal(x.getAttributeSync(path.join(restored, 'dir', 'kept.txt'), 'user.v').toString(), 'kept');
+    assert.equal(x.getAttributeSync(path.join(restored, 'dir'), 'user.d').toString(), 'new on the dir');
+  } finally {
+    await tmp.cleanup();
+  }
+});

@@ -3,12 +3,14 @@
 // away or became files in between.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomFillSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { Repository } from '../repository.ts';
 import { loadSnapshot } from '../snapshot/snapshot.ts';
+import { TreeStore } from '../tree/tree-io.ts';
 import { Archiver } from './archiver.ts';
 
 test('a second backup finds every unchanged file through the parent snapshot, dir by dir', async (t) => {
@@ -48,4 +50,62 @@ test('a second backup finds every unchanged file through the parent snapshot, di
   assert.equal(s.filesChanged, 2); // d25/s1/f.txt, and d03 (a directory in the parent)
   assert.equal(s.filesNew, 1); // d31/new.txt
   assert.equal(s.blobsAdded > 0, true);
+});
+
+test('changed large files chunked on a codec thread give the same tree as files chunked here', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'lifeboat-archiver-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const src = path.join(root, 'src');
+  mkdirSync(src);
+  const large = Array.from({ length: 5 }, (_, i) => {
+    const data = new Uint8Array((2 + i) * 1024 * 1024 + i);
+    randomFillSync(data, 0, data.length >> 1);
+    writeFileSync(path.join(src, `large-${i}.bin`), data);
+    writeFileSync(path.join(src, `small-${i}.txt`), `small ${i}\n`);
+    return data;
+  });
+  const storage = createMemoryStorage();
+  await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
+  const backup = async (offloadBelow: number, parentId?: string): Promise<{ tree: string; id: string; a: Archiver }> => {
+    const repo = await Repository.open(storage, 'pw');
+    await repo.loadIndex();
+    const parent = parentId ? await loadSnapshot(repo, parentId) : undefined;
+    const a = new Archiver(repo, { offloadBelow });
+    const tree = await a.saveTargets([src], parent);
+    const id = await a.finish(tree, [src], { parent: parent?.id });
+    assert.deepEqual(a.summary.errors, []);
+    return { tree, id, a };
+  };
+  const first = await backup(0);
+  // Every large file changes in its first half (random bytes): new chunks, some known ones.
+  large.forEach((data, i) => {
+    randomFillSync(data, 1000, 4096);
+    writeFileSync(path.join(src, `large-${i}.bin`), data);
+  });
+  const offloaded = await backup(Number.MAX_SAFE_INTEGER, first.id);
+  const here = await backup(0, first.id);
+  for (const { a } of [offloaded, here]) {
+    assert.equal(a.summary.filesChanged, 5);
+    assert.equal(a.summary.bytesRead, 20 * 1024 * 1024 + 10);
+  }
+  assert.ok(offloaded.a.summary.blobsAdded >= 5);
+  assert.equal(here.a.summary.blobsAdded, 0);
+  // The trees differ in atimes (the first of the two backups read the files): compare contents.
+  const contents = async (tree: string): Promise<Record<string, string[] | null>> => {
+    const repo = await Repository.open(storage, 'pw');
+    await repo.loadIndex();
+    const trees = new TreeStore(repo);
+    const out: Record<string, string[] | null> = {};
+    const walk = async (id: string, at: string): Promise<void> => {
+      for (const n of (await trees.load(id)).nodes) {
+        if (n.subtree) await walk(n.subtree, `${at}/${n.name}`);
+        else out[`${at}/${n.name}`] = n.content;
+      }
+    };
+    await walk(tree, '');
+    return out;
+  };
+  const want = await contents(here.tree);
+  assert.equal(Object.keys(want).length, 10);
+  assert.deepEqual(await contents(offloaded.tree), want);
 });

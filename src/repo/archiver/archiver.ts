@@ -18,19 +18,26 @@
  * tree is saved once its files and subdirectories are done, so the walk never holds more
  * than the directories those in-flight files sit in. Each large file keeps at most
  * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
+ *
+ * A large file that the parent snapshot has (so it changed) is chunked, and its chunks hashed,
+ * on a codec thread instead of this one when that thread has little encoding ahead of it and
+ * no other file: such files are mostly known blobs, so chunking them would be this thread's
+ * work alone, where restic reads two files on two cores.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { CancelledError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, LifeboatError, errorMessage } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
 import { ByteBudget, Semaphore } from '../../util/semaphore.ts';
 import { release } from '../../util/memory.ts';
 import { formatDate, formatNs } from '../../util/time.ts';
 import { MIN_SIZE } from '../chunker/chunker.ts';
-import { chunkStream } from '../chunker/chunk-stream.ts';
+import { chunkStream, READ_SIZE } from '../chunker/chunk-stream.ts';
+import { CodecPool } from '../codec/codec-pool.ts';
+import type { FileChunk } from '../codec/codec-pool.ts';
 import type { Repository } from '../repository.ts';
 import { currentUser } from '../repository.ts';
 import { saveSnapshot } from '../snapshot/snapshot.ts';
@@ -41,7 +48,8 @@ import { TreeStore } from '../tree/tree-io.ts';
 import { groupName, userName } from './owners.ts';
 import { readXattrsSync } from './xattrs.ts';
 
-const READ_SIZE = 1 << 20;
+/** See ArchiverOptions.offloadBelow. */
+const OFFLOAD_BELOW = 4 * 1024 * 1024;
 /** Subtrees of the parent snapshot loaded ahead of the walk, per directory. */
 const TREE_PREFETCH = 8;
 
@@ -64,6 +72,11 @@ export interface ArchiverOptions {
   smallFileBytes?: number;
   /** Chunks of one file being compressed/encrypted at once (default 4). */
   blobWindow?: number;
+  /**
+   * Let a codec thread chunk one changed large file at a time while it has less than this
+   * many bytes of blobs to encode ahead of it (default 4 MiB; 0: never).
+   */
+  offloadBelow?: number;
   /** Paths (absolute) to leave out; a predicate on the absolute path. */
   exclude?: (absPath: string, isDir: boolean) => boolean;
 }
@@ -146,6 +159,8 @@ export class Archiver {
   readonly #smallFiles: Semaphore;
   readonly #smallBytes: ByteBudget;
   readonly #progress: ArchiverProgress = { files: 0, dirs: 0, bytesRead: 0, bytesAdded: 0 };
+  /** A codec thread is chunking one of our files. */
+  #offloaded = false;
 
   constructor(repo: Repository, opts: ArchiverOptions = {}) {
     this.repo = repo;
@@ -170,8 +185,7 @@ export class Archiver {
    * ID once the repository has accepted it; with `wait`, only once it is in a pack (which
    * bounds a large file's chunks in flight to its window).
    */
-  async #storeChunk(chunk: Buffer, wait: boolean): Promise<string> {
-    const id = idOf(chunk);
+  async #storeChunk(chunk: Buffer, wait: boolean, id = idOf(chunk)): Promise<string> {
     const { stored } = await this.repo.queueBlob('data', chunk, id, true);
     const counted = stored.then((r) => {
       if (r.known) return;
@@ -188,11 +202,19 @@ export class Archiver {
   /** Chunks a stream into data blobs; returns the ordered blob IDs, size and SHA-256. */
   async saveContent(input: AsyncIterable<Uint8Array>, label = 'stream', opts: SaveContentOptions = {}): Promise<ContentResult> {
     const hash = opts.sha256 === false ? undefined : createHash('sha256');
+    const chunks = chunkStream(input, this.repo.config.chunker_polynomial, { signal: this.#opts.signal });
+    const { content, size } = await this.#saveChunks(chunks, label, hash);
+    return { content, size, sha256: hash?.digest('hex') ?? '' };
+  }
+
+  /** Stores chunks in order (a Buffer, or one a codec thread cut and hashed); returns their IDs. */
+  async #saveChunks(chunks: AsyncIterable<Buffer | FileChunk>, label: string, hash?: ReturnType<typeof createHash>): Promise<{ content: string[]; size: number }> {
     const content: string[] = [];
     const window: Array<Promise<void>> = [];
     const limit = this.#opts.blobWindow ?? 4;
     let size = 0;
-    for await (const chunk of chunkStream(input, this.repo.config.chunker_polynomial, { signal: this.#opts.signal })) {
+    for await (const item of chunks) {
+      const chunk = Buffer.isBuffer(item) ? item : item.data;
       this.#checkCancel();
       hash?.update(chunk);
       size += chunk.length;
@@ -200,7 +222,7 @@ export class Archiver {
       this.#progress.bytesRead += chunk.length;
       const slot = content.length;
       content.push('');
-      const p = this.#storeChunk(chunk, true).then((id) => {
+      const p = this.#storeChunk(chunk, true, Buffer.isBuffer(item) ? undefined : item.id).then((id) => {
         content[slot] = id;
       });
       window.push(p);
@@ -208,7 +230,7 @@ export class Archiver {
       this.#report(label);
     }
     await Promise.all(window);
-    return { content, size, sha256: hash?.digest('hex') ?? '' };
+    return { content, size };
   }
 
   /**
@@ -240,7 +262,26 @@ export class Archiver {
     return { content: [await this.#storeChunk(n === expected ? buf : Buffer.from(buf.subarray(0, n)), false)], size: n };
   }
 
-  async #saveLargeFile(abs: string): Promise<{ content: string[]; size: number }> {
+  /**
+   * A file of several chunks, streamed through the chunker. `again`: the parent snapshot has
+   * it (changed), so most of its chunks are likely known.
+   */
+  async #saveLargeFile(abs: string, again = false): Promise<{ content: string[]; size: number }> {
+    const pool = CodecPool.shared();
+    if (again && !this.#offloaded && pool.encodeBacklog < (this.#opts.offloadBelow ?? OFFLOAD_BELOW)) {
+      const chunks = pool.chunkFile(abs, this.repo.config.chunker_polynomial);
+      if (chunks) {
+        this.#offloaded = true;
+        try {
+          return await this.#saveChunks(chunks, abs);
+        } catch (err) {
+          // The thread itself stopped (not the file): read the file here instead.
+          if (!(err instanceof LifeboatError && err.code === 'codec_failed')) throw err;
+        } finally {
+          this.#offloaded = false;
+        }
+      }
+    }
     return this.saveContent(readFileInPieces(abs), abs, { sha256: false });
   }
 
@@ -271,6 +312,20 @@ export class Archiver {
     if (type === 'file') node.size = Number(st.size);
     if (type === 'dev' || type === 'chardev') node.device = Number(st.rdev);
     return node;
+  }
+
+  /**
+   * The extended attributes of a file or dir (the module follows links, so symlinks are left
+   * out). Setting or removing one changes the inode's ctime, so an entry whose inode and ctime
+   * equal the parent snapshot's has the xattrs recorded there, and they are not read again.
+   */
+  #fillXattrs(abs: string, node: TreeNode, prev: TreeNode | undefined): void {
+    if (node.type !== 'file' && node.type !== 'dir') return;
+    if (prev && prev.type === node.type && prev.ctime === node.ctime && (prev.inode ?? 0) === (node.inode ?? 0) && (prev.device_id ?? 0) === (node.device_id ?? 0)) {
+      node.extended_attributes = prev.extended_attributes ?? undefined;
+    } else {
+      node.extended_attributes = readXattrsSync(abs);
+    }
   }
 
   /** Is `prev` (from the parent snapshot) the same file as `node`, with all blobs present? */
@@ -304,7 +359,7 @@ export class Archiver {
       try {
         this.#checkCancel();
         this.#report(abs);
-        const result = small ? await this.#saveSmallFile(abs, node.size ?? 0) : await this.#saveLargeFile(abs);
+        const result = small ? await this.#saveSmallFile(abs, node.size ?? 0) : await this.#saveLargeFile(abs, prev?.type === 'file');
         if (prev) this.summary.filesChanged++;
         else this.summary.filesNew++;
         this.#progress.files++;
@@ -361,9 +416,8 @@ export class Archiver {
         const st = lstatSync(p, { bigint: true });
         if (this.#opts.exclude?.(p, st.isDirectory())) continue;
         const node = this.#nodeFromStat(name, st);
-        // xattrs of files and dirs (the module follows links, so symlinks are left out).
-        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = readXattrsSync(p);
         const prev = prevByName.get(name);
+        this.#fillXattrs(p, node, prev);
         let part: Promise<TreeNode | undefined>;
         if (node.type === 'dir') {
           prefetch(++dirsSeen + TREE_PREFETCH);
@@ -429,8 +483,8 @@ export class Archiver {
         const p = path.join(abs, name);
         const st = lstatSync(p, { bigint: true });
         const node = this.#nodeFromStat(name, st);
-        if (node.type === 'file' || node.type === 'dir') node.extended_attributes = readXattrsSync(p);
         const prevNode = prevByName.get(name);
+        this.#fillXattrs(p, node, prevNode);
         const prevSub = prevNode?.subtree ? await this.trees.load(prevNode.subtree).catch(() => undefined) : undefined;
         if (child.target !== undefined) {
           if (node.type === 'dir') {

@@ -4,14 +4,19 @@
 // fresh here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { Repository } from '../repository.ts';
 import { CodecPool } from './codec-pool.ts';
 import { encodeBlobSync } from './blob-codec.ts';
 import { initCrypto, newMasterKey } from '../crypto/crypto.ts';
 import { idOf } from '../../core/ids.ts';
-import { IntegrityError } from '../../core/errors.ts';
+import { IntegrityError, LifeboatError } from '../../core/errors.ts';
+import { chunkStream } from '../chunker/chunk-stream.ts';
+import { randomPolynomial } from '../chunker/polynomial.ts';
 
 test('tree blobs go through the codec inline; data blobs start the codec threads', async (t) => {
   if (CodecPool.shared().threads === 0) t.skip('LIFEBOAT_CODEC_THREADS=0: no threads to start');
@@ -48,4 +53,54 @@ test('with helpInline, decodes beyond what the threads take run on the caller an
     if (i % 4 === 3) assert.ok(r instanceof IntegrityError, `blob ${i}: damage not reported`);
     else assert.deepEqual(r, blobs[i]);
   });
+});
+
+test('a codec thread chunks a file into the chunks this thread cuts, with their IDs; it fails with the file and closes it when left early', async (t) => {
+  const pool = CodecPool.shared();
+  if (pool.threads === 0) return t.skip('LIFEBOAT_CODEC_THREADS=0: no threads');
+  const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-codec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const MiB = 1024 * 1024;
+  const data = new Uint8Array(12 * MiB + 7);
+  randomFillSync(data, 0, 5 * MiB);
+  randomFillSync(data, 6 * MiB);
+  const file = path.join(dir, 'data.bin');
+  writeFileSync(file, data);
+  const pol = randomPolynomial();
+  const want: Buffer[] = [];
+  const whole = async function* (): AsyncGenerator<Uint8Array> {
+    yield data;
+  };
+  for await (const c of chunkStream(whole(), pol)) want.push(c);
+  assert.ok(want.length >= 4);
+
+  const got = [];
+  for await (const c of pool.chunkFile(file, pol) ?? []) got.push(c);
+  assert.deepEqual(got.map((c) => c.id), want.map((c) => idOf(c)));
+  assert.ok(got.every((c, i) => c.data.equals(want[i] as Buffer)));
+
+  const missing = path.join(dir, 'missing.bin');
+  await assert.rejects(
+    (async () => {
+      for await (const _ of pool.chunkFile(missing, pol) ?? []) assert.fail('a chunk of a missing file');
+    })(),
+    (err) => err instanceof LifeboatError && err.code === 'io' && err.message.includes('ENOENT') && err.message.includes(missing),
+  );
+
+  // Leaving after the first chunk: the thread closes the file (threads share the fd table).
+  const isOpen = (): boolean =>
+    readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    });
+  for await (const c of pool.chunkFile(file, pol) ?? []) {
+    assert.equal(c.id, idOf(want[0] as Buffer));
+    assert.ok(isOpen());
+    break;
+  }
+  for (let i = 0; i < 100 && isOpen(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(!isOpen(), 'the file stays open on the codec thread');
 });

@@ -12,6 +12,10 @@
  *   what they queue (the archiver's windows, the restorer's and checker's read concurrency).
  * - Buffers cross threads by transfer: inputs are copied once to an exact-size ArrayBuffer
  *   (so a caller's buffer, or a storage's, is never detached), results come back as is.
+ * - A thread can also read and chunk a whole file (`chunkFile`), a batch of chunks per
+ *   request, each with its SHA-256: a backup gives it files to chunk while it has little
+ *   encoding to do (files read again in an incremental backup are mostly known blobs), so
+ *   that two files are chunked on two cores, as restic does with its two file readers.
  * - With LIFEBOAT_CODEC_THREADS=0, or when no worker can be started, the same functions run
  *   inline on the calling thread.
  */
@@ -64,10 +68,13 @@ export interface DecodeOptions {
 
 export type CodecRequest =
   | { seq: number; op: 'encode'; key: string; compress: boolean; level: number; items: Uint8Array[] }
-  | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean; digest: boolean };
+  | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean; digest: boolean }
+  | { seq: number; op: 'chunk'; file: number; open?: { path: string; polynomial: string }; budget: number }
+  | { seq: number; op: 'chunk-close'; file: number };
 
 export type CodecReply =
   | { seq: number; op: 'encode'; sealed: Uint8Array[]; lengths: Array<number | undefined> }
+  | { seq: number; op: 'chunk'; chunks: Uint8Array[]; ids: string[]; done: boolean }
   | { seq: number; op: 'decode'; results: Array<Uint8Array | WireError | null>; digest?: string }
   | { seq: number; op: 'failed'; error: WireError };
 
@@ -85,6 +92,17 @@ const ENCODE_BATCH_BYTES = 4 * 1024 * 1024;
 const IN_FLIGHT = 2;
 /** Encode bytes queued (not yet sent to a thread) before `encode` makes callers wait. */
 const QUEUE_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of chunks a thread cuts per `chunkFile` request; one request is kept ahead, so a file
+ * holds at most two batches here (plus a chunk's overshoot) beyond what its caller holds.
+ */
+const CHUNK_BATCH_BYTES = 2 * 1024 * 1024;
+
+/** A chunk a codec thread cut from a file: its bytes (the caller's) and its SHA-256. */
+export interface FileChunk {
+  readonly id: string;
+  readonly data: Buffer;
+}
 
 interface EncodeJob {
   readonly key: string;
@@ -152,6 +170,10 @@ export class CodecPool {
   #seq = 0;
   /** Bytes of encode requests not yet sent to a thread, and who waits for room. */
   #queuedBytes = 0;
+  /** Bytes of encode requests sent to threads and not yet answered. */
+  #sentBytes = 0;
+  /** Handles of files being chunked on a thread. */
+  #files = 0;
   readonly #roomWaiters: Array<() => void> = [];
   #scheduled = false;
   #failed = false;
@@ -219,6 +241,60 @@ export class CodecPool {
     let room = 0;
     for (const s of this.#slots) if (!s.dead) room += Math.max(0, IN_FLIGHT - s.pending.size);
     return this.#decodes.length > room;
+  }
+
+  /**
+   * Bytes of blobs waiting to be encoded or being encoded: how much work the threads have
+   * ahead of them.
+   */
+  get encodeBacklog(): number {
+    return this.#queuedBytes + this.#sentBytes;
+  }
+
+  /**
+   * Reads and chunks a file on a codec thread (restic's chunker, with `polynomial`): yields its
+   * chunks in order, each with its SHA-256. Undefined when there is no thread to do it (the
+   * caller chunks the file itself). A file that cannot be read fails the iteration with the
+   * error ("io"); stopping early closes the file on the thread.
+   */
+  chunkFile(file: string, polynomial: string): AsyncGenerator<FileChunk> | undefined {
+    if (this.#inline()) return undefined;
+    let slot: Slot | undefined;
+    for (const s of this.#slots) if (!s.dead && (!slot || s.pending.size < slot.pending.size)) slot = s;
+    return slot ? this.#chunkOn(slot, file, polynomial) : undefined;
+  }
+
+  async *#chunkOn(slot: Slot, file: string, polynomial: string): AsyncGenerator<FileChunk> {
+    const handle = ++this.#files;
+    const ask = (open?: { path: string; polynomial: string }): Promise<CodecReply> =>
+      new Promise((resolve) => this.#send(slot, { seq: ++this.#seq, op: 'chunk', file: handle, open, budget: CHUNK_BATCH_BYTES }, [], resolve));
+    let next: Promise<CodecReply> | undefined = ask({ path: file, polynomial });
+    let held: Buffer[] = [];
+    try {
+      while (next) {
+        const reply = await next;
+        next = undefined;
+        if (reply.op === 'failed') throw fromWire(reply.error);
+        if (reply.op !== 'chunk') throw new Error('unexpected codec reply');
+        // The thread cuts the next batch while this one is stored.
+        if (!reply.done) next = ask();
+        held = reply.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+        for (let i = 0; i < held.length; i++) {
+          const data = held[i] as Buffer;
+          held[i] = Buffer.alloc(0);
+          yield { id: reply.ids[i] as string, data };
+        }
+      }
+    } finally {
+      release(...held);
+      if (next) {
+        // Stopped early: the thread still has the file open.
+        void next.then((r) => {
+          if (r.op === 'chunk') release(...r.chunks);
+          if (r.op === 'chunk' && !r.done && !slot.dead) this.#send(slot, { seq: ++this.#seq, op: 'chunk-close', file: handle }, [], () => undefined);
+        });
+      }
+    }
   }
 
   /** Whether any codec thread was started (commands that only touch trees start none). */
@@ -335,7 +411,9 @@ export class CodecPool {
     this.#queuedBytes -= bytes;
     if (this.#queuedBytes <= QUEUE_BYTES) for (const wake of this.#roomWaiters.splice(0)) wake();
     const req: CodecRequest = { seq: ++this.#seq, op: 'encode', key: first.key, compress: first.compress, level: first.level, items: batch.map((j) => j.data) };
+    this.#sentBytes += bytes;
     this.#send(slot, req, batch.map((j) => j.data.buffer as ArrayBuffer), (reply) => {
+      this.#sentBytes -= bytes;
       if (reply.op !== 'encode') {
         const err = reply.op === 'failed' ? fromWire(reply.error) : new Error('unexpected codec reply');
         for (const j of batch) j.reject(err);

@@ -5,6 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { LifeboatError } from '../../core/errors.ts';
+import { idOf } from '../../core/ids.ts';
+import { FileChunker } from '../chunker/chunk-stream.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import { initCrypto } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
@@ -17,6 +19,8 @@ const port = parentPort;
 if (!port) throw new Error('codec-worker.ts runs as a worker thread only');
 
 const keys = new Map<string, MasterKey>();
+/** Files being chunked here, by the pool's handle. */
+const files = new Map<number, FileChunker>();
 
 function keyFor(token: string): MasterKey {
   let key = keys.get(token);
@@ -33,7 +37,38 @@ function wireError(err: unknown): WireError {
   return { message: err instanceof Error ? err.message : String(err) };
 }
 
+/** The next chunks of a file (opened by the first request), each with its ID. */
+function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'chunk-close' }>): { reply: CodecReply; transfer: ArrayBuffer[] } {
+  let file = files.get(req.file);
+  if (req.op === 'chunk-close') {
+    file?.close();
+    files.delete(req.file);
+    return { reply: { seq: req.seq, op: 'chunk', chunks: [], ids: [], done: true }, transfer: [] };
+  }
+  let next: { chunks: Buffer[]; done: boolean };
+  try {
+    if (!file && req.open) {
+      file = new FileChunker(req.open.path, req.open.polynomial);
+      files.set(req.file, file);
+    }
+    if (!file) throw new LifeboatError('codec_failed', `file ${req.file} is not open on this codec thread`);
+    next = file.next(req.budget);
+  } catch (err) {
+    files.delete(req.file);
+    // A file that cannot be read is that file's problem, as when the main thread reads it.
+    if (err instanceof LifeboatError) throw err;
+    throw new LifeboatError('io', err instanceof Error ? err.message : String(err));
+  }
+  if (next.done) files.delete(req.file);
+  const chunks = next.chunks.map(owned);
+  return {
+    reply: { seq: req.seq, op: 'chunk', chunks, ids: chunks.map(idOf), done: next.done },
+    transfer: chunks.map((c) => c.buffer as ArrayBuffer),
+  };
+}
+
 function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[] } {
+  if (req.op === 'chunk' || req.op === 'chunk-close') return chunk(req);
   const key = keyFor(req.key);
   const transfer: ArrayBuffer[] = [];
   if (req.op === 'encode') {
@@ -74,5 +109,6 @@ port.on('message', (req: CodecRequest) => {
   }
   port.postMessage(out.reply, out.transfer);
   // The request's buffers and the intermediate ones (zstd output, ciphertext) are garbage now.
-  noteGarbage(req.op === 'encode' ? req.items.reduce((n, b) => n + 3 * b.byteLength, 0) : 3 * req.buf.byteLength);
+  if (req.op === 'encode') noteGarbage(req.items.reduce((n, b) => n + 3 * b.byteLength, 0));
+  else if (req.op === 'decode') noteGarbage(3 * req.buf.byteLength);
 });
