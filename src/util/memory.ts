@@ -111,3 +111,15 @@ export function fitted(b: Buffer): Buffer {
     return b; // not detachable: shared by Node itself
   }
 }
+
+/**
+ * The pieces of a stream nobody else keeps (lifeboat's own stdin, a child's stdout), each
+ * freed as soon as the consumer asks for the next one. For consumers that copy what they keep
+ * (the chunker does): otherwise every piece read waits, dead, for a garbage collection.
+ */
+export async function* releasing(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const piece of pieces) {
+    yield piece;
+    release(piece);
+  }
+}

@@ -16,6 +16,7 @@ import { VERSION } from '../../version.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { collect, etaText, rateLine } from './common.ts';
 import { scanTotals } from '../../util/scan.ts';
+import { releasing } from '../../util/memory.ts';
 import type { ScanTotals } from '../../util/scan.ts';
 
 interface BackupFlags {
@@ -73,7 +74,9 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         if (flags.stdin) {
           const name = flags.stdinFilename;
           if (name.includes('/') && name.split('/').some((p) => p === '..')) throw new UsageError('--stdin-filename must not contain ".."');
-          const r = await archiver.saveContent(process.stdin, name, { sha256: false }); // a plain file: no whole-stream hash needed
+          // A plain file: no whole-stream hash needed. The chunker copies what it keeps, so each
+          // piece of stdin is freed once it is cut.
+          const r = await archiver.saveContent(releasing(process.stdin), name, { sha256: false });
           // An empty stdin usually means the producer upstream failed (pg_dump … | lifeboat): refuse, as restic does.
           if (r.size === 0) throw new LifeboatError('empty_input', `no data read from stdin for ${name}; no snapshot was written`, { hint: 'check the command that feeds lifeboat backup --stdin' });
           tree = await archiver.saveVirtualTree([{ path: name, content: r.content, size: r.size, mode: 0o644 }]);

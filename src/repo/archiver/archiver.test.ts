@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { Repository } from '../repository.ts';
 import { loadSnapshot } from '../snapshot/snapshot.ts';
+import { CodecPool } from '../codec/codec-pool.ts';
 import { TreeStore } from '../tree/tree-io.ts';
 import { Archiver } from './archiver.ts';
 
@@ -108,4 +109,34 @@ test('changed large files chunked on a codec thread give the same tree as files 
   const want = await contents(here.tree);
   assert.equal(Object.keys(want).length, 10);
   assert.deepEqual(await contents(offloaded.tree), want);
+});
+
+test('a stream of known blobs is taken over by a codec thread at a chunk boundary and gives the same chunks', async (t) => {
+  if (CodecPool.shared().threads === 0) return t.skip('LIFEBOAT_CODEC_THREADS=0: no threads');
+  const MiB = 1024 * 1024;
+  const data = new Uint8Array(40 * MiB + 5);
+  randomFillSync(data);
+  async function* pieces(): AsyncGenerator<Uint8Array> {
+    // Odd sizes, so that chunk boundaries fall inside pieces.
+    for (let at = 0; at < data.length; at += 100_003) yield data.slice(at, at + 100_003);
+  }
+  const storage = createMemoryStorage();
+  await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
+  const save = async (offloadBelow: number): Promise<{ content: string[]; size: number; a: Archiver }> => {
+    const repo = await Repository.open(storage, 'pw');
+    await repo.loadIndex();
+    const a = new Archiver(repo, { offloadBelow });
+    const r = await a.saveContent(pieces(), 'stream', { sha256: false });
+    await repo.flush();
+    return { ...r, a };
+  };
+  await save(0);
+  assert.ok(CodecPool.shared().started);
+  data.fill(7, 33 * MiB, 34 * MiB); // new bytes, well after the first 16 MiB (the take-over)
+  const offloaded = await save(Number.MAX_SAFE_INTEGER);
+  const here = await save(0);
+  assert.equal(offloaded.size, data.length);
+  assert.deepEqual(offloaded.content, here.content);
+  assert.ok(offloaded.a.summary.blobsAdded >= 1);
+  assert.equal(here.a.summary.blobsAdded, 0);
 });

@@ -35,7 +35,7 @@ import { ByteBudget, Semaphore } from '../../util/semaphore.ts';
 import { release } from '../../util/memory.ts';
 import { formatDate, formatNs } from '../../util/time.ts';
 import { MIN_SIZE } from '../chunker/chunker.ts';
-import { chunkStream, READ_SIZE } from '../chunker/chunk-stream.ts';
+import { ChunkSplitter, chunkStream, READ_SIZE } from '../chunker/chunk-stream.ts';
 import { CodecPool } from '../codec/codec-pool.ts';
 import type { FileChunk } from '../codec/codec-pool.ts';
 import type { Repository } from '../repository.ts';
@@ -50,6 +50,8 @@ import { readXattrsSync } from './xattrs.ts';
 
 /** See ArchiverOptions.offloadBelow. */
 const OFFLOAD_BELOW = 4 * 1024 * 1024;
+/** Bytes of a stream cut here before a codec thread may take it over (see #streamChunks). */
+const STREAM_PROBE = 16 * 1024 * 1024;
 /** Subtrees of the parent snapshot loaded ahead of the walk, per directory. */
 const TREE_PREFETCH = 8;
 
@@ -146,6 +148,12 @@ async function* readFileInPieces(abs: string): AsyncGenerator<Uint8Array> {
   }
 }
 
+/** `first`, then the rest of `it`. */
+async function* prepend(first: Uint8Array, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield first;
+  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+}
+
 function emptySummary(): BackupSummary {
   return { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, bytesRead: 0, bytesAdded: 0, blobsAdded: 0, errors: [] };
 }
@@ -202,28 +210,88 @@ export class Archiver {
   /** Chunks a stream into data blobs; returns the ordered blob IDs, size and SHA-256. */
   async saveContent(input: AsyncIterable<Uint8Array>, label = 'stream', opts: SaveContentOptions = {}): Promise<ContentResult> {
     const hash = opts.sha256 === false ? undefined : createHash('sha256');
-    const chunks = chunkStream(input, this.repo.config.chunker_polynomial, { signal: this.#opts.signal });
-    const { content, size } = await this.#saveChunks(chunks, label, hash);
+    const seen = { bytes: 0, known: 0 };
+    const { content, size } = await this.#saveChunks(this.#streamChunks(input, seen), label, hash, seen);
     return { content, size, sha256: hash?.digest('hex') ?? '' };
   }
 
-  /** Stores chunks in order (a Buffer, or one a codec thread cut and hashed); returns their IDs. */
-  async #saveChunks(chunks: AsyncIterable<Buffer | FileChunk>, label: string, hash?: ReturnType<typeof createHash>): Promise<{ content: string[]; size: number }> {
+  /**
+   * Whether a codec thread may chunk a file or stream of ours now: one at a time, and only a
+   * thread that already runs (starting one costs more memory than a stream of known blobs is
+   * worth) and has little encoding ahead of it.
+   */
+  #mayOffload(): boolean {
+    const pool = CodecPool.shared();
+    return !this.#offloaded && pool.started && pool.encodeBacklog < (this.#opts.offloadBelow ?? OFFLOAD_BELOW);
+  }
+
+  /**
+   * A stream's chunks, cut here until the stream shows itself to be mostly known blobs (a dump
+   * backed up again): then, at a chunk boundary, a codec thread takes the cutting and hashing
+   * over (when it has little to encode and no other file), and this thread reads and stores.
+   */
+  async *#streamChunks(input: AsyncIterable<Uint8Array>, seen: { bytes: number; known: number }): AsyncGenerator<Buffer | FileChunk> {
+    const polynomial = this.repo.config.chunker_polynomial;
+    const it = input[Symbol.asyncIterator]();
+    const splitter = new ChunkSplitter(polynomial);
+    let handedOver = false;
+    try {
+      for (;;) {
+        this.#checkCancel();
+        const r = await it.next();
+        if (r.done) break;
+        for (const chunk of splitter.cut(r.value)) {
+          yield chunk;
+          this.#checkCancel();
+          if (seen.bytes >= STREAM_PROBE && seen.known >= 0.8 * seen.bytes && this.#mayOffload()) {
+            const rest = splitter.rest();
+            handedOver = true;
+            this.#offloaded = true;
+            try {
+              yield* CodecPool.shared().chunkStream(rest, it, polynomial) ?? chunkStream(prepend(rest, it), polynomial, { signal: this.#opts.signal });
+            } finally {
+              this.#offloaded = false;
+            }
+            return;
+          }
+        }
+      }
+      const last = splitter.end();
+      if (last) yield last;
+    } finally {
+      splitter.close();
+      if (!handedOver) await it.return?.();
+    }
+  }
+
+  /**
+   * Stores chunks in order (a Buffer, or one a codec thread cut and hashed); returns their IDs.
+   * `seen` counts the bytes, and those of blobs the repository already had.
+   */
+  async #saveChunks(
+    chunks: AsyncIterable<Buffer | FileChunk>,
+    label: string,
+    hash?: ReturnType<typeof createHash>,
+    seen = { bytes: 0, known: 0 },
+  ): Promise<{ content: string[]; size: number }> {
     const content: string[] = [];
     const window: Array<Promise<void>> = [];
     const limit = this.#opts.blobWindow ?? 4;
     let size = 0;
     for await (const item of chunks) {
       const chunk = Buffer.isBuffer(item) ? item : item.data;
+      const id = Buffer.isBuffer(item) ? idOf(item) : item.id;
       this.#checkCancel();
       hash?.update(chunk);
       size += chunk.length;
+      seen.bytes += chunk.length;
+      if (this.repo.hasBlob('data', id)) seen.known += chunk.length;
       this.summary.bytesRead += chunk.length;
       this.#progress.bytesRead += chunk.length;
       const slot = content.length;
       content.push('');
-      const p = this.#storeChunk(chunk, true, Buffer.isBuffer(item) ? undefined : item.id).then((id) => {
-        content[slot] = id;
+      const p = this.#storeChunk(chunk, true, id).then((stored) => {
+        content[slot] = stored;
       });
       window.push(p);
       if (window.length >= limit) await window.shift();
@@ -268,7 +336,7 @@ export class Archiver {
    */
   async #saveLargeFile(abs: string, again = false): Promise<{ content: string[]; size: number }> {
     const pool = CodecPool.shared();
-    if (again && !this.#offloaded && pool.encodeBacklog < (this.#opts.offloadBelow ?? OFFLOAD_BELOW)) {
+    if (again && this.#mayOffload()) {
       const chunks = pool.chunkFile(abs, this.repo.config.chunker_polynomial);
       if (chunks) {
         this.#offloaded = true;

@@ -8,7 +8,8 @@
  * - `ChunkSplitter` is the synchronous core: feed it reads, take the chunks they complete.
  * - `chunkStream` runs it over an async stream (the archiver's streams and files).
  * - `FileChunker` runs it over a file read synchronously, for a thread that may block (the
- *   codec threads chunk whole files this way; see codec-pool.ts).
+ *   codec threads chunk whole files this way; see codec-pool.ts). A codec thread can also
+ *   take over a stream at a chunk boundary (`ChunkSplitter.rest`).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CancelledError } from '../../core/errors.ts';
@@ -34,6 +35,8 @@ export class ChunkSplitter {
   #scratch: Buffer | undefined;
   /** Bytes of the current chunk held in scratch. */
   #pending = 0;
+  /** While `cut` waits at a chunk it yielded: the bytes of its read after that chunk. */
+  #left: Uint8Array | undefined;
 
   constructor(polynomial: string) {
     this.#chunker = new Chunker(polynomial);
@@ -41,10 +44,12 @@ export class ChunkSplitter {
 
   /**
    * The chunks that `data` completes, one at a time, each a Buffer of its own. The rest of
-   * `data` is kept once the iteration ends, so `data` may be reused after it.
+   * `data` is kept once the iteration ends, so `data` may be reused after it. (Left early,
+   * right after a chunk, the rest is `rest()`'s to take instead.)
    */
   *cut(data: Uint8Array): Generator<Buffer> {
     let pos = 0;
+    this.#left = undefined;
     while (pos < data.length) {
       const cut = this.#chunker.nextSplitPoint(data, pos);
       if (cut < 0) {
@@ -66,22 +71,37 @@ export class ChunkSplitter {
       chunk.set(data.subarray(pos, cut), this.#pending);
       this.#pending = 0;
       pos = cut;
+      this.#left = data.subarray(pos);
       yield chunk;
+      this.#left = undefined;
     }
+  }
+
+  /**
+   * After leaving `cut` right after a chunk: the bytes of that read not cut yet (a view of
+   * it). A chunk boundary is where restic's chunker starts afresh, so a new splitter fed these
+   * bytes and the rest of the stream cuts exactly what this one would have. This one is closed.
+   */
+  rest(): Uint8Array {
+    const left = this.#left ?? new Uint8Array(0);
+    if (this.#pending > 0) throw new Error('ChunkSplitter.rest: not at a chunk boundary');
+    this.close();
+    return left;
   }
 
   /** The bytes left over as the last chunk (if any); the scratch buffer is freed. */
   end(): Buffer | undefined {
     const last = this.#pending > 0 ? Buffer.from(this.#scratch!.subarray(0, this.#pending)) : undefined;
-    this.dispose();
+    this.close();
     return last;
   }
 
   /** Frees the scratch buffer (the splitter is not used again). */
-  dispose(): void {
+  close(): void {
     release(this.#scratch);
     this.#scratch = undefined;
     this.#pending = 0;
+    this.#left = undefined;
   }
 }
 
@@ -108,7 +128,7 @@ export async function* chunkStream(
     const last = splitter.end();
     if (last) yield last;
   } finally {
-    splitter.dispose();
+    splitter.close();
   }
 }
 
@@ -170,7 +190,7 @@ export class FileChunker {
     if (this.#closed) return;
     this.#closed = true;
     this.#cuts = undefined;
-    this.#splitter.dispose();
+    this.#splitter.close();
     release(this.#buf);
     closeSync(this.#fd);
   }

@@ -70,6 +70,7 @@ export type CodecRequest =
   | { seq: number; op: 'encode'; key: string; compress: boolean; level: number; items: Uint8Array[] }
   | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean; digest: boolean }
   | { seq: number; op: 'chunk'; file: number; open?: { path: string; polynomial: string }; budget: number }
+  | { seq: number; op: 'feed'; file: number; polynomial?: string; data?: Uint8Array; end: boolean }
   | { seq: number; op: 'chunk-close'; file: number };
 
 export type CodecReply =
@@ -97,6 +98,9 @@ const QUEUE_BYTES = 8 * 1024 * 1024;
  * holds at most two batches here (plus a chunk's overshoot) beyond what its caller holds.
  */
 const CHUNK_BATCH_BYTES = 2 * 1024 * 1024;
+/** Bytes of a stream sent to a thread at a time (copied together from the stream's reads). */
+const FEED_BYTES = 2 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** A chunk a codec thread cut from a file: its bytes (the caller's) and its SHA-256. */
 export interface FileChunk {
@@ -258,10 +262,45 @@ export class CodecPool {
    * error ("io"); stopping early closes the file on the thread.
    */
   chunkFile(file: string, polynomial: string): AsyncGenerator<FileChunk> | undefined {
+    const slot = this.#chunkSlot();
+    return slot ? this.#chunkOn(slot, file, polynomial) : undefined;
+  }
+
+  /**
+   * Chunks the rest of a stream on a codec thread: `first` (the bytes not cut yet where the
+   * caller's chunker stopped at a chunk boundary), then what `input` gives. Yields the chunks
+   * in order with their SHA-256s; undefined when there is no thread. The pool owns `input`
+   * from here (stopping early returns it). Pieces go to the thread in copies of FEED_BYTES.
+   */
+  chunkStream(first: Uint8Array, input: AsyncIterator<Uint8Array>, polynomial: string): AsyncGenerator<FileChunk> | undefined {
+    const slot = this.#chunkSlot();
+    return slot ? this.#feedOn(slot, first, input, polynomial) : undefined;
+  }
+
+  #chunkSlot(): Slot | undefined {
     if (this.#inline()) return undefined;
     let slot: Slot | undefined;
     for (const s of this.#slots) if (!s.dead && (!slot || s.pending.size < slot.pending.size)) slot = s;
-    return slot ? this.#chunkOn(slot, file, polynomial) : undefined;
+    return slot;
+  }
+
+  /** The chunks of a chunk reply as Buffers (the thread's failure thrown). */
+  static #chunksOf(reply: CodecReply): { chunks: Buffer[]; ids: string[]; done: boolean } {
+    if (reply.op === 'failed') throw fromWire(reply.error);
+    if (reply.op !== 'chunk') throw new Error('unexpected codec reply');
+    return { chunks: reply.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)), ids: reply.ids, done: reply.done };
+  }
+
+  /** Stopped early: drop what the thread still sends and have it close the file or stream. */
+  #abandon(slot: Slot, handle: number, replies: Array<Promise<CodecReply>>): void {
+    void Promise.all(replies).then((rs) => {
+      let open = true;
+      for (const r of rs) {
+        if (r.op === 'chunk') release(...r.chunks);
+        if (r.op !== 'chunk' || r.done) open = false;
+      }
+      if (open && !slot.dead) this.#send(slot, { seq: ++this.#seq, op: 'chunk-close', file: handle }, [], () => undefined);
+    });
   }
 
   async *#chunkOn(slot: Slot, file: string, polynomial: string): AsyncGenerator<FileChunk> {
@@ -272,27 +311,84 @@ export class CodecPool {
     let held: Buffer[] = [];
     try {
       while (next) {
-        const reply = await next;
+        const { chunks, ids, done } = CodecPool.#chunksOf(await next);
         next = undefined;
-        if (reply.op === 'failed') throw fromWire(reply.error);
-        if (reply.op !== 'chunk') throw new Error('unexpected codec reply');
         // The thread cuts the next batch while this one is stored.
-        if (!reply.done) next = ask();
-        held = reply.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+        if (!done) next = ask();
+        held = chunks;
         for (let i = 0; i < held.length; i++) {
           const data = held[i] as Buffer;
-          held[i] = Buffer.alloc(0);
-          yield { id: reply.ids[i] as string, data };
+          held[i] = EMPTY;
+          yield { id: ids[i] as string, data };
         }
       }
     } finally {
       release(...held);
-      if (next) {
-        // Stopped early: the thread still has the file open.
-        void next.then((r) => {
-          if (r.op === 'chunk') release(...r.chunks);
-          if (r.op === 'chunk' && !r.done && !slot.dead) this.#send(slot, { seq: ++this.#seq, op: 'chunk-close', file: handle }, [], () => undefined);
-        });
+      if (next) this.#abandon(slot, handle, [next]);
+    }
+  }
+
+  async *#feedOn(slot: Slot, first: Uint8Array, input: AsyncIterator<Uint8Array>, polynomial: string): AsyncGenerator<FileChunk> {
+    const handle = ++this.#files;
+    const asked: Array<Promise<CodecReply>> = [];
+    let opened = false;
+    const ask = (data: Buffer | undefined, end: boolean): void => {
+      const req: CodecRequest = { seq: ++this.#seq, op: 'feed', file: handle, polynomial: opened ? undefined : polynomial, data, end };
+      opened = true;
+      asked.push(new Promise((resolve) => this.#send(slot, req, data ? [data.buffer as ArrayBuffer] : [], resolve)));
+    };
+    let piece: Buffer | undefined;
+    let fill = 0;
+    let held: Buffer[] = [];
+    let pending: Uint8Array | undefined = first;
+    let inputDone = false;
+    let endSent = false;
+    let done = false;
+    try {
+      while (!done) {
+        // Read on while fewer than two pieces wait at the thread.
+        while (!inputDone && asked.length < 2) {
+          if (!pending) {
+            const r = await input.next();
+            if (r.done) {
+              inputDone = true;
+              break;
+            }
+            pending = r.value;
+          }
+          for (let at = 0; at < pending.length; ) {
+            piece ??= Buffer.allocUnsafeSlow(FEED_BYTES);
+            const n = Math.min(pending.length - at, FEED_BYTES - fill);
+            piece.set(pending.subarray(at, at + n), fill);
+            fill += n;
+            at += n;
+            if (fill === FEED_BYTES) {
+              ask(piece, false);
+              piece = undefined;
+              fill = 0;
+            }
+          }
+          pending = undefined;
+        }
+        if (inputDone && !endSent) {
+          ask(piece?.subarray(0, fill), true);
+          piece = undefined;
+          endSent = true;
+        }
+        const reply = CodecPool.#chunksOf(await (asked.shift() as Promise<CodecReply>));
+        done = reply.done;
+        held = reply.chunks;
+        for (let i = 0; i < held.length; i++) {
+          const data = held[i] as Buffer;
+          held[i] = EMPTY;
+          yield { id: reply.ids[i] as string, data };
+        }
+      }
+    } finally {
+      release(...held, piece);
+      if (!done) {
+        this.#abandon(slot, handle, asked.splice(0));
+        await input.return?.();
       }
     }
   }

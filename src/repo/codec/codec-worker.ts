@@ -6,8 +6,8 @@
 import { parentPort } from 'node:worker_threads';
 import { LifeboatError } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
-import { FileChunker } from '../chunker/chunk-stream.ts';
-import { noteGarbage, release } from '../../util/memory.ts';
+import { ChunkSplitter, FileChunker } from '../chunker/chunk-stream.ts';
+import { noteGarbage, release, releaseBacking } from '../../util/memory.ts';
 import { initCrypto } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import { decodeSync, encodeBlobSync, owned } from './blob-codec.ts';
@@ -19,8 +19,8 @@ const port = parentPort;
 if (!port) throw new Error('codec-worker.ts runs as a worker thread only');
 
 const keys = new Map<string, MasterKey>();
-/** Files being chunked here, by the pool's handle. */
-const files = new Map<number, FileChunker>();
+/** Files and streams being chunked here, by the pool's handle. */
+const files = new Map<number, FileChunker | ChunkSplitter>();
 
 function keyFor(token: string): MasterKey {
   let key = keys.get(token);
@@ -37,21 +37,48 @@ function wireError(err: unknown): WireError {
   return { message: err instanceof Error ? err.message : String(err) };
 }
 
-/** The next chunks of a file (opened by the first request), each with its ID. */
-function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'chunk-close' }>): { reply: CodecReply; transfer: ArrayBuffer[] } {
-  let file = files.get(req.file);
+/** Chunks with their IDs, moved to the reply. */
+function chunkReply(seq: number, cut: Buffer[], done: boolean): { reply: CodecReply; transfer: ArrayBuffer[] } {
+  const chunks = cut.map(owned);
+  return {
+    reply: { seq, op: 'chunk', chunks, ids: chunks.map(idOf), done },
+    transfer: chunks.map((c) => c.buffer as ArrayBuffer),
+  };
+}
+
+/** Cuts a file (opened by the first request) or a stream fed piece by piece. */
+function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close' }>): { reply: CodecReply; transfer: ArrayBuffer[] } {
+  const open = files.get(req.file);
   if (req.op === 'chunk-close') {
-    file?.close();
+    open?.close();
     files.delete(req.file);
-    return { reply: { seq: req.seq, op: 'chunk', chunks: [], ids: [], done: true }, transfer: [] };
+    return chunkReply(req.seq, [], true);
+  }
+  if (req.op === 'feed') {
+    let splitter = open;
+    if (!splitter && req.polynomial !== undefined) {
+      splitter = new ChunkSplitter(req.polynomial);
+      files.set(req.file, splitter);
+    }
+    if (!(splitter instanceof ChunkSplitter)) throw new LifeboatError('codec_failed', `stream ${req.file} is not open on this codec thread`);
+    const cut = req.data ? [...splitter.cut(req.data)] : [];
+    // The piece was moved here and is cut (its bytes copied): free it now.
+    releaseBacking(req.data);
+    if (req.end) {
+      const last = splitter.end();
+      if (last) cut.push(last);
+      files.delete(req.file);
+    }
+    return chunkReply(req.seq, cut, req.end);
   }
   let next: { chunks: Buffer[]; done: boolean };
+  let file = open;
   try {
     if (!file && req.open) {
       file = new FileChunker(req.open.path, req.open.polynomial);
       files.set(req.file, file);
     }
-    if (!file) throw new LifeboatError('codec_failed', `file ${req.file} is not open on this codec thread`);
+    if (!(file instanceof FileChunker)) throw new LifeboatError('codec_failed', `file ${req.file} is not open on this codec thread`);
     next = file.next(req.budget);
   } catch (err) {
     files.delete(req.file);
@@ -60,15 +87,11 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'chunk-close' }>): { r
     throw new LifeboatError('io', err instanceof Error ? err.message : String(err));
   }
   if (next.done) files.delete(req.file);
-  const chunks = next.chunks.map(owned);
-  return {
-    reply: { seq: req.seq, op: 'chunk', chunks, ids: chunks.map(idOf), done: next.done },
-    transfer: chunks.map((c) => c.buffer as ArrayBuffer),
-  };
+  return chunkReply(req.seq, next.chunks, next.done);
 }
 
 function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[] } {
-  if (req.op === 'chunk' || req.op === 'chunk-close') return chunk(req);
+  if (req.op === 'chunk' || req.op === 'feed' || req.op === 'chunk-close') return chunk(req);
   const key = keyFor(req.key);
   const transfer: ArrayBuffer[] = [];
   if (req.op === 'encode') {
