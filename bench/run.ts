@@ -12,7 +12,7 @@
  * (plus the hand-written analysis in bench/analysis.md) on a full run of all steps.
  *
  * Wall times on a shared machine drift by tens of percent over minutes, so a full run repeats
- * the main steps (--rounds, default 3; 1 with --quick), each round on fresh repositories and
+ * the main steps (--rounds, default 5; 1 with --quick), each round on fresh repositories and
  * with the other tool going first, and reports the median of each number; the hourly series
  * and the profiles run once.
  *
@@ -528,7 +528,9 @@ async function main(): Promise<void> {
   const started = new Date();
   const corpus = ensureCorpus(scale);
   const run = path.join(WORK, scale === 1 ? 'run' : `run-x${scale}`);
-  const rounds = Math.max(1, Number(opts.rounds ?? (opts.quick ? 1 : 3)));
+  // Five rounds: on a shared VM one step can take 1.8 s in one round and 3.1 s in the next; the
+  // median of three moved rows by 10-20 % from run to run.
+  const rounds = Math.max(1, Number(opts.rounds ?? (opts.quick ? 1 : 5)));
   log(`steps ${steps.join(', ')}; ${rounds} round(s); corpus ${mb(corpus.treeBytes)} MB in ${corpus.treeFiles} files`);
   const t0 = performance.now();
   const benches: Bench[] = [];
