@@ -340,11 +340,14 @@ export class Archiver {
       const chunks = pool.chunkFile(abs, this.repo.config.chunker_polynomial);
       if (chunks) {
         this.#offloaded = true;
+        const seen = { bytes: 0, known: 0 };
         try {
-          return await this.#saveChunks(chunks, abs);
+          return await this.#saveChunks(chunks, abs, undefined, seen);
         } catch (err) {
-          // The thread itself stopped (not the file): read the file here instead.
+          // The thread itself stopped (not the file): read the file here instead, from the start.
           if (!(err instanceof LifeboatError && err.code === 'codec_failed')) throw err;
+          this.summary.bytesRead -= seen.bytes;
+          this.#progress.bytesRead -= seen.bytes;
         } finally {
           this.#offloaded = false;
         }

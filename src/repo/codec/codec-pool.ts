@@ -12,10 +12,11 @@
  *   what they queue (the archiver's windows, the restorer's and checker's read concurrency).
  * - Buffers cross threads by transfer: inputs are copied once to an exact-size ArrayBuffer
  *   (so a caller's buffer, or a storage's, is never detached), results come back as is.
- * - A thread can also read and chunk a whole file (`chunkFile`), a batch of chunks per
- *   request, each with its SHA-256: a backup gives it files to chunk while it has little
- *   encoding to do (files read again in an incremental backup are mostly known blobs), so
- *   that two files are chunked on two cores, as restic does with its two file readers.
+ * - A thread can also chunk a whole file (`chunkFile`, a batch of chunks per request) or the
+ *   rest of a stream (`chunkStream`, fed in pieces), each chunk with its SHA-256: a backup
+ *   gives it files and streams to chunk while it has little encoding to do (what an
+ *   incremental backup reads again is mostly known blobs), so that two files are chunked on
+ *   two cores, as restic does with its two file readers.
  * - With LIFEBOAT_CODEC_THREADS=0, or when no worker can be started, the same functions run
  *   inline on the calling thread.
  */
@@ -176,7 +177,7 @@ export class CodecPool {
   #queuedBytes = 0;
   /** Bytes of encode requests sent to threads and not yet answered. */
   #sentBytes = 0;
-  /** Handles of files being chunked on a thread. */
+  /** The last handle given to a file or stream chunked on a thread. */
   #files = 0;
   readonly #roomWaiters: Array<() => void> = [];
   #scheduled = false;
