@@ -255,7 +255,10 @@ export class Restorer {
     }
   }
 
-  /** Writes the batch's small files (and hands any file of several blobs to the streaming lane). */
+  /**
+   * Writes the batch's small files. A file of several blobs arrives here only as the other name
+   * of a hard link whose first name failed (#linkPending); it goes to the streaming lane.
+   */
   async #flush(): Promise<void> {
     const jobs = this.#batch;
     this.#batch = [];

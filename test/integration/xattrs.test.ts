@@ -4,6 +4,7 @@
  * system has no user xattrs.
  */
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { lifeboat } from '../support/lifeboat-cli.ts';
 import { resticOk } from '../support/restic.ts';
 import { missingBinaries } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
+import type { TempDir } from '../support/tmp.ts';
 
 interface Xattr {
   setAttributeSync(p: string, n: string, v: Buffer): void;
@@ -26,13 +28,24 @@ function loadXattr(): Xattr | undefined {
   }
 }
 
-test('extended attributes of files and directories are backed up and restored', { skip: missingBinaries('restic') }, async (t) => {
+/** fs-xattr and a temp dir holding `src/dir`; undefined (the test skipped) without fs-xattr. */
+async function fixture(t: TestContext, label: string): Promise<{ x: Xattr; tmp: TempDir; src: string } | undefined> {
   const x = loadXattr();
-  if (!x) return t.skip('the optional fs-xattr module is not installed');
-  const tmp = await tempDir('xattr');
+  if (!x) {
+    t.skip('the optional fs-xattr module is not installed');
+    return undefined;
+  }
+  const tmp = await tempDir(label);
+  const src = path.join(tmp.path, 'src');
+  await mkdir(path.join(src, 'dir'), { recursive: true });
+  return { x, tmp, src };
+}
+
+test('extended attributes of files and directories are backed up and restored', { skip: missingBinaries('restic') }, async (t) => {
+  const f = await fixture(t, 'xattr');
+  if (!f) return;
+  const { x, tmp, src } = f;
   try {
-    const src = path.join(tmp.path, 'src');
-    await mkdir(path.join(src, 'dir'), { recursive: true });
     await writeFile(path.join(src, 'dir', 'file.txt'), 'with attributes\n');
     try {
       x.setAttributeSync(path.join(src, 'dir', 'file.txt'), 'user.lifeboat.test', Buffer.from('file-value'));
@@ -59,12 +72,10 @@ test('extended attributes of files and directories are backed up and restored', 
 });
 
 test('a backup reads the xattrs again of an entry whose ctime changed, and keeps those of unchanged ones', async (t) => {
-  const x = loadXattr();
-  if (!x) return t.skip('the optional fs-xattr module is not installed');
-  const tmp = await tempDir('xattr-parent');
+  const f = await fixture(t, 'xattr-parent');
+  if (!f) return;
+  const { x, tmp, src } = f;
   try {
-    const src = path.join(tmp.path, 'src');
-    await mkdir(path.join(src, 'dir'), { recursive: true });
     const changed = path.join(src, 'dir', 'changed.txt');
     const kept = path.join(src, 'dir', 'kept.txt');
     await writeFile(changed, 'content stays the same\n');

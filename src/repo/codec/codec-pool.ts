@@ -292,6 +292,18 @@ export class CodecPool {
     return { chunks: reply.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)), ids: reply.ids, done: reply.done };
   }
 
+  /**
+   * Yields the chunks of a reply with their IDs, emptying each slot of `held` as it goes: what
+   * is left there when the caller stops early is what it must free.
+   */
+  static *#handOut(held: Buffer[], ids: readonly string[]): Generator<FileChunk> {
+    for (let i = 0; i < held.length; i++) {
+      const data = held[i] as Buffer;
+      held[i] = EMPTY;
+      yield { id: ids[i] as string, data };
+    }
+  }
+
   /** Stopped early: drop what the thread still sends and have it close the file or stream. */
   #abandon(slot: Slot, handle: number, replies: Array<Promise<CodecReply>>): void {
     void Promise.all(replies).then((rs) => {
@@ -317,11 +329,7 @@ export class CodecPool {
         // The thread cuts the next batch while this one is stored.
         if (!done) next = ask();
         held = chunks;
-        for (let i = 0; i < held.length; i++) {
-          const data = held[i] as Buffer;
-          held[i] = EMPTY;
-          yield { id: ids[i] as string, data };
-        }
+        yield* CodecPool.#handOut(held, ids);
       }
     } finally {
       release(...held);
@@ -379,11 +387,7 @@ export class CodecPool {
         const reply = CodecPool.#chunksOf(await (asked.shift() as Promise<CodecReply>));
         done = reply.done;
         held = reply.chunks;
-        for (let i = 0; i < held.length; i++) {
-          const data = held[i] as Buffer;
-          held[i] = EMPTY;
-          yield { id: reply.ids[i] as string, data };
-        }
+        yield* CodecPool.#handOut(held, reply.ids);
       }
     } finally {
       release(...held, piece);

@@ -48,14 +48,14 @@ function chunkReply(seq: number, cut: Buffer[], done: boolean): { reply: CodecRe
 
 /** Cuts a file (opened by the first request) or a stream fed piece by piece. */
 function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close' }>): { reply: CodecReply; transfer: ArrayBuffer[] } {
-  const open = files.get(req.file);
+  const state = files.get(req.file);
   if (req.op === 'chunk-close') {
-    open?.close();
+    state?.close();
     files.delete(req.file);
     return chunkReply(req.seq, [], true);
   }
   if (req.op === 'feed') {
-    let splitter = open;
+    let splitter = state;
     if (!splitter && req.polynomial !== undefined) {
       splitter = new ChunkSplitter(req.polynomial);
       files.set(req.file, splitter);
@@ -72,7 +72,7 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
     return chunkReply(req.seq, cut, req.end);
   }
   let next: { chunks: Buffer[]; done: boolean };
-  let file = open;
+  let file = state;
   try {
     if (!file && req.open) {
       file = new FileChunker(req.open.path, req.open.polynomial);
