@@ -5,6 +5,7 @@
  *
  * Results own their whole ArrayBuffer, so a worker can transfer them without copying.
  */
+import { createHash } from 'node:crypto';
 import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
 import { compressBlobSync, decompressBlobSync } from '../compression.ts';
@@ -71,18 +72,50 @@ export function decodeBlobSync(key: MasterKey, loc: BlobLocation, raw: Uint8Arra
  */
 export function decodeSync(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, digest: boolean): Decoded {
   const sum = digest ? idOf(buf) : undefined;
-  const results = blobs.map(({ at, loc }) => {
-    try {
-      const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
-      if (keep) return plain;
-      release(plain);
-      return null;
-    } catch (err) {
-      if (err instanceof LifeboatError) return err;
-      throw err;
+  return { results: blobs.map((b) => decodeSlice(key, buf, b, keep)), digest: sum };
+}
+
+/** How long `decodeYielding` works before it lets the event loop run. */
+const SLICE_MS = 4;
+
+/**
+ * decodeSync for a thread that has other work too (reading, handing work to the codec
+ * threads): the same results, but it gives the event loop a turn every few milliseconds, so
+ * that a pack decoded here does not hold up the replies and reads that keep the others busy.
+ */
+export async function decodeYielding(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], keep: boolean, digest: boolean): Promise<Decoded> {
+  const h = digest ? createHash('sha256') : undefined;
+  let hashed = 0;
+  const results: Decoded['results'] = [];
+  let since = performance.now();
+  for (const b of blobs) {
+    results.push(decodeSlice(key, buf, b, keep));
+    // The buffer's hash follows the blobs as they are decoded (their bytes are in cache).
+    const end = Math.min(buf.length, b.at + b.loc.length);
+    if (h && end > hashed) {
+      h.update(buf.subarray(hashed, end));
+      hashed = end;
     }
-  });
-  return { results, digest: sum };
+    if (performance.now() - since >= SLICE_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      since = performance.now();
+    }
+  }
+  if (h && hashed < buf.length) h.update(buf.subarray(hashed));
+  return { results, digest: h?.digest('hex') };
+}
+
+/** One blob of `buf`: its plaintext (null unless `keep`), or the LifeboatError it failed with. */
+function decodeSlice(key: MasterKey, buf: Uint8Array, { at, loc }: BlobSlice, keep: boolean): Buffer | LifeboatError | null {
+  try {
+    const plain = decodeBlobSync(key, loc, buf.subarray(at, at + loc.length));
+    if (keep) return plain;
+    release(plain);
+    return null;
+  } catch (err) {
+    if (err instanceof LifeboatError) return err;
+    throw err;
+  }
 }
 
 /** `b` itself when it spans its whole ArrayBuffer (so it can be transferred), else a copy. */

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { Repository } from '../repository.ts';
 import { CodecPool } from './codec-pool.ts';
-import { encodeBlobSync } from './blob-codec.ts';
+import { decodeSync, decodeYielding, encodeBlobSync } from './blob-codec.ts';
+import type { BlobSlice } from './blob-codec.ts';
 import { initCrypto, newMasterKey } from '../crypto/crypto.ts';
 import { idOf } from '../../core/ids.ts';
 import { IntegrityError, LifeboatError } from '../../core/errors.ts';
@@ -53,6 +54,38 @@ test('with helpInline, decodes beyond what the threads take run on the caller an
     if (i % 4 === 3) assert.ok(r instanceof IntegrityError, `blob ${i}: damage not reported`);
     else assert.deepEqual(r, blobs[i]);
   });
+});
+
+test('decodeYielding gives decodeSync\'s verdicts and buffer hash, and lets the event loop run while it works', async () => {
+  await initCrypto();
+  const key = newMasterKey();
+  const plains = Array.from({ length: 32 }, (_, i) => (i % 2 === 0 ? randomBytes(256 * 1024) : Buffer.alloc(256 * 1024, i)));
+  const parts: Buffer[] = [];
+  const slices: BlobSlice[] = [];
+  let at = 0;
+  plains.forEach((plain, i) => {
+    const e = encodeBlobSync(key, plain, true, 3);
+    const sealed = Buffer.from(e.sealed);
+    if (i === 5) sealed[40] ^= 1;
+    slices.push({ at, loc: { type: 'data', id: idOf(plain), packId: 'p'.repeat(64), offset: at, length: sealed.length, uncompressedLength: e.uncompressedLength } });
+    parts.push(sealed);
+    at += sealed.length;
+  });
+  parts.push(randomBytes(333)); // bytes after the blobs (a pack's header) count in the hash
+  const buf = Buffer.concat(parts);
+  const sync = decodeSync(key, buf, slices, true, true);
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const yielding = await decodeYielding(key, buf, slices, true, true);
+  clearInterval(ticker);
+  assert.equal(yielding.digest, idOf(buf));
+  assert.equal(yielding.digest, sync.digest);
+  assert.equal(yielding.results.length, plains.length);
+  yielding.results.forEach((r, i) => {
+    if (i === 5) assert.ok(r instanceof IntegrityError && r.message === (sync.results[5] as Error).message, 'the damaged blob is not reported as decodeSync reports it');
+    else assert.deepEqual(r, plains[i]);
+  });
+  assert.ok(turns > 0, 'the event loop did not run while 8 MiB of blobs were decoded');
 });
 
 test('a codec thread chunks a file into the chunks this thread cuts, with their IDs; it fails with the file and closes it when left early', async (t) => {

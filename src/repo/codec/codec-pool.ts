@@ -25,7 +25,7 @@ import { Worker } from 'node:worker_threads';
 import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
-import { copyOf, decodeSync, encodeBlobSync, owned } from './blob-codec.ts';
+import { copyOf, decodeSync, decodeYielding, encodeBlobSync, owned } from './blob-codec.ts';
 import type { BlobSlice, Decoded, EncodedBlob } from './blob-codec.ts';
 
 export type { BlobSlice, Decoded };
@@ -60,7 +60,9 @@ export interface DecodeOptions {
   /**
    * The calling thread has time to spare (a check, which only reads): when every codec thread
    * already has its fill of work, decode here instead of waiting in the queue, so both cores
-   * work without a second thread's memory.
+   * work without a second thread's memory. The calling thread decodes a few milliseconds at
+   * a time (decodeYielding), so the reads and replies that keep the codec threads fed are not
+   * held up behind a whole pack.
    */
   readonly helpInline?: boolean;
   /** Also compute the SHA-256 of the whole buffer (a pack's name), on the same thread. */
@@ -224,7 +226,13 @@ export class CodecPool {
    */
   decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], opts: DecodeOptions): Promise<Decoded> {
     const { keep, handOver = false, digest = false } = opts;
-    if (opts.inline || (blobs.length === 0 && !digest) || this.#inline() || (opts.helpInline && this.#saturated())) {
+    if (opts.helpInline && !opts.inline && !this.#inline() && blobs.length > 0 && this.#saturated()) {
+      return decodeYielding(key, buf, blobs, keep, digest).then((out) => {
+        if (handOver) release(buf);
+        return out;
+      });
+    }
+    if (opts.inline || (blobs.length === 0 && !digest) || this.#inline()) {
       return Promise.resolve().then(() => {
         const out = decodeSync(key, buf, blobs, keep, digest);
         if (handOver) release(buf);
