@@ -226,17 +226,14 @@ export class CodecPool {
    */
   decode(key: MasterKey, buf: Uint8Array, blobs: readonly BlobSlice[], opts: DecodeOptions): Promise<Decoded> {
     const { keep, handOver = false, digest = false } = opts;
-    if (opts.helpInline && !opts.inline && !this.#inline() && blobs.length > 0 && this.#saturated()) {
-      return decodeYielding(key, buf, blobs, keep, digest).then((out) => {
+    const here = opts.inline || (blobs.length === 0 && !digest) || this.#inline();
+    // Helping out: the calling thread has other work, so it decodes a few milliseconds at a time.
+    const help = !here && opts.helpInline === true && this.#saturated();
+    if (here || help) {
+      const out = help ? decodeYielding(key, buf, blobs, keep, digest) : Promise.resolve().then(() => decodeSync(key, buf, blobs, keep, digest));
+      return out.then((o) => {
         if (handOver) release(buf);
-        return out;
-      });
-    }
-    if (opts.inline || (blobs.length === 0 && !digest) || this.#inline()) {
-      return Promise.resolve().then(() => {
-        const out = decodeSync(key, buf, blobs, keep, digest);
-        if (handOver) release(buf);
-        return out;
+        return o;
       });
     }
     return new Promise((resolve, reject) => {
