@@ -290,6 +290,28 @@ test('a corrupted snapshot file is an error naming the snapshot; the other one s
   assert.equal(r.snapshots, 1);
 });
 
+test('a file whose recorded size differs from its blobs is a tree error naming the file and both sizes', async () => {
+  const { repo } = await copyRepo();
+  await repo.loadIndex();
+  const trees = new TreeStore(repo);
+  const snap = (await listSnapshots(repo)).find((s) => s.id === snapB);
+  assert.ok(snap);
+  // snapshot B's db/extra.bin (100 000 bytes) recorded as 99 999 bytes, in a new snapshot.
+  const root = await trees.load(snap.tree);
+  const db = root.nodes.find((n) => n.name === 'db');
+  assert.ok(db?.subtree);
+  const files = await trees.load(db.subtree);
+  const liar = files.nodes.map((n) => (n.name === 'extra.bin' ? { ...n, size: 99_999 } : n));
+  const sub = await trees.save({ nodes: liar });
+  const top = await trees.save({ nodes: [{ ...db, subtree: sub }] });
+  const b = new Archiver(repo);
+  await b.finish(top, ['/db']);
+  const r = await checkRepository(repo);
+  assert.deepEqual(kinds(r.errors), ['tree']);
+  assert.equal(r.errors[0]?.object, `tree ${sub}`);
+  assert.match(r.errors[0]?.message ?? '', /file "extra\.bin" records 99999 bytes but its blobs hold 100000/);
+});
+
 test('a damaged index file is an error naming it', async () => {
   const { dir, repo } = await copyRepo();
   const file = join(dir, 'index', indexA);

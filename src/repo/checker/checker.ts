@@ -409,9 +409,24 @@ class Check {
             problems.push(`file ${JSON.stringify(name)} has no content list`);
             break;
           }
-          for (const [i, blob] of node.content.entries()) {
-            if (typeof blob !== 'string' || !isId(blob)) problems.push(`file ${JSON.stringify(name)} blob ${i} has an invalid ID`);
-            else await this.#checkDataRef(blob);
+          {
+            // The plaintext bytes of its blobs, while every one is indexed: they must add up to
+            // the size the node records (a restorer writes that many).
+            let held: number | undefined = 0;
+            for (const [i, blob] of node.content.entries()) {
+              if (typeof blob !== 'string' || !isId(blob)) {
+                problems.push(`file ${JSON.stringify(name)} blob ${i} has an invalid ID`);
+                held = undefined;
+                continue;
+              }
+              await this.#checkDataRef(blob);
+              const loc = this.#index.lookup('data', blob)[0];
+              held = loc && held !== undefined ? held + (loc.uncompressedLength ?? loc.length - Repository.overhead) : undefined;
+            }
+            const size = node.size ?? 0;
+            if (held !== undefined && held !== size) {
+              problems.push(`file ${JSON.stringify(name)} records ${size} bytes but its blobs hold ${held}`);
+            }
           }
           break;
         case 'dir':
