@@ -80,7 +80,7 @@ export class Repository {
   readonly #level: number;
   readonly #open = new Map<BlobType, OpenPack>();
   /** Blobs accepted but not yet in the index (in an open pack or uploading). */
-  readonly #pending = new Map<string, Promise<void>>();
+  readonly #pending = new Map<string, Promise<unknown>>();
   readonly #uploads = new Set<Promise<void>>();
   readonly #uploadSlots: Semaphore;
   /** Packs closed and not yet uploaded, and the writers waiting for that number to drop. */
@@ -192,48 +192,84 @@ export class Repository {
    * codec threads), so a caller with many small blobs keeps reading while earlier ones are
    * encoded. `stored` settles once the blob is in an open pack. A blob that fails after it
    * was accepted also fails the next saveBlob, queueBlob and flush: nothing is lost silently.
-   * Waits first while more packs wait for upload than the storage takes at once.
+   * Waits first while more packs wait for upload than the storage takes at once, or while
+   * the codec threads have their fill.
    */
-  async queueBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false): Promise<{ stored: Promise<SaveBlobResult> }> {
+  async queueBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false, onAdded?: (r: SaveBlobResult) => void): Promise<{ stored: Promise<SaveBlobResult> }> {
+    for (;;) {
+      const stored = this.tryQueueBlob(type, plaintext, id, handOver, onAdded);
+      if (stored) return { stored };
+      await this.blobRoom();
+    }
+  }
+
+  /**
+   * Whether queueBlob would accept a blob now without waiting (a caller with many small blobs
+   * checks before it reads one).
+   */
+  get hasBlobRoom(): boolean {
+    return this.#closedPacks <= this.#uploadSlots.size && CodecPool.shared().hasRoom;
+  }
+
+  /** Resolves once `hasBlobRoom` is true. */
+  async blobRoom(): Promise<void> {
+    for (;;) {
+      if (this.#closedPacks > this.#uploadSlots.size) await new Promise<void>((r) => this.#uploadRoom.push(r));
+      else if (!CodecPool.shared().hasRoom) await CodecPool.shared().room();
+      else return;
+    }
+  }
+
+  /**
+   * queueBlob without waiting: `stored` as there, or undefined (and `plaintext` untouched)
+   * when it would have to wait. `onAdded` is called once a new blob is in an open pack (not
+   * for a known one), before `stored` settles. No async function frames and few promises per
+   * blob: a backup of many small files makes one call per file.
+   */
+  tryQueueBlob(type: BlobType, plaintext: Buffer, id: string = idOf(plaintext), handOver = false, onAdded?: (r: SaveBlobResult) => void): Promise<SaveBlobResult> | undefined {
     this.#throwIfWriteFailed();
     const key = MasterIndex.key(type, id);
     if (this.index.has(type, id) || this.#pending.has(key)) {
       if (handOver) release(plaintext);
-      return { stored: Promise.resolve({ id, known: true, added: 0 }) };
+      return Promise.resolve({ id, known: true, added: 0 });
     }
-    let done!: () => void;
-    this.#pending.set(key, new Promise<void>((r) => (done = r)));
-    let job: { result: Promise<EncodedBlob> };
-    try {
-      while (this.#closedPacks > this.#uploadSlots.size) await new Promise<void>((r) => this.#uploadRoom.push(r));
-      // Compression and encryption run on the codec pool's threads (tree blobs, small, inline).
-      job = await CodecPool.shared().submit(this.#key, plaintext, { compress: this.config.version >= 2, level: this.#level, handOver, inline: type === 'tree' });
-    } catch (err) {
-      this.#pending.delete(key);
-      done();
-      throw err;
-    }
-    const stored = (async (): Promise<SaveBlobResult> => {
-      try {
-        const { sealed, uncompressedLength } = await job.result;
-        this.#throwIfWriteFailed();
-        const pack = this.#openPack(type);
-        pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
-        pack.parts.push(sealed);
-        pack.size += sealed.length;
-        if (pack.size >= this.#packSize) await this.#finishPack(type);
-        return { id, known: false, added: sealed.length };
-      } catch (err) {
-        this.#pending.delete(key);
-        this.#writeError ??= err;
-        throw err;
-      } finally {
-        done();
-      }
-    })();
-    // The caller may only look at `stored` later (or never): its failure is kept above.
+    if (this.#closedPacks > this.#uploadSlots.size) return undefined;
+    // Compression and encryption run on the codec pool's threads (tree blobs, small, inline).
+    const result = CodecPool.shared().trySubmit(this.#key, plaintext, { compress: this.config.version >= 2, level: this.#level, handOver, inline: type === 'tree' });
+    if (!result) return undefined;
+    const stored = result.then(
+      (encoded) => this.#addToPack(type, id, key, encoded, onAdded),
+      (err: unknown) => this.#storeFailed(key, err),
+    );
+    // Until it is in a pack the blob is pending: known to later writers, awaited by flush.
+    this.#pending.set(key, stored);
+    // The caller may only look at `stored` later (or never): its failure is kept as #writeError.
     stored.catch(() => undefined);
-    return { stored };
+    return stored;
+  }
+
+  /** Puts an encoded blob into its type's open pack; closes the pack once it is full. */
+  #addToPack(type: BlobType, id: string, key: string, { sealed, uncompressedLength }: EncodedBlob, onAdded?: (r: SaveBlobResult) => void): SaveBlobResult | Promise<SaveBlobResult> {
+    let full: Promise<void> | undefined;
+    const r: SaveBlobResult = { id, known: false, added: sealed.length };
+    try {
+      this.#throwIfWriteFailed();
+      const pack = this.#openPack(type);
+      pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
+      pack.parts.push(sealed);
+      pack.size += sealed.length;
+      onAdded?.(r);
+      if (pack.size >= this.#packSize) full = this.#finishPack(type);
+    } catch (err) {
+      return this.#storeFailed(key, err);
+    }
+    return full ? full.then(() => r, (err: unknown) => this.#storeFailed(key, err)) : r;
+  }
+
+  #storeFailed(key: string, err: unknown): never {
+    this.#pending.delete(key);
+    this.#writeError ??= err;
+    throw err;
   }
 
   #openPack(type: BlobType): OpenPack {
@@ -287,7 +323,7 @@ export class Repository {
     // Several writers share one repository (sources backed up in parallel). A blob another
     // writer is still compressing was already reported as known to this caller, so wait until
     // every blob accepted so far sits in a pack before closing the packs.
-    await Promise.all([...this.#pending.values()]);
+    await Promise.allSettled([...this.#pending.values()]);
     await this.#finishPack('data');
     await this.#finishPack('tree');
     while (this.#uploads.size > 0) await Promise.all([...this.#uploads]);

@@ -140,3 +140,52 @@ test('a stream of known blobs is taken over by a codec thread at a chunk boundar
   assert.ok(offloaded.a.summary.blobsAdded >= 1);
   assert.equal(here.a.summary.blobsAdded, 0);
 });
+
+test('every file node keeps its size and its blobs hold exactly that many bytes, duplicates included', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'lifeboat-archiver-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const src = path.join(root, 'src');
+  mkdirSync(src);
+  // A file whose blob the repository already has (a duplicate here, a second backup without
+  // a parent) is handed over and freed at once: its size must be taken before that.
+  const sizes: Record<string, number> = {};
+  const write = (name: string, data: Uint8Array): void => {
+    writeFileSync(path.join(src, name), data);
+    sizes[name] = data.length;
+  };
+  const same = new Uint8Array(200_000);
+  randomFillSync(same);
+  write('a-same.bin', same);
+  write('b-same.bin', same);
+  write('c-empty.txt', new Uint8Array(0));
+  write('d-one.txt', Uint8Array.of(42));
+  const big = new Uint8Array(3 * 1024 * 1024);
+  randomFillSync(big);
+  write('e-large.bin', big);
+  write('f-large-copy.bin', big);
+  const storage = createMemoryStorage();
+  await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
+  for (const round of ['first', 'again without a parent']) {
+    const repo = await Repository.open(storage, 'pw');
+    await repo.loadIndex();
+    const a = new Archiver(repo);
+    const tree = await a.saveTargets([src]);
+    await a.finish(tree, [src]);
+    assert.deepEqual(a.summary.errors, []);
+    const trees = new TreeStore(repo);
+    let dir = await trees.load(tree);
+    for (const part of src.split('/').filter(Boolean)) {
+      const n = dir.nodes.find((x) => x.name === part);
+      assert.ok(n?.subtree, `${round}: ${part} is in the tree`);
+      dir = await trees.load(n.subtree);
+    }
+    const got: Record<string, number> = {};
+    for (const n of dir.nodes) {
+      got[n.name] = n.size ?? 0;
+      let held = 0;
+      for (const id of n.content ?? []) held += (await repo.loadBlob('data', id)).length;
+      assert.equal(held, n.size ?? 0, `${round}: the blobs of ${n.name} hold its size`);
+    }
+    assert.deepEqual(got, sizes, round);
+  }
+});

@@ -38,7 +38,7 @@ import { MIN_SIZE } from '../chunker/chunker.ts';
 import { ChunkSplitter, chunkStream, READ_SIZE } from '../chunker/chunk-stream.ts';
 import { CodecPool } from '../codec/codec-pool.ts';
 import type { FileChunk } from '../codec/codec-pool.ts';
-import type { Repository } from '../repository.ts';
+import type { Repository, SaveBlobResult } from '../repository.ts';
 import { currentUser } from '../repository.ts';
 import { saveSnapshot } from '../snapshot/snapshot.ts';
 import type { Snapshot, SnapshotDoc } from '../snapshot/snapshot.ts';
@@ -188,22 +188,22 @@ export class Archiver {
     this.#opts.onProgress?.(this.#progress);
   }
 
+  /** Counts a blob the repository did not have, once it is in a pack. */
+  readonly #added = (r: SaveBlobResult): void => {
+    this.summary.blobsAdded++;
+    this.summary.bytesAdded += r.added;
+    this.#progress.bytesAdded += r.added;
+  };
+
   /**
    * Stores a chunk the archiver owns (it is handed over: empty afterwards). Resolves with its
    * ID once the repository has accepted it; with `wait`, only once it is in a pack (which
    * bounds a large file's chunks in flight to its window).
    */
   async #storeChunk(chunk: Buffer, wait: boolean, id = idOf(chunk)): Promise<string> {
-    const { stored } = await this.repo.queueBlob('data', chunk, id, true);
-    const counted = stored.then((r) => {
-      if (r.known) return;
-      this.summary.blobsAdded++;
-      this.summary.bytesAdded += r.added;
-      this.#progress.bytesAdded += r.added;
-    });
+    const { stored } = await this.repo.queueBlob('data', chunk, id, true, this.#added);
     // A failure after acceptance also fails the repository's flush, which the backup awaits.
-    if (wait) await counted;
-    else counted.catch(() => undefined);
+    if (wait) await stored;
     return id;
   }
 
@@ -306,6 +306,18 @@ export class Archiver {
    * buffer of its size (handed to the repository as is), then probe one byte further.
    */
   async #saveSmallFile(abs: string, expected: number): Promise<{ content: string[]; size: number }> {
+    const buf = this.#readSmallFile(abs, expected);
+    // The file grew while we read it: fall back to the streaming path.
+    if (!buf) return this.#saveLargeFile(abs);
+    if (buf.length === 0) return { content: [], size: 0 };
+    return { content: [await this.#storeChunk(buf, false)], size: buf.length };
+  }
+
+  /**
+   * A small file's bytes, read whole and counted as read; undefined when the file turned out
+   * to be larger than `expected` (it grew since its lstat).
+   */
+  #readSmallFile(abs: string, expected: number): Buffer | undefined {
     const buf = Buffer.allocUnsafeSlow(expected);
     let n = 0;
     let grew = false;
@@ -320,14 +332,10 @@ export class Archiver {
     } finally {
       closeSync(fd);
     }
-    if (grew) {
-      // The file grew while we read it: fall back to the streaming path.
-      return this.#saveLargeFile(abs);
-    }
+    if (grew) return undefined;
     this.summary.bytesRead += n;
     this.#progress.bytesRead += n;
-    if (n === 0) return { content: [], size: 0 };
-    return { content: [await this.#storeChunk(n === expected ? buf : Buffer.from(buf.subarray(0, n)), false)], size: n };
+    return n === expected ? buf : Buffer.from(buf.subarray(0, n));
   }
 
   /**
@@ -408,18 +416,59 @@ export class Archiver {
   }
 
   /**
-   * Starts saving a file: returns at once for an unchanged one, otherwise once a slot is free
-   * (the walk's backpressure). `done` settles with the finished node. (Promises are wrapped
-   * in objects here and below: an async function would otherwise adopt them.)
+   * A file finished here and now, without a promise or a wait: an unchanged one, or a small
+   * one when the repository takes its blob at once (most files of a tree of small ones).
+   * Undefined when it has to go the way of #startFile; then nothing was counted or read.
    */
-  async #startFile(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
-    this.summary.totalFiles++;
-    this.summary.totalBytes += node.size ?? 0;
+  #fileNow(abs: string, node: TreeNode, prev: TreeNode | undefined): TreeNode | undefined {
+    const size = node.size ?? 0;
     if (this.#unchanged(node, prev)) {
+      this.#countFile(size);
       this.summary.filesUnmodified++;
       this.#progress.files++;
-      return { done: Promise.resolve({ ...node, content: prev.content }) };
+      node.content = prev.content;
+      return node;
     }
+    if (size >= MIN_SIZE || !this.repo.hasBlobRoom) return undefined;
+    this.#checkCancel();
+    this.#report(abs);
+    const buf = this.#readSmallFile(abs, size);
+    // It grew since its lstat: the streaming path reads it again.
+    if (!buf) return undefined;
+    this.#countFile(size);
+    node.size = buf.length; // before the buffer is handed over, which empties it
+    if (buf.length > 0) {
+      const id = idOf(buf);
+      // The room was checked above and nothing ran since, so the blob is taken now.
+      if (!this.repo.tryQueueBlob('data', buf, id, true, this.#added)) throw new Error(`the repository did not take the blob of ${abs}`);
+      node.content = [id];
+    } else {
+      node.content = [];
+    }
+    if (prev) this.summary.filesChanged++;
+    else this.summary.filesNew++;
+    this.#progress.files++;
+    return node;
+  }
+
+  /** Counts a file saved (an unreadable one is reported as an error instead). */
+  #countFile(size: number): void {
+    this.summary.totalFiles++;
+    this.summary.totalBytes += size;
+  }
+
+  /**
+   * Starts saving a file: returns at once when #fileNow finishes it, otherwise once a slot is
+   * free (the walk's backpressure). `done` settles with the finished node. (Promises are
+   * wrapped in objects here and below: an async function would otherwise adopt them.)
+   */
+  async #startFile(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
+    const now = this.#fileNow(abs, node, prev);
+    return now ? { done: Promise.resolve(now) } : this.#startSlow(abs, node, prev);
+  }
+
+  /** #startFile for a file #fileNow left: a large one, or any while the repository is busy. */
+  async #startSlow(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
     const small = (node.size ?? 0) < MIN_SIZE;
     const slots = small ? this.#smallFiles : this.#files;
     // A small file holds its whole content until it is encoded: bound those bytes too.
@@ -431,6 +480,7 @@ export class Archiver {
         this.#checkCancel();
         this.#report(abs);
         const result = small ? await this.#saveSmallFile(abs, node.size ?? 0) : await this.#saveLargeFile(abs, prev?.type === 'file');
+        this.#countFile(node.size ?? 0);
         if (prev) this.summary.filesChanged++;
         else this.summary.filesNew++;
         this.#progress.files++;
@@ -475,7 +525,7 @@ export class Archiver {
     };
     let dirsSeen = 0;
     prefetch(TREE_PREFETCH);
-    const parts: Array<Promise<TreeNode | undefined>> = [];
+    const parts: Array<TreeNode | Promise<TreeNode | undefined>> = [];
     const failed = (p: string, err: unknown): undefined => {
       if (err instanceof CancelledError || this.#opts.signal?.aborted) throw err;
       this.summary.errors.push({ path: p, message: errorMessage(err) });
@@ -502,7 +552,18 @@ export class Archiver {
             return node;
           });
         } else if (node.type === 'file') {
-          part = (await this.#startFile(p, node, prev)).done;
+          let now = this.#fileNow(p, node, prev);
+          if (!now && (node.size ?? 0) < MIN_SIZE) {
+            // The repository is busy: a small file waits for room here (the walk's
+            // backpressure), then is saved at once.
+            await this.repo.blobRoom();
+            now = this.#fileNow(p, node, prev);
+          }
+          if (now) {
+            parts.push(now);
+            continue;
+          }
+          part = (await this.#startSlow(p, node, prev)).done;
         } else {
           if (node.type === 'symlink') node.linktarget = readlinkSync(p);
           part = Promise.resolve(node);

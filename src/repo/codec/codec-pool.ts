@@ -198,6 +198,18 @@ export class CodecPool {
    * than QUEUE_BYTES wait, new requests wait here first (the callers' backpressure).
    */
   async submit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<{ result: Promise<EncodedBlob> }> {
+    for (;;) {
+      const result = this.trySubmit(key, data, opts);
+      if (result) return { result };
+      await this.room();
+    }
+  }
+
+  /**
+   * `submit` without waiting: the blob's encoding, settling once it is encoded, or undefined
+   * (and `data` untouched) while the queue is over QUEUE_BYTES.
+   */
+  trySubmit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<EncodedBlob> | undefined {
     const { compress, level, handOver = false } = opts;
     if (opts.inline || this.#inline()) {
       let result: Promise<EncodedBlob>;
@@ -207,15 +219,24 @@ export class CodecPool {
         result = Promise.reject(err);
       }
       if (handOver) release(data);
-      return { result };
+      return result;
     }
-    while (this.#queuedBytes > QUEUE_BYTES) await new Promise<void>((r) => this.#roomWaiters.push(r));
+    if (!this.hasRoom) return undefined;
     this.#queuedBytes += data.byteLength;
-    const result = new Promise<EncodedBlob>((resolve, reject) => {
+    return new Promise<EncodedBlob>((resolve, reject) => {
       this.#encodes.push({ key: tokenOf(key), compress, level, data: handOver ? owned(data) : copyOf(data), resolve, reject });
       this.#schedule();
     });
-    return { result };
+  }
+
+  /** Whether an encode request would be queued now, without waiting. */
+  get hasRoom(): boolean {
+    return this.#queuedBytes <= QUEUE_BYTES;
+  }
+
+  /** Resolves once an encode request would be queued without waiting. */
+  async room(): Promise<void> {
+    while (!this.hasRoom) await new Promise<void>((r) => this.#roomWaiters.push(r));
   }
 
   /**
