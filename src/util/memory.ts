@@ -49,6 +49,33 @@ export function noteGarbage(bytes: number): void {
 }
 
 /**
+ * A backup of many small files leaves a few short-lived objects per file (its blob's pending
+ * entry and promises, its read buffer's wrapper) that outlive the small young generation and
+ * die in the old one. V8 lets the old generation grow to a few times its live size before it
+ * collects it, and keeps the pages it then frees pooled and resident, so that high-water mark
+ * stays in the process's memory for the rest of the run. `limitHeapGrowth`, called per file,
+ * starts a full collection each time the heap grew by HEAP_STEP since its low point.
+ * Measured on the bench corpus (first directory backup, 4 runs): peak RSS 209 -> 192 MiB.
+ */
+const HEAP_STEP = 8 * 1024 * 1024;
+/** At most one look at the heap per this many milliseconds (a look costs a few microseconds). */
+const HEAP_LOOK_MS = 50;
+let heapLow = 0;
+let heapLookedAt = 0;
+
+export function limitHeapGrowth(): void {
+  const now = performance.now();
+  if (now - heapLookedAt < HEAP_LOOK_MS) return;
+  heapLookedAt = now;
+  const used = v8.getHeapStatistics().used_heap_size;
+  if (heapLow === 0 || used < heapLow) heapLow = used;
+  else if (used - heapLow >= HEAP_STEP) {
+    heapLow = 0;
+    collector()?.({ type: 'major', execution: 'async' });
+  }
+}
+
+/**
  * Smaller buffers are not worth a call. What keeps shared buffers safe is the check in
  * `release`: Node's allocation pools hand out slices of a larger (and not detachable)
  * ArrayBuffer, and a slice never spans its ArrayBuffer. Measured when this went from

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { CancelledError, LifeboatError, errorMessage } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
 import { ByteBudget, Semaphore } from '../../util/semaphore.ts';
-import { release } from '../../util/memory.ts';
+import { limitHeapGrowth, release } from '../../util/memory.ts';
 import { formatDate, formatNs } from '../../util/time.ts';
 import { MIN_SIZE } from '../chunker/chunker.ts';
 import { ChunkSplitter, chunkStream, READ_SIZE } from '../chunker/chunk-stream.ts';
@@ -432,6 +432,7 @@ export class Archiver {
     if (size >= MIN_SIZE || !this.repo.hasBlobRoom) return undefined;
     this.#checkCancel();
     this.#report(abs);
+    limitHeapGrowth();
     const buf = this.#readSmallFile(abs, size);
     // It grew since its lstat: the streaming path reads it again.
     if (!buf) return undefined;
