@@ -12,11 +12,15 @@
  *
  * The walk is depth first, one directory at a time, with metadata read synchronously (lstat,
  * readdir and small files are page-cache work of microseconds; a thread-pool round trip per
- * call costs more than the call). Files to read are started without waiting for them, up to
- * `smallFileConcurrency` small files (one blob each, read whole) and `fileConcurrency` large
- * ones (streamed through the chunker); when those are all busy the walk waits. A directory's
- * tree is saved once its files and subdirectories are done, so the walk never holds more
- * than the directories those in-flight files sit in. Each large file keeps at most
+ * call costs more than the call). A small file (one blob, read whole) is read, hashed and
+ * queued in the walk itself while the repository has room for its blob, and the walk waits
+ * for room when it has none: no async frame or promise chain per file, so a tree of many
+ * small files leaves little garbage. Large files (streamed through the chunker) are started
+ * without waiting for them, up to `fileConcurrency` at once; when those are all busy the walk
+ * waits. A small file that cannot be done at once (a top-level target while the repository
+ * is busy, a file that grew while it was read) goes that way too, up to
+ * `smallFileConcurrency` at once. A directory's tree is saved once its files and subdirectories are done, so the walk
+ * never holds more than the directories those in-flight files sit in. Each large file keeps at most
  * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
  *
  * A large file that the parent snapshot has (so it changed) is chunked, and its chunks hashed,
