@@ -190,24 +190,13 @@ export class CodecPool {
   }
 
   /**
-   * Queues one blob to be compressed (when `compress`, in auto mode) and encrypted, and
-   * resolves once it is queued, with `result` settling when it is encoded: a caller may go on
-   * reading while its blobs wait for a thread. `data` is not modified, unless `handOver` says
-   * the caller is done with it: then it is moved to a codec thread (or released after an
-   * inline encode) instead of copied, and reads as empty afterwards. While more
-   * than QUEUE_BYTES wait, new requests wait here first (the callers' backpressure).
-   */
-  async submit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<{ result: Promise<EncodedBlob> }> {
-    for (;;) {
-      const result = this.trySubmit(key, data, opts);
-      if (result) return { result };
-      await this.room();
-    }
-  }
-
-  /**
-   * `submit` without waiting: the blob's encoding, settling once it is encoded, or undefined
-   * (and `data` untouched) while the queue is over QUEUE_BYTES.
+   * Queues one blob to be compressed (when `compress`, in auto mode) and encrypted, unless
+   * more than QUEUE_BYTES already wait: then it returns undefined and leaves `data` alone (the
+   * caller waits for `room()`, its backpressure, and tries again). The promise settles when the
+   * blob is encoded, so a caller may go on reading while its blobs wait for a thread. `data` is
+   * not modified, unless `handOver` says the caller is done with it: then it is moved to a
+   * codec thread (or released after an inline encode) instead of copied, and reads as empty
+   * afterwards.
    */
   trySubmit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<EncodedBlob> | undefined {
     const { compress, level, handOver = false } = opts;
