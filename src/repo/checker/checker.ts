@@ -409,24 +409,15 @@ class Check {
             problems.push(`file ${JSON.stringify(name)} has no content list`);
             break;
           }
+          for (const [i, blob] of node.content.entries()) {
+            if (typeof blob !== 'string' || !isId(blob)) problems.push(`file ${JSON.stringify(name)} blob ${i} has an invalid ID`);
+            else await this.#checkDataRef(blob);
+          }
           {
-            // The plaintext bytes of its blobs, while every one is indexed: they must add up to
-            // the size the node records (a restorer writes that many).
-            let held: number | undefined = 0;
-            for (const [i, blob] of node.content.entries()) {
-              if (typeof blob !== 'string' || !isId(blob)) {
-                problems.push(`file ${JSON.stringify(name)} blob ${i} has an invalid ID`);
-                held = undefined;
-                continue;
-              }
-              await this.#checkDataRef(blob);
-              const loc = this.#index.lookup('data', blob)[0];
-              held = loc && held !== undefined ? held + (loc.uncompressedLength ?? loc.length - Repository.overhead) : undefined;
-            }
+            // A restorer writes the recorded size: the blobs must hold exactly that many bytes.
+            const held = this.#plaintextBytes(node.content);
             const size = node.size ?? 0;
-            if (held !== undefined && held !== size) {
-              problems.push(`file ${JSON.stringify(name)} records ${size} bytes but its blobs hold ${held}`);
-            }
+            if (held !== undefined && held !== size) problems.push(`file ${JSON.stringify(name)} records ${size} bytes but its blobs hold ${held}`);
           }
           break;
         case 'dir':
@@ -445,6 +436,20 @@ class Check {
         (problems.length > 5 ? ` (and ${problems.length - 5} more problems)` : ''), [key]);
     }
     return subtrees;
+  }
+
+  /**
+   * The plaintext bytes of a file's blobs, from the index; undefined when one is not indexed
+   * (that is reported on its own).
+   */
+  #plaintextBytes(content: readonly unknown[]): number | undefined {
+    let held = 0;
+    for (const blob of content) {
+      const loc = typeof blob === 'string' ? this.#index.lookup('data', blob)[0] : undefined;
+      if (!loc) return undefined;
+      held += loc.uncompressedLength ?? loc.length - Repository.overhead;
+    }
+    return held;
   }
 
   /** A data blob a file needs must be indexed, in a pack that exists. */
