@@ -208,13 +208,18 @@ export class Repository {
    * checks before it reads one).
    */
   get hasBlobRoom(): boolean {
-    return this.#closedPacks <= this.#uploadSlots.size && CodecPool.shared().hasRoom;
+    return !this.#uploadsFull && CodecPool.shared().hasRoom;
+  }
+
+  /** More packs wait for upload than the storage takes at once. */
+  get #uploadsFull(): boolean {
+    return this.#closedPacks > this.#uploadSlots.size;
   }
 
   /** Resolves once `hasBlobRoom` is true. */
   async blobRoom(): Promise<void> {
     for (;;) {
-      if (this.#closedPacks > this.#uploadSlots.size) await new Promise<void>((r) => this.#uploadRoom.push(r));
+      if (this.#uploadsFull) await new Promise<void>((r) => this.#uploadRoom.push(r));
       else if (!CodecPool.shared().hasRoom) await CodecPool.shared().room();
       else return;
     }
@@ -233,7 +238,7 @@ export class Repository {
       if (handOver) release(plaintext);
       return Promise.resolve({ id, known: true, added: 0 });
     }
-    if (this.#closedPacks > this.#uploadSlots.size) return undefined;
+    if (this.#uploadsFull) return undefined;
     // Compression and encryption run on the codec pool's threads (tree blobs, small, inline).
     const result = CodecPool.shared().trySubmit(this.#key, plaintext, { compress: this.config.version >= 2, level: this.#level, handOver, inline: type === 'tree' });
     if (!result) return undefined;

@@ -19,9 +19,10 @@
  * without waiting for them, up to `fileConcurrency` at once; when those are all busy the walk
  * waits. A small file that cannot be done at once (a top-level target while the repository
  * is busy, a file that grew while it was read) goes that way too, up to
- * `smallFileConcurrency` at once. A directory's tree is saved once its files and subdirectories are done, so the walk
- * never holds more than the directories those in-flight files sit in. Each large file keeps at most
- * `blobWindow` chunks (≤ 8 MiB each) between the chunker and the repository.
+ * `smallFileConcurrency` at once. A directory's tree is saved once its files and
+ * subdirectories are done, so the walk never holds more than the directories those in-flight
+ * files sit in. Each large file keeps at most `blobWindow` chunks (≤ 8 MiB each) between the
+ * chunker and the repository.
  *
  * A large file that the parent snapshot has (so it changed) is chunked, and its chunks hashed,
  * on a codec thread instead of this one when that thread has little encoding ahead of it and
@@ -463,17 +464,12 @@ export class Archiver {
   }
 
   /**
-   * Starts saving a file: returns at once when #fileNow finishes it, otherwise once a slot is
-   * free (the walk's backpressure). `done` settles with the finished node. (Promises are
-   * wrapped in objects here and below: an async function would otherwise adopt them.)
+   * Starts saving a file #fileNow left (a large one, or a small one while the repository is
+   * busy): returns once a slot is free (the walk's backpressure). `done` settles with the
+   * finished node. (Promises are wrapped in objects here and below: an async function would
+   * otherwise adopt them.)
    */
   async #startFile(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
-    const now = this.#fileNow(abs, node, prev);
-    return now ? { done: Promise.resolve(now) } : this.#startSlow(abs, node, prev);
-  }
-
-  /** #startFile for a file #fileNow left: a large one, or any while the repository is busy. */
-  async #startSlow(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<{ done: Promise<TreeNode> }> {
     const small = (node.size ?? 0) < MIN_SIZE;
     const slots = small ? this.#smallFiles : this.#files;
     // A small file holds its whole content until it is encoded: bound those bytes too.
@@ -499,7 +495,7 @@ export class Archiver {
   }
 
   async #fileNode(abs: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode> {
-    return await (await this.#startFile(abs, node, prev)).done;
+    return this.#fileNow(abs, node, prev) ?? (await (await this.#startFile(abs, node, prev)).done);
   }
 
   /** Loads the parent snapshot's tree of a directory, if it has one that still reads. */
@@ -568,7 +564,7 @@ export class Archiver {
             parts.push(now);
             continue;
           }
-          part = (await this.#startSlow(p, node, prev)).done;
+          part = (await this.#startFile(p, node, prev)).done;
         } else {
           if (node.type === 'symlink') node.linktarget = readlinkSync(p);
           part = Promise.resolve(node);
