@@ -50,14 +50,20 @@ export async function openRepositoryAt(
     await storage.close();
     throw err;
   }
-  let lock: Lock | undefined;
-  try {
-    if (opts.lock && opts.lock !== 'none') lock = await Lock.acquire(repo, opts.lock === 'exclusive', { signal: opts.signal });
-    if (opts.loadIndex !== false) await repo.loadIndex({ signal: opts.signal });
-  } catch (err) {
+  // The index loads while the lock is taken (which waits a moment to see whether another
+  // process locked at the same time): it only reads, and a lock that cannot be had is the
+  // error reported, whatever the index load found.
+  const stopLoading = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stopLoading.signal]) : stopLoading.signal;
+  const locking = opts.lock && opts.lock !== 'none' ? Lock.acquire(repo, opts.lock === 'exclusive', { signal: opts.signal }) : undefined;
+  locking?.catch(() => stopLoading.abort());
+  const loading = opts.loadIndex !== false ? repo.loadIndex({ signal }) : undefined;
+  const [locked, loaded] = await Promise.allSettled([locking, loading]);
+  const lock = locked.status === 'fulfilled' ? locked.value : undefined;
+  if (locked.status === 'rejected' || loaded.status === 'rejected') {
     await lock?.release().catch(() => undefined);
     await storage.close();
-    throw err;
+    throw locked.status === 'rejected' ? locked.reason : (loaded as PromiseRejectedResult).reason;
   }
   return {
     repo,
