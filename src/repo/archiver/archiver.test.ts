@@ -131,7 +131,7 @@ test('a stream of known blobs is taken over by a codec thread at a chunk boundar
     return { ...r, a };
   };
   await save(0);
-  assert.ok(CodecPool.shared().started);
+  assert.ok(CodecPool.shared().ready);
   data.fill(7, 33 * MiB, 34 * MiB); // new bytes, well after the first 16 MiB (the take-over)
   const offloaded = await save(Number.MAX_SAFE_INTEGER);
   const here = await save(0);

@@ -29,12 +29,12 @@ test('tree blobs go through the codec inline; data blobs start the codec threads
   const { id } = await repo.saveBlob('tree', tree);
   await repo.flush();
   assert.deepEqual(await repo.loadBlob('tree', id), tree);
-  assert.equal(CodecPool.shared().started, false, 'a tree blob started a codec thread');
+  assert.equal(CodecPool.shared().ready, false, 'a tree blob started a codec thread');
   const data = randomBytes(100_000);
   const d = await repo.saveBlob('data', data);
   await repo.flush();
   assert.deepEqual(await repo.loadBlob('data', d.id), data);
-  assert.equal(CodecPool.shared().started, true);
+  assert.equal(CodecPool.shared().ready, true);
 });
 
 test('with helpInline, decodes beyond what the threads take run on the caller and give the same verdicts', async () => {

@@ -12,17 +12,19 @@
  *   what they queue (the archiver's windows, the restorer's and checker's read concurrency).
  * - Buffers cross threads by transfer: inputs are copied once to an exact-size ArrayBuffer
  *   (so a caller's buffer, or a storage's, is never detached), results come back as is.
- * - A thread can also chunk a whole file (`chunkFile`, a batch of chunks per request) or the
- *   rest of a stream (`chunkStream`, fed in pieces), each chunk with its SHA-256: a backup
- *   gives it files and streams to chunk while it has little encoding to do (what an
- *   incremental backup reads again is mostly known blobs), so that two files are chunked on
- *   two cores, as restic does with its two file readers.
+ * - A thread can also chunk a whole file (`chunkFile`, a batch of chunks per request, each
+ *   with its SHA-256) or the rest of a stream (`chunkStream`, fed in pieces; the calling
+ *   thread, which only reads the stream meanwhile, hashes those chunks while the thread cuts
+ *   the next piece): a backup gives it files and streams to chunk while it has little
+ *   encoding to do (what an incremental backup reads again is mostly known blobs), so that
+ *   two files are chunked on two cores, as restic does with its two file readers.
  * - With LIFEBOAT_CODEC_THREADS=0, or when no worker can be started, the same functions run
  *   inline on the calling thread.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { IntegrityError, LifeboatError } from '../../core/errors.ts';
+import { idOf } from '../../core/ids.ts';
 import { noteGarbage, release } from '../../util/memory.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
 import { copyOf, decodeSync, decodeYielding, encodeBlobSync, owned } from './blob-codec.ts';
@@ -78,7 +80,8 @@ export type CodecRequest =
 
 export type CodecReply =
   | { seq: number; op: 'encode'; sealed: Uint8Array[]; lengths: Array<number | undefined> }
-  | { seq: number; op: 'chunk'; chunks: Uint8Array[]; ids: string[]; done: boolean }
+  /** `ids`: the chunks' SHA-256s, left out for a stream (the caller hashes those). */
+  | { seq: number; op: 'chunk'; chunks: Uint8Array[]; ids?: string[]; done: boolean }
   | { seq: number; op: 'decode'; results: Array<Uint8Array | WireError | null>; digest?: string }
   | { seq: number; op: 'failed'; error: WireError };
 
@@ -134,6 +137,8 @@ interface Slot {
   readonly worker: Worker;
   readonly pending: Map<number, (reply: CodecReply) => void>;
   dead: boolean;
+  /** It has sent a reply: its modules are loaded. */
+  answered: boolean;
 }
 
 const tokens = new WeakMap<MasterKey, string>();
@@ -301,21 +306,22 @@ export class CodecPool {
   }
 
   /** The chunks of a chunk reply as Buffers (the thread's failure thrown). */
-  static #chunksOf(reply: CodecReply): { chunks: Buffer[]; ids: string[]; done: boolean } {
+  static #chunksOf(reply: CodecReply): { chunks: Buffer[]; ids: string[] | undefined; done: boolean } {
     if (reply.op === 'failed') throw fromWire(reply.error);
     if (reply.op !== 'chunk') throw new Error('unexpected codec reply');
     return { chunks: reply.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)), ids: reply.ids, done: reply.done };
   }
 
   /**
-   * Yields the chunks of a reply with their IDs, emptying each slot of `held` as it goes: what
-   * is left there when the caller stops early is what it must free.
+   * Yields the chunks of a reply with their IDs (hashed here when the thread left them out),
+   * emptying each slot of `held` as it goes: what is left there when the caller stops early is
+   * what it must free.
    */
-  static *#handOut(held: Buffer[], ids: readonly string[]): Generator<FileChunk> {
+  static *#handOut(held: Buffer[], ids: readonly string[] | undefined): Generator<FileChunk> {
     for (let i = 0; i < held.length; i++) {
       const data = held[i] as Buffer;
       held[i] = EMPTY;
-      yield { id: ids[i] as string, data };
+      yield { id: ids?.[i] ?? idOf(data), data };
     }
   }
 
@@ -413,9 +419,12 @@ export class CodecPool {
     }
   }
 
-  /** Whether any codec thread was started (commands that only touch trees start none). */
-  get started(): boolean {
-    return this.#slots.length > 0;
+  /**
+   * Whether a codec thread runs and has answered a request (commands that only touch trees
+   * start none). A thread still loading its modules would keep work handed to it waiting.
+   */
+  get ready(): boolean {
+    return this.#slots.some((s) => s.answered && !s.dead);
   }
 
   #inline(): boolean {
@@ -434,8 +443,9 @@ export class CodecPool {
       } catch {
         break;
       }
-      const slot: Slot = { worker, pending: new Map(), dead: false };
+      const slot: Slot = { worker, pending: new Map(), dead: false, answered: false };
       worker.on('message', (reply: CodecReply) => {
+        slot.answered = true;
         const done = slot.pending.get(reply.seq);
         slot.pending.delete(reply.seq);
         if (slot.pending.size === 0) worker.unref();

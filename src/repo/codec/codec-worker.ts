@@ -37,11 +37,11 @@ function wireError(err: unknown): WireError {
   return { message: err instanceof Error ? err.message : String(err) };
 }
 
-/** Chunks with their IDs, moved to the reply. */
-function chunkReply(seq: number, cut: Buffer[], done: boolean): { reply: CodecReply; transfer: ArrayBuffer[] } {
+/** Chunks, moved to the reply, with their IDs when `hash`. */
+function chunkReply(seq: number, cut: Buffer[], done: boolean, hash: boolean): { reply: CodecReply; transfer: ArrayBuffer[] } {
   const chunks = cut.map(owned);
   return {
-    reply: { seq, op: 'chunk', chunks, ids: chunks.map(idOf), done },
+    reply: { seq, op: 'chunk', chunks, ids: hash ? chunks.map(idOf) : undefined, done },
     transfer: chunks.map((c) => c.buffer as ArrayBuffer),
   };
 }
@@ -52,7 +52,7 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
   if (req.op === 'chunk-close') {
     state?.close();
     files.delete(req.file);
-    return chunkReply(req.seq, [], true);
+    return chunkReply(req.seq, [], true, false);
   }
   if (req.op === 'feed') {
     let splitter = state;
@@ -69,7 +69,9 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
       if (last) cut.push(last);
       files.delete(req.file);
     }
-    return chunkReply(req.seq, cut, req.end);
+    // A stream's chunks go back unhashed: the thread that fed them only reads meanwhile, so it
+    // hashes them while this one cuts the next piece (the two cores split the work).
+    return chunkReply(req.seq, cut, req.end, false);
   }
   let next: { chunks: Buffer[]; done: boolean };
   let file = state;
@@ -87,7 +89,7 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
     throw new LifeboatError('io', err instanceof Error ? err.message : String(err));
   }
   if (next.done) files.delete(req.file);
-  return chunkReply(req.seq, next.chunks, next.done);
+  return chunkReply(req.seq, next.chunks, next.done, true);
 }
 
 function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[] } {
