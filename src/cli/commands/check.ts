@@ -4,6 +4,7 @@ import type { CliContext } from '../context.ts';
 import { IntegrityError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { checkRepository } from '../../repo/checker/checker.ts';
+import { CodecPool } from '../../repo/codec/codec-pool.ts';
 import type { CheckOptions, Damage } from '../../repo/checker/checker.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 
@@ -40,6 +41,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .action(async (flags: { readData?: boolean; readDataSubset?: string }) => {
       const started = Date.now();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
+      if (flags.readData || subset) CodecPool.shared().prestart();
       await withRepository(ctx, { lock: 'shared', loadIndex: false }, async ({ repo }) => {
         const report = await checkRepository(repo, {
           readData: flags.readData,

@@ -10,6 +10,7 @@ import { LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
+import { CodecPool } from '../../repo/codec/codec-pool.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './common.ts';
@@ -53,6 +54,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
 
 async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
   const started = Date.now();
+  CodecPool.shared().prestart();
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
     const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
     let last = 0;

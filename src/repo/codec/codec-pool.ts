@@ -420,6 +420,15 @@ export class CodecPool {
   }
 
   /**
+   * Starts the codec threads now, for a command that will surely decode or encode data (a
+   * restore, a check that reads the packs): their modules then load while the command opens
+   * the repository (the key's scrypt, the lock's wait) instead of when the first pack arrives.
+   */
+  prestart(): void {
+    if (this.threads > 0 && !this.#failed && this.#slots.length === 0) this.#start();
+  }
+
+  /**
    * Whether a codec thread runs and has answered a request (commands that only touch trees
    * start none). A thread still loading its modules would keep work handed to it waiting.
    */
