@@ -10,9 +10,10 @@
  *
  * `applyChange` turns a copy of the tree into its "about 2 % changed" state, also deterministically.
  */
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 
 /** Bumped whenever generation changes, so a stale corpus on disk is regenerated. */
 export const CORPUS_VERSION = 4;
@@ -368,4 +369,29 @@ export function generateDump(file: string, spec: CorpusSpec, edits: readonly Dum
   flush();
   closeSync(fd);
   return size;
+}
+
+/**
+ * A large stream for the memory-versus-size step: `bytes` bytes in 1 MiB blocks, alternately
+ * AES-256-CTR keystream (incompressible) and the hex of half a block of it (text that zstd
+ * halves), all unique, so every chunk is a new blob of either kind. Deterministic: the same
+ * `bytes` always gives the same stream. `onEnd` receives its SHA-256.
+ */
+export function generatedStream(bytes: number, onEnd?: (sha256: string) => void): Readable {
+  const BLOCK = 1 << 20;
+  const keystream = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16, 0));
+  const zeros = Buffer.alloc(BLOCK);
+  const hash = createHash('sha256');
+  return Readable.from(
+    (function* () {
+      for (let at = 0, i = 0; at < bytes; at += BLOCK, i++) {
+        const n = Math.min(BLOCK, bytes - at);
+        const block = i % 2 === 0 ? keystream.update(zeros.subarray(0, n)) : Buffer.from(keystream.update(zeros.subarray(0, Math.ceil(n / 2))).toString('hex').slice(0, n));
+        hash.update(block);
+        yield block;
+      }
+      onEnd?.(hash.digest('hex'));
+    })(),
+    { objectMode: false },
+  );
 }

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 export interface Sample {
   readonly wallS: number;
@@ -35,6 +36,8 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
   readonly stdinFile?: string;
+  /** Fed to stdin through a pipe, as stdinFile is (a generated stream). */
+  readonly stdinStream?: () => Readable;
   readonly stdout?: 'capture' | 'hash' | { readonly file: string };
 }
 
@@ -72,10 +75,10 @@ export async function measure(cmd: string, args: readonly string[], opts: RunOpt
   const child = spawn(file, argv, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
-    stdio: [opts.stdinFile !== undefined ? 'pipe' : 'ignore', outFd ?? 'pipe', 'pipe'],
+    stdio: [opts.stdinFile !== undefined || opts.stdinStream ? 'pipe' : 'ignore', outFd ?? 'pipe', 'pipe'],
   });
-  if (opts.stdinFile !== undefined && child.stdin) {
-    const input = createReadStream(opts.stdinFile, { highWaterMark: 1 << 20 });
+  if ((opts.stdinFile !== undefined || opts.stdinStream) && child.stdin) {
+    const input = opts.stdinStream ? opts.stdinStream() : createReadStream(opts.stdinFile as string, { highWaterMark: 1 << 20 });
     input.pipe(child.stdin);
     // A tool that exits early closes the pipe; that shows as its exit code, not as EPIPE here.
     child.stdin.on('error', () => undefined);

@@ -54,6 +54,8 @@ export interface BenchResults {
   };
   readonly rows: readonly Row[];
   readonly hourly?: { hours: { dumpBytes: number; entries: Record<string, Entry> }[] };
+  /** Generated streams of growing size, each backed up and dumped in a fresh repository. */
+  readonly scaling?: { streams: { bytes: number; backup: Record<string, Entry>; dump: Record<string, Entry> }[] };
   readonly profiles: Record<string, ProfileSummary>;
   readonly failures: readonly string[];
   readonly benchSeconds: number;
@@ -195,6 +197,32 @@ restic repository ≈ ${MB(extrapolate('restic'))} MB, 24 × gzip ≈ ${MB(gzAvg
 `;
 }
 
+function scalingSection(res: BenchResults): string {
+  const st = res.scaling?.streams;
+  if (!st || st.length === 0) return '';
+  const mib = (e: Entry | undefined): string => (e ? `${Math.round(e.maxRssKiB / 1024)}` : '–');
+  const cell = (e: Entry | undefined): string => (e ? `${mib(e)} (${sec(e.wallS)} s)${e.ok && e.verified?.ok !== false ? '' : ' FAILED'}` : '–');
+  const rows = st.map((x) => [MB(x.bytes), cell(x.backup.lifeboat), cell(x.backup.restic), cell(x.dump.lifeboat), cell(x.dump.restic)]);
+  const first = st[0];
+  const last = st[st.length - 1];
+  const growth = (tool: string, kind: 'backup' | 'dump'): string => {
+    const a = first[kind][tool];
+    const b = last[kind][tool];
+    return a && b ? `${Math.round(b.maxRssKiB / 1024) - Math.round(a.maxRssKiB / 1024)} MiB` : '–';
+  };
+  return `## Memory versus input size
+
+Generated streams (1 MiB blocks, alternately random and the hex of random bytes: every chunk a
+new blob, half of them compressible), each backed up through a pipe into a fresh repository and
+dumped back to stdout (SHA-256 compared), once per tool. Peak RSS in MiB, wall time in brackets.
+
+${table(['stream (MB)', 'lifeboat backup', 'restic backup', 'lifeboat dump', 'restic dump'], rows)}
+
+From the smallest to the largest stream (${(last.bytes / first.bytes).toFixed(0)} times the bytes), peak RSS grew by
+${growth('lifeboat', 'backup')} (backup) and ${growth('lifeboat', 'dump')} (dump) for lifeboat, by ${growth('restic', 'backup')} and ${growth('restic', 'dump')} for restic.
+`;
+}
+
 function profileSection(res: BenchResults): string {
   const names = Object.keys(res.profiles);
   if (names.length === 0) return '';
@@ -310,5 +338,6 @@ ${c.change ? c.change.actions.map((a) => `- ${a}`).join('\n') : '- (not run)'}
 
 ${perStep}
 ${hourlySection(res)}
+${scalingSection(res)}
 ${profileSection(res)}`;
 }

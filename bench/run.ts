@@ -7,6 +7,8 @@
  * file by file against the source, because a benchmark of a broken restore is worthless) and of
  * the dump stream, and `check --read-data`. `gzip -6` of the dump runs beside them as the plain
  * "pg_dump | gzip" baseline. Every child is measured for wall time, CPU (user + sys) and peak RSS.
+ * Once per run: five hourly dumps (repository growth), memory against input size (generated
+ * streams of 256 MiB and 2 GiB backed up and dumped back, in fresh repositories), and profiles.
  *
  * Raw numbers go to bench/results/<date>.json; docs/performance.md is regenerated from them
  * (plus the hand-written analysis in bench/analysis.md) on a full run of all steps.
@@ -26,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CORPUS_VERSION, applyChange, corpusSpec, generateDump, generateTree, listFiles } from './corpus.ts';
+import { CORPUS_VERSION, applyChange, corpusSpec, generateDump, generateTree, generatedStream, listFiles } from './corpus.ts';
 import type { CorpusSpec, DumpEdit } from './corpus.ts';
 import { measure, measureMethod } from './measure.ts';
 import type { RunOptions, Sample } from './measure.ts';
@@ -43,7 +45,7 @@ const RESTIC = '/usr/bin/restic';
 const PASSWORD = 'bench-password-not-secret';
 const DUMP_NAME = 'dump.sql';
 
-export const ALL_STEPS = ['backup', 'nochange', 'change', 'restore', 'check', 'hourly', 'profile'] as const;
+export const ALL_STEPS = ['backup', 'nochange', 'change', 'restore', 'check', 'hourly', 'scaling', 'profile'] as const;
 type Step = (typeof ALL_STEPS)[number];
 
 const { values: opts } = parseArgs({
@@ -260,6 +262,7 @@ class Bench {
   lastDump = '';
   changeInfo: { bytesChanged: number; actions: string[] } | undefined;
   hourly: BenchResults['hourly'];
+  scaling: BenchResults['scaling'];
   profiles: Record<string, ProfileSummary> = {};
 
   /** `resticFirst`: restic takes the first turn of every step (rounds alternate the order). */
@@ -431,6 +434,40 @@ class Bench {
     this.hourly = { hours };
   }
 
+  /**
+   * Peak memory against input size: generated streams of each size (see generatedStream),
+   * each backed up into a fresh repository and dumped back to stdout (its SHA-256 compared).
+   * The repositories are removed as soon as they are measured.
+   */
+  async stepScaling(sizes: readonly number[]): Promise<void> {
+    const streams: NonNullable<BenchResults['scaling']>['streams'] = [];
+    for (const bytes of sizes) {
+      const backup: Record<string, Entry> = {};
+      const dump: Record<string, Entry> = {};
+      for (const t of this.tools) {
+        const repo = this.repo(t, `scaling-${bytes}`);
+        const clean = (): void => {
+          rmSync(repo, { recursive: true, force: true });
+          rmSync(`${repo}-cache`, { recursive: true, force: true });
+        };
+        clean();
+        await this.exec(t, repo, t.init);
+        let want = '';
+        const b = await this.exec(t, repo, jsonBackup(t, STDIN_ARGS), { stdinStream: () => generatedStream(bytes, (h) => (want = h)) });
+        b.entry.repoBytes = dirBytes(repo);
+        backup[t.name] = b.entry;
+        const { s, entry } = await this.exec(t, repo, ['dump', 'latest', `/${DUMP_NAME}`], { stdout: 'hash' });
+        entry.verified = s.stdoutSha256 === want ? { ok: true, detail: `${s.stdoutBytes} bytes, SHA-256 equal` } : { ok: false, detail: `SHA-256 differs (${s.stdoutBytes} bytes)` };
+        if (!entry.verified.ok) this.failures.push(`${t.name} dump of the ${mb(bytes)} MB stream: ${entry.verified.detail}`);
+        dump[t.name] = entry;
+        clean();
+      }
+      streams.push({ bytes, backup, dump });
+      log(`stream of ${mb(bytes)} MB: ${this.tools.map((t) => `${t.name} backup ${Math.round(backup[t.name].maxRssKiB / 1024)} MiB, dump ${Math.round(dump[t.name].maxRssKiB / 1024)} MiB`).join(' | ')}`);
+    }
+    this.scaling = { streams };
+  }
+
   /** lifeboat's first backups, restore and check again in a fresh repository, under `node --cpu-prof`. */
   async stepProfile(): Promise<void> {
     const lb = this.tools.find((t) => t.name === 'lifeboat') as Tool;
@@ -463,6 +500,8 @@ class Bench {
 }
 
 const STDIN_ARGS = ['--stdin', '--stdin-filename', DUMP_NAME];
+/** The generated streams of the memory-versus-size step: a small one and one 8 times larger. */
+const SCALING_SIZES = { full: [256 * 2 ** 20, 2 * 2 ** 30], quick: [32 * 2 ** 20, 256 * 2 ** 20] } as const;
 
 /** `backup ARGS` with one JSON summary line: a global flag for lifeboat, a command flag for restic. */
 function jsonBackup(t: Tool, args: readonly string[]): string[] {
@@ -508,8 +547,9 @@ function selectSteps(spec: string | undefined): Step[] {
   if (spec === undefined) return [...ALL_STEPS];
   const want = new Set(spec.split(',').map((s) => s.trim()).filter(Boolean));
   for (const s of want) if (!(ALL_STEPS as readonly string[]).includes(s)) throw new Error(`unknown step "${s}"; steps are ${ALL_STEPS.join(', ')}`);
-  // Everything but the hourly series works on the repositories of the first backup.
-  if ([...want].some((s) => s !== 'hourly')) want.add('backup');
+  // Everything but the hourly series and the stream sizes works on the repositories of the
+  // first backup.
+  if ([...want].some((s) => s !== 'hourly' && s !== 'scaling')) want.add('backup');
   return ALL_STEPS.filter((s) => want.has(s));
 }
 
@@ -544,7 +584,7 @@ async function main(): Promise<void> {
   // Each round keeps a copy of the tree, both repositories and both restored trees: about 2.9 GB
   // at full scale (from the repository sizes of the 10:22 run), and the first round ~1 GB more
   // (the hourly series and the profiles). Refuse before starting rather than fail half way.
-  const need = rounds * 5 * corpus.treeBytes + 2e9;
+  const need = rounds * 5 * corpus.treeBytes + 2e9 + (steps.includes('scaling') ? 1.3 * SCALING_SIZES[scale === 1 ? 'full' : 'quick'][1] : 0);
   const fsInfo = statfsSync(WORK);
   const free = fsInfo.bavail * fsInfo.bsize;
   if (free < need) {
@@ -566,11 +606,13 @@ async function main(): Promise<void> {
       restore: () => b.stepRestore(),
       check: () => b.stepCheck(),
       hourly: () => b.stepHourly(),
+      scaling: () => b.stepScaling(SCALING_SIZES[scale === 1 ? 'full' : 'quick']),
       profile: () => b.stepProfile(),
     };
     for (const s of steps) {
-      // The hourly series and the profiles are not timed comparisons: once is enough.
-      if (round > 0 && (s === 'hourly' || s === 'profile')) continue;
+      // The hourly series, the stream sizes and the profiles are not timed comparisons: once
+      // is enough.
+      if (round > 0 && (s === 'hourly' || s === 'scaling' || s === 'profile')) continue;
       log(`round ${round + 1}/${rounds}: step ${s}`);
       await table[s]();
     }
@@ -592,6 +634,7 @@ async function main(): Promise<void> {
     },
     rows: mergeRounds(benches.map((x) => x.rows)),
     hourly: b.hourly,
+    scaling: b.scaling,
     profiles: b.profiles,
     failures,
     benchSeconds: Math.round((performance.now() - t0) / 1000),

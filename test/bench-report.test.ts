@@ -1,7 +1,10 @@
 // The benchmark's merge of several rounds: medians per number, a round's failure kept, each
-// round's values listed. (The bench itself is not run in the suite: it takes minutes.)
+// round's values listed; and the stream its memory-versus-size step generates. (The bench
+// itself is not run in the suite: it takes minutes.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { generatedStream } from '../bench/corpus.ts';
 import { mergeRounds } from '../bench/report.ts';
 import type { Entry, Row } from '../bench/report.ts';
 
@@ -28,4 +31,25 @@ test('a step that failed in any round is failed in the merge, with its error', (
 test('one round is passed through as is', () => {
   const rows = [row(entry(9, 200), entry(10, 100))];
   assert.deepEqual(mergeRounds([rows]), rows);
+});
+
+test('the generated stream of the memory-versus-size step is deterministic, exact in length, half of it hex text', async () => {
+  const read = async (bytes: number): Promise<{ data: Buffer; sha: string }> => {
+    let sha = '';
+    const parts: Buffer[] = [];
+    for await (const b of generatedStream(bytes, (h) => (sha = h))) parts.push(b as Buffer);
+    return { data: Buffer.concat(parts), sha };
+  };
+  const size = 3 * 2 ** 20 + 5;
+  const a = await read(size);
+  const b = await read(size);
+  assert.equal(a.data.length, size);
+  assert.equal(a.sha, createHash('sha256').update(a.data).digest('hex'));
+  assert.equal(b.sha, a.sha);
+  const second = a.data.subarray(2 ** 20, 2 ** 21).toString('latin1');
+  assert.match(second, /^[0-9a-f]+$/);
+  assert.doesNotMatch(a.data.subarray(0, 2 ** 20).toString('latin1'), /^[0-9a-f]+$/);
+  // Every block is new: no 1 MiB block repeats another.
+  const blocks = new Set([0, 1, 2].map((i) => createHash('sha256').update(a.data.subarray(i * 2 ** 20, (i + 1) * 2 ** 20)).digest('hex')));
+  assert.equal(blocks.size, 3);
 });
