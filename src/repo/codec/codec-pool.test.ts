@@ -19,7 +19,7 @@ import { IntegrityError, LifeboatError } from '../../core/errors.ts';
 import { chunkStream } from '../chunker/chunk-stream.ts';
 import { randomPolynomial } from '../chunker/polynomial.ts';
 
-test('tree blobs go through the codec inline; data blobs start the codec threads', async (t) => {
+test('tree blobs go through the codec inline; data blobs start the codec threads once 16 MiB were encoded here', async (t) => {
   if (CodecPool.shared().threads === 0) t.skip('LIFEBOAT_CODEC_THREADS=0: no threads to start');
   const storage = createMemoryStorage();
   await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
@@ -30,11 +30,19 @@ test('tree blobs go through the codec inline; data blobs start the codec threads
   await repo.flush();
   assert.deepEqual(await repo.loadBlob('tree', id), tree);
   assert.equal(CodecPool.shared().ready, false, 'a tree blob started a codec thread');
+  // A backup that adds a few blobs (a dump with a few rows changed) starts no thread.
   const data = randomBytes(100_000);
   const d = await repo.saveBlob('data', data);
   await repo.flush();
-  assert.deepEqual(await repo.loadBlob('data', d.id), data);
+  assert.equal(CodecPool.shared().ready, false, 'a few data blobs started a codec thread');
+  // One that adds more gets the threads: 17 blobs of 1 MiB. (Checked before reading any back:
+  // decoding data starts the threads too.)
+  const more = Array.from({ length: 17 }, () => randomBytes(1024 * 1024));
+  const ids = await Promise.all(more.map(async (b) => (await repo.saveBlob('data', b)).id));
+  await repo.flush();
   assert.equal(CodecPool.shared().ready, true);
+  assert.deepEqual(await repo.loadBlob('data', d.id), data);
+  for (const [i, id] of ids.entries()) assert.deepEqual(await repo.loadBlob('data', id), more[i]);
 });
 
 test('with helpInline, decodes beyond what the threads take run on the caller and give the same verdicts', async () => {

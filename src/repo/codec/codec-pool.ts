@@ -3,8 +3,10 @@
  * (zstd, AES-CTR, Poly1305, SHA-256), so that a backup, restore or check keeps every core
  * busy while the main thread reads, chunks, writes and keeps the books.
  *
- * - One pool per process, created on first use; workers start lazily and are unref'd while
- *   idle, so an idle pool never keeps the process alive.
+ * - One pool per process, created on first use; workers start lazily (at the first decode,
+ *   or once the process has encoded INLINE_FIRST_BYTES of blobs on its own thread, so that a
+ *   backup adding a few blobs never starts one) and are unref'd while idle, so an idle pool
+ *   never keeps the process alive.
  * - Encode requests are queued and sent in batches (up to ENCODE_BATCH_ITEMS blobs or
  *   ENCODE_BATCH_BYTES), so small files do not pay a thread round trip each. A decode request
  *   is one pack range with the blobs in it; the caller batches.
@@ -100,6 +102,12 @@ const IN_FLIGHT = 2;
 /** Encode bytes queued (not yet sent to a thread) before `encode` makes callers wait. */
 const QUEUE_BYTES = 8 * 1024 * 1024;
 /**
+ * Bytes of blobs a process encodes on the calling thread before it starts the codec threads:
+ * a backup that adds only a few blobs (a dump backed up again with a few rows changed) then
+ * never pays a thread's memory (about 23 MiB: a V8 isolate and its modules).
+ */
+const INLINE_FIRST_BYTES = 16 * 1024 * 1024;
+/**
  * Bytes of chunks a thread cuts per `chunkFile` request; one request is kept ahead, so a file
  * holds at most two batches here (plus a chunk's overshoot) beyond what its caller holds.
  */
@@ -189,6 +197,8 @@ export class CodecPool {
   readonly #roomWaiters: Array<() => void> = [];
   #scheduled = false;
   #failed = false;
+  /** Bytes encoded on the calling thread while no codec thread had been started. */
+  #encodedBeforeThreads = 0;
 
   constructor(threads: number) {
     this.threads = threads;
@@ -201,11 +211,11 @@ export class CodecPool {
    * blob is encoded, so a caller may go on reading while its blobs wait for a thread. `data` is
    * not modified, unless `handOver` says the caller is done with it: then it is moved to a
    * codec thread (or released after an inline encode) instead of copied, and reads as empty
-   * afterwards.
+   * afterwards. The first INLINE_FIRST_BYTES a process encodes are encoded here.
    */
   trySubmit(key: MasterKey, data: Uint8Array, opts: EncodeOptions): Promise<EncodedBlob> | undefined {
     const { compress, level, handOver = false } = opts;
-    if (opts.inline || this.#inline()) {
+    if (opts.inline || this.#encodeFirstHere(data.byteLength) || this.#inline()) {
       let result: Promise<EncodedBlob>;
       try {
         result = Promise.resolve(encodeBlobSync(key, data, compress, level));
@@ -221,6 +231,13 @@ export class CodecPool {
       this.#encodes.push({ key: tokenOf(key), compress, level, data: handOver ? owned(data) : copyOf(data), resolve, reject });
       this.#schedule();
     });
+  }
+
+  /** While no thread was started and little was encoded yet: encode here (INLINE_FIRST_BYTES). */
+  #encodeFirstHere(bytes: number): boolean {
+    if (this.#slots.length > 0 || this.#encodedBeforeThreads + bytes > INLINE_FIRST_BYTES) return false;
+    this.#encodedBeforeThreads += bytes;
+    return true;
   }
 
   /** Whether an encode request would be queued now, without waiting. */
