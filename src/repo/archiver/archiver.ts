@@ -350,6 +350,9 @@ export class Archiver {
    */
   async #saveLargeFile(abs: string, again = false): Promise<{ content: string[]; size: number }> {
     const pool = CodecPool.shared();
+    // A changed large file is worth a codec thread (the next one can be chunked there), even
+    // while the backup has added too little for one to start on its own.
+    if (again) pool.prestart();
     if (again && this.#mayOffload()) {
       const chunks = pool.chunkFile(abs, this.repo.config.chunker_polynomial);
       if (chunks) {

@@ -4,9 +4,10 @@
  * busy while the main thread reads, chunks, writes and keeps the books.
  *
  * - One pool per process, created on first use; workers start lazily (at the first decode,
- *   or once the process has encoded INLINE_FIRST_BYTES of blobs on its own thread, so that a
- *   backup adding a few blobs never starts one) and are unref'd while idle, so an idle pool
- *   never keeps the process alive.
+ *   when a caller says they will be needed (`prestart`), or once the process has encoded
+ *   INLINE_FIRST_BYTES of blobs on its own thread, so that a backup adding a few blobs never
+ *   starts one) and are unref'd while idle, so an idle pool never keeps the process alive.
+ *   Until a started worker says it is ready, encodes run on the calling thread.
  * - Encode requests are queued and sent in batches (up to ENCODE_BATCH_ITEMS blobs or
  *   ENCODE_BATCH_BYTES), so small files do not pay a thread round trip each. A decode request
  *   is one pack range with the blobs in it; the caller batches.
@@ -85,7 +86,9 @@ export type CodecReply =
   /** `ids`: the chunks' SHA-256s, left out for a stream (the caller hashes those). */
   | { seq: number; op: 'chunk'; chunks: Uint8Array[]; ids?: string[]; done: boolean }
   | { seq: number; op: 'decode'; results: Array<Uint8Array | WireError | null>; digest?: string }
-  | { seq: number; op: 'failed'; error: WireError };
+  | { seq: number; op: 'failed'; error: WireError }
+  /** Sent once, unasked, when a thread has loaded its modules. */
+  | { seq: 0; op: 'ready' };
 
 /**
  * The worker's entry: a line of plain JavaScript that turns Node's compile cache on before it
@@ -145,7 +148,7 @@ interface Slot {
   readonly worker: Worker;
   readonly pending: Map<number, (reply: CodecReply) => void>;
   dead: boolean;
-  /** It has sent a reply: its modules are loaded. */
+  /** It said it is ready (its modules are loaded). */
   answered: boolean;
 }
 
@@ -233,11 +236,17 @@ export class CodecPool {
     });
   }
 
-  /** While no thread was started and little was encoded yet: encode here (INLINE_FIRST_BYTES). */
+  /**
+   * Encode here: while no thread was started and little was encoded yet (INLINE_FIRST_BYTES),
+   * and while the threads started are still loading (rather than queue work and wait for them).
+   */
   #encodeFirstHere(bytes: number): boolean {
-    if (this.#slots.length > 0 || this.#encodedBeforeThreads + bytes > INLINE_FIRST_BYTES) return false;
-    this.#encodedBeforeThreads += bytes;
-    return true;
+    if (this.#slots.length === 0) {
+      if (this.#encodedBeforeThreads + bytes > INLINE_FIRST_BYTES) return false;
+      this.#encodedBeforeThreads += bytes;
+      return true;
+    }
+    return !this.#failed && !this.#slots.some((s) => s.answered || s.dead);
   }
 
   /** Whether an encode request would be queued now, without waiting. */
@@ -446,8 +455,8 @@ export class CodecPool {
   }
 
   /**
-   * Whether a codec thread runs and has answered a request (commands that only touch trees
-   * start none). A thread still loading its modules would keep work handed to it waiting.
+   * Whether a codec thread runs and has loaded its modules (commands that only touch trees
+   * start none). A thread still loading them would keep work handed to it waiting.
    */
   get ready(): boolean {
     return this.#slots.some((s) => s.answered && !s.dead);

@@ -137,3 +137,6 @@ port.on('message', (req: CodecRequest) => {
   if (req.op === 'encode') noteGarbage(req.items.reduce((n, b) => n + 3 * b.byteLength, 0));
   else if (req.op === 'decode') noteGarbage(3 * req.buf.byteLength);
 });
+// Loaded and listening: the pool sends work here from now on (until then its thread encodes).
+port.postMessage({ seq: 0, op: 'ready' } satisfies CodecReply);
+
