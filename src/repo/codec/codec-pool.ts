@@ -149,7 +149,7 @@ interface Slot {
   readonly pending: Map<number, (reply: CodecReply) => void>;
   dead: boolean;
   /** It said it is ready (its modules are loaded). */
-  answered: boolean;
+  loaded: boolean;
 }
 
 const tokens = new WeakMap<MasterKey, string>();
@@ -246,7 +246,7 @@ export class CodecPool {
       this.#encodedBeforeThreads += bytes;
       return true;
     }
-    return !this.#failed && !this.#slots.some((s) => s.answered || s.dead);
+    return !this.#failed && !this.#slots.some((s) => s.loaded || s.dead);
   }
 
   /** Whether an encode request would be queued now, without waiting. */
@@ -459,7 +459,7 @@ export class CodecPool {
    * start none). A thread still loading them would keep work handed to it waiting.
    */
   get ready(): boolean {
-    return this.#slots.some((s) => s.answered && !s.dead);
+    return this.#slots.some((s) => s.loaded && !s.dead);
   }
 
   #inline(): boolean {
@@ -478,9 +478,9 @@ export class CodecPool {
       } catch {
         break;
       }
-      const slot: Slot = { worker, pending: new Map(), dead: false, answered: false };
+      const slot: Slot = { worker, pending: new Map(), dead: false, loaded: false };
       worker.on('message', (reply: CodecReply) => {
-        slot.answered = true;
+        slot.loaded = true;
         const done = slot.pending.get(reply.seq);
         slot.pending.delete(reply.seq);
         if (slot.pending.size === 0) worker.unref();
