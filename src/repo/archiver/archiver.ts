@@ -222,9 +222,9 @@ export class Archiver {
 
   /**
    * Whether a codec thread may chunk a file or stream of ours now: one at a time, and only a
-   * thread that already runs and has answered (starting one costs more memory than a stream of
-   * known blobs is worth, and one still loading would keep the work waiting) and has little
-   * encoding ahead of it.
+   * thread that already runs and has loaded its modules (starting one costs more memory than
+   * a stream of known blobs is worth, and one still loading would keep the work waiting) and
+   * has little encoding ahead of it.
    */
   #mayOffload(): boolean {
     const pool = CodecPool.shared();

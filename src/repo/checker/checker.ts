@@ -413,12 +413,7 @@ class Check {
             if (typeof blob !== 'string' || !isId(blob)) problems.push(`file ${JSON.stringify(name)} blob ${i} has an invalid ID`);
             else await this.#checkDataRef(blob);
           }
-          {
-            // A restorer writes the recorded size: the blobs must hold exactly that many bytes.
-            const held = this.#plaintextBytes(node.content);
-            const size = node.size ?? 0;
-            if (held !== undefined && held !== size) problems.push(`file ${JSON.stringify(name)} records ${size} bytes but its blobs hold ${held}`);
-          }
+          this.#sizeProblem(name, node.size ?? 0, node.content, problems);
           break;
         case 'dir':
           if (typeof node.subtree !== 'string' || !isId(node.subtree)) problems.push(`directory ${JSON.stringify(name)} has no valid subtree`);
@@ -439,17 +434,17 @@ class Check {
   }
 
   /**
-   * The plaintext bytes of a file's blobs, from the index; undefined when one is not indexed
-   * (that is reported on its own).
+   * A restorer writes the recorded size, so a file's blobs must hold exactly that many
+   * plaintext bytes (from the index). A blob that is not indexed is reported on its own.
    */
-  #plaintextBytes(content: readonly unknown[]): number | undefined {
+  #sizeProblem(name: string, size: number, content: readonly unknown[], problems: string[]): void {
     let held = 0;
     for (const blob of content) {
       const loc = typeof blob === 'string' ? this.#index.lookup('data', blob)[0] : undefined;
-      if (!loc) return undefined;
+      if (!loc) return;
       held += loc.uncompressedLength ?? loc.length - Repository.overhead;
     }
-    return held;
+    if (held !== size) problems.push(`file ${JSON.stringify(name)} records ${size} bytes but its blobs hold ${held}`);
   }
 
   /** A data blob a file needs must be indexed, in a pack that exists. */

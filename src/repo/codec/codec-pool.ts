@@ -464,7 +464,7 @@ export class CodecPool {
 
   #inline(): boolean {
     if (this.threads === 0 || this.#failed) return true;
-    if (this.#slots.length === 0) this.#start();
+    this.prestart();
     return this.#failed;
   }
 

@@ -139,4 +139,3 @@ port.on('message', (req: CodecRequest) => {
 });
 // Loaded and listening: the pool sends work here from now on (until then its thread encodes).
 port.postMessage({ seq: 0, op: 'ready' } satisfies CodecReply);
-
