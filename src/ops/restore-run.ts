@@ -66,7 +66,7 @@ async function restoreOne(p: PlannedRestore, deps: RestoreRunDeps, signal: Abort
     if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, signal);
     if (p.safetySnapshot && !p.to && deps.takeSafetySnapshot) {
       base.safety_snapshot_id = await deps.takeSafetySnapshot(p).catch((err: unknown) => {
-        throw new SourceError(`safety snapshot of the live data failed, so nothing was restored: ${errorMessage(err)}; fix that, or pass --no-safety-snapshot to restore without one`);
+        throw new SourceError(`safety snapshot of the live data failed, so nothing was restored: ${errorMessage(err)}; fix that, or restore with --no-safety-snapshot if the live data is gone or not worth keeping`);
       });
       base.undo = undoCommand(source.name, base.safety_snapshot_id);
     }
