@@ -148,8 +148,8 @@ sources:
     const child = spawnLifeboat(['-c', cfg, 'backup', '--json'], { env: { LB_PW }, cwd: tmp.path });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     const pidFile = path.join(tmp.path, 'grandchild.pid');
     // Wait until the backup command's background job exists (the progress is on stderr).
     for (;;) {
