@@ -220,7 +220,7 @@ export class CommandSource implements Source {
     const env = await this.#environment();
     const info = await this.#run('backup_command', env, ctx, (stdout) => sink.put(this.#artifact, stdout));
     if (info.size === 0 && this.#config.allow_empty !== true) {
-      throw new SourceError(`source ${this.name}: backup_command exited with code 0 but printed nothing; no snapshot was written`, {
+      throw new SourceError(`source ${this.name}: backup_command exited with code 0 but printed nothing, so no snapshot was written (set allow_empty: true if an empty backup is valid)`, {
         hint: `check that backup_command writes the backup to stdout; if an empty backup is valid for this store, set allow_empty: true on source ${this.name}`,
       });
     }
