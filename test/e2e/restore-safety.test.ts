@@ -116,7 +116,24 @@ sources:
   });
 });
 
-describe('interrupting a stack backup', () => {
+/** Waits until the command wrote its background job's pid, and returns it. */
+async function backgroundPid(file: string): Promise<number> {
+  for (;;) {
+    const pid = await readFile(file, 'utf8').catch(() => '');
+    if (pid.endsWith('\n')) return Number(pid);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('interrupting a stack backup or restore', () => {
   let tmp: TempDir;
 
   before(async () => {
@@ -150,14 +167,7 @@ sources:
     let stderr = '';
     child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-    const pidFile = path.join(tmp.path, 'grandchild.pid');
-    // Wait until the backup command's background job exists (the progress is on stderr).
-    for (;;) {
-      const pid = await readFile(pidFile, 'utf8').catch(() => '');
-      if (pid.endsWith('\n')) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    const grandchild = await backgroundPid(path.join(tmp.path, 'grandchild.pid'));
     child.kill('SIGTERM');
     const [code] = (await once(child, 'close')) as [number];
     assert.equal(code, 130, stderr + stdout);
@@ -167,12 +177,46 @@ sources:
     assert.equal(report.status, 'failed');
     assert.deepEqual(report.sources.map((s) => s.status), ['skipped', 'skipped']);
     assert.equal(await readFile(path.join(tmp.path, 'hooks.log'), 'utf8'), 'stop\nstart\n');
-    let alive = true;
-    try {
-      alive = !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
-    } catch {
-      alive = false;
-    }
-    assert.equal(alive, false, 'the backup command\'s background job survived');
+    assert.equal(isRunning(grandchild), false, 'the backup command\'s background job survived');
+  });
+
+  test('SIGTERM during a restore: exit 130, after-hooks run, the failure names the undo command, no process left', async () => {
+    const dir = path.join(tmp.path, 'restore');
+    await mkdir(dir);
+    const cfg = path.join(dir, 'lifeboat.yml');
+    await writeFile(path.join(dir, 'data.txt'), 'live data\n');
+    await writeFile(cfg, `
+repository: { url: ./repo, password: { env: LB_PW } }
+state_dir: ./state
+sources:
+  data:
+    type: command
+    backup_command: cat data.txt
+    restore_command: 'sleep 100 & echo $! > restore.pid; wait'
+    restore:
+      hooks: { before: ["echo stop >> hooks.log"], after: ["echo start >> hooks.log"] }
+`);
+    const cli = (args: string[]) => lifeboat(['-c', cfg, ...args], { env: { LB_PW }, cwd: dir });
+    assert.equal((await cli(['init'])).code, 0);
+    assert.equal((await cli(['backup'])).code, 0);
+    const child = spawnLifeboat(['-c', cfg, 'restore', '--yes', '--json'], { env: { LB_PW }, cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const grandchild = await backgroundPid(path.join(dir, 'restore.pid'));
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'close')) as [number];
+    assert.equal(code, 130, stderr + stdout);
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Report;
+    assert.equal(report.interrupted, true);
+    assert.equal(report.sources[0]?.status, 'failed');
+    assert.match(report.sources[0]?.error ?? '', /the live data was already replaced: undo with "lifeboat restore --only data --snapshot [0-9a-f]{8}"/);
+    const error = (JSON.parse(stderr.trim().split('\n').at(-1) as string) as { error: { code: string; message: string; hint: string } }).error;
+    assert.equal(error.code, 'cancelled');
+    assert.equal(error.message, 'restore interrupted: 0 source(s) restored, 1 failed, 0 not started');
+    assert.match(error.hint, /to put back the data they replaced, run "lifeboat restore --only data --snapshot [0-9a-f]{8}"/);
+    assert.equal(await readFile(path.join(dir, 'hooks.log'), 'utf8'), 'stop\nstart\n');
+    assert.equal(isRunning(grandchild), false, 'the restore command\'s background job survived');
   });
 });

@@ -165,7 +165,10 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
       ctx.out.line(`${report.sources.length - bad.length}/${report.sources.length} sources restored and verified against their fingerprints in ${formatDuration(report.duration_ms)}`);
       const undo = bad.filter((b) => b.undo).map((b) => `"${b.undo}"`);
       const undoHint = undo.length > 0 ? `; to put back the data they replaced, run ${undo.join(' and ')}` : '';
-      if (report.interrupted) throw new CancelledError(`restore interrupted: ${report.sources.filter((r) => r.status === 'skipped').length} source(s) not restored`, { hint: `see the table above${undoHint}` });
+      if (report.interrupted) {
+        const count = (st: string): number => report.sources.filter((r) => r.status === st).length;
+        throw new CancelledError(`restore interrupted: ${count('ok')} source(s) restored, ${count('failed')} failed, ${count('skipped')} not started`, { hint: `see the table above${undoHint}` });
+      }
       if (bad.length > 0) {
         if (bad.length === report.sources.length) throw new LifeboatError('restore_failed', `restore failed for ${bad.map((b) => b.source).join(', ')}`, { hint: `see the errors in the table above${undoHint}` });
         ctx.setExitCode(3);
