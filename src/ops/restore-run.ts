@@ -2,10 +2,11 @@
  * The restore run: sources restored one at a time in dependency order (the plan is already
  * ordered). For each source:
  *
- * 1. its before-restore hooks (stop the application);
- * 2. for an in-place restore, a safety snapshot of the live store (tag `pre-restore`), taken
- *    once the application is stopped, so nothing written before the restore is lost and a
- *    wrong restore is one `lifeboat restore --only NAME --snapshot ID` to undo;
+ * 1. for an in-place restore, a safety snapshot of the live store (tag `pre-restore`), so a
+ *    wrong restore is one `lifeboat restore --only NAME --snapshot ID` to undo. It is taken
+ *    before the hooks run, while the store is certainly up (a before-hook may stop the store
+ *    itself, as for redis `restore_mode: data_dir`), and when it fails nothing was stopped;
+ * 2. its before-restore hooks (stop the application);
  * 3. the restore, then the restored data's fingerprint compared with the one recorded at
  *    backup time, before anything restarts (an application that writes on start would make
  *    a good restore look wrong);
@@ -62,14 +63,15 @@ async function restoreOne(p: PlannedRestore, deps: RestoreRunDeps, signal: Abort
   try {
     const { reader, fingerprint } = await deps.openReader(p);
     const ropts: RestoreOptions = p.to ? { to: p.to } : {};
-    hooksStarted = true;
-    if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, signal);
     if (p.safetySnapshot && !p.to && deps.takeSafetySnapshot) {
       base.safety_snapshot_id = await deps.takeSafetySnapshot(p).catch((err: unknown) => {
         throw new SourceError(`safety snapshot of the live data failed, so nothing was restored: ${errorMessage(err)}; fix that, or restore with --no-safety-snapshot if the live data is gone or not worth keeping`);
       });
       base.undo = undoCommand(source.name, base.safety_snapshot_id);
     }
+    if (signal.aborted) throw new SourceError('cancelled before the restore started');
+    hooksStarted = true;
+    if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, signal);
     if (signal.aborted) throw new SourceError('cancelled before the restore started');
     touched = true;
     await source.restore(reader, deps.context(source), ropts);

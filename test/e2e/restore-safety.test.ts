@@ -9,7 +9,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
@@ -107,12 +107,13 @@ sources:
     const r = await run(['restore', '--only', 'notes', '--yes']);
     assert.equal(r.code, 1, r.stderr + r.stdout);
     assert.match(r.stdout + r.stderr, /safety snapshot .* nothing was restored.*--no-safety-snapshot/s);
-    // Only the after-hook (the app starting again) wrote to it: restore_command never ran.
-    assert.equal(await readFile(file('notes.txt'), 'utf8'), 'started-and-wrote\n');
+    // Neither restore_command nor a hook ran: the application was not even stopped.
+    await assert.rejects(access(file('notes.txt')), /ENOENT/);
+    assert.equal(await readFile(file('hooks.log'), 'utf8'), 'stop\nstart\n');
     const ok = await run(['restore', '--only', 'notes', '--yes', '--no-safety-snapshot', '--json']);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     assert.equal(json<Report>(ok).sources[0]?.safety_snapshot_id, undefined);
-    assert.match(await readFile(file('notes.txt'), 'utf8'), /^notes v1\n/);
+    assert.equal(await readFile(file('notes.txt'), 'utf8'), 'notes v1\nstarted-and-wrote\n');
   });
 });
 
