@@ -104,7 +104,7 @@ test('a failed restore still runs the after-hooks and says the data was replaced
     { signal },
   );
   assert.equal(results[0]?.status, 'failed');
-  assert.match(results[0]?.error ?? '', /disk on fire; the live data was already replaced: undo with "lifeboat restore --only db --snapshot f00dfeed"/);
+  assert.match(results[0]?.error ?? '', /disk on fire; the live data may already be changed; to undo, run "lifeboat restore --only db --snapshot f00dfeed"/);
   assert.equal(store.log.at(-1), 'hook start-app');
   assert.equal(results[1]?.status, 'skipped');
   assert.match(results[1]?.error ?? '', /depends on db/);

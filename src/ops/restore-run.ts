@@ -90,8 +90,8 @@ async function restoreOne(p: PlannedRestore, deps: RestoreRunDeps, signal: Abort
   let error = errors.join('; ');
   if (touched && !verified) {
     error += base.undo
-      ? `; the live data was already replaced: undo with "${base.undo}"`
-      : p.to ? '' : '; the live data may already be replaced (no safety snapshot was taken)';
+      ? `; the live data may already be changed; to undo, run "${base.undo}"`
+      : p.to ? '' : '; the live data may already be changed, and no safety snapshot was taken';
   }
   return finish({ status: 'failed', error, ...(diff ? { fingerprint_diff: diff } : {}) });
 }

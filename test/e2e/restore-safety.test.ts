@@ -212,7 +212,7 @@ sources:
     const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Report;
     assert.equal(report.interrupted, true);
     assert.equal(report.sources[0]?.status, 'failed');
-    assert.match(report.sources[0]?.error ?? '', /the live data was already replaced: undo with "lifeboat restore --only data --snapshot [0-9a-f]{8}"/);
+    assert.match(report.sources[0]?.error ?? '', /the live data may already be changed; to undo, run "lifeboat restore --only data --snapshot [0-9a-f]{8}"/);
     const error = (JSON.parse(stderr.trim().split('\n').at(-1) as string) as { error: { code: string; message: string; hint: string } }).error;
     assert.equal(error.code, 'cancelled');
     assert.equal(error.message, 'restore interrupted: 0 source(s) restored, 1 failed, 0 not started');
