@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { localRunner } from './local-runner.ts';
 
@@ -52,4 +54,21 @@ test('a command that finished normally reports its status and stderr', async () 
   run.stdout.resume();
   const r = await run.done;
   assert.deepEqual([r.code, r.signal, r.stderr], [3, null, 'oops\n']);
+});
+
+test('commands still running when lifeboat exits (a second Ctrl-C) are ended, group and all', async () => {
+  const script = `
+    import { localRunner } from ${JSON.stringify(new URL('./local-runner.ts', import.meta.url).href)};
+    const run = localRunner.start({ command: '/bin/sh', args: ['-c', 'sleep 100 & echo $!; wait'] });
+    run.stdin.end();
+    run.stdout.once('data', (b) => { process.stdout.write(b); process.exit(130); });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const grandchild = Number(await firstLine(child.stdout));
+  const [code] = (await once(child, 'close')) as [number];
+  assert.equal(code, 130);
+  assert.ok(grandchild > 0);
+  // The group got SIGTERM from the exit handler; the sleep may take a moment to be reaped.
+  for (let i = 0; i < 200 && isRunning(grandchild); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(isRunning(grandchild), false, 'a command outlived lifeboat');
 });
