@@ -93,8 +93,19 @@ export async function saveReport(stateDir: string, report: RunReport): Promise<s
   return saveJsonReport(stateDir, report.kind, report.started_at, report);
 }
 
-function report(kind: RunReport['kind'], started: Date, repository: string, sources: SourceRunResult[]): RunReport {
-  return { ...reportEnvelope(kind, started, repository), status: overallStatus(sources), sources };
+function report(kind: RunReport['kind'], started: Date, repository: string, sources: SourceRunResult[], interrupted: boolean): RunReport {
+  return { ...reportEnvelope(kind, started, repository), status: overallStatus(sources, interrupted), sources, ...(interrupted ? { interrupted } : {}) };
+}
+
+/** The tag of the snapshot a restore takes of the live data it is about to replace. */
+export const PRE_RESTORE_TAG = 'pre-restore';
+
+/** Backs up one source into a stack snapshot; resolves when the snapshot is written. */
+async function backupInto(stack: Stack, opened: OpenedRepository, source: Source, opts: StackOptions, extraTags: string[] = []): Promise<string> {
+  const w = new SnapshotWriter(opened.repo, { name: source.name, type: source.type }, opts.signal);
+  const tags = [...(stack.sources.get(source.name)?.config.tags ?? []), ...extraTags];
+  const outcome = await source.backup(w, contextFor(source, opts));
+  return (await w.commit(outcome, { tags })).snapshotId;
 }
 
 export async function backupStack(stack: Stack, opts: StackOptions & { only?: string[]; onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
@@ -120,10 +131,10 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
       },
       { concurrency: stack.loaded.config.concurrency, signal: opts.signal, onSourceDone: opts.onSourceDone },
     );
-    const r = report('backup', started, opened.repo.location, results);
+    const r = report('backup', started, opened.repo.location, results, opts.signal.aborted);
     await saveReport(stack.loaded.stateDir, r);
     // Offsite copies after the report is safe; the report is then rewritten with their results.
-    if (stack.loaded.config.copies?.length) await saveReport(stack.loaded.stateDir, addCopiesToReport(r, await syncCopies(stack, opened, { ...opts, sources: names })));
+    if (stack.loaded.config.copies?.length && !opts.signal.aborted) await saveReport(stack.loaded.stateDir, addCopiesToReport(r, await syncCopies(stack, opened, { ...opts, sources: names })));
     return r;
   } finally {
     await opened.close();
@@ -135,9 +146,15 @@ export interface RestoreRequest {
   snapshot?: string;
   at?: Date;
   to?: string;
+  /** Skip the pre-restore safety snapshot of in-place restores (`--no-safety-snapshot`). */
+  noSafetySnapshot?: boolean;
 }
 
-/** Latest snapshot per source (or the given one / the latest at a time). */
+/**
+ * Latest snapshot per source (or the given one / the latest at a time). Safety snapshots
+ * (tag `pre-restore`) hold what a restore replaced: they are chosen only by ID, never as
+ * "latest", or undoing a restore would be what the next restore or drill picks.
+ */
 export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
   const chosen = new Map<string, Snapshot>();
   if (req.snapshot && req.snapshot !== 'latest') {
@@ -151,7 +168,7 @@ export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: r
     return chosen;
   }
   for (const n of names) {
-    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`) && (!req.at || s.date.getTime() <= (req.at as Date).getTime()));
+    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`) && !(s.tags ?? []).includes(PRE_RESTORE_TAG) && (!req.at || s.date.getTime() <= (req.at as Date).getTime()));
     const last = mine.at(-1);
     if (last) chosen.set(n, last);
   }
@@ -179,7 +196,8 @@ export async function planStackRestore(stack: Stack, opened: OpenedRepository, r
       continue;
     }
     const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
-    items.push({ source: s.source, snapshotId: snap.id, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to: req.to ?? s.config.restore?.to });
+    const to = req.to ?? s.config.restore?.to;
+    items.push({ source: s.source, snapshotId: snap.id, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to, safetySnapshot: !to && !req.noSafetySnapshot });
   }
   return { items, missing, snapshots: new Map([...chosen.values()].map((snap) => [snap.id, snap])) };
 }
@@ -196,12 +214,16 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
         return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
       },
       runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
+      takeSafetySnapshot: async (p) => {
+        opts.log.info(`${p.source.name}: safety snapshot of the live data before the restore`);
+        return backupInto(stack, opened, p.source, opts, [PRE_RESTORE_TAG]);
+      },
       context: (source) => contextFor(source, opts),
       now: () => Date.now(),
     },
     { signal: opts.signal, onSourceDone: opts.onSourceDone },
   );
-  const r = report('restore', started, opened.repo.location, results);
+  const r = report('restore', started, opened.repo.location, results, opts.signal.aborted);
   await saveReport(stack.loaded.stateDir, r);
   return r;
 }

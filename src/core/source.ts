@@ -86,6 +86,12 @@ export interface ScratchTarget {
   readonly to: string;
   /** For reports: "database lifeboat_drill_20261122T0412_shop on 127.0.0.1:5432". */
   readonly description: string;
+  /**
+   * Set when restoring into this target only reads the backup to its end, checking every hash
+   * (a store that cannot be pointed at a copy): there is no restored data to fingerprint, so a
+   * drill skips that comparison and reports this text instead.
+   */
+  readonly readOnly?: string;
   cleanup(): Promise<void>;
 }
 

@@ -1,11 +1,15 @@
 /**
  * The backup run: every selected source dumped into its own snapshot, several at once (up to
  * `concurrency`), one failure never stopping the others. Before/after hooks run around each
- * source's dump; after-hooks run even when the dump failed (they usually restart services).
+ * source's dump; once the before-hooks started, the after-hooks run whatever happens (failed
+ * dump, failed before-hook, Ctrl-C; see after-hooks.ts). A cancelled run marks the sources it
+ * did not finish as skipped, not failed: nothing is wrong with them.
  * Knows only interfaces: the composition root (app/) supplies how snapshots are written.
  */
 import { errorMessage } from '../core/errors.ts';
 import type { ArtifactSink, BackupOutcome, Source, SourceContext } from '../core/source.ts';
+import { runAfterHooks } from './after-hooks.ts';
+import type { HookRunner } from './after-hooks.ts';
 import type { SourceRunResult } from './run-report.ts';
 
 export interface PlannedSource {
@@ -20,9 +24,11 @@ export interface SnapshotSession {
 
 export interface BackupRunDeps {
   openSession(source: Source): SnapshotSession;
-  runHooks(commands: readonly string[], what: string, signal: AbortSignal): Promise<void>;
+  runHooks: HookRunner;
   context(source: Source): SourceContext;
   now(): number;
+  /** Time limit of after-hooks (default AFTER_HOOKS_TIMEOUT_MS). */
+  afterHooksTimeoutMs?: number;
 }
 
 export interface BackupRunOptions {
@@ -35,29 +41,29 @@ async function backupOne(p: PlannedSource, deps: BackupRunDeps, signal: AbortSig
   const { source } = p;
   const t0 = deps.now();
   const base = { source: source.name, type: source.type };
+  let committed: { snapshotId: string; bytesRead: number; bytesAdded: number } | undefined;
+  let error: string | undefined;
   try {
     if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-backup hook`, signal);
-    let outcome: BackupOutcome;
-    let committed: { snapshotId: string; bytesRead: number; bytesAdded: number };
     const session = deps.openSession(source);
-    try {
-      outcome = await source.backup(session.sink, deps.context(source));
-      committed = await session.commit(outcome);
-    } finally {
-      if (p.hooks?.after?.length) await deps.runHooks(p.hooks.after, `${source.name}: after-backup hook`, signal);
-    }
-    return {
-      ...base,
-      status: 'ok',
-      snapshot_id: committed.snapshotId,
-      bytes_read: committed.bytesRead,
-      bytes_added: committed.bytesAdded,
-      dedup_ratio: committed.bytesAdded > 0 ? committed.bytesRead / committed.bytesAdded : undefined,
-      duration_ms: deps.now() - t0,
-    };
+    const outcome = await source.backup(session.sink, deps.context(source));
+    committed = await session.commit(outcome);
   } catch (err) {
-    return { ...base, status: 'failed', error: errorMessage(err), duration_ms: deps.now() - t0 };
+    error = errorMessage(err);
   }
+  if (p.hooks?.after?.length) {
+    const hookError = await runAfterHooks(deps.runHooks, p.hooks.after, `${source.name}: after-backup hook`, deps.afterHooksTimeoutMs);
+    if (hookError) error = error ? `${error}; ${hookError}` : `snapshot ${committed?.snapshotId.slice(0, 8)} saved, but ${hookError}`;
+  }
+  const duration_ms = deps.now() - t0;
+  if (!committed) return signal.aborted ? { ...base, status: 'skipped', error: 'cancelled before it finished', duration_ms } : { ...base, status: 'failed', error, duration_ms };
+  const sizes = {
+    snapshot_id: committed.snapshotId,
+    bytes_read: committed.bytesRead,
+    bytes_added: committed.bytesAdded,
+    dedup_ratio: committed.bytesAdded > 0 ? committed.bytesRead / committed.bytesAdded : undefined,
+  };
+  return error ? { ...base, status: 'failed', ...sizes, error, duration_ms } : { ...base, status: 'ok', ...sizes, duration_ms };
 }
 
 /** Backs up every planned source; resolves with one result per source, in plan order. */

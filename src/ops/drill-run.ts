@@ -2,7 +2,8 @@
  * The drill: each source's latest backup restored into a scratch target that never touches
  * production (a new database, a throwaway server, a temp dir), its fingerprint compared with
  * the one recorded at backup time, the restore timed (RTO) and the restored data's age taken
- * (RPO), both judged against the source's targets. The scratch target is always removed,
+ * (RPO), both judged against the source's targets. A scratch target marked `readOnly` (a store
+ * that cannot be restored elsewhere) only proves the backup reads back whole: mode `read`. The scratch target is always removed,
  * after a pass, a failure or a cancellation.
  */
 import { errorMessage } from '../core/errors.ts';
@@ -32,6 +33,10 @@ export interface DrillResult {
   rpo_ms: number;
   rpo_target_ms?: number;
   fingerprint_diff?: string[];
+  /** What the drill could check: a real restore and fingerprint, or only a full read of the backup. */
+  mode?: 'restore' | 'read';
+  /** Why a `read` drill could not restore (the scratch target's own words). */
+  note?: string;
   cleanup: 'done' | 'failed' | 'none';
   cause?: string;
 }
@@ -67,7 +72,9 @@ export async function drillOne(p: PlannedDrill, deps: DrillDeps, signal: AbortSi
     const t0 = deps.now();
     await source.restore(reader, ctx, { to: scratch.to });
     base.rto_ms = deps.now() - t0;
-    const diff = compareFingerprints(fingerprint, await source.fingerprint(ctx, { to: scratch.to }));
+    base.mode = scratch.readOnly ? 'read' : 'restore';
+    if (scratch.readOnly) base.note = scratch.readOnly;
+    const diff = scratch.readOnly ? [] : compareFingerprints(fingerprint, await source.fingerprint(ctx, { to: scratch.to }));
     base.fingerprint_diff = diff;
     const causes: string[] = [];
     if (diff.length > 0) causes.push(`restored data differs from the backup's fingerprint (${diff.length}; first: ${diff[0]})`);

@@ -1,12 +1,27 @@
 /**
  * The restore run: sources restored one at a time in dependency order (the plan is already
- * ordered), each between its restore hooks (stop dependents, start them again), then the
- * restored data's fingerprint compared with the one recorded at backup time; any difference
- * fails that source. A failed source stops the sources that depend on it.
+ * ordered). For each source:
+ *
+ * 1. for an in-place restore, a safety snapshot of the live store (tag `pre-restore`), so a
+ *    wrong restore is one `lifeboat restore --only NAME --snapshot ID` to undo. It is taken
+ *    before the hooks run, while the store is certainly up (a before-hook may stop the store
+ *    itself, as for redis `restore_mode: data_dir`), and when it fails nothing was stopped;
+ * 2. its before-restore hooks (stop the application);
+ * 3. the restore, then the restored data's fingerprint compared with the one recorded at
+ *    backup time, before anything restarts (an application that writes on start would make
+ *    a good restore look wrong);
+ * 4. its after-restore hooks (start the application), always once a before-hook ran: after a
+ *    failure and after a cancellation too, with their own time limit instead of the run's
+ *    (already aborted) signal.
+ *
+ * A failed source stops the sources that depend on it. A failure after the live data was
+ * touched says so, with the undo command.
  */
-import { errorMessage } from '../core/errors.ts';
+import { SourceError, errorMessage } from '../core/errors.ts';
 import { compareFingerprints } from '../core/source.ts';
 import type { ArtifactReader, Fingerprint, RestoreOptions, Source, SourceContext } from '../core/source.ts';
+import { runAfterHooks } from './after-hooks.ts';
+import type { HookRunner } from './after-hooks.ts';
 import type { SourceRunResult } from './run-report.ts';
 
 export interface PlannedRestore {
@@ -15,13 +30,70 @@ export interface PlannedRestore {
   readonly dependsOn: readonly string[];
   readonly hooks?: { readonly before?: readonly string[]; readonly after?: readonly string[] };
   readonly to?: string;
+  /** Back up the live store (tag `pre-restore`) before replacing it; only for in-place restores. */
+  readonly safetySnapshot?: boolean;
 }
 
 export interface RestoreRunDeps {
   openReader(p: PlannedRestore): Promise<{ reader: ArtifactReader; fingerprint: Fingerprint }>;
-  runHooks(commands: readonly string[], what: string, signal: AbortSignal): Promise<void>;
+  runHooks: HookRunner;
+  /** Backs up the live store of `p.source` before it is replaced; resolves with the snapshot ID. */
+  takeSafetySnapshot?(p: PlannedRestore): Promise<string>;
   context(source: Source): SourceContext;
   now(): number;
+  /** Time limit of after-hooks (default AFTER_HOOKS_TIMEOUT_MS). */
+  afterHooksTimeoutMs?: number;
+}
+
+/** The command that puts back what a restore replaced. */
+export function undoCommand(source: string, safetySnapshotId: string): string {
+  return `lifeboat restore --only ${source} --snapshot ${safetySnapshotId.slice(0, 8)}`;
+}
+
+async function restoreOne(p: PlannedRestore, deps: RestoreRunDeps, signal: AbortSignal): Promise<SourceRunResult> {
+  const { source } = p;
+  const t0 = deps.now();
+  const base: SourceRunResult = { source: source.name, type: source.type, status: 'failed', snapshot_id: p.snapshotId, duration_ms: 0 };
+  let touched = false;
+  let verified = false;
+  const finish = (r: Partial<SourceRunResult>): SourceRunResult => ({ ...base, ...r, duration_ms: deps.now() - t0 });
+  const errors: string[] = [];
+  let diff: string[] | undefined;
+  let hooksStarted = false;
+  try {
+    const { reader, fingerprint } = await deps.openReader(p);
+    const ropts: RestoreOptions = p.to ? { to: p.to } : {};
+    if (p.safetySnapshot && !p.to && deps.takeSafetySnapshot) {
+      base.safety_snapshot_id = await deps.takeSafetySnapshot(p).catch((err: unknown) => {
+        throw new SourceError(`safety snapshot of the live data failed, so nothing was restored: ${errorMessage(err)}; fix that, or restore with --no-safety-snapshot if the live data is gone or not worth keeping`);
+      });
+      base.undo = undoCommand(source.name, base.safety_snapshot_id);
+    }
+    if (signal.aborted) throw new SourceError('cancelled before the restore started');
+    hooksStarted = true;
+    if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, signal);
+    if (signal.aborted) throw new SourceError('cancelled before the restore started');
+    touched = true;
+    await source.restore(reader, deps.context(source), ropts);
+    diff = compareFingerprints(fingerprint, await source.fingerprint(deps.context(source), ropts));
+    if (diff.length > 0) errors.push(`restored data differs from the backup's fingerprint (${diff.length} differences; first: ${diff[0]})`);
+    else verified = true;
+  } catch (err) {
+    errors.push(errorMessage(err));
+  }
+  if (hooksStarted && p.hooks?.after?.length) {
+    const hookError = await runAfterHooks(deps.runHooks, p.hooks.after, `${source.name}: after-restore hook`, deps.afterHooksTimeoutMs);
+    if (hookError) errors.push(verified ? `restored and verified, but ${hookError}` : hookError);
+  }
+  if (errors.length === 0) return finish({ status: 'ok', fingerprint_diff: [] });
+  if (!touched && signal.aborted) return finish({ status: 'skipped', error: 'cancelled' });
+  let error = errors.join('; ');
+  if (touched && !verified) {
+    error += base.undo
+      ? `; the live data may already be changed; to undo, run "${base.undo}"`
+      : p.to ? '' : '; the live data may already be changed, and no safety snapshot was taken';
+  }
+  return finish({ status: 'failed', error, ...(diff ? { fingerprint_diff: diff } : {}) });
 }
 
 export async function runRestore(
@@ -33,31 +105,12 @@ export async function runRestore(
   const results: SourceRunResult[] = [];
   for (const p of plan) {
     const { source } = p;
-    const t0 = deps.now();
     const base = { source: source.name, type: source.type, snapshot_id: p.snapshotId };
     let r: SourceRunResult;
     const blocker = p.dependsOn.find((d) => failed.has(d));
     if (opts.signal.aborted) r = { ...base, status: 'skipped', error: 'cancelled', duration_ms: 0 };
     else if (blocker) r = { ...base, status: 'skipped', error: `not restored: it depends on ${blocker}, which failed`, duration_ms: 0 };
-    else {
-      try {
-        const { reader, fingerprint } = await deps.openReader(p);
-        const ropts: RestoreOptions = p.to ? { to: p.to } : {};
-        if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, opts.signal);
-        try {
-          await source.restore(reader, deps.context(source), ropts);
-        } finally {
-          if (p.hooks?.after?.length) await deps.runHooks(p.hooks.after, `${source.name}: after-restore hook`, opts.signal);
-        }
-        const actual = await source.fingerprint(deps.context(source), ropts);
-        const diff = compareFingerprints(fingerprint, actual);
-        r = diff.length === 0
-          ? { ...base, status: 'ok', duration_ms: deps.now() - t0, fingerprint_diff: [] }
-          : { ...base, status: 'failed', error: `restored data differs from the backup's fingerprint (${diff.length} differences; first: ${diff[0]})`, fingerprint_diff: diff, duration_ms: deps.now() - t0 };
-      } catch (err) {
-        r = { ...base, status: 'failed', error: errorMessage(err), duration_ms: deps.now() - t0 };
-      }
-    }
+    else r = await restoreOne(p, deps, opts.signal);
     if (r.status !== 'ok') failed.add(source.name);
     results.push(r);
     opts.onSourceDone?.(r);

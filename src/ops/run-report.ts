@@ -33,17 +33,25 @@ export interface SourceRunResult {
   /** Fingerprint differences after a restore (empty when equal). */
   fingerprint_diff?: string[];
   artifacts?: Array<{ name: string; size: number; sha256: string }>;
+  /** Restore only: the snapshot of the live data taken before it was replaced (tag `pre-restore`). */
+  safety_snapshot_id?: string;
+  /** Restore only: the command that puts the replaced data back. */
+  undo?: string;
 }
 
 export interface RunReport extends ReportEnvelope<'backup' | 'restore'> {
   status: 'ok' | 'partial' | 'failed';
+  /** Set when the run was cancelled (SIGINT/SIGTERM): the sources it did not finish are `skipped`. */
+  interrupted?: boolean;
   sources: SourceRunResult[];
   /** Offsite copies (`copies:` of lifeboat.yml) brought up to date after the backup. */
   copies?: Array<{ repository: string; status: 'ok' | 'failed'; copied: number; skipped?: number; error?: string }>;
 }
 
-export function overallStatus(results: readonly SourceRunResult[]): RunReport['status'] {
+/** An interrupted run is never `ok`: `partial` when some source finished, else `failed`. */
+export function overallStatus(results: readonly SourceRunResult[], interrupted = false): RunReport['status'] {
   const failed = results.filter((r) => r.status === 'failed').length;
+  if (interrupted) return results.some((r) => r.status === 'ok') ? 'partial' : 'failed';
   if (failed === 0) return 'ok';
   return failed === results.filter((r) => r.status !== 'skipped').length ? 'failed' : 'partial';
 }

@@ -166,7 +166,7 @@ export async function runRehearsal(opts: { env: NodeJS.ProcessEnv; signal: Abort
         const opened = await stack.openRepository('shared');
         let result: RehearsalResult;
         try {
-          const plan = await planStackRestore(stack, opened, {});
+          const plan = await planStackRestore(stack, opened, { noSafetySnapshot: true }); // the stores were just wiped: nothing to keep
           ui.line(`  restore order: ${plan.items.map((p) => p.source.name).join(' → ')}`);
           const restored = await step('restore all, compare fingerprints', () => restoreStack(stack, opened, plan, sopts), (r) => r.status);
           ui.results(restored, 'restore');

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { LifeboatError, UsageError } from '../../core/errors.ts';
+import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
@@ -111,9 +111,15 @@ async function backupStackCommand(ctx: CliContext, only?: string): Promise<void>
     ctx.out.result(report);
     printResults(ctx, report.sources, 'backup');
     const failed = report.sources.filter((r) => r.status === 'failed');
-    ctx.out.line(`${report.sources.length - failed.length}/${report.sources.length} sources backed up in ${formatDuration(report.duration_ms)}; report in ${stack.loaded.stateDir}/reports`);
+    const skippedCount = report.sources.filter((r) => r.status === 'skipped').length;
+    ctx.out.line(`${report.sources.filter((r) => r.status === 'ok').length}/${report.sources.length} sources backed up${skippedCount > 0 ? ` (${skippedCount} skipped)` : ''} in ${formatDuration(report.duration_ms)}; report in ${stack.loaded.stateDir}/reports`);
     for (const c of report.copies ?? []) {
       ctx.out.line(`copy to ${c.repository}: ${c.status}, ${c.copied} snapshot(s) copied${c.error ? ` — ${c.error}` : ''}`);
+    }
+    if (report.interrupted) {
+      throw new CancelledError(`backup interrupted: ${report.sources.length - skippedCount - failed.length} source(s) backed up, ${skippedCount} skipped, ${failed.length} failed`, {
+        hint: 'run "lifeboat backup" again to back up the skipped sources',
+      });
     }
     if (failed.length > 0) {
       if (failed.length === report.sources.length) throw new LifeboatError('backup_failed', `backup failed for every source (${failed.map((f) => f.source).join(', ')})`, { hint: 'see the errors in the table above' });

@@ -35,8 +35,9 @@ export function registerDrill(program: Command, ctx: CliContext): void {
           ctx.out.result(r);
           ctx.out.table(
             ['Source', 'Result', 'RTO', 'RTO target', 'RPO', 'RPO target', 'Scratch', 'Cause'],
-            r.sources.map((s) => [s.source, s.status.toUpperCase(), dur(s.rto_ms), dur(s.rto_target_ms), dur(s.rpo_ms), dur(s.rpo_target_ms), s.cleanup === 'done' ? 'removed' : s.cleanup, s.cause ?? '']),
+            r.sources.map((s) => [s.source, s.status.toUpperCase(), dur(s.rto_ms), dur(s.rto_target_ms), dur(s.rpo_ms), dur(s.rpo_target_ms), s.mode === 'read' ? 'none (read only)' : s.cleanup === 'done' ? 'removed' : s.cleanup, s.cause ?? '']),
           );
+          for (const s of r.sources) if (s.note) ctx.out.line(`${s.source}: ${s.note}`);
           ctx.out.line(`drill ${r.status === 'pass' ? 'passed' : 'FAILED'} for ${r.sources.length} source(s) in ${formatDuration(r.duration_ms)}; report in ${stack.loaded.stateDir}/reports`);
           if (r.status !== 'pass') {
             const bad = r.sources.filter((s) => s.status !== 'pass');

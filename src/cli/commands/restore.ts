@@ -1,12 +1,14 @@
 /**
  * `lifeboat restore SNAPSHOT --target DIR [--include PATH]` (restic's restore), and without
  * --target, the stack restore from lifeboat.yml:
- * `lifeboat restore [--only a,b] [--snapshot ID|latest] [--at TIME] [--to …] [--dry-run] [--yes]`.
+ * `lifeboat restore [--only a,b] [--snapshot ID|latest] [--at TIME] [--to …] [--dry-run] [--yes]
+ * [--no-safety-snapshot]`. An in-place stack restore first backs up the live data it replaces
+ * (tag `pre-restore`) and prints the command that puts it back.
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { LifeboatError, UsageError } from '../../core/errors.ts';
+import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
@@ -27,6 +29,8 @@ interface RestoreFlags extends LatestFilterFlags {
   to?: string;
   dryRun?: boolean;
   yes?: boolean;
+  /** false with --no-safety-snapshot */
+  safetySnapshot: boolean;
 }
 
 export function registerRestore(program: Command, ctx: CliContext): void {
@@ -41,7 +45,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .option('--at <time>', 'stack mode: restore the latest snapshots taken at or before this time')
     .option('--to <target>', 'stack mode: restore into another target (database name, directory, URL; one source)')
     .option('-n, --dry-run', 'stack mode: print the plan and stop')
-    .option('-y, --yes', 'stack mode: do not ask before replacing data');
+    .option('-y, --yes', 'stack mode: do not ask before replacing data')
+    .option('--no-safety-snapshot', 'stack mode: do not back up the live data (tag pre-restore) before an in-place restore replaces it');
   addLatestFilterOptions(cmd)
     .action(async (ref: string | undefined, flags: RestoreFlags) => {
       if (flags.target) return restoreToDir(ctx, ref ?? 'latest', flags);
@@ -123,10 +128,10 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
     const opened = await stack.openRepository('shared');
     try {
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to });
+      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to, noSafetySnapshot: !flags.safetySnapshot });
       ctx.out.line('Restore plan (in dependency order):');
       ctx.out.table(
-        ['#', 'Source', 'Type', 'Snapshot', 'Taken', 'Into', 'Hooks'],
+        ['#', 'Source', 'Type', 'Snapshot', 'Taken', 'Into', 'Safety snapshot', 'Hooks'],
         plan.items.map((p, i) => [
           i + 1,
           p.source.name,
@@ -134,18 +139,20 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
           p.snapshotId.slice(0, 8),
           plan.snapshots.get(p.snapshotId)?.date.toISOString().replace('T', ' ').slice(0, 19) ?? '',
           p.to ?? '(in place)',
+          p.safetySnapshot ? 'first, tag pre-restore' : p.to ? '-' : 'none (--no-safety-snapshot)',
           [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
         ]),
       );
       for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore`);
       if (plan.items.length === 0) throw new LifeboatError('not_found', 'nothing to restore: no snapshot matches', { hint: 'run "lifeboat snapshots --tag lifeboat" to see what exists' });
       if (flags.dryRun) {
-        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, to: p.to ?? null, depends_on: p.dependsOn })), missing: plan.missing });
+        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, to: p.to ?? null, safety_snapshot: p.safetySnapshot === true, depends_on: p.dependsOn })), missing: plan.missing });
         return;
       }
       const inPlace = plan.items.filter((p) => !p.to).map((p) => p.source.name);
       if (inPlace.length > 0 && !flags.yes) {
-        const ok = await confirm(ctx, `This replaces the live data of ${inPlace.join(', ')}. Continue?`);
+        const keep = flags.safetySnapshot ? ' (a safety snapshot of it is taken first)' : ' (no safety snapshot: --no-safety-snapshot)';
+        const ok = await confirm(ctx, `This replaces the live data of ${inPlace.join(', ')}${keep}. Continue?`);
         if (!ok) throw new UsageError('restore not confirmed', { hint: 'run it again and answer "y", or pass --yes' });
       }
       const report = await restoreStack(stack, opened, plan, { ...opts, onSourceDone: (r) => ctx.out.progress(`${r.source}: ${r.status}`) });
@@ -153,10 +160,17 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
       ctx.out.result(report);
       printResults(ctx, report.sources, 'restore');
       for (const r of report.sources) for (const d of r.fingerprint_diff ?? []) ctx.out.line(`  ${r.source}: ${d}`);
+      for (const r of report.sources) if (r.undo) ctx.out.line(`${r.source}: the replaced data is in safety snapshot ${r.safety_snapshot_id?.slice(0, 8)}; to undo: ${r.undo}`);
       const bad = report.sources.filter((r) => r.status !== 'ok');
       ctx.out.line(`${report.sources.length - bad.length}/${report.sources.length} sources restored and verified against their fingerprints in ${formatDuration(report.duration_ms)}`);
+      const undo = bad.filter((b) => b.undo).map((b) => `"${b.undo}"`);
+      const undoHint = undo.length > 0 ? `; to put back the data they replaced, run ${undo.join(' and ')}` : '';
+      if (report.interrupted) {
+        const count = (st: string): number => report.sources.filter((r) => r.status === st).length;
+        throw new CancelledError(`restore interrupted: ${count('ok')} source(s) restored, ${count('failed')} failed, ${count('skipped')} not started`, { hint: `see the table above${undoHint}` });
+      }
       if (bad.length > 0) {
-        if (bad.length === report.sources.length) throw new LifeboatError('restore_failed', `restore failed for ${bad.map((b) => b.source).join(', ')}`, { hint: 'see the errors in the table above' });
+        if (bad.length === report.sources.length) throw new LifeboatError('restore_failed', `restore failed for ${bad.map((b) => b.source).join(', ')}`, { hint: `see the errors in the table above${undoHint}` });
         ctx.setExitCode(3);
       }
     } finally {

@@ -68,6 +68,27 @@ describe('command source', () => {
     assert.equal(commandConfigSchema.safeParse({ ...base, command: 'x' }).success, false);
   });
 
+  test('a pipeline fails when its producer fails (pipefail), not only when its last command does', async (t) => {
+    const tmp = await tempDir('command');
+    const arts = await memoryArtifacts();
+    t.after(() => Promise.all([arts.cleanup(), tmp.cleanup()]));
+    const piped = make(tmp.path, { backup_command: '{ echo partial; exit 4; } | gzip -c', restore_command: 'cat >/dev/null' });
+    await assert.rejects(piped.backup(arts.sink, testContext()), coded('source', (err) => assert.equal(err.data.exitCode, 4)));
+  });
+
+  test('an empty backup_command output fails the backup unless allow_empty is set', async (t) => {
+    const tmp = await tempDir('command');
+    const arts = await memoryArtifacts();
+    t.after(() => Promise.all([arts.cleanup(), tmp.cleanup()]));
+    const empty = { backup_command: 'true', restore_command: 'cat >/dev/null' };
+    await assert.rejects(make(tmp.path, empty).backup(arts.sink, testContext()), coded('source', (err) => {
+      assert.match(err.message, /^source store: backup_command exited with code 0 but printed nothing/);
+      assert.match(err.hint ?? '', /allow_empty: true/);
+    }));
+    const ok = await make(tmp.path, { ...empty, allow_empty: true }).backup(arts.sink, testContext());
+    assert.deepEqual(ok.fingerprint, { artifact: 'stdout', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+  });
+
   test('a dump failing mid-stream rejects with its exit code and stderr tail', async (t) => {
     const tmp = await tempDir('command');
     const arts = await memoryArtifacts();

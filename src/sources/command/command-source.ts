@@ -1,12 +1,13 @@
 /**
  * The `command` source: the escape hatch for every store lifeboat has no adapter for yet
  * (n8n export, a Qdrant snapshot fetched with curl, a Vault raft snapshot…). Three shell
- * commands, each run with /bin/sh -c through deps.runner:
+ * commands, each run through deps.runner with `bash -o pipefail -c` (so `dump | gzip` fails when
+ * dump fails), or `/bin/sh -c` where there is no bash (Debian's dash has no pipefail):
  *
  * - `backup_command` writes the backup to stdout; it is streamed straight into one artifact
  *   (`artifact`, default "stdout"). A non-zero exit or death by a signal fails the backup, with
- *   the last lines of stderr in the error. Note that /bin/sh reports only the last command of a
- *   pipeline (`dump | gzip`): wrap such commands so a failing producer fails the whole line.
+ *   the last lines of stderr in the error. An empty output fails it too (a dump that printed
+ *   nothing is almost always a producer that failed quietly), unless `allow_empty: true`.
  * - `restore_command` reads the backup on stdin. If it exits before reading everything, its
  *   exit status decides: non-zero is a failed restore; zero is taken at its word with a warning.
  * - `fingerprint_command` (optional) prints a description of the live data (counts, a version,
@@ -21,21 +22,24 @@
  * rather than let loose on the live store.
  *
  * verify can only read the artifact to its end (the reader checks its SHA-256 on the way): what
- * the bytes mean is the commands' business. A drill's scratch target is a fresh temp dir under
- * deps.tmpDir passed as $LIFEBOAT_RESTORE_TO, so only sources whose restore_command and
- * fingerprint command (fingerprint_command, else backup_command) use it can be drilled.
+ * the bytes mean is the commands' business. A drill restores into a fresh temp dir under
+ * deps.tmpDir passed as $LIFEBOAT_RESTORE_TO when restore_command and the fingerprint command
+ * (fingerprint_command, else backup_command) both use it. Otherwise the commands can only act
+ * on the live store, so the drill runs none of them: its "restore" reads the artifact to its
+ * end and checks size and SHA-256 against the snapshot (mode `read` in the drill report).
  *
  * `env` and the resolved `secret_env` go into the commands' environment, never into argv.
  * Errors and logs never show the environment, and any secret value a command echoes on stderr
  * is masked before stderr is quoted.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunSpec, RunningCommand } from '../../core/command-runner.ts';
-import { CancelledError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, IntegrityError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
@@ -62,6 +66,14 @@ interface Environment {
 }
 
 const failed = (s: ExitStatus): boolean => s.code !== 0 || s.signal !== null;
+
+let shell: { command: string; args: string[] } | undefined;
+/** bash with pipefail when installed; /bin/sh otherwise (POSIX sh before 2024 has no pipefail). */
+function commandShell(): { command: string; args: string[] } {
+  shell ??= ['/bin/bash', '/usr/bin/bash'].map((b) => (existsSync(b) ? { command: b, args: ['-o', 'pipefail', '-c'] } : undefined)).find((x) => x !== undefined)
+    ?? { command: '/bin/sh', args: ['-c'] };
+  return shell;
+}
 
 /**
  * Writes a stream into a child's stdin. Resolves with `closedEarly` when the child closed its
@@ -103,6 +115,8 @@ export class CommandSource implements Source {
   readonly type = 'command';
   readonly #config: CommandConfig;
   readonly #deps: SourceDeps;
+  /** Drill targets that only read the backup (see scratchTarget). */
+  readonly #readOnlyTargets = new Set<string>();
 
   constructor(name: string, config: CommandConfig, deps: SourceDeps) {
     this.name = name;
@@ -131,7 +145,8 @@ export class CommandSource implements Source {
   }
 
   #spec(key: CommandKey, env: Environment, signal: AbortSignal): RunSpec {
-    return { command: '/bin/sh', args: ['-c', this.#config[key] ?? ''], env: env.env, signal };
+    const sh = commandShell();
+    return { command: sh.command, args: [...sh.args, this.#config[key] ?? ''], env: env.env, signal };
   }
 
   /**
@@ -204,6 +219,11 @@ export class CommandSource implements Source {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
     const env = await this.#environment();
     const info = await this.#run('backup_command', env, ctx, (stdout) => sink.put(this.#artifact, stdout));
+    if (info.size === 0 && this.#config.allow_empty !== true) {
+      throw new SourceError(`source ${this.name}: backup_command exited with code 0 but printed nothing, so no snapshot was written (set allow_empty: true if an empty backup is valid)`, {
+        hint: `check that backup_command writes the backup to stdout; if an empty backup is valid for this store, set allow_empty: true on source ${this.name}`,
+      });
+    }
     const commands = [describeCommand(this.#spec('backup_command', env, ctx.signal))];
     let fingerprint: Fingerprint;
     if (this.#config.fingerprint_command !== undefined) {
@@ -242,6 +262,7 @@ export class CommandSource implements Source {
 
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
+    if (opts?.to !== undefined && this.#readOnlyTargets.has(opts.to)) return this.#readThrough(reader, ctx);
     const name = this.#artifactName(reader);
     const total = reader.list().find((a) => a.name === name)?.size;
     const env = this.#withTarget('restore_command', await this.#environment(), opts);
@@ -289,15 +310,42 @@ export class CommandSource implements Source {
     return { checks: [`${name}: artifact readable to its end (${bytes} bytes); a command export has no format lifeboat can check`], problems: [] };
   }
 
-  /** A temp dir as $LIFEBOAT_RESTORE_TO, when the commands use that variable. */
+  /** The read-only drill: the artifact read to its end, its size and SHA-256 checked. */
+  async #readThrough(reader: ArtifactReader, ctx: SourceContext): Promise<void> {
+    const name = this.#artifactName(reader);
+    const expected = reader.list().find((a) => a.name === name);
+    const h = createHash('sha256');
+    let size = 0;
+    for await (const chunk of reader.open(name)) {
+      if (ctx.signal.aborted) throw this.#cancelled('drill');
+      h.update(chunk);
+      size += chunk.length;
+    }
+    const sha256 = h.digest('hex');
+    if (expected && (expected.size !== size || expected.sha256 !== sha256)) {
+      throw new IntegrityError(`source ${this.name}: artifact ${name} read back as ${size} bytes with SHA-256 ${sha256.slice(0, 12)}…, the snapshot says ${expected.size} bytes, ${expected.sha256.slice(0, 12)}…`, {
+        hint: 'run "lifeboat check --read-data" to see the damage; back up again',
+      });
+    }
+  }
+
+  /**
+   * A temp dir as $LIFEBOAT_RESTORE_TO when the commands use that variable; otherwise a
+   * read-only target (see the file's doc): no command runs, the live store is never touched.
+   */
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     if (ctx.signal.aborted) throw this.#cancelled('scratch target');
     const fingerprintKey = this.#config.fingerprint_command !== undefined ? 'fingerprint_command' : 'backup_command';
     const blind = (['restore_command', fingerprintKey] as const).filter((key) => !(this.#config[key] ?? '').includes(TARGET_VAR));
     if (blind.length > 0) {
-      throw new SourceError(`source ${this.name} cannot be drilled: ${blind.join(' and ')} ${blind.length === 1 ? 'does' : 'do'} not use $${TARGET_VAR}, so a drill would act on the live store`, {
-        hint: `make restore_command load into "$${TARGET_VAR}" when it is set (a directory a drill creates), and ${fingerprintKey} read from it, e.g. restore_command: 'cat > "\${${TARGET_VAR}:-/srv/data}/dump"'`,
-      });
+      const token = `read-only:${randomUUID()}`;
+      this.#readOnlyTargets.add(token);
+      return {
+        to: token,
+        description: `none: the backup is read to its end and its SHA-256 checked`,
+        readOnly: `${blind.join(' and ')} ${blind.length === 1 ? 'does' : 'do'} not use $${TARGET_VAR}, so no command ran; the backup was read whole and its SHA-256 checked, the data was not restored (make restore_command load into "$${TARGET_VAR}" and ${fingerprintKey} read from it for a full drill)`,
+        cleanup: async () => void this.#readOnlyTargets.delete(token),
+      };
     }
     await mkdir(this.#deps.tmpDir, { recursive: true });
     const dir = await mkdtemp(path.join(this.#deps.tmpDir, 'command-drill-'));

@@ -1,13 +1,13 @@
 // verify and scratchTarget of the command source: verify reads the artifact to its end and reports
 // an unreadable or missing one; a source whose commands use $LIFEBOAT_RESTORE_TO drills into a temp
 // dir (restore, equal fingerprint, cleanup removes it, live store untouched); one whose commands do
-// not is refused with a SourceError saying how to make it drillable.
+// not drills read-only: no command runs, the artifact is read whole and its SHA-256 checked.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { SourceError } from '../../core/errors.ts';
+import { LifeboatError, SourceError } from '../../core/errors.ts';
 import type { ArtifactReader } from '../../core/source.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
@@ -95,19 +95,34 @@ describe('command source: verify and drill', () => {
     }
   });
 
-  test('a source whose commands ignore $LIFEBOAT_RESTORE_TO cannot be drilled, and says how to fix it', async () => {
-    const blind = await fixture({ backup_command: 'cat "$DATA"', restore_command: 'cat > "$DATA"' });
-    const halfway = await fixture({ ...DRILLABLE, fingerprint_command: 'cksum < "$DATA"' });
+  test('a source whose commands ignore $LIFEBOAT_RESTORE_TO drills read-only: no command runs, the backup is read whole and hashed', async () => {
+    const marker = 'echo ran >> "$DATA.ran";';
+    const blind = await fixture({ backup_command: 'cat "$DATA"', restore_command: `${marker} cat > "$DATA"` });
+    const halfway = await fixture({ ...DRILLABLE, fingerprint_command: `${marker} cksum < "$DATA"` });
     try {
-      await assert.rejects(blind.source.scratchTarget!(blind.arts.reader(), testContext()), (err: unknown) => {
-        assert.ok(err instanceof SourceError, String(err));
-        assert.match(err.message, /^source store cannot be drilled: restore_command and backup_command do not use \$LIFEBOAT_RESTORE_TO/);
-        assert.match(err.hint ?? '', /LIFEBOAT_RESTORE_TO/);
+      for (const fx of [blind, halfway]) {
+        await rm(`${fx.data}.ran`, { force: true }); // the backup ran fingerprint_command
+        const live = await readFile(fx.data);
+        const ctx = testContext();
+        const scratch = await fx.source.scratchTarget!(fx.arts.reader(), ctx);
+        assert.match(scratch.readOnly ?? '', /not use \$LIFEBOAT_RESTORE_TO, so no command ran/);
+        await fx.source.restore(fx.arts.reader(), ctx, { to: scratch.to });
+        await scratch.cleanup();
+        assert.deepEqual(await readFile(fx.data), live, 'the live store is untouched');
+        await assert.rejects(stat(`${fx.data}.ran`), /ENOENT/, 'a command ran during a read-only drill');
+        assert.deepEqual(await readdir(fx.work).catch(() => []), [], 'no scratch dir was made');
+      }
+      // Bytes that do not match the snapshot's SHA-256 fail the read-only drill.
+      const scratch = await blind.source.scratchTarget!(blind.arts.reader(), testContext());
+      blind.arts.set('stdout', Buffer.from('not the backup'));
+      const real = blind.arts.reader();
+      const lying: ArtifactReader = { ...real, list: () => real.list().map((a) => ({ ...a, size: 200_000, sha256: 'ab'.repeat(32) })) };
+      await assert.rejects(blind.source.restore(lying, testContext(), { to: scratch.to }), (err: unknown) => {
+        assert.ok(err instanceof LifeboatError && err.code === 'integrity', String(err));
         return true;
       });
-      // The fingerprint side counts too: a drill must not compare the live store with the backup.
-      await assert.rejects(halfway.source.scratchTarget!(halfway.arts.reader(), testContext()), /fingerprint_command does not use \$LIFEBOAT_RESTORE_TO/);
-      assert.deepEqual(await readdir(blind.work).catch(() => []), [], 'no scratch dir was made');
+      // A user's `to` is still refused for such commands: it would act on the live store.
+      await assert.rejects(blind.source.restore(blind.arts.reader(), testContext(), { to: '/srv/copy' }), SourceError);
     } finally {
       await blind.cleanup();
       await halfway.cleanup();
