@@ -50,7 +50,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
   const file = findConfigFile(opts.configFile, opts.env);
   const loaded = await loadConfig(file, { env: opts.env });
   const baseDir = path.dirname(loaded.file);
-  const secrets = createSecretResolver({ env: opts.env, baseDir });
+  const secrets = createSecretResolver({ env: opts.env, baseDir, onWarning: (m) => opts.log.warn(m) });
   const tmpDir = path.join(loaded.stateDir, 'tmp');
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const sources = new Map<string, { source: Source; config: SourceConfig }>();
