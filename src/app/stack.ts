@@ -135,9 +135,15 @@ export interface RestoreRequest {
   snapshot?: string;
   at?: Date;
   to?: string;
+  /** Only snapshots of these hosts (any of them); empty or absent: any host, as restic. */
+  hosts?: readonly string[];
 }
 
-/** Latest snapshot per source (or the given one / the latest at a time). */
+/**
+ * Latest snapshot per source (or the given one / the latest at a time / of the given hosts).
+ * Like restic, no host is preferred by default: on a shared repository the caller shows each
+ * snapshot's host so a restore from another machine's backup is never silent.
+ */
 export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
   const chosen = new Map<string, Snapshot>();
   if (req.snapshot && req.snapshot !== 'latest') {
@@ -151,7 +157,9 @@ export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: r
     return chosen;
   }
   for (const n of names) {
-    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`) && (!req.at || s.date.getTime() <= (req.at as Date).getTime()));
+    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`)
+      && (!req.at || s.date.getTime() <= (req.at as Date).getTime())
+      && (!req.hosts?.length || req.hosts.includes(s.hostname ?? '')));
     const last = mine.at(-1);
     if (last) chosen.set(n, last);
   }

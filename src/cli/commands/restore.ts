@@ -17,6 +17,8 @@ import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './commo
 import type { LatestFilterFlags } from './common.ts';
 import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
+import { formatLocal } from '../../util/time.ts';
+import { parseAt, warnManyHosts } from './snapshot-choice.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
@@ -38,15 +40,15 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .option('-i, --include <path>', 'with --target: restore only this path of the snapshot')
     .option('--only <sources>', 'stack mode: restore only these sources (comma separated)')
     .option('--snapshot <id>', 'stack mode: restore this snapshot (of one source)')
-    .option('--at <time>', 'stack mode: restore the latest snapshots taken at or before this time')
+    .option('--at <time>', 'stack mode: the latest snapshots taken at or before this time (2026-12-01T10:00+01:00, 2026-12-01 10:00 local, 2h ago)')
     .option('--to <target>', 'stack mode: restore into another target (database name, directory, URL; one source)')
     .option('-n, --dry-run', 'stack mode: print the plan and stop')
     .option('-y, --yes', 'stack mode: do not ask before replacing data');
   addLatestFilterOptions(cmd)
     .action(async (ref: string | undefined, flags: RestoreFlags) => {
       if (flags.target) return restoreToDir(ctx, ref ?? 'latest', flags);
-      if (flags.host.length + flags.tag.length + flags.path.length > 0) {
-        throw new UsageError('--host, --tag and --path choose the snapshot of a restore with --target', { hint: 'in stack mode, use --only, --snapshot or --at' });
+      if (flags.tag.length + flags.path.length > 0) {
+        throw new UsageError('--tag and --path choose the snapshot of a restore with --target', { hint: 'in stack mode, use --only, --snapshot, --at or --host' });
       }
       return restoreStackCommand(ctx, ref, flags);
     });
@@ -113,34 +115,32 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 
 async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
   if (flags.include) throw new UsageError('--include needs --target');
-  let at: Date | undefined;
-  if (flags.at) {
-    at = new Date(flags.at);
-    if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${flags.at}: not a time (use e.g. 2026-11-22T10:00:00Z)`);
-  }
+  const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
   await withStack(ctx, async (stack, opts) => {
     const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('shared');
     try {
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to });
+      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to, hosts: flags.host });
       ctx.out.line('Restore plan (in dependency order):');
       ctx.out.table(
-        ['#', 'Source', 'Type', 'Snapshot', 'Taken', 'Into', 'Hooks'],
+        ['#', 'Source', 'Type', 'Snapshot', 'Host', 'Taken', 'Into', 'Hooks'],
         plan.items.map((p, i) => [
           i + 1,
           p.source.name,
           p.source.type,
           p.snapshotId.slice(0, 8),
-          plan.snapshots.get(p.snapshotId)?.date.toISOString().replace('T', ' ').slice(0, 19) ?? '',
+          plan.snapshots.get(p.snapshotId)?.hostname ?? '',
+          formatLocal(plan.snapshots.get(p.snapshotId)?.date ?? new Date(Number.NaN)),
           p.to ?? '(in place)',
           [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
         ]),
       );
-      for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore`);
+      for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore${flags.host.length ? ` from host ${flags.host.join(' or ')}` : ''}`);
+      warnManyHosts(ctx, plan.snapshots.values());
       if (plan.items.length === 0) throw new LifeboatError('not_found', 'nothing to restore: no snapshot matches', { hint: 'run "lifeboat snapshots --tag lifeboat" to see what exists' });
       if (flags.dryRun) {
-        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, to: p.to ?? null, depends_on: p.dependsOn })), missing: plan.missing });
+        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, host: plan.snapshots.get(p.snapshotId)?.hostname ?? null, time: plan.snapshots.get(p.snapshotId)?.time ?? null, to: p.to ?? null, depends_on: p.dependsOn })), missing: plan.missing });
         return;
       }
       const inPlace = plan.items.filter((p) => !p.to).map((p) => p.source.name);
