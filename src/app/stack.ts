@@ -36,6 +36,8 @@ export interface StackOptions {
   /** Repository location overriding the config's (with its own password). */
   repoOverride?: { location: string; password: string };
   log: { info(msg: string): void; warn(msg: string): void };
+  /** Keep trying this long for a lock another process holds (`--retry-lock`). */
+  retryLockMs?: number;
 }
 
 export interface Stack {
@@ -67,7 +69,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
     repositoryLocation: location,
     async openRepository(lock) {
       const password = opts.repoOverride?.password ?? (await secrets(loaded.config.repository.password, 'repository.password'));
-      return openRepositoryAt(location(), password, { lock, signal: opts.signal, env: opts.env });
+      return openRepositoryAt(location(), password, { lock, signal: opts.signal, env: opts.env, retryLockMs: opts.retryLockMs, onLockWait: opts.log.warn });
     },
   };
 }

@@ -12,6 +12,8 @@ export interface GlobalOptions {
   config?: string;
   passwordFile?: string;
   passwordCommand?: string;
+  /** `--retry-lock`: how long to keep trying for a lock another process holds (ms; 0 = no retry). */
+  retryLockMs: number;
 }
 
 export interface CliContext {

@@ -8,7 +8,8 @@
  * on-disk compile cache keeps the type-stripped and compiled sources between runs.
  */
 import { enableCompileCache } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseGoDuration } from '../util/schedule.ts';
 import { UsageError, CancelledError } from '../core/errors.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
@@ -24,7 +25,7 @@ export interface MainOptions {
 }
 
 /** Global options of `buildProgram` that take a value (the next argument, unless `=`-joined). */
-const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command']);
+const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock']);
 const FLAG_OPTIONS = new Set(['--json', '-q', '--quiet', '--debug']);
 
 /**
@@ -38,7 +39,7 @@ export function commandOf(argv: readonly string[]): string | undefined {
       i++;
       continue;
     }
-    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command)=/.test(a)) continue;
+    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock)=/.test(a)) continue;
     if (a.startsWith('-')) return undefined;
     return commandNames.includes(a) ? a : undefined;
   }
@@ -60,6 +61,7 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .addOption(new Option('-c, --config <file>', 'lifeboat.yml to use (env LIFEBOAT_CONFIG)'))
     .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))
+    .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
     .addOption(new Option('--debug', 'print stack traces and debug details').default(false))
     .showHelpAfterError('(run "lifeboat --help" for usage)')
@@ -71,6 +73,15 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     });
   for (const register of registers) register(program, ctx);
   return program;
+}
+
+/** `--retry-lock` takes Go's durations, as restic's does. */
+function parseRetryLock(value: string): number {
+  try {
+    return parseGoDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
@@ -103,6 +114,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         config: o.config as string | undefined,
         passwordFile: o.passwordFile as string | undefined,
         passwordCommand: o.passwordCommand as string | undefined,
+        retryLockMs: (o.retryLock as number | undefined) ?? 0,
       };
     },
     setExitCode(code: number) {

@@ -14,7 +14,7 @@ import { formatBytes, formatDuration } from './output.ts';
 export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
   const g = ctx.globals();
   const log = { info: (m: string) => ctx.out.progress(m), warn: (m: string) => ctx.out.warn(m) };
-  const opts: StackOptions = { configFile: g.config, env: ctx.env, signal: ctx.signal, log };
+  const opts: StackOptions = { configFile: g.config, env: ctx.env, signal: ctx.signal, log, retryLockMs: g.retryLockMs };
   if (g.repo) {
     opts.repoOverride = { location: g.repo, password: await resolvePassword({ passwordFile: g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env }) };
   }

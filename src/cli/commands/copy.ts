@@ -19,6 +19,7 @@ import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { collect, tagGroups } from './common.ts';
+import { lockWait } from '../repo-access.ts';
 
 interface CopyFlags {
   to?: string;
@@ -59,7 +60,7 @@ async function openSource(ctx: CliContext, flags: CopyFlags, stack: Stack | unde
   const g = ctx.globals();
   if (flags.from && g.repo && flags.from !== g.repo) throw new UsageError('--from and -r name different repositories', { hint: 'give the source once' });
   const location = flags.from ?? g.repo ?? ctx.env.LIFEBOAT_REPOSITORY;
-  const opts = { lock: 'shared' as const, signal: ctx.signal, env: ctx.env };
+  const opts = { ...lockWait(ctx), lock: 'shared' as const, signal: ctx.signal, env: ctx.env };
   if (location || !stack) {
     return openRepository({ repo: location, passwordFile: flags.fromPasswordFile ?? g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env }, opts);
   }
@@ -118,6 +119,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         const rows: Array<{ snap: Snapshot; target: string; copied: boolean }> = [];
         const byId = new Map(chosen.map((s) => [s.id, s]));
         const r = await copyToRepository(opened.repo, { location: flags.to, password }, chosen, {
+          ...lockWait(ctx),
           signal: ctx.signal,
           env: ctx.env,
           init: flags.initTo === true,
