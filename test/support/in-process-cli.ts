@@ -16,7 +16,8 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv, signal?: Ab
   const err = new PassThrough();
   const o: Buffer[] = [];
   const e: Buffer[] = [];
-  out.on('data', (b: Buffer) => o.push(b));
+  // Copied at once: dump hands out buffers whose memory is reused (transferred) afterwards.
+  out.on('data', (b: Buffer) => o.push(Buffer.from(b)));
   err.on('data', (b: Buffer) => e.push(b));
   const code = await main(args, { env, stdout: out, stderr: err, signal });
   return { code, stdout: Buffer.concat(o).toString('utf8'), stderr: Buffer.concat(e).toString('utf8') };

@@ -19,6 +19,7 @@ import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { formatLocal } from '../../util/time.ts';
 import { parseAt, warnManyHosts } from './snapshot-choice.ts';
+import { asDamage } from '../exit-codes.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
@@ -75,13 +76,16 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
     });
     if (ctx.out.isInteractive) total = await restoreSize(repo, snap.tree);
     const target = flags.target as string;
-    const r = await restorer.restore(snap, target);
+    const r = await restorer.restore(snap, target).catch((err: unknown) => {
+      throw asDamage(err);
+    });
     ctx.out.clearProgress();
     ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
     for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
     ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
     if (r.errors.length > 0) {
-      const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity/i.test(e.message));
+      // A pack the index names but storage does not have is damage too (its "not found" names data/<id>).
+      const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity|\bdata\/[0-9a-f]{64}\b.*not found/i.test(e.message));
       throw new LifeboatError(integrity ? 'integrity' : 'restore_incomplete', `restore incomplete: ${r.errors.length} files could not be restored (first: ${r.errors[0]?.path})`, {
         hint: integrity ? 'run "lifeboat check --read-data" to see the damage' : 'see the warnings above',
       });
