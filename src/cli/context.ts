@@ -24,4 +24,6 @@ export interface CliContext {
   globals(): GlobalOptions;
   /** Records the exit code a command wants when it did not throw (e.g. 3 for partial failure). */
   setExitCode(code: number): void;
+  /** The top-level command being run (`backup`, `drill`, …), once parsing chose it. */
+  commandName(): string | undefined;
 }

@@ -9,6 +9,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   partial: 3,
+  /** `report`: a source is overdue, never backed up, or its last backup/verify/drill failed. */
+  attention: 4,
   locked: 10,
   integrity: 11,
   wrongPassword: 12,
@@ -23,6 +25,7 @@ const byCode: Record<string, ExitCode> = {
   integrity: ExitCode.integrity,
   wrong_password: ExitCode.wrongPassword,
   partial_failure: ExitCode.partial,
+  report_attention: ExitCode.attention,
   cancelled: ExitCode.cancelled,
 };
 

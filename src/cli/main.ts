@@ -97,7 +97,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   const wantsDebug = argv.includes('--debug');
   let out = new Output({ json: wantsJson, debug: wantsDebug, stdout: opts.stdout, stderr: opts.stderr });
   let exitCode: number = ExitCode.ok;
-  const holder: { program?: Command } = {};
+  const holder: { program?: Command; command?: string } = {};
   const ctx: CliContext = {
     get out() {
       return out;
@@ -120,10 +120,17 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     setExitCode(code: number) {
       exitCode = code;
     },
+    commandName() {
+      return holder.command;
+    },
   };
   const program = await buildProgram(ctx, argv);
   holder.program = program;
-  program.hook('preAction', () => {
+  program.hook('preAction', (_program, action) => {
+    // The top-level command (`config check` → config), for what stack runs record.
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    holder.command = top.name();
     const g = ctx.globals();
     out = new Output({ json: g.json, debug: g.debug, quiet: g.quiet, stdout: opts.stdout, stderr: opts.stderr });
   });

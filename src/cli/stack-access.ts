@@ -8,7 +8,8 @@
 import type { Stack, StackOptions } from '../app/stack.ts';
 import { resolvePassword } from '../app/password.ts';
 import type { CliContext } from './context.ts';
-import type { SourceRunResult } from '../ops/run-report.ts';
+import type { ReportKind, SourceRunResult } from '../ops/run-report.ts';
+import { UsageError, errorMessage } from '../core/errors.ts';
 import { formatBytes, formatDuration } from './output.ts';
 
 export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
@@ -21,11 +22,32 @@ export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
   return opts;
 }
 
+/** The commands whose runs leave a report of their kind (docs/reports.md). */
+const REPORTED: ReadonlySet<string> = new Set<ReportKind>(['backup', 'restore', 'verify', 'drill']);
+
+/**
+ * Runs `fn` with the stack of lifeboat.yml. A backup, restore, verify or drill that fails
+ * before writing its report (wrong password, unreachable repository, unreadable secret) still
+ * leaves one, saying why, so that `lifeboat report` never shows the last good run as current.
+ */
 export async function withStack<T>(ctx: CliContext, fn: (stack: Stack, opts: StackOptions) => Promise<T>): Promise<T> {
+  const started = new Date();
   const opts = await stackOptions(ctx);
   const { openStack } = await import('../app/stack.ts');
   const stack = await openStack(opts);
-  return fn(stack, opts);
+  try {
+    return await fn(stack, opts);
+  } catch (err) {
+    const kind = ctx.commandName();
+    // A mistyped flag is not a run; everything else that stops a run is recorded.
+    if (kind !== undefined && REPORTED.has(kind) && !(err instanceof UsageError)) {
+      const { saveFailedRunReport } = await import('../app/reports.ts');
+      const { displayLocation } = await import('../app/copies.ts');
+      await saveFailedRunReport(stack.loaded.stateDir, kind as ReportKind, started, displayLocation(stack.repositoryLocation()), err)
+        .catch((saveErr: unknown) => ctx.out.warn(`could not save the report of the failed run in ${stack.loaded.stateDir}: ${errorMessage(saveErr)}`));
+    }
+    throw err;
+  }
 }
 
 export function printResults(ctx: CliContext, results: readonly SourceRunResult[], kind: 'backup' | 'restore'): void {
