@@ -49,7 +49,7 @@ async function pick(stack: Stack, opened: OpenedRepository, c: SnapshotChoice): 
 export async function verifyStack(
   stack: Stack,
   opened: OpenedRepository,
-  opts: StackOptions & { only?: string[]; snapshot?: string; check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
+  opts: StackOptions & SnapshotChoice & { check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
 ): Promise<VerifyReport> {
   const started = new Date();
   const check = await checkRepository(opened.repo, { ...opts.check, signal: opts.signal });

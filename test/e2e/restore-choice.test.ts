@@ -91,6 +91,12 @@ sources:
     assert.match(bad.stderr, /--at "yesterday" is not a time; use .*2h ago/);
   });
 
+  test('verify takes --host and --at too', async () => {
+    const r = await run(['verify', '--json', '--host', 'old-host', '--at', '1h ago']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { sources: Array<{ snapshot_id: string }> }).sources.map((s) => s.snapshot_id), [ids.older]);
+  });
+
   test('drill shows the host of each snapshot and takes --host', async () => {
     const r = await run(['drill', '--host', 'other-host', '--only', 'app']);
     assert.match(r.stdout, new RegExp(`app: snapshot ${ids.newer?.slice(0, 8)} of other-host, taken \\d{4}-`));

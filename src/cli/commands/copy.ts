@@ -20,6 +20,7 @@ import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { collect, tagGroups } from './common.ts';
 import { lockWait } from '../repo-access.ts';
+import { formatLocal } from '../../util/time.ts';
 
 interface CopyFlags {
   to?: string;
@@ -144,7 +145,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         if (!r.sameChunker) ctx.out.warn(`${r.repository} uses other chunker parameters than the source: backups written there directly will not deduplicate against the copies`);
         ctx.out.table(
           ['Snapshot', 'Copy', 'Status', 'Time', 'Host', 'Tags'],
-          rows.map((x) => [x.snap.id.slice(0, 8), x.target.slice(0, 8), x.copied ? 'copied' : 'skipped', x.snap.date.toISOString().replace('T', ' ').slice(0, 19), x.snap.hostname ?? '', (x.snap.tags ?? []).join(',')]),
+          rows.map((x) => [x.snap.id.slice(0, 8), x.target.slice(0, 8), x.copied ? 'copied' : 'skipped', formatLocal(x.snap.date), x.snap.hostname ?? '', (x.snap.tags ?? []).join(',')]),
         );
         ctx.out.line(`${r.copied.length} snapshot(s) copied, ${r.skipped.length} already in ${r.repository}; ${r.blobsCopied} blobs, ${formatBytes(r.bytesCopied)} added in ${formatDuration(r.duration_ms)}`);
       } finally {

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import type { Retention } from '../../sources/source-kit.ts';
 import { withStack } from '../stack-access.ts';
 import { resticDurationProblem } from '../../config/value-checks.ts';
+import { formatLocal } from '../../util/time.ts';
 import { runPrune } from './prune.ts';
 
 interface ForgetFlags {
@@ -150,7 +151,7 @@ export function registerForget(program: Command, ctx: CliContext): void {
             ctx.out.line(`snapshots for ${key || '(all)'}:`);
             ctx.out.table(
               ['ID', 'Time', 'Host', 'Tags', 'Decision'],
-              decisions.map((d) => [d.snapshot.id.slice(0, 8), d.snapshot.date.toISOString().replace('T', ' ').slice(0, 19), d.snapshot.hostname ?? '', (d.snapshot.tags ?? []).join(','), d.keep ? `keep: ${d.reasons.join(', ')}` : 'remove']),
+              decisions.map((d) => [d.snapshot.id.slice(0, 8), formatLocal(d.snapshot.date), d.snapshot.hostname ?? '', (d.snapshot.tags ?? []).join(','), d.keep ? `keep: ${d.reasons.join(', ')}` : 'remove']),
             );
             for (const d of decisions) if (!d.keep) remove.push(d.snapshot);
           }
