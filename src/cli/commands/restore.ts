@@ -126,6 +126,10 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
     try {
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
       const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to, hosts: flags.host });
+      const taken = (id: string): string => {
+        const snap = plan.snapshots.get(id);
+        return snap ? formatLocal(snap.date) : '';
+      };
       ctx.out.line('Restore plan (in dependency order):');
       ctx.out.table(
         ['#', 'Source', 'Type', 'Snapshot', 'Host', 'Taken', 'Into', 'Hooks'],
@@ -135,7 +139,7 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
           p.source.type,
           p.snapshotId.slice(0, 8),
           plan.snapshots.get(p.snapshotId)?.hostname ?? '',
-          formatLocal(plan.snapshots.get(p.snapshotId)?.date ?? new Date(Number.NaN)),
+          taken(p.snapshotId),
           p.to ?? '(in place)',
           [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
         ]),
