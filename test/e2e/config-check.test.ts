@@ -62,6 +62,11 @@ sources:
     assert.equal(warnings.length, 1, r.stderr);
     assert.match(warnings[0] as string, new RegExp(`secret file ${pw} can be read by group or others \\(mode 644\\); run chmod 600 ${pw}`));
     assert.ok(!r.stdout.includes(SECRET) && !r.stderr.includes(SECRET));
+    // Every command that reads the file says it too, once.
+    assert.equal((await runCli(['-c', cfg, 'init'], env())).code, 0);
+    const listed = await runCli(['-c', cfg, 'snapshots'], env());
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stderr.split('\n').filter((l) => l.includes(`run chmod 600 ${pw}`)).length, 1, listed.stderr);
     await chmod(pw, 0o600);
     const quiet = await runCli(['-c', cfg, 'config', 'check'], env());
     assert.equal(quiet.code, 0, quiet.stderr);
