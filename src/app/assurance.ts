@@ -31,21 +31,29 @@ export interface DrillReport extends ReportEnvelope<'drill'> {
   sources: DrillResult[];
 }
 
-async function pick(stack: Stack, opened: OpenedRepository, only: string[] | undefined, snapshot: string | undefined): Promise<Array<{ name: string; snap: Snapshot }>> {
-  const names = selectSources(stack, only);
+/** Which snapshots a verify or drill works on: by ID, else the latest (at a time, of some hosts). */
+export interface SnapshotChoice {
+  only?: string[];
+  snapshot?: string;
+  at?: Date;
+  hosts?: string[];
+}
+
+async function pick(stack: Stack, opened: OpenedRepository, c: SnapshotChoice): Promise<Array<{ name: string; snap: Snapshot }>> {
+  const names = selectSources(stack, c.only);
   const all = await listSnapshots(opened.repo, { onError: () => undefined });
-  const chosen = chooseSnapshots(stack, all, names, { snapshot });
+  const chosen = chooseSnapshots(stack, all, names, { snapshot: c.snapshot, at: c.at, hosts: c.hosts });
   return names.filter((n) => chosen.has(n)).map((n) => ({ name: n, snap: chosen.get(n) as Snapshot }));
 }
 
 export async function verifyStack(
   stack: Stack,
   opened: OpenedRepository,
-  opts: StackOptions & { only?: string[]; snapshot?: string; check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
+  opts: StackOptions & SnapshotChoice & { check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
 ): Promise<VerifyReport> {
   const started = new Date();
   const check = await checkRepository(opened.repo, { ...opts.check, signal: opts.signal });
-  const targets = await pick(stack, opened, opts.only, opts.snapshot);
+  const targets = await pick(stack, opened, opts);
   const results: VerifySourceResult[] = [];
   for (const { name, snap } of targets) {
     const source = stack.sources.get(name)?.source as Source;
@@ -76,10 +84,15 @@ export async function verifyStack(
 export async function drillStack(
   stack: Stack,
   opened: OpenedRepository,
-  opts: StackOptions & { only?: string[]; snapshot?: string; onSourceDone?: (r: DrillResult) => void },
+  opts: StackOptions & SnapshotChoice & {
+    onSourceDone?: (r: DrillResult) => void;
+    /** Told the chosen snapshots before the drill starts (the CLI shows each one's host and time). */
+    onPlan?: (targets: ReadonlyArray<{ name: string; snap: Snapshot }>) => void;
+  },
 ): Promise<DrillReport> {
   const started = new Date();
-  const targets = await pick(stack, opened, opts.only, opts.snapshot);
+  const targets = await pick(stack, opened, opts);
+  opts.onPlan?.(targets);
   if (targets.length === 0) throw new NotFoundError('nothing to drill: no source has a snapshot yet', { hint: 'run "lifeboat backup" first' });
   const readers = new Map<string, SnapshotReader>();
   const plan: PlannedDrill[] = targets.map(({ name, snap }) => {

@@ -17,7 +17,7 @@ import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
 import { redact } from '../storage/rest/rest-url.ts';
 import { openRepositoryAt } from './open-repository.ts';
-import type { OpenedRepository } from './open-repository.ts';
+import type { LockWait, OpenedRepository } from './open-repository.ts';
 import { openStorage } from './repository-url.ts';
 import type { CopyConfig } from '../config/schema.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
@@ -27,7 +27,7 @@ export interface CopyTarget {
   readonly password: string;
 }
 
-export interface CopyToOptions {
+export interface CopyToOptions extends LockWait {
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
   /** Create the target (same chunker polynomial as the source) when it has no repository. */
@@ -96,7 +96,7 @@ async function ensureTarget(src: Repository, target: CopyTarget, opts: CopyToOpt
 export async function copyToRepository(src: Repository, target: CopyTarget, snapshots: readonly Snapshot[], opts: CopyToOptions): Promise<CopyToResult> {
   const started = Date.now();
   const created = await ensureTarget(src, target, opts);
-  const dst: OpenedRepository = await openRepositoryAt(target.location, target.password, { lock: 'shared', signal: opts.signal, env: opts.env });
+  const dst: OpenedRepository = await openRepositoryAt(target.location, target.password, { lock: 'shared', signal: opts.signal, env: opts.env, retryLockMs: opts.retryLockMs, onLockWait: opts.onLockWait });
   try {
     if (dst.repo.config.id === src.config.id) {
       throw new UsageError(`copy target ${dst.repo.location} is the source repository itself`, { hint: 'give another repository with --to' });
@@ -125,6 +125,8 @@ export interface SyncCopiesOptions {
   /** Sources whose snapshots are copied (default every source of the stack). */
   sources?: readonly string[];
   onProgress?: (target: string, p: CopyProgress) => void;
+  /** Keep trying this long for a target's lock another process holds (`--retry-lock`). */
+  retryLockMs?: number;
 }
 
 /**
@@ -148,6 +150,8 @@ export async function syncCopies(stack: CopiesStack, opened: OpenedRepository, o
       const r = await copyToRepository(opened.repo, { location: copy.repository.url, password }, wanted, {
         signal: opts.signal,
         env: opts.env,
+        retryLockMs: opts.retryLockMs,
+        onLockWait: opts.log.warn,
         onProgress: opts.onProgress ? (p) => opts.onProgress?.(where, p) : undefined,
         onSnapshot: (e) => void (e.copied ? done.copied++ : done.skipped++),
       });

@@ -16,6 +16,12 @@ export interface RepoTarget extends PasswordSources {
 
 export type LockMode = 'none' | 'shared' | 'exclusive';
 
+/** How long to keep trying for a lock another process holds (`--retry-lock`), and who hears that it waits. */
+export interface LockWait {
+  retryLockMs?: number;
+  onLockWait?: (message: string) => void;
+}
+
 export interface OpenedRepository {
   repo: Repository;
   lock?: Lock;
@@ -30,7 +36,7 @@ export function repositoryLocation(t: RepoTarget): string {
 
 export async function openRepository(
   t: RepoTarget,
-  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
+  opts: OpenOptions & LockWait & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<OpenedRepository> {
   const location = repositoryLocation(t);
   return openRepositoryAt(location, await resolvePassword(t), { env: t.env, ...opts });
@@ -40,7 +46,7 @@ export async function openRepository(
 export async function openRepositoryAt(
   location: string,
   password: string,
-  opts: OpenOptions & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
+  opts: OpenOptions & LockWait & { lock?: LockMode; loadIndex?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<OpenedRepository> {
   const storage = await openStorage(location, { env: opts.env });
   let repo: Repository;
@@ -55,7 +61,9 @@ export async function openRepositoryAt(
   // error reported, whatever the index load found.
   const stopLoading = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopLoading.signal]) : stopLoading.signal;
-  const locking = opts.lock && opts.lock !== 'none' ? Lock.acquire(repo, opts.lock === 'exclusive', { signal: opts.signal }) : undefined;
+  const retryForMs = opts.retryLockMs ?? 0;
+  const onWait = (err: Error): void => opts.onLockWait?.(`${err.message}; waiting up to ${Math.round(retryForMs / 1000)}s for the lock`);
+  const locking = opts.lock && opts.lock !== 'none' ? Lock.acquire(repo, opts.lock === 'exclusive', { signal: opts.signal, retryForMs, onWait }) : undefined;
   locking?.catch(() => stopLoading.abort());
   const loading = opts.loadIndex !== false ? repo.loadIndex({ signal }) : undefined;
   const [locked, loaded] = await Promise.allSettled([locking, loading]);

@@ -3,11 +3,12 @@
  * `reports/<kind>-<time>.json` and `reports/latest-<kind>.json` (written atomically). The
  * shapes are documented in docs/reports.md; `lifeboat report` reads the latest ones.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { VERSION } from '../version.ts';
 import type { ReportEnvelope, ReportKind } from '../ops/run-report.ts';
+import { LifeboatError, errorMessage } from '../core/errors.ts';
 
 export async function saveJsonReport(stateDir: string, kind: ReportKind, startedAt: string, report: unknown): Promise<string> {
   const dir = path.join(stateDir, 'reports');
@@ -42,4 +43,55 @@ export function reportEnvelope<K extends ReportKind>(kind: K, started: Date, rep
     repository,
     hostname: hostname(),
   };
+}
+
+/** The report of a run that failed before it could report on its sources (docs/reports.md). */
+export interface FailedRunReport extends ReportEnvelope<ReportKind> {
+  status: 'failed';
+  /** One line: what failed, e.g. "wrong password or no key found". */
+  error: string;
+  error_code: string;
+  sources: [];
+}
+
+/**
+ * Records a run that failed before it wrote its own report (wrong password, unreachable
+ * repository, a secret that cannot be read, …), so `lifeboat report` and monitoring see the
+ * failure instead of the last good run. Nothing is written when the run already saved a report
+ * at or after `started` (a failure after the run, such as exit 3, is in that report).
+ */
+export async function saveFailedRunReport(stateDir: string, kind: ReportKind, started: Date, repository: string, err: unknown): Promise<string | undefined> {
+  const latest = await loadLatestReport<{ started_at?: string }>(stateDir, kind).catch(() => undefined);
+  if (latest?.started_at !== undefined && Date.parse(latest.started_at) >= started.getTime()) return undefined;
+  const report: FailedRunReport = {
+    ...reportEnvelope(kind, started, repository),
+    status: 'failed',
+    error: errorMessage(err).split('\n')[0] as string,
+    error_code: err instanceof LifeboatError ? err.code : 'internal',
+    sources: [],
+  };
+  return saveJsonReport(stateDir, kind, report.started_at, report);
+}
+
+/**
+ * The reports of one kind, newest first (file names sort by start time), read lazily so a
+ * caller can stop once it has what it needs; at most `limit` files. Unreadable files are skipped.
+ */
+export async function* reportsNewestFirst<T>(stateDir: string, kind: ReportKind, limit = 1000): AsyncGenerator<T> {
+  const dir = path.join(stateDir, 'reports');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const mine = names.filter((n) => n.startsWith(`${kind}-`) && n.endsWith('.json')).sort().reverse().slice(0, limit);
+  for (const name of mine) {
+    try {
+      yield JSON.parse(await readFile(path.join(dir, name), 'utf8')) as T;
+    } catch {
+      // A half-written or hand-edited file: the next older report still tells the history.
+    }
+  }
 }

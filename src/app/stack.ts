@@ -36,6 +36,8 @@ export interface StackOptions {
   /** Repository location overriding the config's (with its own password). */
   repoOverride?: { location: string; password: string };
   log: { info(msg: string): void; warn(msg: string): void };
+  /** Keep trying this long for a lock another process holds (`--retry-lock`). */
+  retryLockMs?: number;
 }
 
 export interface Stack {
@@ -50,7 +52,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
   const file = findConfigFile(opts.configFile, opts.env);
   const loaded = await loadConfig(file, { env: opts.env });
   const baseDir = path.dirname(loaded.file);
-  const secrets = createSecretResolver({ env: opts.env, baseDir });
+  const secrets = createSecretResolver({ env: opts.env, baseDir, onWarning: (m) => opts.log.warn(m) });
   const tmpDir = path.join(loaded.stateDir, 'tmp');
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const sources = new Map<string, { source: Source; config: SourceConfig }>();
@@ -67,7 +69,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
     repositoryLocation: location,
     async openRepository(lock) {
       const password = opts.repoOverride?.password ?? (await secrets(loaded.config.repository.password, 'repository.password'));
-      return openRepositoryAt(location(), password, { lock, signal: opts.signal, env: opts.env });
+      return openRepositoryAt(location(), password, { lock, signal: opts.signal, env: opts.env, retryLockMs: opts.retryLockMs, onLockWait: opts.log.warn });
     },
   };
 }
@@ -148,12 +150,16 @@ export interface RestoreRequest {
   to?: string;
   /** Skip the pre-restore safety snapshot of in-place restores (`--no-safety-snapshot`). */
   noSafetySnapshot?: boolean;
+  /** Only snapshots of these hosts (any of them); empty or absent: any host, as restic. */
+  hosts?: readonly string[];
 }
 
 /**
- * Latest snapshot per source (or the given one / the latest at a time). Safety snapshots
- * (tag `pre-restore`) hold what a restore replaced: they are chosen only by ID, never as
- * "latest", or undoing a restore would be what the next restore or drill picks.
+ * Latest snapshot per source (or the given one / the latest at a time / of the given hosts).
+ * Like restic, no host is preferred by default: on a shared repository the caller shows each
+ * snapshot's host so a restore from another machine's backup is never silent. Safety
+ * snapshots (tag `pre-restore`) hold what a restore replaced: they are chosen only by ID,
+ * never as "latest", or undoing a restore would be what the next restore or drill picks.
  */
 export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
   const chosen = new Map<string, Snapshot>();
@@ -168,7 +174,10 @@ export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: r
     return chosen;
   }
   for (const n of names) {
-    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`) && !(s.tags ?? []).includes(PRE_RESTORE_TAG) && (!req.at || s.date.getTime() <= (req.at as Date).getTime()));
+    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`)
+      && !(s.tags ?? []).includes(PRE_RESTORE_TAG)
+      && (!req.at || s.date.getTime() <= (req.at as Date).getTime())
+      && (!req.hosts?.length || req.hosts.includes(s.hostname ?? '')));
     const last = mine.at(-1);
     if (last) chosen.set(n, last);
   }

@@ -12,6 +12,8 @@ export interface GlobalOptions {
   config?: string;
   passwordFile?: string;
   passwordCommand?: string;
+  /** `--retry-lock`: how long to keep trying for a lock another process holds (ms; 0 = no retry). */
+  retryLockMs: number;
 }
 
 export interface CliContext {
@@ -22,4 +24,6 @@ export interface CliContext {
   globals(): GlobalOptions;
   /** Records the exit code a command wants when it did not throw (e.g. 3 for partial failure). */
   setExitCode(code: number): void;
+  /** The top-level command being run (`backup`, `drill`, …), once parsing chose it. */
+  commandName(): string | undefined;
 }

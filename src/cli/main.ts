@@ -8,7 +8,8 @@
  * on-disk compile cache keeps the type-stripped and compiled sources between runs.
  */
 import { enableCompileCache } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseGoDuration } from '../util/schedule.ts';
 import { UsageError, CancelledError } from '../core/errors.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
@@ -24,7 +25,7 @@ export interface MainOptions {
 }
 
 /** Global options of `buildProgram` that take a value (the next argument, unless `=`-joined). */
-const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command']);
+const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock']);
 const FLAG_OPTIONS = new Set(['--json', '-q', '--quiet', '--debug']);
 
 /**
@@ -38,7 +39,7 @@ export function commandOf(argv: readonly string[]): string | undefined {
       i++;
       continue;
     }
-    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command)=/.test(a)) continue;
+    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock)=/.test(a)) continue;
     if (a.startsWith('-')) return undefined;
     return commandNames.includes(a) ? a : undefined;
   }
@@ -60,6 +61,7 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .addOption(new Option('-c, --config <file>', 'lifeboat.yml to use (env LIFEBOAT_CONFIG)'))
     .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))
+    .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
     .addOption(new Option('--debug', 'print stack traces and debug details').default(false))
     .showHelpAfterError('(run "lifeboat --help" for usage)')
@@ -71,6 +73,15 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     });
   for (const register of registers) register(program, ctx);
   return program;
+}
+
+/** `--retry-lock` takes Go's durations, as restic's does. */
+function parseRetryLock(value: string): number {
+  try {
+    return parseGoDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
@@ -86,7 +97,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   const wantsDebug = argv.includes('--debug');
   let out = new Output({ json: wantsJson, debug: wantsDebug, stdout: opts.stdout, stderr: opts.stderr });
   let exitCode: number = ExitCode.ok;
-  const holder: { program?: Command } = {};
+  const holder: { program?: Command; command?: string } = {};
   const ctx: CliContext = {
     get out() {
       return out;
@@ -103,15 +114,23 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         config: o.config as string | undefined,
         passwordFile: o.passwordFile as string | undefined,
         passwordCommand: o.passwordCommand as string | undefined,
+        retryLockMs: (o.retryLock as number | undefined) ?? 0,
       };
     },
     setExitCode(code: number) {
       exitCode = code;
     },
+    commandName() {
+      return holder.command;
+    },
   };
   const program = await buildProgram(ctx, argv);
   holder.program = program;
-  program.hook('preAction', () => {
+  program.hook('preAction', (_program, action) => {
+    // The top-level command (`config check` → config), for what stack runs record.
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    holder.command = top.name();
     const g = ctx.globals();
     out = new Output({ json: g.json, debug: g.debug, quiet: g.quiet, stdout: opts.stdout, stderr: opts.stderr });
   });

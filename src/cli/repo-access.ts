@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { openRepository, openRepositoryAt } from '../app/open-repository.ts';
-import type { LockMode, OpenedRepository, RepoTarget } from '../app/open-repository.ts';
+import type { LockMode, LockWait, OpenedRepository, RepoTarget } from '../app/open-repository.ts';
 import type { CliContext } from './context.ts';
 
 export function repoTarget(ctx: CliContext): RepoTarget {
@@ -20,6 +20,11 @@ export function usesConfigRepository(ctx: CliContext): boolean {
   return Boolean(g.config || ctx.env.LIFEBOAT_CONFIG || existsSync('lifeboat.yml'));
 }
 
+/** `--retry-lock` and where the note that a run waits for a lock goes. */
+export function lockWait(ctx: CliContext): LockWait {
+  return { retryLockMs: ctx.globals().retryLockMs, onLockWait: (m) => ctx.out.warn(m) };
+}
+
 export async function withRepository<T>(
   ctx: CliContext,
   opts: { lock: LockMode; loadIndex?: boolean },
@@ -31,9 +36,9 @@ export async function withRepository<T>(
     const { openStack } = await import('../app/stack.ts');
     const stack = await openStack({ configFile: ctx.globals().config, env: ctx.env, signal: ctx.signal, log: { info: () => undefined, warn: (m) => ctx.out.warn(m) } });
     const password = await stack.secrets(stack.loaded.config.repository.password, 'repository.password');
-    opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal, env: ctx.env });
+    opened = await openRepositoryAt(stack.repositoryLocation(), password, { ...lockWait(ctx), lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal, env: ctx.env });
   } else {
-    opened = await openRepository(repoTarget(ctx), { lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal });
+    opened = await openRepository(repoTarget(ctx), { ...lockWait(ctx), lock: opts.lock, loadIndex: opts.loadIndex, signal: ctx.signal });
   }
   try {
     return await fn(opened);

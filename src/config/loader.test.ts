@@ -139,6 +139,58 @@ describe('loadConfig', () => {
     assert.equal(err.message, `${file}:${line}: sources.pg.schedul: unknown key "schedul" (did you mean "schedule"?)`);
   });
 
+  it('accepts restic keep_within durations and refuses other units, with file and line', async () => {
+    const ok = await writeConfig(dir.path, withRepo(`defaults:
+  retention: { keep_within: 1y2m3d4h }
+sources:
+  pg: { type: postgres, connection: { host: db }, retention: { keep_within: 6m } }
+`));
+    const loaded = await loadConfig(ok, { types: fakeTypes, env });
+    assert.equal(loaded.config.sources.pg.retention?.keep_within, '6m');
+    for (const [bad, why] of [['30 days', /unknown unit " "/], ['2w', /unknown unit "w"/], ['"7"', /needs a unit/], ['-1d', /negative/], ['""', /must not be empty/]] as const) {
+      const text = withRepo(`sources:
+  pg:
+    type: postgres
+    connection: { host: db }
+    retention:
+      keep_daily: 7
+      keep_within: ${bad}
+`);
+      const { err, file } = await failure(text);
+      const line = lineWith(text, 'keep_within:');
+      assert.equal(err.line, line, bad);
+      assert.equal(err.key, 'sources.pg.retention.keep_within');
+      assert.ok(err.message.startsWith(`${file}:${line}: sources.pg.retention.keep_within: `), err.message);
+      assert.match(err.message, why);
+    }
+  });
+
+  it('validates schedule as cron or @every wherever it is written, with file and line', async () => {
+    const ok = await writeConfig(dir.path, withRepo(`defaults: { schedule: "*/15 2-4 * jan-jun mon-fri" }
+sources:
+  pg: { type: postgres, connection: { host: db }, schedule: "@every 1h30m" }
+copies:
+  - { repository: { url: "local:/x", password: { env: X } }, schedule: "@weekly" }
+`));
+    await loadConfig(ok, { types: fakeTypes, env });
+    const text = withRepo(`defaults:
+  schedule: "@dialy"
+sources:
+  pg:
+    type: postgres
+    connection: { host: db }
+    schedule: "61 * * * *"
+copies:
+  - repository: { url: "local:/x", password: { env: X } }
+    schedule: "every day"
+`);
+    const { err, file } = await failure(text);
+    assert.equal(err.message.split('\n')[0], `${file}: 3 problems`);
+    assert.match(err.message, new RegExp(`:${lineWith(text, '@dialy')}: defaults.schedule: unknown schedule "@dialy"`));
+    assert.match(err.message, new RegExp(`:${lineWith(text, '61 *')}: sources.pg.schedule: minute: 61 is out of range 0–59`));
+    assert.match(err.message, new RegExp(`:${lineWith(text, 'every day')}: copies\\[0\\].schedule: "every day" has 2 fields`));
+  });
+
   it('suggests the closest top-level key too, and lists the known keys when none is close', async () => {
     const { err } = await failure(withRepo('sorces: {}\n'));
     assert.match(err.message, /sorces: unknown key "sorces" \(did you mean "sources"\?\)$/);

@@ -20,6 +20,7 @@ import { homeDir, pathKeysOf, resolveRepositoryUrl, resolveSecretFiles, resolveS
 import { INHERITED_KEYS, buildConfigSchema } from './schema.ts';
 import type { LifeboatConfig, SourceConfig, SourceTypes } from './schema.ts';
 import { lineOf } from './yaml-lines.ts';
+import { checkValues } from './value-checks.ts';
 
 export { dependencyOrder, findCycle } from './dependencies.ts';
 
@@ -145,7 +146,8 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   }
   const config = result.data as LifeboatConfig;
 
-  const problems = checkDependencies(config.sources);
+  // Checked before defaults are merged, so a problem points at the line it was written on.
+  const problems = [...checkDependencies(config.sources), ...checkValues(config)];
   if (problems.length > 0) throw configError(abs, problems.map(locate));
 
   // Make it ready to use: paths, secret file references, inherited defaults.

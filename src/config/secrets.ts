@@ -8,13 +8,17 @@
  * A value is never logged, put in an error or kept beyond this resolver's cache. Errors name
  * the reference (variable, file, command and its exit status) and what the secret was for, never
  * the value nor the command's output (which could contain it). A secret file that group or others
- * may read is accepted but noted in `warnings` for the caller to show.
+ * may read is accepted but noted in `warnings` and passed to `onWarning` (once per file), so the
+ * user sees it.
  */
 import { spawn } from 'node:child_process';
+import type { z } from 'zod';
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../core/errors.ts';
 import type { SecretRef, SecretResolver } from '../sources/source-kit.ts';
 import { resolvePath } from './paths.ts';
+import { childSchema, isSecretRefSchema, isSecretRefValue } from './schema.ts';
+import { formatKeyPath } from './config-issues.ts';
 
 export interface SecretResolverOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -22,6 +26,8 @@ export interface SecretResolverOptions {
   readonly baseDir: string;
   /** A `{ command }` that runs longer is killed (default 2 minutes: enough to unlock a password store). */
   readonly commandTimeoutMs?: number;
+  /** Called once per secret file that group or others can read (the note names it and says chmod 600). */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** A SecretResolver that also collects warnings about how secrets are stored. */
@@ -31,6 +37,7 @@ const stripNewlines = (s: string): string => s.replace(/[\r\n]+$/, '');
 
 export function createSecretResolver(opts: SecretResolverOptions): CheckedSecretResolver {
   const warnings: string[] = [];
+  const warnedFiles = new Set<string>();
   // One resolution per reference: a password command may prompt or be slow.
   const cache = new Map<string, Promise<string>>();
 
@@ -52,7 +59,11 @@ export function createSecretResolver(opts: SecretResolverOptions): CheckedSecret
       const st = await stat(abs);
       if ((st.mode & 0o077) !== 0 && process.platform !== 'win32') {
         const note = `${what}: secret file ${abs} can be read by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${abs}`;
-        if (!warnings.includes(note)) warnings.push(note);
+        if (!warnedFiles.has(abs)) {
+          warnedFiles.add(abs);
+          warnings.push(note);
+          opts.onWarning?.(note);
+        }
       }
       text = await readFile(abs, 'utf8');
     } catch (err) {
@@ -108,4 +119,15 @@ export function createSecretResolver(opts: SecretResolverOptions): CheckedSecret
     return p;
   };
   return Object.assign(resolver, { warnings });
+}
+
+/** Every secret reference of a parsed config, with the key path it is written at (`sources.pg.connection.password`). */
+export function secretReferences(schema: z.ZodType, value: unknown, at: ReadonlyArray<string | number> = []): Array<{ key: string; ref: SecretRef }> {
+  if (value === null || typeof value !== 'object') return [];
+  if (isSecretRefSchema(schema)) return isSecretRefValue(value) ? [{ key: formatKeyPath(at), ref: value }] : [];
+  const entries: Array<[string | number, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+  return entries.flatMap(([k, v]) => {
+    const child = childSchema(schema, value, k);
+    return child ? secretReferences(child, v, [...at, k]) : [];
+  });
 }

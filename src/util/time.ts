@@ -76,3 +76,48 @@ export function parseSeconds(s: string): number {
   }
   return Number(parseNs(s)) / 1e9;
 }
+
+/** `2026-12-01T10:00:00+01:00`: a Date in the local zone, ISO 8601 with its offset (Z for UTC). */
+export function formatLocal(d: Date): string {
+  const off = -d.getTimezoneOffset();
+  const p = (n: number, w = 2): string => String(Math.abs(n)).padStart(w, '0');
+  const zone = off === 0 ? 'Z' : `${off > 0 ? '+' : '-'}${p(Math.trunc(off / 60))}:${p(off % 60)}`;
+  return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${zone}`;
+}
+
+const RELATIVE_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const POINT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * A point in time as a user writes it on the command line (`--at`): ISO 8601 with a zone
+ * (`2026-12-01T10:00+01:00`, `…Z`), a local time without one (`2026-12-01 10:00`, `2026-12-01`
+ * = local midnight), `now`, or a time back from `now` (`2h ago`, `3d ago`, `90m ago`, `1h30m ago`;
+ * units s m h d w). Throws RangeError saying which forms are accepted.
+ */
+export function parseTimeArg(text: string, now: Date = new Date()): Date {
+  const s = text.trim();
+  if (/^now$/i.test(s)) return new Date(now.getTime());
+  const rel = /^((?:\d+[smhdw])+)\s*ago$/i.exec(s.replace(/(\d+)\s*([smhdw])\b\s*/gi, '$1$2'));
+  if (rel) {
+    let ms = 0;
+    for (const m of (rel[1] as string).matchAll(/(\d+)([smhdw])/gi)) ms += Number(m[1]) * (RELATIVE_UNITS[(m[2] as string).toLowerCase()] as number);
+    return new Date(now.getTime() - ms);
+  }
+  const m = POINT.exec(s);
+  if (m) {
+    const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone] = m as unknown as string[];
+    const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3) || '0');
+    const fields = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms] as const;
+    let t: number;
+    if (zone === undefined) t = new Date(...fields).getTime();
+    else {
+      const z = zone.toUpperCase() === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)));
+      t = Date.UTC(...fields) - z * 60_000;
+    }
+    const check = new Date(t);
+    // Date normalises 2026-02-31 to 3 March: refuse instead of guessing.
+    if (!Number.isNaN(t) && Number(mo) >= 1 && Number(mo) <= 12 && Number(d) >= 1 && Number(d) <= 31 && Number(h) < 24 && Number(mi) < 60 && Number(sec) < 60
+      && (zone !== undefined || check.getDate() === Number(d))) return check;
+  }
+  throw new RangeError(`"${text}" is not a time; use 2026-12-01T10:00+01:00, 2026-12-01T09:00Z, 2026-12-01 10:00 (local time) or 2h ago`);
+}

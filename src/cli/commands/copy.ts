@@ -19,6 +19,8 @@ import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { collect, tagGroups } from './common.ts';
+import { lockWait } from '../repo-access.ts';
+import { formatLocal } from '../../util/time.ts';
 
 interface CopyFlags {
   to?: string;
@@ -59,7 +61,7 @@ async function openSource(ctx: CliContext, flags: CopyFlags, stack: Stack | unde
   const g = ctx.globals();
   if (flags.from && g.repo && flags.from !== g.repo) throw new UsageError('--from and -r name different repositories', { hint: 'give the source once' });
   const location = flags.from ?? g.repo ?? ctx.env.LIFEBOAT_REPOSITORY;
-  const opts = { lock: 'shared' as const, signal: ctx.signal, env: ctx.env };
+  const opts = { ...lockWait(ctx), lock: 'shared' as const, signal: ctx.signal, env: ctx.env };
   if (location || !stack) {
     return openRepository({ repo: location, passwordFile: flags.fromPasswordFile ?? g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env }, opts);
   }
@@ -118,6 +120,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         const rows: Array<{ snap: Snapshot; target: string; copied: boolean }> = [];
         const byId = new Map(chosen.map((s) => [s.id, s]));
         const r = await copyToRepository(opened.repo, { location: flags.to, password }, chosen, {
+          ...lockWait(ctx),
           signal: ctx.signal,
           env: ctx.env,
           init: flags.initTo === true,
@@ -142,7 +145,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         if (!r.sameChunker) ctx.out.warn(`${r.repository} uses other chunker parameters than the source: backups written there directly will not deduplicate against the copies`);
         ctx.out.table(
           ['Snapshot', 'Copy', 'Status', 'Time', 'Host', 'Tags'],
-          rows.map((x) => [x.snap.id.slice(0, 8), x.target.slice(0, 8), x.copied ? 'copied' : 'skipped', x.snap.date.toISOString().replace('T', ' ').slice(0, 19), x.snap.hostname ?? '', (x.snap.tags ?? []).join(',')]),
+          rows.map((x) => [x.snap.id.slice(0, 8), x.target.slice(0, 8), x.copied ? 'copied' : 'skipped', formatLocal(x.snap.date), x.snap.hostname ?? '', (x.snap.tags ?? []).join(',')]),
         );
         ctx.out.line(`${r.copied.length} snapshot(s) copied, ${r.skipped.length} already in ${r.repository}; ${r.blobsCopied} blobs, ${formatBytes(r.bytesCopied)} added in ${formatDuration(r.duration_ms)}`);
       } finally {

@@ -14,23 +14,32 @@ import { resolveStateDir } from '../../config/paths.ts';
 import { withStack } from '../stack-access.ts';
 import { formatDuration } from '../output.ts';
 import { rehearsalUi } from './demo.ts';
+import { addChoiceOptions, parseAt, warnManyHosts } from './snapshot-choice.ts';
+import { formatLocal } from '../../util/time.ts';
+import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 
 const dur = (ms: number | undefined): string => (ms === undefined ? '-' : formatDuration(ms));
 
 export function registerDrill(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('drill')
     .description('restore the latest backups into scratch targets, compare fingerprints, measure RTO and RPO')
     .option('--only <sources>', 'only these sources (comma separated)')
     .option('--snapshot <id>', 'drill this snapshot instead of the latest')
-    .option('--synthetic', 'rehearse on throwaway stores only: populate, back up, wipe, restore, verify')
-    .action(async (flags: { only?: string; snapshot?: string; synthetic?: boolean }) => {
+    .option('--synthetic', 'rehearse on throwaway stores only: populate, back up, wipe, restore, verify');
+  addChoiceOptions(cmd)
+    .action(async (flags: { only?: string; snapshot?: string; synthetic?: boolean; at?: string; host: string[] }) => {
       if (flags.synthetic) return synthetic(ctx);
+      const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
       await withStack(ctx, async (stack, opts) => {
         const opened = await stack.openRepository('shared');
         try {
           const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
-          const r = await drillStack(stack, opened, { ...opts, only, snapshot: flags.snapshot, onSourceDone: (s) => ctx.out.progress(`${s.source}: ${s.status}`) });
+          const onPlan = (targets: ReadonlyArray<{ name: string; snap: Snapshot }>): void => {
+            for (const { name, snap } of targets) ctx.out.line(`${name}: snapshot ${snap.id.slice(0, 8)} of ${snap.hostname ?? '(unknown host)'}, taken ${formatLocal(snap.date)}`);
+            warnManyHosts(ctx, targets.map((t) => t.snap));
+          };
+          const r = await drillStack(stack, opened, { ...opts, only, snapshot: flags.snapshot, at, hosts: flags.host, onPlan, onSourceDone: (s) => ctx.out.progress(`${s.source}: ${s.status}`) });
           ctx.out.clearProgress();
           ctx.out.result(r);
           ctx.out.table(

@@ -6,6 +6,7 @@ import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
 import { UsageError } from '../../core/errors.ts';
 import { addLatestFilterOptions, latestFilter } from './common.ts';
+import { asDamage } from '../exit-codes.ts';
 import type { LatestFilterFlags } from './common.ts';
 
 export function registerDump(program: Command, ctx: CliContext): void {
@@ -19,9 +20,13 @@ export function registerDump(program: Command, ctx: CliContext): void {
       await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
         const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
         const restorer = new Restorer(repo, { signal: ctx.signal });
-        const node = await restorer.findNode(snap.tree, file);
-        if (node.type !== 'file') throw new UsageError(`${file} is a ${node.type}, not a file`, { hint: 'use "lifeboat restore --include PATH" for directories' });
-        await restorer.dump(node, ctx.out.stdout);
+        try {
+          const node = await restorer.findNode(snap.tree, file);
+          if (node.type !== 'file') throw new UsageError(`${file} is a ${node.type}, not a file`, { hint: 'use "lifeboat restore --include PATH" for directories' });
+          await restorer.dump(node, ctx.out.stdout);
+        } catch (err) {
+          throw asDamage(err);
+        }
       });
     });
 }

@@ -11,6 +11,8 @@ import { collect, tagGroups } from './common.ts';
 import { existsSync } from 'node:fs';
 import type { Retention } from '../../sources/source-kit.ts';
 import { withStack } from '../stack-access.ts';
+import { resticDurationProblem } from '../../config/value-checks.ts';
+import { formatLocal } from '../../util/time.ts';
 import { runPrune } from './prune.ts';
 
 interface ForgetFlags {
@@ -24,6 +26,13 @@ const int = (v: string | undefined, flag: string): number | undefined => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < -1) throw new UsageError(`${flag} ${v}: expected a whole number (-1 = unlimited)`);
   return n;
+};
+
+/** A --keep-within* value: restic's duration (y m d h), checked before anything is opened. */
+const within = (v: string | undefined, flag: string): string | undefined => {
+  const why = v === undefined || v === '' ? undefined : resticDurationProblem(v);
+  if (why !== undefined) throw new UsageError(`${flag}: ${why}`);
+  return v;
 };
 
 function hasDefaultConfig(): boolean {
@@ -111,8 +120,9 @@ export function registerForget(program: Command, ctx: CliContext): void {
       const policy: ExpirePolicy = {
         last: int(f.keepLast, '--keep-last'), hourly: int(f.keepHourly, '--keep-hourly'), daily: int(f.keepDaily, '--keep-daily'),
         weekly: int(f.keepWeekly, '--keep-weekly'), monthly: int(f.keepMonthly, '--keep-monthly'), yearly: int(f.keepYearly, '--keep-yearly'),
-        within: f.keepWithin, withinHourly: f.keepWithinHourly, withinDaily: f.keepWithinDaily, withinWeekly: f.keepWithinWeekly,
-        withinMonthly: f.keepWithinMonthly, withinYearly: f.keepWithinYearly,
+        within: within(f.keepWithin, '--keep-within'), withinHourly: within(f.keepWithinHourly, '--keep-within-hourly'),
+        withinDaily: within(f.keepWithinDaily, '--keep-within-daily'), withinWeekly: within(f.keepWithinWeekly, '--keep-within-weekly'),
+        withinMonthly: within(f.keepWithinMonthly, '--keep-within-monthly'), withinYearly: within(f.keepWithinYearly, '--keep-within-yearly'),
         tags: f.keepTag.length > 0 ? tagGroups(f.keepTag) : undefined,
       };
       if (ids.length === 0 && isEmptyPolicy(policy)) {
@@ -141,7 +151,7 @@ export function registerForget(program: Command, ctx: CliContext): void {
             ctx.out.line(`snapshots for ${key || '(all)'}:`);
             ctx.out.table(
               ['ID', 'Time', 'Host', 'Tags', 'Decision'],
-              decisions.map((d) => [d.snapshot.id.slice(0, 8), d.snapshot.date.toISOString().replace('T', ' ').slice(0, 19), d.snapshot.hostname ?? '', (d.snapshot.tags ?? []).join(','), d.keep ? `keep: ${d.reasons.join(', ')}` : 'remove']),
+              decisions.map((d) => [d.snapshot.id.slice(0, 8), formatLocal(d.snapshot.date), d.snapshot.hostname ?? '', (d.snapshot.tags ?? []).join(','), d.keep ? `keep: ${d.reasons.join(', ')}` : 'remove']),
             );
             for (const d of decisions) if (!d.keep) remove.push(d.snapshot);
           }

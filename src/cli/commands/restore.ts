@@ -19,6 +19,9 @@ import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './commo
 import type { LatestFilterFlags } from './common.ts';
 import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
+import { formatLocal } from '../../util/time.ts';
+import { parseAt, warnManyHosts } from './snapshot-choice.ts';
+import { asDamage } from '../exit-codes.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
@@ -42,7 +45,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .option('-i, --include <path>', 'with --target: restore only this path of the snapshot')
     .option('--only <sources>', 'stack mode: restore only these sources (comma separated)')
     .option('--snapshot <id>', 'stack mode: restore this snapshot (of one source)')
-    .option('--at <time>', 'stack mode: restore the latest snapshots taken at or before this time')
+    .option('--at <time>', 'stack mode: the latest snapshots taken at or before this time (2026-12-01T10:00+01:00, 2026-12-01 10:00 local, 2h ago)')
     .option('--to <target>', 'stack mode: restore into another target (database name, directory, URL; one source)')
     .option('-n, --dry-run', 'stack mode: print the plan and stop')
     .option('-y, --yes', 'stack mode: do not ask before replacing data')
@@ -50,8 +53,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
   addLatestFilterOptions(cmd)
     .action(async (ref: string | undefined, flags: RestoreFlags) => {
       if (flags.target) return restoreToDir(ctx, ref ?? 'latest', flags);
-      if (flags.host.length + flags.tag.length + flags.path.length > 0) {
-        throw new UsageError('--host, --tag and --path choose the snapshot of a restore with --target', { hint: 'in stack mode, use --only, --snapshot or --at' });
+      if (flags.tag.length + flags.path.length > 0) {
+        throw new UsageError('--tag and --path choose the snapshot of a restore with --target', { hint: 'in stack mode, use --only, --snapshot, --at or --host' });
       }
       return restoreStackCommand(ctx, ref, flags);
     });
@@ -78,13 +81,16 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
     });
     if (ctx.out.isInteractive) total = await restoreSize(repo, snap.tree);
     const target = flags.target as string;
-    const r = await restorer.restore(snap, target);
+    const r = await restorer.restore(snap, target).catch((err: unknown) => {
+      throw asDamage(err);
+    });
     ctx.out.clearProgress();
     ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
     for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
     ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
     if (r.errors.length > 0) {
-      const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity/i.test(e.message));
+      // A pack the index names but storage does not have is damage too (its "not found" names data/<id>).
+      const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity|\bdata\/[0-9a-f]{64}\b.*not found/i.test(e.message));
       throw new LifeboatError(integrity ? 'integrity' : 'restore_incomplete', `restore incomplete: ${r.errors.length} files could not be restored (first: ${r.errors[0]?.path})`, {
         hint: integrity ? 'run "lifeboat check --read-data" to see the damage' : 'see the warnings above',
       });
@@ -118,35 +124,37 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 
 async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
   if (flags.include) throw new UsageError('--include needs --target');
-  let at: Date | undefined;
-  if (flags.at) {
-    at = new Date(flags.at);
-    if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${flags.at}: not a time (use e.g. 2026-11-22T10:00:00Z)`);
-  }
+  const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
   await withStack(ctx, async (stack, opts) => {
     const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('shared');
     try {
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to, noSafetySnapshot: !flags.safetySnapshot });
+      const plan = await planStackRestore(stack, opened, { only, snapshot: flags.snapshot ?? ref, at, to: flags.to, hosts: flags.host, noSafetySnapshot: !flags.safetySnapshot });
+      const taken = (id: string): string => {
+        const snap = plan.snapshots.get(id);
+        return snap ? formatLocal(snap.date) : '';
+      };
       ctx.out.line('Restore plan (in dependency order):');
       ctx.out.table(
-        ['#', 'Source', 'Type', 'Snapshot', 'Taken', 'Into', 'Safety snapshot', 'Hooks'],
+        ['#', 'Source', 'Type', 'Snapshot', 'Host', 'Taken', 'Into', 'Safety snapshot', 'Hooks'],
         plan.items.map((p, i) => [
           i + 1,
           p.source.name,
           p.source.type,
           p.snapshotId.slice(0, 8),
-          plan.snapshots.get(p.snapshotId)?.date.toISOString().replace('T', ' ').slice(0, 19) ?? '',
+          plan.snapshots.get(p.snapshotId)?.hostname ?? '',
+          taken(p.snapshotId),
           p.to ?? '(in place)',
           p.safetySnapshot ? 'first, tag pre-restore' : p.to ? '-' : 'none (--no-safety-snapshot)',
           [...(p.hooks?.before ?? []).map((h) => `before: ${h}`), ...(p.hooks?.after ?? []).map((h) => `after: ${h}`)].join('; '),
         ]),
       );
-      for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore`);
+      for (const m of plan.missing) ctx.out.warn(`source ${m} has no snapshot to restore${flags.host.length ? ` from host ${flags.host.join(' or ')}` : ''}`);
+      warnManyHosts(ctx, plan.snapshots.values());
       if (plan.items.length === 0) throw new LifeboatError('not_found', 'nothing to restore: no snapshot matches', { hint: 'run "lifeboat snapshots --tag lifeboat" to see what exists' });
       if (flags.dryRun) {
-        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, to: p.to ?? null, safety_snapshot: p.safetySnapshot === true, depends_on: p.dependsOn })), missing: plan.missing });
+        ctx.out.result({ dry_run: true, plan: plan.items.map((p) => ({ source: p.source.name, snapshot_id: p.snapshotId, host: plan.snapshots.get(p.snapshotId)?.hostname ?? null, time: plan.snapshots.get(p.snapshotId)?.time ?? null, to: p.to ?? null, safety_snapshot: p.safetySnapshot === true, depends_on: p.dependsOn })), missing: plan.missing });
         return;
       }
       const inPlace = plan.items.filter((p) => !p.to).map((p) => p.source.name);

@@ -10,22 +10,25 @@ import { verifyStack } from '../../app/assurance.ts';
 import { withStack } from '../stack-access.ts';
 import { formatDuration } from '../output.ts';
 import { parseSubset } from './check.ts';
+import { addChoiceOptions, parseAt } from './snapshot-choice.ts';
 
 export function registerVerify(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('verify')
     .description('check the repository and each source\'s latest backup (artifacts, dumps, RDBs) without touching live stores')
     .option('--only <sources>', 'only these sources (comma separated)')
     .option('--snapshot <id>', 'verify this snapshot instead of the latest')
     .option('--read-data', 'also read and verify every pack of the repository')
-    .option('--read-data-subset <subset>', 'read a subset of packs: N% or n/t')
-    .action(async (flags: { only?: string; snapshot?: string; readData?: boolean; readDataSubset?: string }) => {
+    .option('--read-data-subset <subset>', 'read a subset of packs: N% or n/t');
+  addChoiceOptions(cmd)
+    .action(async (flags: { only?: string; snapshot?: string; readData?: boolean; readDataSubset?: string; at?: string; host: string[] }) => {
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
+      const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
       await withStack(ctx, async (stack, opts) => {
         const opened = await stack.openRepository('shared');
         try {
           const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
-          const r = await verifyStack(stack, opened, { ...opts, only, snapshot: flags.snapshot, check: { readData: flags.readData, readDataSubset: subset }, onSourceDone: (s) => ctx.out.progress(`${s.source}: ${s.status}`) });
+          const r = await verifyStack(stack, opened, { ...opts, only, snapshot: flags.snapshot, at, hosts: flags.host, check: { readData: flags.readData, readDataSubset: subset }, onSourceDone: (s) => ctx.out.progress(`${s.source}: ${s.status}`) });
           ctx.out.clearProgress();
           ctx.out.result(r);
           const rc = r.repository_check;

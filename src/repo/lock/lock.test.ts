@@ -161,3 +161,32 @@ test('restic refuses to back up while lifeboat holds an exclusive lock', { skip:
   const ok = restic();
   assert.equal(ok.status, 0, String(ok.stderr));
 });
+
+test('retryForMs waits for a held lock to be released, then takes it (restic --retry-lock)', async () => {
+  const { repo } = await freshRepo();
+  const held = await Lock.acquire(repo, true, { settleMs: 0 });
+  const waits: string[] = [];
+  setTimeout(() => void held.release(), 300);
+  const started = Date.now();
+  const lock = await Lock.acquire(repo, true, { settleMs: 0, retryForMs: 10_000, retryDelayMs: 50, onWait: (e) => waits.push(e.message) });
+  assert.ok(Date.now() - started >= 250, 'it took the lock before the holder released it');
+  assert.equal(waits.length, 1);
+  assert.match(waits[0] as string, /is locked exclusively by/);
+  await lock.release();
+  assert.deepEqual(await listLocks(repo), []);
+});
+
+test('retryForMs gives up with the locked error, saying how long it waited; without it there is no retry', async () => {
+  const { repo } = await freshRepo();
+  const held = await Lock.acquire(repo, true, { settleMs: 0 });
+  try {
+    await assert.rejects(Lock.acquire(repo, false, { settleMs: 0, retryForMs: 1000, retryDelayMs: 50 }), (e: unknown) =>
+      e instanceof AlreadyLockedError && / \(gave up after waiting 1s\)$/.test(e.message) && e.data.pid === process.pid);
+    let waited = false;
+    await assert.rejects(Lock.acquire(repo, false, { settleMs: 0, onWait: () => (waited = true) }), (e: unknown) => e instanceof AlreadyLockedError && !/gave up/.test(e.message));
+    assert.equal(waited, false);
+    assert.equal((await listLocks(repo)).length, 1, 'the failed tries left no lock behind');
+  } finally {
+    await held.release();
+  }
+});

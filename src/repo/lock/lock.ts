@@ -33,6 +33,41 @@ export interface LockOptions {
   signal?: AbortSignal;
   /** Called if a refresh fails (the lock may then go stale under us). */
   onRefreshError?: (err: unknown) => void;
+  /**
+   * Keep trying this long (ms) while another process holds a conflicting lock, as restic's
+   * `--retry-lock`; then the usual AlreadyLockedError, saying how long it waited. 0: no retry.
+   */
+  retryForMs?: number;
+  /** The first wait between tries (default 1 s; it doubles up to a minute, never past the deadline). */
+  retryDelayMs?: number;
+  /** Called once, when the first try finds the repository locked and a retry follows. */
+  onWait?: (err: AlreadyLockedError) => void;
+}
+
+export const RETRY_DELAY_MAX_MS = 60_000;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = (): void => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const abort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/** `90s`, `5m`, `1h5m` for messages. */
+function waited(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m${s % 60 ? `${s % 60}s` : ''}` : `${Math.floor(m / 60)}h${m % 60 ? `${m % 60}m` : ''}`;
 }
 
 function processAlive(pid: number): boolean {
@@ -92,8 +127,31 @@ export class Lock {
     return this.#id;
   }
 
-  /** Takes a lock or throws AlreadyLockedError naming the holder. */
+  /**
+   * Takes a lock or throws AlreadyLockedError naming the holder; with `retryForMs`, tries
+   * again (after 1 s, 2 s, 4 s, … up to a minute) until that much time has passed.
+   */
   static async acquire(repo: Repository, exclusive: boolean, opts: LockOptions = {}): Promise<Lock> {
+    const retryFor = opts.retryForMs ?? 0;
+    const deadline = Date.now() + retryFor;
+    let delay = Math.min(opts.retryDelayMs ?? 1000, RETRY_DELAY_MAX_MS);
+    for (let tries = 0; ; tries++) {
+      try {
+        return await Lock.#acquireOnce(repo, exclusive, opts);
+      } catch (err) {
+        if (!(err instanceof AlreadyLockedError) || err.data.lockId === undefined || retryFor <= 0) throw err;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new AlreadyLockedError(`${err.message} (gave up after waiting ${waited(retryFor)})`, { hint: err.hint, data: err.data, cause: err });
+        }
+        if (tries === 0) opts.onWait?.(err);
+        await sleep(Math.min(delay, left), opts.signal);
+        delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);
+      }
+    }
+  }
+
+  static async #acquireOnce(repo: Repository, exclusive: boolean, opts: LockOptions): Promise<Lock> {
     const lock = new Lock(repo, exclusive, opts.clock ?? systemClock);
     await lock.#checkConflicts(undefined, opts.signal);
     lock.#id = await lock.#write(opts.signal);
