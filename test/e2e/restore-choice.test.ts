@@ -68,7 +68,7 @@ sources:
     const hosts = [hostname(), 'other-host'].sort().join(', ');
     assert.ok(r.stderr.includes(`warning: the chosen snapshots come from 2 hosts (${hosts}); pass --host NAME`), r.stderr);
     const j = planOf((await run(['restore', '--dry-run', '--json'])).stdout);
-    assert.deepEqual(j.plan.find((p) => p.source === 'app'), { source: 'app', snapshot_id: ids.newer, host: 'other-host', time: j.plan.find((p) => p.source === 'app')?.time, to: null, depends_on: [] });
+    assert.deepEqual(j.plan.find((p) => p.source === 'app'), { source: 'app', snapshot_id: ids.newer, host: 'other-host', time: j.plan.find((p) => p.source === 'app')?.time, to: null, safety_snapshot: true, depends_on: [] });
   });
 
   test('--host picks the latest of that host and the warning goes away', async () => {
