@@ -10,6 +10,14 @@
  * the caller decides the exit code. Metadata (owner when root, mode, times) is applied before
  * a file takes its name; directory metadata last, deepest first.
  *
+ * Nothing outside the target is ever created, followed or changed (docs/design.md, "Restore
+ * guarantees"): trees with repeated, unsorted or unsafe names do not load (decodeTree);
+ * directories are made one level at a time, and live content that is not a directory where
+ * the snapshot has one is replaced, never followed; files are created O_EXCL|O_NOFOLLOW and
+ * their metadata set on the descriptor; symlinks are renamed into place and never followed;
+ * directory metadata is set through an O_NOFOLLOW|O_DIRECTORY descriptor. Times are exact to
+ * the nanosecond where file-times.ts can call utimensat.
+ *
  * How the work is laid out (restic's restorer reads packs, not blobs, and so do we):
  * - The tree is walked depth first; directories and symlinks are made on the way and the
  *   files are collected, a batch of FILE_BATCH at a time (memory stays bounded).
