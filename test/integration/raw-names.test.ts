@@ -86,6 +86,7 @@ describe('names and link targets that are not UTF-8', () => {
   test('restic 0.14 restores lifeboat\'s snapshot: names exact, a raw link target as restic itself keeps it', { skip: missingBinaries('restic') }, async () => {
     const repoDir = path.join(tmp.path, 'repo-lb-restic');
     await backup(repoDir);
+    await resticOk(['check', '--read-data'], { repo: repoDir, password: PASSWORD });
     const target = path.join(tmp.path, 'restic-restore');
     await resticOk(['restore', 'latest', '--target', target], { repo: repoDir, password: PASSWORD });
     const got = describe_(Buffer.from(path.join(target, src)));
