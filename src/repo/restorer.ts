@@ -10,6 +10,14 @@
  * the caller decides the exit code. Metadata (owner when root, mode, times) is applied before
  * a file takes its name; directory metadata last, deepest first.
  *
+ * Nothing outside the target is ever created, followed or changed (docs/design.md, "Restore
+ * guarantees"): trees with repeated, unsorted or unsafe names do not load (decodeTree);
+ * directories are made one level at a time, and live content that is not a directory where
+ * the snapshot has one is replaced, never followed; files are created O_EXCL|O_NOFOLLOW and
+ * their metadata set on the descriptor; symlinks are renamed into place and never followed;
+ * directory metadata is set through an O_NOFOLLOW|O_DIRECTORY descriptor. Times are exact to
+ * the nanosecond where file-times.ts can call utimensat.
+ *
  * How the work is laid out (restic's restorer reads packs, not blobs, and so do we):
  * - The tree is walked depth first; directories and symlinks are made on the way and the
  *   files are collected, a batch of FILE_BATCH at a time (memory stays bounded).
@@ -26,16 +34,18 @@
  */
 import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, futimesSync, linkSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, lutimes, open, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { lchown, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
 import { Semaphore, mapLimit } from '../util/semaphore.ts';
-import { parseSeconds } from '../util/time.ts';
+import { parseNs } from '../util/time.ts';
+import { setLinkTimes, setTimesFd } from './file-times.ts';
 import type { BlobLocation } from './index/master-index.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
-import { unixPermFromGoMode } from './tree/node.ts';
+import { unixPermFromGoMode, unsafeName } from './tree/node.ts';
+import { fsPath } from './tree/raw-names.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
 import { gidOf, uidOf } from './archiver/owners.ts';
@@ -83,12 +93,24 @@ const EGID = process.getegid?.() ?? 0;
 /** The process umask, read once: a mode it does not narrow needs no chmod after open. */
 const UMASK = process.umask();
 
-/** A node's access and modification times as utimes takes them (seconds), if it has any. */
-function timesOf(node: TreeNode): { atime: number; mtime: number } | undefined {
+/** A node's access and modification times in nanoseconds, if it has any. */
+function timesOf(node: TreeNode): { atime: bigint; mtime: bigint } | undefined {
   if (!node.mtime) return undefined;
-  const mtime = parseSeconds(node.mtime);
-  return { atime: node.atime ? parseSeconds(node.atime) : mtime, mtime };
+  const mtime = parseNs(node.mtime);
+  return { atime: node.atime ? parseNs(node.atime) : mtime, mtime };
 }
+
+/**
+ * How the restore opens what it writes: a new file is created, never opened through a name
+ * that exists (O_EXCL), and nothing is opened through a symlink (O_NOFOLLOW); a directory's
+ * metadata is set on a descriptor of the directory itself, never through a path that a link
+ * could redirect.
+ */
+const NEW_FILE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+const DIR_META = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+
+/** A path that names an open descriptor's own file (for the path-only xattr calls), on Linux. */
+const fdPath = (fd: number, p: string): string => (process.platform === 'linux' ? `/proc/self/fd/${fd}` : p);
 
 /** `name` inside `dir`: both come from a walk that refused unsafe names (no path.join needed). */
 function childPath(dir: string, name: string): string {
@@ -137,6 +159,8 @@ export class Restorer {
    * parent without the setgid bit): there, root needs no chown for files owned by root.
    */
   readonly #plainDirs = new Set<string>();
+  /** Symlinks this restore made: never followed, never replaced by a directory (see #makeDir). */
+  readonly #madeLinks = new Set<string>();
 
   constructor(repo: Repository, opts: RestoreOptions = {}) {
     this.#repo = repo;
@@ -173,7 +197,7 @@ export class Restorer {
     for (let i = this.#dirs.length - 1; i >= 0; i--) {
       const { node, path: p } = this.#dirs[i] as { node: TreeNode; path: string };
       try {
-        await this.#applyMeta(node, p);
+        this.#applyDirMeta(node, p);
       } catch (err) {
         this.#result.errors.push({ path: p, message: errorMessage(err) });
       }
@@ -195,14 +219,15 @@ export class Restorer {
     this.#cancelled();
     const tree = await this.#trees.load(treeId);
     for (const node of tree.nodes) {
-      if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
+      // TreeStore refuses trees with such names (decodeTree); this guards the paths all the same.
+      if (unsafeName(node.name) !== undefined) {
         this.#result.errors.push({ path: childPath(dir, node.name), message: 'refusing to restore an unsafe name' });
         continue;
       }
       const p = childPath(dir, node.name);
       try {
         if (node.type === 'dir') {
-          const made = mkdirSync(p, { recursive: true }) !== undefined;
+          const made = this.#makeDir(p);
           if (made && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
           this.#result.dirs++;
           this.#dirs.push({ node, path: p });
@@ -217,6 +242,28 @@ export class Restorer {
         this.#result.errors.push({ path: p, message: errorMessage(err) });
       }
     }
+  }
+
+  /**
+   * Makes the directory `p`, or finds one there; returns whether it made it. `dir` is already a
+   * directory, so `p` is checked without following it: live content that is not a directory
+   * (a symlink above all, or a file) is what the snapshot replaces, so it is removed (the link
+   * itself, never what it points to) and the directory made in its place. Trees have unique
+   * names, so a restore never meets here a link it made itself; if it did, it refuses.
+   */
+  #makeDir(p: string): boolean {
+    const fp = fsPath(p);
+    try {
+      mkdirSync(fp);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (lstatSync(fp).isDirectory()) return false;
+    if (this.#madeLinks.has(p)) throw new Error('refusing to restore a directory where this restore made a symlink');
+    unlinkSync(fp);
+    mkdirSync(fp);
+    return true;
   }
 
   async #queueFile(node: TreeNode, p: string, dir: string): Promise<void> {
@@ -293,8 +340,9 @@ export class Restorer {
         this.#links.push(j); // its first name is still being written
       } else if (typeof first === 'string') {
         try {
-          rmSync(j.path, { force: true });
-          linkSync(first, j.path);
+          // rm removes a link or file in the way, never a directory (nor what a link points to).
+          rmSync(fsPath(j.path), { force: true });
+          linkSync(fsPath(first), fsPath(j.path));
           this.#result.files++;
         } catch (err) {
           this.#result.errors.push({ path: j.path, message: errorMessage(err) });
@@ -453,11 +501,11 @@ export class Restorer {
     let name = p;
     let fd: number;
     try {
-      fd = openSync(p, 'wx', perm & 0o777);
+      fd = openSync(fsPath(p), NEW_FILE, perm & 0o777);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       name = tmpName(p);
-      fd = openSync(name, 'wx', perm & 0o777);
+      fd = openSync(fsPath(name), NEW_FILE, perm & 0o777);
     }
     let ok = false;
     try {
@@ -465,17 +513,10 @@ export class Restorer {
         let done = 0;
         while (done < data.length) done += writeSync(fd, data, done, data.length - done);
       }
-      const t = timesOf(node);
-      if (t) futimesSync(fd, t.atime, t.mtime);
+      this.#fileMeta(fd, node, job, perm, chmodAfter);
       closeSync(fd);
       ok = true;
-      const owner = this.#owner(node, job.dir);
-      // chown clears setuid/setgid, so it goes first; chmod does not touch the times.
-      if (owner) chownSync(name, owner.uid, owner.gid);
-      if (chmodAfter) chmodSync(name, perm);
-      // Attributes the file system refuses (security.*, another fs) are skipped, as restic warns and goes on.
-      writeXattrsSync(name, node.extended_attributes);
-      if (name !== p) renameSync(name, p);
+      if (name !== p) renameSync(fsPath(name), fsPath(p));
     } catch (err) {
       if (!ok) {
         try {
@@ -484,7 +525,7 @@ export class Restorer {
           // already closed
         }
       }
-      rmSync(name, { force: true });
+      rmSync(fsPath(name), { force: true });
       throw err;
     }
     if (data) {
@@ -493,13 +534,27 @@ export class Restorer {
     }
   }
 
+  /**
+   * Sets a new file's metadata through its descriptor: owner (when root) first, as chown
+   * clears setuid/setgid; then mode, extended attributes, and the times last.
+   */
+  #fileMeta(fd: number, node: TreeNode, job: FileJob, perm: number, chmodAfter: boolean): void {
+    const owner = this.#owner(node, job.dir);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    if (chmodAfter) fchmodSync(fd, perm);
+    // Attributes the file system refuses (security.*, another fs) are skipped, as restic warns and goes on.
+    if (node.extended_attributes?.length) writeXattrsSync(fdPath(fd, job.path), node.extended_attributes);
+    const t = timesOf(node);
+    if (t) setTimesFd(fd, t.atime, t.mtime);
+  }
+
   /** Writes a file of several blobs, loading a few blobs ahead of the one being written. */
   async #writeStreamed(job: FileJob): Promise<void> {
     this.#cancelled();
     const { node, path: p } = job;
     const tmp = tmpName(p);
     const { perm, chmodAfter } = this.#perm(node);
-    const fh = await open(tmp, 'wx', perm & 0o777);
+    const fh = await open(fsPath(tmp), NEW_FILE, perm & 0o777);
     let ok = false;
     try {
       for await (const data of this.#blobs(node.content ?? [])) {
@@ -509,18 +564,13 @@ export class Restorer {
         release(data);
         this.#report(p);
       }
+      this.#fileMeta(fh.fd, node, job, perm, chmodAfter);
       await fh.close();
       ok = true;
-      const owner = this.#owner(node, job.dir);
-      if (owner) await chown(tmp, owner.uid, owner.gid);
-      if (chmodAfter) await chmod(tmp, perm);
-      const t = timesOf(node);
-      if (t) await utimes(tmp, t.atime, t.mtime);
-      writeXattrsSync(tmp, node.extended_attributes);
-      await rename(tmp, p);
+      await rename(fsPath(tmp), fsPath(p));
     } catch (err) {
       if (!ok) await fh.close().catch(() => undefined);
-      await rm(tmp, { force: true });
+      await rm(fsPath(tmp), { force: true });
       throw err;
     }
   }
@@ -553,11 +603,9 @@ export class Restorer {
         const job: FileJob = { node, path: p, dir: path.dirname(p) };
         await this.#guard(job, () => ((node.content?.length ?? 0) > 1 ? this.#writeStreamed(job) : this.#writeSingle(job)));
       } else if (node.type === 'symlink') {
-        await rm(p, { force: true });
-        await symlink(node.linktarget ?? '', p);
-        await this.#applyMeta(node, p);
+        await this.#writeSymlink(node, p);
       } else if (node.type === 'dir') {
-        mkdirSync(p, { recursive: true });
+        this.#makeDir(p);
         this.#dirs.push({ node, path: p });
         if (node.subtree) await this.#walk(node.subtree, p);
       }
@@ -578,19 +626,40 @@ export class Restorer {
     }
   }
 
-  async #applyMeta(node: TreeNode, p: string): Promise<void> {
-    if (node.type === 'dir') writeXattrsSync(p, node.extended_attributes);
-    if (isRoot) {
-      const uid = uidOf(node.user) ?? node.uid;
-      const gid = gidOf(node.group) ?? node.gid;
-      if (node.type === 'symlink') await lchown(p, uid, gid);
-      else await chown(p, uid, gid);
+  /**
+   * Makes a symlink under a temporary name, sets its owner and times (on the link itself), and
+   * renames it into place: what was there (a file, a link) is replaced whole, a directory
+   * there is an error that touches nothing.
+   */
+  async #writeSymlink(node: TreeNode, p: string): Promise<void> {
+    const tmp = tmpName(p);
+    await symlink(fsPath(node.linktarget ?? ''), fsPath(tmp));
+    try {
+      if (isRoot) await lchown(fsPath(tmp), uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      const t = timesOf(node);
+      if (t) setLinkTimes(fsPath(tmp), t.atime, t.mtime);
+      await rename(fsPath(tmp), fsPath(p));
+    } catch (err) {
+      await rm(fsPath(tmp), { force: true });
+      throw err;
     }
-    if (node.type !== 'symlink' && node.mode !== undefined) await chmod(p, unixPermFromGoMode(node.mode));
-    const t = timesOf(node);
-    if (t) {
-      if (node.type === 'symlink') await lutimes(p, t.atime, t.mtime);
-      else await utimes(p, t.atime, t.mtime);
+    this.#madeLinks.add(p);
+  }
+
+  /**
+   * A directory's metadata, set on a descriptor opened with O_NOFOLLOW|O_DIRECTORY: if a link
+   * stands where the directory was made, the open fails and nothing outside is touched.
+   */
+  #applyDirMeta(node: TreeNode, p: string): void {
+    const fd = openSync(fsPath(p), DIR_META);
+    try {
+      if (node.extended_attributes?.length) writeXattrsSync(fdPath(fd, p), node.extended_attributes);
+      if (isRoot) fchownSync(fd, uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      if (node.mode !== undefined) fchmodSync(fd, unixPermFromGoMode(node.mode));
+      const t = timesOf(node);
+      if (t) setTimesFd(fd, t.atime, t.mtime);
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -31,7 +31,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { CancelledError, LifeboatError, errorMessage } from '../../core/errors.ts';
@@ -50,6 +50,7 @@ import type { Snapshot, SnapshotDoc } from '../snapshot/snapshot.ts';
 import { goModeFromUnix } from '../tree/node.ts';
 import type { Tree, TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
+import { fsPath, hasRawBytes, nameFromBytes } from '../tree/raw-names.ts';
 import { groupName, userName } from './owners.ts';
 import { readXattrsSync } from './xattrs.ts';
 
@@ -139,7 +140,7 @@ export interface SnapshotMeta {
  * of them left for the garbage collector.
  */
 async function* readFileInPieces(abs: string): AsyncGenerator<Uint8Array> {
-  const fh = await open(abs, 'r');
+  const fh = await open(fsPath(abs), 'r');
   const buf = Buffer.allocUnsafeSlow(READ_SIZE);
   try {
     for (;;) {
@@ -150,6 +151,36 @@ async function* readFileInPieces(abs: string): AsyncGenerator<Uint8Array> {
   } finally {
     await fh.close();
     release(buf);
+  }
+}
+
+/**
+ * The names in a directory, bytes that are not UTF-8 kept (raw-names.ts). Node decodes names
+ * as UTF-8, replacing what is not with U+FFFD; only a directory where that happened is read
+ * again as bytes.
+ */
+function readNames(abs: string): string[] {
+  const names = readdirSync(fsPath(abs));
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  return readdirSync(fsPath(abs), { encoding: 'buffer' }).map(nameFromBytes);
+}
+
+/** A symlink's target, bytes that are not UTF-8 kept. */
+function readLinkTarget(abs: string): string {
+  return nameFromBytes(readlinkSync(fsPath(abs), { encoding: 'buffer' }));
+}
+
+/**
+ * Extended attributes of a path that holds bytes that are not UTF-8: fs-xattr takes paths as
+ * text, so they are read through the descriptor's /proc name instead.
+ */
+function readRawPathXattrs(abs: string): ReturnType<typeof readXattrsSync> {
+  if (process.platform !== 'linux') return readXattrsSync(abs);
+  const fd = openSync(fsPath(abs), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  try {
+    return readXattrsSync(`/proc/self/fd/${fd}`);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -327,7 +358,7 @@ export class Archiver {
     const buf = Buffer.allocUnsafeSlow(expected);
     let n = 0;
     let grew = false;
-    const fd = openSync(abs, 'r');
+    const fd = openSync(fsPath(abs), 'r');
     try {
       while (n < buf.length) {
         const got = readSync(fd, buf, n, buf.length - n, n);
@@ -353,7 +384,8 @@ export class Archiver {
     // A changed large file is worth a codec thread (the next one can be chunked there), even
     // while the backup has added too little for one to start on its own.
     if (again) pool.prestart();
-    if (again && this.#mayOffload()) {
+    // The codec thread opens files by a text path: one with raw bytes in its name is read here.
+    if (again && !hasRawBytes(abs) && this.#mayOffload()) {
       const chunks = pool.chunkFile(abs, this.repo.config.chunker_polynomial);
       if (chunks) {
         this.#offloaded = true;
@@ -412,7 +444,7 @@ export class Archiver {
     if (prev && prev.type === node.type && prev.ctime === node.ctime && (prev.inode ?? 0) === (node.inode ?? 0) && (prev.device_id ?? 0) === (node.device_id ?? 0)) {
       node.extended_attributes = prev.extended_attributes ?? undefined;
     } else {
-      node.extended_attributes = readXattrsSync(abs);
+      node.extended_attributes = hasRawBytes(abs) ? readRawPathXattrs(abs) : readXattrsSync(abs);
     }
   }
 
@@ -515,7 +547,7 @@ export class Archiver {
    */
   async #walkDir(abs: string, prevTree: Tree | undefined): Promise<{ tree: Promise<string> }> {
     this.#checkCancel();
-    const names = readdirSync(abs).sort();
+    const names = readNames(abs).sort();
     const prevByName = new Map((prevTree?.nodes ?? []).map((n) => [n.name, n]));
     // The parent snapshot's subtrees of the next few child directories load while the walk
     // goes on (one at a time, each was a storage round trip the walk waited for).
@@ -539,7 +571,7 @@ export class Archiver {
     for (const name of names) {
       const p = path.join(abs, name);
       try {
-        const st = lstatSync(p, { bigint: true });
+        const st = lstatSync(fsPath(p), { bigint: true });
         if (this.#opts.exclude?.(p, st.isDirectory())) continue;
         const node = this.#nodeFromStat(name, st);
         const prev = prevByName.get(name);
@@ -570,7 +602,7 @@ export class Archiver {
           }
           part = (await this.#startFile(p, node, prev)).done;
         } else {
-          if (node.type === 'symlink') node.linktarget = readlinkSync(p);
+          if (node.type === 'symlink') node.linktarget = readLinkTarget(p);
           part = Promise.resolve(node);
         }
         const guarded = part.catch((err: unknown) => failed(p, err));
@@ -631,7 +663,7 @@ export class Archiver {
             nodes.push(await this.#fileNode(p, node, prevNode));
             continue;
           } else if (node.type === 'symlink') {
-            node.linktarget = readlinkSync(p);
+            node.linktarget = readLinkTarget(p);
           }
         } else {
           node.subtree = await build(child, p, prevSub);

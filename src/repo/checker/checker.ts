@@ -22,7 +22,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { CancelledError, UsageError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, IntegrityError, UsageError, errorMessage } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import { mapLimit } from '../../util/semaphore.ts';
 import type { FileInfo } from '../../storage/storage.ts';
@@ -496,6 +496,13 @@ class Check {
         return tree;
       } catch (err) {
         this.#rethrowCancel(err);
+        if (err instanceof IntegrityError && err.data.malformedTree === true) {
+          // The blob is authentic (its hash matched) but its names are repeated, unsorted or
+          // unsafe: every copy says the same, and nothing below it is walked.
+          const key = keyOf('tree', id);
+          if (!quiet && !this.#blobReports.has(key)) this.#blobReports.set(key, this.#error('tree', `tree ${id}`, err.message, [key]));
+          return undefined;
+        }
         lastError = err;
       }
     }

@@ -1,10 +1,15 @@
 import { IntegrityError } from '../../core/errors.ts';
+import { hasRawBytes, nameFromBytes, nameToBytes } from './raw-names.ts';
 
 /**
  * Tree nodes as restic writes them (internal/restic/node.go): a tree blob is the JSON
  * `{"nodes":[…]}\n`, nodes sorted by name (byte order). `mode` is Go's os.FileMode: the
  * permission bits plus type bits in the high bits (directory 1<<31, symlink 1<<27, …), not
  * the unix st_mode.
+ *
+ * Names and link targets may hold bytes that are not UTF-8 (see raw-names.ts for how they
+ * are kept in a string). A tree whose names are unsorted, repeated or unsafe to use as a path
+ * component is damaged: decodeTree refuses it, so no walk, restore or check ever acts on it.
  */
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
@@ -30,6 +35,7 @@ export interface TreeNode {
   device_id?: number;
   size?: number;
   links?: number;
+  /** The link target; raw bytes kept as in names (stored as restic's `linktarget_raw`). */
   linktarget?: string;
   extended_attributes?: ExtendedAttribute[];
   device?: number;
@@ -79,9 +85,40 @@ export function unixPermFromGoMode(mode: number): number {
   return m;
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Byte-wise comparison of names, as Go compares strings. */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  // Without surrogates, UTF-16 code unit order is code point order, which is UTF-8 byte order.
+  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(nameToBytes(a), nameToBytes(b));
+}
+
+/** Why a name cannot be a path component of a restore, or undefined when it can. */
+export function unsafeName(name: string): string | undefined {
+  if (name === '') return 'an empty name';
+  if (name === '.' || name === '..') return `the name ${JSON.stringify(name)}`;
+  if (name.includes('/')) return `a name with "/" (${JSON.stringify(name)})`;
+  if (name.includes('\0')) return `a name with a NUL byte (${JSON.stringify(name)})`;
+  return undefined;
+}
+
+/**
+ * Checks what restic guarantees of a tree and a restore relies on: every name is safe as a
+ * path component and the names are strictly sorted by bytes (so unique). Throws an
+ * IntegrityError naming the tree and the first offending name.
+ */
+export function validateTreeNames(nodes: readonly TreeNode[], what: string): void {
+  for (let i = 0; i < nodes.length; i++) {
+    const name = (nodes[i] as TreeNode).name;
+    const unsafe = unsafeName(name);
+    if (unsafe !== undefined) throw new IntegrityError(`${what} is damaged: it holds ${unsafe}`, { data: { malformedTree: true } });
+    if (i === 0) continue;
+    const prev = (nodes[i - 1] as TreeNode).name;
+    const order = compareNames(prev, name);
+    if (order === 0) throw new IntegrityError(`${what} is damaged: the name ${JSON.stringify(name)} appears twice`, { data: { malformedTree: true } });
+    if (order > 0) throw new IntegrityError(`${what} is damaged: its names are not sorted (${JSON.stringify(prev)} before ${JSON.stringify(name)})`, { data: { malformedTree: true } });
+  }
 }
 
 export function encodeTree(tree: Tree): Buffer {
@@ -105,7 +142,16 @@ function orderNode(n: TreeNode): Record<string, unknown> {
   put('ctime');
   o.uid = n.uid;
   o.gid = n.gid;
-  for (const k of ['user', 'group', 'inode', 'device_id', 'size', 'links', 'linktarget', 'extended_attributes', 'device'] as const) put(k);
+  for (const k of ['user', 'group', 'inode', 'device_id', 'size', 'links'] as const) put(k);
+  if (n.linktarget !== undefined && hasRawBytes(n.linktarget)) {
+    // As restic: the text form (invalid bytes shown as U+FFFD) for older readers, and the bytes.
+    const raw = nameToBytes(n.linktarget);
+    o.linktarget = raw.toString('utf8');
+    o.linktarget_raw = raw.toString('base64');
+  } else {
+    put('linktarget');
+  }
+  for (const k of ['extended_attributes', 'device'] as const) put(k);
   o.content = n.content;
   put('subtree');
   put('error');
@@ -121,10 +167,16 @@ export function decodeTree(plain: Buffer, what: string): Tree {
   }
   const nodes = (doc as { nodes?: unknown }).nodes;
   if (!Array.isArray(nodes)) throw new IntegrityError(`${what} has no node list`);
-  for (const n of nodes as TreeNode[]) {
+  for (const n of nodes as Array<TreeNode & { linktarget_raw?: unknown }>) {
     if (typeof n?.name !== 'string') throw new IntegrityError(`${what} has a node without a name`);
     n.name = goUnquoteName(n.name);
+    if (n.linktarget_raw !== undefined) {
+      if (typeof n.linktarget_raw !== 'string') throw new IntegrityError(`${what} is damaged: the node ${JSON.stringify(n.name)} has an invalid linktarget_raw`, { data: { malformedTree: true } });
+      n.linktarget = nameFromBytes(Buffer.from(n.linktarget_raw, 'base64'));
+      delete n.linktarget_raw;
+    }
   }
+  validateTreeNames(nodes as TreeNode[], what);
   return { nodes: nodes as TreeNode[] };
 }
 
@@ -150,6 +202,7 @@ export function goQuoteName(name: string): string {
     else if (ch === '\t') out += '\\t';
     else if (ch === '\v') out += '\\v';
     else if (cp < 0x20 || cp === 0x7f) out += '\\x' + cp.toString(16).padStart(2, '0');
+    else if (cp >= 0xdc80 && cp <= 0xdcff) out += '\\x' + (cp - 0xdc00).toString(16); // a raw byte (raw-names.ts), as Go quotes it
     else if (cp >= 0xd800 && cp <= 0xdfff) out += '\\ufffd'; // lone surrogate: not valid UTF-8
     else if (PRINTABLE.test(ch)) out += ch;
     else if (cp < 0x10000) out += '\\u' + cp.toString(16).padStart(4, '0');
@@ -158,7 +211,10 @@ export function goQuoteName(name: string): string {
   return out;
 }
 
-/** Inverse of goQuoteName; a name that is not valid quoted text is returned as is. */
+/**
+ * Inverse of goQuoteName; a name that is not valid quoted text is returned as is. Bytes that
+ * are not UTF-8 (`\xff`) are kept as raw-names.ts describes.
+ */
 export function goUnquoteName(s: string): string {
   if (!s.includes('\\')) return s;
   const bytes: number[] = [];
@@ -198,5 +254,5 @@ export function goUnquoteName(s: string): string {
       i += 3;
     } else return s;
   }
-  return Buffer.from(bytes).toString('utf8');
+  return nameFromBytes(Buffer.from(bytes));
 }
