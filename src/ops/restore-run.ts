@@ -45,7 +45,7 @@ export async function runRestore(
         const ropts: RestoreOptions = p.to ? { to: p.to } : {};
         if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, opts.signal);
         try {
-          await source.restore(reader, deps.context(source), ropts);
+          await source.restore(reader, deps.context(source), { ...ropts, expected: fingerprint });
         } finally {
           if (p.hooks?.after?.length) await deps.runHooks(p.hooks.after, `${source.name}: after-restore hook`, opts.signal);
         }

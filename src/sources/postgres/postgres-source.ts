@@ -12,13 +12,15 @@
  * counts describe exactly the dumped data even while the application writes. Databases are
  * dumped one after the other, each from its own snapshot (as pg_dump always does).
  *
- * Restore: globals first (filtered, see postgres-globals.ts), then per database: create it
- * from template0 if missing, then pg_restore --clean --if-exists. Objects in the target that
- * are not in the archive stay (a fingerprint comparison shows them). Owners are kept when
- * lifeboat connects as a superuser (globals recreated the roles); otherwise --no-owner makes
- * the connected role own everything. With jobs > 1 the archive is first copied to a 0600
- * staging file under the source's temp dir, because pg_restore --jobs needs a seekable file;
- * with jobs: 1 it streams from the repository into pg_restore's stdin.
+ * Restore: globals first (filtered, see postgres-globals.ts), then each database is replaced
+ * whole (postgres-replace.ts): the archive goes into a fresh database created as the snapshot's
+ * was (encoding, locale, owner, settings, grants), its fingerprint is compared with the
+ * backup's when the caller passes it, then the fresh database takes the live one's name and the
+ * live one is dropped. So the result is exactly the snapshot: tables created after it are gone.
+ * Owners are kept when lifeboat connects as a superuser (globals recreated the roles);
+ * otherwise --no-owner makes the connected role own everything. With jobs > 1 the archive is
+ * first copied to a 0600 staging file under the source's temp dir, because pg_restore --jobs
+ * needs a seekable file; with jobs: 1 it streams from the repository into pg_restore's stdin.
  *
  * `to`: "newname" (the backup must hold one database) or "app=app_copy,shop=shop_copy" (only
  * the named databases are restored). fingerprint({to}) reports the targets under the original
@@ -32,25 +34,27 @@
 import { restoreTargets } from '../database-targets.ts';
 import type { RestoreTarget } from '../database-targets.ts';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
+import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
+import { PgClient, dbArg, dumpVersionProblem, quoteIdent, serverMajor } from './postgres-client.ts';
+import { REOPEN_SQL, SWAP_SQL, databaseEntries, dropSql, renameDatabaseSql } from './postgres-replace.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
 import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
 import { collect, guardedOutput, succeeded } from '../process-kit.ts';
-import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals } from './postgres-verify.ts';
+import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
 const DUMP_SUFFIX = '.dump';
@@ -295,7 +299,8 @@ export class PostgresSource implements Source {
       const inBackup = names.map(databaseOfArtifact).filter((d): d is string => d !== undefined);
       const targets = restoreTargets(inBackup, opts.to, client.label);
       if (names.includes(GLOBALS_ARTIFACT)) await this.#restoreGlobals(client, reader, info, opts.to !== undefined, ctx);
-      for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx);
+      const expected = (opts.expected as { databases?: Record<string, unknown> } | undefined)?.databases;
+      for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx, expected?.[t.from]);
     });
   }
 
@@ -316,46 +321,118 @@ export class PostgresSource implements Source {
     ctx.log.info(`${client.label}: restored roles and tablespaces`);
   }
 
-  async #restoreDatabase(client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext): Promise<void> {
-    const exists = await client.json<{ e: boolean }>(MAINTENANCE_DB, `SELECT json_build_object('e', EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db'));`, `looking for database "${t.to}"`, {
-      vars: { db: t.to },
-      signal: ctx.signal,
-    });
-    if (!exists.e) {
-      await client.psql(MAINTENANCE_DB, `CREATE DATABASE :"db" TEMPLATE template0;`, `creating database "${t.to}"`, { vars: { db: t.to }, signal: ctx.signal });
-      ctx.log.info(`${client.label}: created database "${t.to}"`);
-    }
-    const args = ['--clean', '--if-exists'];
-    if (!info.super) args.push('--no-owner');
-    args.push('-d', dbArg(t.to));
+  /**
+   * Replaces database `t.to` whole with archive `t.from` (see postgres-replace.ts): load into a
+   * fresh database, compare its fingerprint with the backup's, swap names, drop the old one.
+   * Until the swap the live database is untouched, and any failure drops the fresh one.
+   */
+  async #restoreDatabase(
+    client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext, expected: unknown,
+  ): Promise<void> {
     const artifact = dumpArtifactName(t.from);
-    const what = `pg_restore of "${t.from}" into database "${t.to}"`;
-    const jobs = this.#config.jobs;
-    if (jobs <= 1) {
-      const r = await collect(this.#deps.runner, client.spec('pg_restore', args, ctx.signal), reader.open(artifact));
-      if (!succeeded(r)) throw client.failure(what, r);
-    } else {
-      // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
-      const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
-      try {
-        const file = join(dir, 'archive.dump');
-        try {
-          await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
-        } catch (err) {
-          // A damaged artifact (IntegrityError from the reader) is reported as it is.
-          if (isLifeboatError(err)) throw err;
-          throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
-            cause: err,
-            hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
+    const ts = drillTimestamp(new Date());
+    const fresh = workDatabaseName('restore', ts, t.to);
+    const old = workDatabaseName('old', ts, t.to);
+    // The session that renames must not be in one of the databases it renames.
+    const admin = [MAINTENANCE_DB, 'template1'].find((d) => d !== t.to) ?? MAINTENANCE_DB;
+    const drop = (db: string): Promise<string> => client.psql(admin, dropSql(info.num), `dropping database "${db}"`, { vars: { db } });
+
+    await this.#createLike(client, reader, artifact, t.from, fresh, info, admin, ctx);
+    let swapped = false;
+    try {
+      await this.#load(client, reader, artifact, fresh, info, ctx, `pg_restore of "${t.from}" into a new database "${fresh}"`);
+      if (expected !== undefined) {
+        const diff = compareFingerprints(expected, await this.#fingerprintDb(client, fresh, ctx));
+        if (diff.length > 0) {
+          throw new SourceError(`${client.label}: the restored copy of database "${t.from}" differs from the backup (${diff.length} differences; first: ${diff[0]}); database "${t.to}" was not replaced`, {
+            hint: 'run "lifeboat verify" on the snapshot; the live database is as it was',
+            data: { differences: diff },
           });
         }
-        const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
-        if (!succeeded(r)) throw client.failure(what, r);
+      }
+      const exists = await client.json<{ e: boolean }>(admin, `SELECT json_build_object('e', EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db'));`, `looking for database "${t.to}"`, {
+        vars: { db: t.to },
+        signal: ctx.signal,
+      });
+      if (ctx.signal.aborted) throw new CancelledError(`restore of postgres source "${this.name}" cancelled`);
+      if (!exists.e) {
+        await client.psql(admin, `ALTER DATABASE :"fresh" RENAME TO :"live";`, `naming the restored database "${t.to}"`, { vars: { fresh, live: t.to } });
+        swapped = true;
+      } else {
+        // No signal from here: a swap half done by a cancellation would be worse than finishing it.
+        try {
+          await client.psql(admin, SWAP_SQL, `swapping the restored database in as "${t.to}"`, { vars: { live: t.to, fresh, old } });
+          swapped = true;
+        } catch (err) {
+          await client.psql(admin, REOPEN_SQL, `reopening database "${t.to}"`, { vars: { live: t.to } }).catch(() => undefined);
+          throw err;
+        }
+        try {
+          await drop(old);
+        } catch (err) {
+          ctx.log.warn(`${client.label}: the replaced database is kept as "${old}": ${errorMessage(err)}; drop it when it is no longer needed`);
+        }
+      }
+    } finally {
+      if (!swapped) await drop(fresh).catch((err: unknown) => ctx.log.warn(`${client.label}: cannot drop the unfinished database "${fresh}": ${errorMessage(err)}`));
+    }
+    ctx.log.info(`${client.label}: replaced database "${t.to}" with the snapshot${t.to === t.from ? '' : ` of "${t.from}"`}`);
+  }
+
+  /**
+   * Creates database `name` as the archive's database was created (encoding, locale, owner,
+   * settings, grants, comment), from its DATABASE entries.
+   */
+  async #createLike(
+    client: PgClient, reader: ArtifactReader, artifact: string, from: string, name: string, info: ServerInfo, admin: string, ctx: SourceContext,
+  ): Promise<void> {
+    const list = await collect(this.#deps.runner, client.spec('pg_restore', ['--create', '--list'], ctx.signal), reader.open(artifact));
+    if (!succeeded(list)) throw client.failure(`pg_restore --list of ${artifact}`, list);
+    const entries = databaseEntries(list.stdout);
+    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0;`;
+    if (entries.length > 0) {
+      const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
+      try {
+        await writeFile(join(dir, 'database.list'), `${entries.join('\n')}\n`, { mode: 0o600 });
+        const r = await collect(this.#deps.runner, client.spec('pg_restore', ['--create', `--use-list=${join(dir, 'database.list')}`, '--file=-'], ctx.signal), reader.open(artifact));
+        if (!succeeded(r)) throw client.failure(`pg_restore of the database entries of ${artifact}`, r);
+        sql = renameDatabaseSql(r.stdout, from, name, { owners: info.super });
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     }
-    ctx.log.info(`${client.label}: restored database "${t.to}"${t.to === t.from ? '' : ` from "${t.from}"`}`);
+    await client.psql(admin, sql, `creating database "${name}"`, { signal: ctx.signal });
+  }
+
+  /** pg_restore of one archive into an empty database. */
+  async #load(client: PgClient, reader: ArtifactReader, artifact: string, db: string, info: ServerInfo, ctx: SourceContext, what: string): Promise<void> {
+    const args = info.super ? [] : ['--no-owner'];
+    args.push('-d', dbArg(db));
+    const jobs = this.#config.jobs;
+    if (jobs <= 1) {
+      const r = await collect(this.#deps.runner, client.spec('pg_restore', args, ctx.signal), reader.open(artifact));
+      if (!succeeded(r)) throw client.failure(what, r);
+      return;
+    }
+    // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
+    const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
+    try {
+      const file = join(dir, 'archive.dump');
+      try {
+        await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
+      } catch (err) {
+        // A damaged artifact (IntegrityError from the reader) is reported as it is.
+        if (isLifeboatError(err)) throw err;
+        throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
+        });
+      }
+      const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
+      if (!succeeded(r)) throw client.failure(what, r);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {

@@ -1,0 +1,94 @@
+/**
+ * Replacing a database whole, the way runbooks restore PostgreSQL: the archive is loaded into a
+ * fresh database beside the live one, checked, and only then swapped in by renaming.
+ *
+ * pg_restore --clean drops only the objects the archive knows, so a table created after the
+ * snapshot would survive an in-place restore; a fresh database holds exactly the snapshot. The
+ * database itself (encoding, locale, owner, settings, grants, comment) is described by the
+ * archive's DATABASE entries, which pg_restore prints only with --create and always under the
+ * original name. databaseSql() selects those entries and renames the database in them, so the
+ * fresh database is created as the snapshot's was, under a name of lifeboat's choosing.
+ *
+ * The swap (swapSql) refuses new connections to the live database, terminates its sessions,
+ * then renames live → old and fresh → live in one transaction: either both renames happen or
+ * neither, and a failure leaves the live database as it was.
+ */
+import { quoteIdent } from './postgres-client.ts';
+
+/** TOC lines of the archive's DATABASE entries (shown by `pg_restore --create --list`). */
+const DATABASE_ENTRY = /^\d+; \d+ \d+ (DATABASE |DATABASE PROPERTIES |COMMENT - DATABASE |ACL - DATABASE |SECURITY LABEL - DATABASE )/;
+
+/** The lines of a `pg_restore --create --list` output that describe the database itself. */
+export function databaseEntries(toc: string): string[] {
+  return toc.split('\n').filter((l) => DATABASE_ENTRY.test(l));
+}
+
+/** Statements of the DATABASE entries; other lines are continuation lines of a string. */
+const STATEMENT = /^(CREATE DATABASE|ALTER DATABASE|ALTER ROLE|COMMENT ON DATABASE|GRANT|REVOKE|SECURITY LABEL)\b/;
+
+/**
+ * The SQL pg_restore printed for the DATABASE entries, made to describe database `to` instead of
+ * `from`: `DATABASE <from>` becomes `DATABASE "<to>"` in every statement, and psql's \connect
+ * lines go (each statement works from any database). pg_dump writes the name quoted only when
+ * it must, so both spellings are matched. Without superuser rights the owner and per-role
+ * settings are left out, as pg_restore --no-owner does for the objects inside.
+ */
+export function renameDatabaseSql(sql: string, from: string, to: string, opts: { owners: boolean }): string {
+  const forms = [quoteIdent(from)];
+  if (/^[a-z_][a-z0-9_$]*$/.test(from)) forms.push(from);
+  const out: string[] = [];
+  for (const line of sql.split('\n')) {
+    if (line.startsWith('\\connect')) continue;
+    if (!STATEMENT.test(line)) {
+      out.push(line);
+      continue;
+    }
+    if (!opts.owners && (/^ALTER ROLE\b/.test(line) || /^ALTER DATABASE .* OWNER TO .*;$/.test(line))) continue;
+    let renamed: string | undefined;
+    for (const f of forms) {
+      const at = line.indexOf(`DATABASE ${f}`);
+      const after = line[at + 'DATABASE '.length + f.length];
+      if (at >= 0 && (after === ' ' || after === ';' || after === undefined)) {
+        renamed = `${line.slice(0, at)}DATABASE ${quoteIdent(to)}${line.slice(at + 'DATABASE '.length + f.length)}`;
+        break;
+      }
+    }
+    // A statement of these entries that does not name the database is not one we can rename.
+    if (renamed === undefined) throw new Error(`unexpected statement in the database entries: ${line.slice(0, 80)}`);
+    out.push(renamed);
+  }
+  return out.join('\n');
+}
+
+/**
+ * psql script (variables live, fresh, old) that swaps `fresh` in under the name `live` and keeps
+ * the previous database as `old`. Sessions on the live database are terminated; it stops taking
+ * new ones first, so none can slip in between the termination and the rename.
+ */
+export const SWAP_SQL = `
+SELECT set_config('lifeboat.live', :'live', false);
+ALTER DATABASE :"live" ALLOW_CONNECTIONS false;
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE datname = current_setting('lifeboat.live') AND pid <> pg_backend_pid();
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('lifeboat.live') AND pid <> pg_backend_pid());
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+BEGIN;
+ALTER DATABASE :"live" RENAME TO :"old";
+ALTER DATABASE :"fresh" RENAME TO :"live";
+COMMIT;
+`;
+
+/** Undoes the connection stop of a swap that failed before its renames (the live name is unchanged). */
+export const REOPEN_SQL = `ALTER DATABASE :"live" ALLOW_CONNECTIONS true;`;
+
+/** DROP DATABASE that does not wait for sessions (FORCE exists from PostgreSQL 13). */
+export function dropSql(serverNum: number): string {
+  return serverNum >= 130000
+    ? `DROP DATABASE IF EXISTS :"db" WITH (FORCE);`
+    : `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'db';\nDROP DATABASE IF EXISTS :"db";`;
+}
