@@ -4,6 +4,9 @@
  * Each adapter folder (sources/<type>/) has <type>-config.ts (a zod schema of its own keys)
  * and <type>-source.ts (a factory), registered in sources/registry.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import type { CommandRunner } from '../core/command-runner.ts';
 
@@ -26,6 +29,36 @@ export interface SourceDeps {
   readonly secrets: SecretResolver;
   /** Directory for the source's temporary files (never a whole dump). */
   readonly tmpDir: string;
+}
+
+const RUN_DIR = /^run-(\d+)-[0-9a-f]+$/;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The temp dir of this process under `root` (the state dir's tmp/): `run-<pid>-<random>`, 0700.
+ * What earlier runs left there when they were killed (staged dumps, scratch servers' files, and
+ * from older versions option files with passwords) is removed first: every entry except the run
+ * dirs of processes that are still alive, so a daemon and a CLI run can share the state dir.
+ */
+export async function openRunTmpDir(root: string): Promise<string> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  for (const name of await readdir(root)) {
+    const m = RUN_DIR.exec(name);
+    if (m && (Number(m[1]) === process.pid || isAlive(Number(m[1])))) continue;
+    await rm(path.join(root, name), { recursive: true, force: true });
+  }
+  const dir = path.join(root, `run-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(dir, { mode: 0o700 });
+  return dir;
 }
 
 /** "30s", "15m", "1h", "7d", "2w" → milliseconds. */
