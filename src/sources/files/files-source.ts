@@ -13,11 +13,11 @@
  * Paths are keyed by their configured absolute path, so a tree restored under `to:` compares
  * equal with the original. A path that does not exist has the tree hash null.
  *
- * Restore: the tree is restored into a staging dir next to the first target (same filesystem,
- * so moving into place is a rename), then each configured path replaces what is at its target;
- * the old content is moved aside and deleted once the new one is in place. Files inside a
- * configured path that the backup excluded are therefore gone after a restore. With `to: DIR`
- * the original absolute paths are recreated below DIR (/srv/data → DIR/srv/data).
+ * Restore (files-replace.ts): the tree is restored into a staging dir on each target's
+ * filesystem, then swapped in by rename; afterwards each configured path equals the snapshot,
+ * except that entries the source excludes are never touched. A failure before or during the
+ * swap leaves the live tree as it was. With `to: DIR` the original absolute paths are recreated
+ * below DIR (/srv/data → DIR/srv/data).
  *
  * verify restores the whole tree into a temp dir under deps.tmpDir (reading every file, which
  * also checks every blob), fingerprints the copy the way backup fingerprints the live paths,
@@ -26,16 +26,17 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { filesKeys } from './files-config.ts';
+import { TreeSwap, lstatOrNull, makeStaging, stagingParent } from './files-replace.ts';
 import type { FilesConfig } from './files-config.ts';
 
 /** True when an entry is left out of the backup and of the fingerprint. */
@@ -158,22 +159,13 @@ export async function fingerprintTrees(roots: readonly string[], locate: (p: str
   return { files, bytes, trees: Object.fromEntries(trees) };
 }
 
-/** rename, or copy and delete when source and target are on different filesystems. */
-async function move(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false });
-    await rm(from, { recursive: true, force: true });
-  }
-}
-
 export class FilesSource implements Source {
   readonly name: string;
   readonly type = 'files';
   readonly #roots: readonly string[];
   readonly #excluded: ExcludeFilter;
+  /** Whether exclude/include may leave entries out anywhere in the tree. */
+  readonly #filtered: boolean;
   /** Where verify's copy and drill targets go. */
   readonly #tmpDir: string;
 
@@ -181,6 +173,7 @@ export class FilesSource implements Source {
     this.name = name;
     this.#roots = topLevelPaths(config.paths);
     this.#excluded = excludeFilter(config);
+    this.#filtered = (config.exclude?.length ?? 0) > 0 || config.include !== undefined;
     this.#tmpDir = deps?.tmpDir ?? tmpdir();
   }
 
@@ -218,50 +211,82 @@ export class FilesSource implements Source {
     return opts?.to === undefined ? root : path.join(path.resolve(opts.to), root);
   }
 
+  /**
+   * Restores every configured path (see files-replace.ts): the whole tree goes into a staging
+   * dir on each target's filesystem first, then entries are swapped in by rename, excluded
+   * entries stay as they are, and any failure puts the old entries back.
+   */
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
     const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
-    const stagingParent = path.dirname(targets[0].target);
-    await mkdir(stagingParent, { recursive: true });
-    const staging = await mkdtemp(path.join(stagingParent, '.lifeboat-restore-'));
+    // One staging dir per filesystem, each holding the whole restored tree.
+    const stagings = new Map<number, string>();
+    const stagingOf = new Map<string, string>();
+    const swaps: TreeSwap[] = [];
+    let keep = false;
     try {
-      await reader.restoreFiles(staging);
-      for (const [i, { root, target }] of targets.entries()) {
-        if (ctx.signal.aborted) throw this.#cancelled('restore');
-        const restored = path.join(staging, root);
-        if (!(await lstat(restored).then(() => true, () => false))) {
+      for (const { target } of targets) {
+        await mkdir(path.dirname(target), { recursive: true });
+        const parent = await stagingParent(target);
+        const dev = (await lstat(parent)).dev;
+        let staging = stagings.get(dev);
+        if (staging === undefined) {
+          staging = await makeStaging(parent, target);
+          stagings.set(dev, staging);
+          try {
+            await reader.restoreFiles(path.join(staging, 'tree'));
+          } catch (err) {
+            if (ctx.signal.aborted || isLifeboatError(err)) throw err;
+            throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${target}): ${errorMessage(err)}; nothing live was changed`, {
+              cause: err,
+              hint: 'free space on that filesystem (the restore needs room for the whole snapshot beside the live data), or restore with restore.to elsewhere',
+            });
+          }
+        }
+        stagingOf.set(target, staging);
+      }
+      const skip = [...stagings.values()].map((d) => path.basename(d));
+      for (const { root, target } of targets) {
+        const restored = path.join(stagingOf.get(target) as string, 'tree', root);
+        if ((await lstatOrNull(restored)) === null) {
           throw new SourceError(`source ${this.name}: the snapshot holds no ${root}`, {
             hint: 'pick a snapshot taken with this `paths` list, or restore that path with restic',
           });
         }
-        await mkdir(path.dirname(target), { recursive: true });
-        // The old content goes aside first, so a failed move can put it back.
-        const aside = path.join(staging, `.old-${i}`);
-        let movedAside = false;
-        try {
-          await rename(target, aside);
-          movedAside = true;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EXDEV') await rm(target, { recursive: true, force: true });
-          else if (code !== 'ENOENT') throw err;
+      }
+      try {
+        for (const { root, target } of targets) {
+          if (ctx.signal.aborted) throw this.#cancelled('restore');
+          const staging = stagingOf.get(target) as string;
+          const trash = path.join(staging, `replaced-${swaps.length}`);
+          await mkdir(trash, { recursive: true });
+          const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip });
+          swaps.push(swap);
+          await swap.replace(target, path.join(staging, 'tree', root), root);
         }
-        try {
-          await move(restored, target);
-        } catch (err) {
-          if (movedAside) await rename(aside, target).catch(() => undefined);
-          throw new SourceError(`source ${this.name}: cannot move the restored ${root} into ${target}: ${errorMessage(err)}`, {
+      } catch (err) {
+        const stuck: string[] = [];
+        for (const swap of swaps.reverse()) stuck.push(...(await swap.undo()));
+        if (stuck.length > 0) {
+          keep = true;
+          throw new SourceError(`source ${this.name}: the restore failed (${errorMessage(err)}) and ${stuck.length} entries could not be put back, first ${stuck[0]}`, {
             cause: err,
-            hint: movedAside ? 'the previous content was put back' : 'check permissions and free space of the target',
+            hint: `the previous content is kept in ${[...stagings.values()].join(', ')}`,
           });
         }
+        if (err instanceof CancelledError || isLifeboatError(err)) throw err;
+        throw new SourceError(`source ${this.name}: cannot put the restored files in place: ${errorMessage(err)}; the previous content was put back`, {
+          cause: err,
+          hint: 'a path inside the tree on another filesystem (a mount point) cannot be swapped: list it as a path of its own',
+        });
       }
+      for (const swap of swaps) await swap.discard();
       ctx.log.info(`source ${this.name}: restored ${targets.map((t) => t.target).join(', ')}`);
     } catch (err) {
       if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
       throw err;
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      if (!keep) for (const staging of stagings.values()) await rm(staging, { recursive: true, force: true });
     }
   }
 

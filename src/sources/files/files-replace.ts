@@ -1,0 +1,126 @@
+/**
+ * Putting a restored tree in place of the live one without losing what the restore cannot put
+ * back. The new tree is first restored completely into a staging dir on the target's own
+ * filesystem (a hidden sibling `.<name>.lifeboat-restore-XXXXXX`, or inside the target when the
+ * target is a mount point and cannot be renamed), so a full disk or a damaged snapshot fails
+ * before anything live changed. Then entries are swapped by rename, which is atomic and needs
+ * no space:
+ *
+ * - an entry the source excludes (exclude/include) is never moved, changed or deleted;
+ * - a directory on both sides is merged when the source has filters (excluded entries may sit
+ *   anywhere below it); otherwise it is swapped whole;
+ * - a live entry that is not in the snapshot is moved out, so the tree equals the snapshot;
+ * - every rename is journaled, and any failure undoes them in reverse order, so the live tree
+ *   is either the old one or the new one. Replaced entries are deleted only after the last swap.
+ */
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import type { ExcludeFilter } from './files-source.ts';
+
+/** Where the staging dir for `target` goes: beside it, or inside it when it is a mount point. */
+export async function stagingParent(target: string): Promise<string> {
+  const parent = path.dirname(target);
+  const [t, p] = await Promise.all([lstatOrNull(target), lstat(parent)]);
+  return t?.isDirectory() && t.dev !== p.dev ? target : parent;
+}
+
+export async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** A hidden staging dir in `parent`, named after the target it is for. */
+export function makeStaging(parent: string, target: string): Promise<string> {
+  return mkdtemp(path.join(parent, `.${path.basename(target)}.lifeboat-restore-`));
+}
+
+export class TreeSwap {
+  readonly #excluded: ExcludeFilter;
+  readonly #filtered: boolean;
+  readonly #trash: string;
+  /** Names never looked at in a live directory (the staging dir when it sits inside the target). */
+  readonly #skip: Set<string>;
+  readonly #journal: Array<{ from: string; to: string }> = [];
+  #n = 0;
+
+  constructor(opts: { excluded: ExcludeFilter; filtered: boolean; trash: string; skip?: Iterable<string> }) {
+    this.#excluded = opts.excluded;
+    this.#filtered = opts.filtered;
+    this.#trash = opts.trash;
+    this.#skip = new Set(opts.skip ?? []);
+  }
+
+  async #move(from: string, to: string): Promise<void> {
+    await rename(from, to);
+    this.#journal.push({ from, to });
+  }
+
+  #aside(): string {
+    return path.join(this.#trash, String(this.#n++));
+  }
+
+  /**
+   * Puts `fresh` (the restored entry) at `live`; `orig` is the configured absolute path the
+   * globs are matched against. `fresh` null: the snapshot has no such entry.
+   */
+  async replace(live: string, fresh: string | null, orig: string): Promise<void> {
+    const [l, f] = await Promise.all([lstatOrNull(live), fresh === null ? null : lstatOrNull(fresh)]);
+    if (l !== null && this.#excluded(orig, l.isDirectory())) return;
+    if (f !== null && this.#excluded(orig, f.isDirectory())) return;
+    if (l === null) {
+      if (f !== null && fresh !== null) await this.#move(fresh, live);
+      return;
+    }
+    // A live directory is merged when something below it may be excluded, or when it cannot be
+    // renamed (a mount point: its parent's device differs).
+    const mountPoint = l.isDirectory() && (await lstat(path.dirname(live))).dev !== l.dev;
+    if (l.isDirectory() && (f === null || f.isDirectory()) && (this.#filtered || mountPoint)) {
+      await this.#merge(live, f === null ? null : fresh, orig);
+      if (f !== null && fresh !== null) await copyMeta(fresh, live, f);
+      else await rmdir(live).catch(() => undefined); // Kept when excluded entries remain in it.
+      return;
+    }
+    await this.#move(live, this.#aside());
+    if (f !== null && fresh !== null) await this.#move(fresh, live);
+  }
+
+  async #merge(live: string, fresh: string | null, orig: string): Promise<void> {
+    const names = new Set((await readdir(live)).filter((n) => !this.#skip.has(n)));
+    if (fresh !== null) for (const n of await readdir(fresh)) names.add(n);
+    for (const name of [...names].sort()) {
+      await this.replace(path.join(live, name), fresh === null ? null : path.join(fresh, name), path.join(orig, name));
+    }
+  }
+
+  /** Moves every swapped entry back, newest first. Best effort: returns what could not be undone. */
+  async undo(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const { from, to } of this.#journal.reverse()) {
+      try {
+        await mkdir(path.dirname(from), { recursive: true });
+        await rename(to, from);
+      } catch {
+        failed.push(from);
+      }
+    }
+    this.#journal.length = 0;
+    return failed;
+  }
+
+  /** Deletes the replaced entries (after the last swap succeeded). */
+  async discard(): Promise<void> {
+    await rm(this.#trash, { recursive: true, force: true });
+  }
+}
+
+/** Mode, owner (when we may) and times of a merged directory, as the restored one has them. */
+async function copyMeta(from: string, to: string, st: Stats): Promise<void> {
+  await chmod(to, st.mode & 0o7777);
+  if (process.getuid?.() === 0) await chown(to, st.uid, st.gid);
+  await utimes(to, st.atime, st.mtime);
+}
