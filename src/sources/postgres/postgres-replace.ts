@@ -9,9 +9,9 @@
  * original name. databaseSql() selects those entries and renames the database in them, so the
  * fresh database is created as the snapshot's was, under a name of lifeboat's choosing.
  *
- * The swap (swapSql) refuses new connections to the live database, terminates its sessions,
- * then renames live → old and fresh → live in one transaction: either both renames happen or
- * neither, and a failure leaves the live database as it was.
+ * The swap (SWAP_SQL) terminates the live database's sessions and renames live → old and
+ * fresh → live in one transaction: either both renames happen or neither, and a failure leaves
+ * the live database as it was.
  */
 import { quoteIdent } from './postgres-client.ts';
 
@@ -62,29 +62,30 @@ export function renameDatabaseSql(sql: string, from: string, to: string, opts: {
 
 /**
  * psql script (variables live, fresh, old) that swaps `fresh` in under the name `live` and keeps
- * the previous database as `old`. Sessions on the live database are terminated; it stops taking
- * new ones first, so none can slip in between the termination and the rename.
+ * the previous database as `old`. Both renames run in one transaction (ALTER DATABASE RENAME
+ * may, unlike CREATE and DROP DATABASE), so a failure or a killed psql changes nothing. A rename
+ * needs the database free of sessions: they are terminated, and a client that reconnects before
+ * the rename only makes it try again.
  */
 export const SWAP_SQL = `
-SELECT set_config('lifeboat.live', :'live', false);
-ALTER DATABASE :"live" ALLOW_CONNECTIONS false;
+SELECT set_config('lifeboat.live', :'live', false), set_config('lifeboat.fresh', :'fresh', false), set_config('lifeboat.old', :'old', false);
 DO $$
+DECLARE
+  live text := current_setting('lifeboat.live');
 BEGIN
-  FOR i IN 1..100 LOOP
-    PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE datname = current_setting('lifeboat.live') AND pid <> pg_backend_pid();
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('lifeboat.live') AND pid <> pg_backend_pid());
-    PERFORM pg_sleep(0.1);
+  FOR i IN 1..50 LOOP
+    PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = live AND pid <> pg_backend_pid();
+    BEGIN
+      EXECUTE format('ALTER DATABASE %I RENAME TO %I', live, current_setting('lifeboat.old'));
+      EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('lifeboat.fresh'), live);
+      RETURN;
+    EXCEPTION WHEN object_in_use THEN
+      PERFORM pg_sleep(0.1);
+    END;
   END LOOP;
+  RAISE EXCEPTION 'database "%" is still in use by other sessions', live USING ERRCODE = 'object_in_use';
 END $$;
-BEGIN;
-ALTER DATABASE :"live" RENAME TO :"old";
-ALTER DATABASE :"fresh" RENAME TO :"live";
-COMMIT;
 `;
-
-/** Undoes the connection stop of a swap that failed before its renames (the live name is unchanged). */
-export const REOPEN_SQL = `ALTER DATABASE :"live" ALLOW_CONNECTIONS true;`;
 
 /** DROP DATABASE that does not wait for sessions (FORCE exists from PostgreSQL 13). */
 export function dropSql(serverNum: number): string {

@@ -47,7 +47,7 @@ import type {
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { PgClient, dbArg, dumpVersionProblem, quoteIdent, serverMajor } from './postgres-client.ts';
-import { REOPEN_SQL, SWAP_SQL, databaseEntries, dropSql, renameDatabaseSql } from './postgres-replace.ts';
+import { SWAP_SQL, databaseEntries, dropSql, renameDatabaseSql } from './postgres-replace.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
 import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
@@ -359,14 +359,9 @@ export class PostgresSource implements Source {
         await client.psql(admin, `ALTER DATABASE :"fresh" RENAME TO :"live";`, `naming the restored database "${t.to}"`, { vars: { fresh, live: t.to } });
         swapped = true;
       } else {
-        // No signal from here: a swap half done by a cancellation would be worse than finishing it.
-        try {
-          await client.psql(admin, SWAP_SQL, `swapping the restored database in as "${t.to}"`, { vars: { live: t.to, fresh, old } });
-          swapped = true;
-        } catch (err) {
-          await client.psql(admin, REOPEN_SQL, `reopening database "${t.to}"`, { vars: { live: t.to } }).catch(() => undefined);
-          throw err;
-        }
+        // No signal: the swap is one transaction, and once it began it is finished rather than cancelled.
+        await client.psql(admin, SWAP_SQL, `swapping the restored database in as "${t.to}"`, { vars: { live: t.to, fresh, old } });
+        swapped = true;
         try {
           await drop(old);
         } catch (err) {
