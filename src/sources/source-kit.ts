@@ -5,6 +5,7 @@
  * and <type>-source.ts (a factory), registered in sources/registry.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -43,13 +44,27 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** This process's run dir per root, so a daemon that opens its stack again reuses it. */
+const runDirs = new Map<string, Promise<string>>();
+
 /**
- * The temp dir of this process under `root` (the state dir's tmp/): `run-<pid>-<random>`, 0700.
- * What earlier runs left there when they were killed (staged dumps, scratch servers' files, and
- * from older versions option files with passwords) is removed first: every entry except the run
- * dirs of processes that are still alive, so a daemon and a CLI run can share the state dir.
+ * The temp dir of this process under `root` (the state dir's tmp/): `run-<pid>-<random>`, 0700,
+ * removed when the process exits. What earlier runs left there when they were killed (staged
+ * dumps, scratch servers' files, and from older versions option files with passwords) is
+ * removed first: every entry except the run dirs of processes that are still alive, so a
+ * daemon and a CLI run can share the state dir.
  */
-export async function openRunTmpDir(root: string): Promise<string> {
+export function openRunTmpDir(root: string): Promise<string> {
+  let dir = runDirs.get(root);
+  if (dir === undefined) {
+    dir = createRunTmpDir(root);
+    runDirs.set(root, dir);
+    dir.catch(() => runDirs.delete(root));
+  }
+  return dir;
+}
+
+async function createRunTmpDir(root: string): Promise<string> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   for (const name of await readdir(root)) {
     const m = RUN_DIR.exec(name);
@@ -58,6 +73,9 @@ export async function openRunTmpDir(root: string): Promise<string> {
   }
   const dir = path.join(root, `run-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(dir, { mode: 0o700 });
+  // Sources remove their own files as they finish; this takes the dir itself (and what a
+  // failed cleanup left). A SIGKILL skips it: the next start removes the dir then.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
