@@ -391,7 +391,14 @@ export class PostgresSource implements Source {
         await writeFile(join(dir, 'database.list'), `${entries.join('\n')}\n`, { mode: 0o600 });
         const r = await collect(this.#deps.runner, client.spec('pg_restore', ['--create', `--use-list=${join(dir, 'database.list')}`, '--file=-'], ctx.signal), reader.open(artifact));
         if (!succeeded(r)) throw client.failure(`pg_restore of the database entries of ${artifact}`, r);
-        sql = renameDatabaseSql(r.stdout, from, name, { owners: info.super });
+        try {
+          sql = renameDatabaseSql(r.stdout, from, name, { owners: info.super });
+        } catch (err) {
+          throw new SourceError(`${client.label}: cannot read the database entries of ${artifact}: ${errorMessage(err)}`, {
+            cause: err,
+            hint: 'restore it by hand: pg_restore --create into a server without that database',
+          });
+        }
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
