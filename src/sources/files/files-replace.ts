@@ -16,7 +16,9 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import type { ExcludeFilter } from './files-source.ts';
+
+/** True when the source leaves an entry out (files-source.ts's ExcludeFilter). */
+type ExcludeFilter = (absPath: string, isDir: boolean) => boolean;
 
 /** Where the staging dir for `target` goes: beside it, or inside it when it is a mount point. */
 export async function stagingParent(target: string): Promise<string> {
