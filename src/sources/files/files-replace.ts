@@ -13,7 +13,7 @@
  * - every rename is journaled, and any failure undoes them in reverse order, so the live tree
  *   is either the old one or the new one. Replaced entries are deleted only after the last swap.
  */
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 
@@ -36,6 +36,24 @@ export async function lstatOrNull(p: string): Promise<Stats | null> {
   }
 }
 
+/** /proc/self/mountinfo escapes space, tab, newline and backslash in paths as octal. */
+const unescapeMount = (p: string): string => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** Mount points strictly inside `dir` (Linux; none elsewhere), deepest last. */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  let info: string;
+  try {
+    info = await readFile('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return []; // Not Linux: no mountinfo, and nested mounts are not looked for.
+  }
+  const real = await realpath(dir).catch(() => dir);
+  const inside = info.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined)
+    .map(unescapeMount).filter((m) => m.startsWith(`${real}/`));
+  // Reported under the path the caller uses, which may differ from the real one by symlinks.
+  return [...new Set(inside)].sort().map((m) => path.join(dir, path.relative(real, m)));
+}
+
 /** A hidden staging dir in `parent`, named after the target it is for. */
 export function makeStaging(parent: string, target: string): Promise<string> {
   return mkdtemp(path.join(parent, `.${path.basename(target)}.lifeboat-restore-`));
@@ -47,14 +65,17 @@ export class TreeSwap {
   readonly #trash: string;
   /** Names never looked at in a live directory (the staging dir when it sits inside the target). */
   readonly #skip: Set<string>;
+  /** Mount points inside the tree: swapped on their own, so never moved, and merged down to. */
+  readonly #pinned: readonly string[];
   readonly #journal: Array<{ from: string; to: string }> = [];
   #n = 0;
 
-  constructor(opts: { excluded: ExcludeFilter; filtered: boolean; trash: string; skip?: Iterable<string> }) {
+  constructor(opts: { excluded: ExcludeFilter; filtered: boolean; trash: string; skip?: Iterable<string>; pinned?: readonly string[] }) {
     this.#excluded = opts.excluded;
     this.#filtered = opts.filtered;
     this.#trash = opts.trash;
     this.#skip = new Set(opts.skip ?? []);
+    this.#pinned = opts.pinned ?? [];
   }
 
   async #move(from: string, to: string): Promise<void> {
@@ -71,6 +92,7 @@ export class TreeSwap {
    * globs are matched against. `fresh` null: the snapshot has no such entry.
    */
   async replace(live: string, fresh: string | null, orig: string): Promise<void> {
+    if (this.#pinned.includes(live)) return;
     const [l, f] = await Promise.all([lstatOrNull(live), fresh === null ? null : lstatOrNull(fresh)]);
     if (l !== null && this.#excluded(orig, l.isDirectory())) return;
     if (f !== null && this.#excluded(orig, f.isDirectory())) return;
@@ -78,10 +100,11 @@ export class TreeSwap {
       if (f !== null && fresh !== null) await this.#move(fresh, live);
       return;
     }
-    // A live directory is merged when something below it may be excluded, or when it cannot be
-    // renamed (a mount point: its parent's device differs).
+    // A live directory is merged when something below it may be excluded, when it cannot be
+    // renamed (a mount point: its parent's device differs), or when a mount point is below it.
     const mountPoint = l.isDirectory() && (await lstat(path.dirname(live))).dev !== l.dev;
-    if (l.isDirectory() && (f === null || f.isDirectory()) && (this.#filtered || mountPoint)) {
+    const holdsMount = this.#pinned.some((m) => m.startsWith(`${live}/`));
+    if (l.isDirectory() && (f === null || f.isDirectory()) && (this.#filtered || mountPoint || holdsMount)) {
       await this.#merge(live, f === null ? null : fresh, orig);
       if (f !== null && fresh !== null) await copyMeta(fresh, live, f);
       else await rmdir(live).catch(() => undefined); // Kept when excluded entries remain in it.

@@ -265,4 +265,39 @@ describe('files source', () => {
     assert.deepEqual(await listTree(data), before);
     assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
   });
+
+  test('a filesystem mounted inside a path stays mounted and gets its part of the snapshot', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    const data = path.join(tmp.path, 'data');
+    const vol = path.join(data, 'vol');
+    await mkdir(vol, { recursive: true });
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', vol], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+      return;
+    }
+    t.after(async () => {
+      spawnSync('umount', [vol]);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+    });
+    await writeFile(path.join(data, 'top.txt'), 'top');
+    await mkdir(path.join(vol, 'sub'));
+    await writeFile(path.join(vol, 'm.txt'), 'on the mount');
+    await writeFile(path.join(vol, 'sub', 'x'), 'x');
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data] }), deps(tmp.path));
+    const outcome = await source.backup(arts.sink, testContext());
+    const before = await listTree(data);
+
+    await writeFile(path.join(data, 'top.txt'), 'changed');
+    await writeFile(path.join(vol, 'm.txt'), 'changed on the mount');
+    await writeFile(path.join(vol, 'later'), 'later');
+    await writeFile(path.join(data, 'later'), 'later');
+    await source.restore(arts.reader(), testContext());
+    assert.deepEqual(await listTree(data), before);
+    assert.equal(await readFile(path.join(vol, 'm.txt'), 'utf8'), 'on the mount');
+    assert.notEqual((await stat(vol)).dev, (await stat(data)).dev, 'the tmpfs is still mounted there');
+    assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
+  });
 });

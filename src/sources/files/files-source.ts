@@ -36,7 +36,7 @@ import type {
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { filesKeys } from './files-config.ts';
-import { TreeSwap, lstatOrNull, makeStaging, stagingParent } from './files-replace.ts';
+import { TreeSwap, lstatOrNull, makeStaging, mountsUnder, stagingParent } from './files-replace.ts';
 import type { FilesConfig } from './files-config.ts';
 
 /** True when an entry is left out of the backup and of the fingerprint. */
@@ -219,50 +219,56 @@ export class FilesSource implements Source {
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
     const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
+    for (const { target } of targets) await mkdir(path.dirname(target), { recursive: true });
+    // A filesystem mounted inside a path is a place of its own: renames cannot cross into it.
+    const places: Array<{ live: string; orig: string; configured: boolean }> = targets.map((t) => ({ live: t.target, orig: t.root, configured: true }));
+    for (const { root, target } of targets) {
+      for (const m of await mountsUnder(target)) places.push({ live: m, orig: path.join(root, path.relative(target, m)), configured: false });
+    }
+    const pinned = places.filter((p) => !p.configured).map((p) => p.live);
     // One staging dir per filesystem, each holding the whole restored tree.
     const stagings = new Map<number, string>();
     const stagingOf = new Map<string, string>();
     const swaps: TreeSwap[] = [];
     let keep = false;
     try {
-      for (const { target } of targets) {
-        await mkdir(path.dirname(target), { recursive: true });
-        const parent = await stagingParent(target);
+      for (const { live } of places) {
+        const parent = await stagingParent(live);
         const dev = (await lstat(parent)).dev;
         let staging = stagings.get(dev);
         if (staging === undefined) {
-          staging = await makeStaging(parent, target);
+          staging = await makeStaging(parent, live);
           stagings.set(dev, staging);
           try {
             await reader.restoreFiles(path.join(staging, 'tree'));
           } catch (err) {
             if (ctx.signal.aborted || isLifeboatError(err)) throw err;
-            throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${target}): ${errorMessage(err)}; nothing live was changed`, {
+            throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${live}): ${errorMessage(err)}; nothing live was changed`, {
               cause: err,
               hint: 'free space on that filesystem (the restore needs room for the whole snapshot beside the live data), or restore with restore.to elsewhere',
             });
           }
         }
-        stagingOf.set(target, staging);
+        stagingOf.set(live, staging);
       }
       const skip = [...stagings.values()].map((d) => path.basename(d));
       for (const { root, target } of targets) {
-        const restored = path.join(stagingOf.get(target) as string, 'tree', root);
-        if ((await lstatOrNull(restored)) === null) {
+        if ((await lstatOrNull(path.join(stagingOf.get(target) as string, 'tree', root))) === null) {
           throw new SourceError(`source ${this.name}: the snapshot holds no ${root}`, {
             hint: 'pick a snapshot taken with this `paths` list, or restore that path with restic',
           });
         }
       }
       try {
-        for (const { root, target } of targets) {
+        for (const { live, orig } of places) {
           if (ctx.signal.aborted) throw this.#cancelled('restore');
-          const staging = stagingOf.get(target) as string;
+          const staging = stagingOf.get(live) as string;
           const trash = path.join(staging, `replaced-${swaps.length}`);
           await mkdir(trash, { recursive: true });
-          const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip });
+          const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip, pinned: pinned.filter((m) => m !== live) });
           swaps.push(swap);
-          await swap.replace(target, path.join(staging, 'tree', root), root);
+          const fresh = path.join(staging, 'tree', orig);
+          await swap.replace(live, (await lstatOrNull(fresh)) === null ? null : fresh, orig);
         }
       } catch (err) {
         const stuck: string[] = [];
@@ -277,7 +283,7 @@ export class FilesSource implements Source {
         if (err instanceof CancelledError || isLifeboatError(err)) throw err;
         throw new SourceError(`source ${this.name}: cannot put the restored files in place: ${errorMessage(err)}; the previous content was put back`, {
           cause: err,
-          hint: 'a path inside the tree on another filesystem (a mount point) cannot be swapped: list it as a path of its own',
+          hint: 'check the permissions of the target paths, then run the restore again',
         });
       }
       for (const swap of swaps) await swap.discard();
