@@ -169,7 +169,10 @@ describe('mysql source (MariaDB)', { skip: missingBinaries(...SERVER_BINARIES.ma
     assert.equal((await my.sql('SELECT COUNT(*) FROM later', 'shop')).trim(), '1');
     assert.equal(await lifeboatDbs(), '0');
 
+    await my.sql('CREATE DATABASE lifeboat_restore_20260101T000000_shop');
     await src.restore(arts.reader(), ctx, { expected: backupFp });
+    assert.ok(ctx.warnings.some((w) => w.includes('interrupted restore: lifeboat_restore_20260101T000000_shop;')), ctx.warnings.join('\n'));
+    await my.sql('DROP DATABASE lifeboat_restore_20260101T000000_shop');
     assert.deepEqual(compareFingerprints(backupFp, await src.fingerprint(ctx)), []);
     for (const db of ['app', 'shop']) assert.equal(await dataOf(db), before_[db], `data of ${db}`);
     assert.equal((await my.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'later'`)).trim(), '0');

@@ -210,7 +210,11 @@ describe('postgres source', { skip: missingBinaries(...SERVER_BINARIES.postgres,
       assert.equal((await pg.psql(`SELECT count(*) FROM pg_tables WHERE tablename = 'later'`, 'props')).trim(), '1');
       assert.equal(await lifeboatDbs(), '0');
 
+      // What a killed restore would have left is named, not touched.
+      await pg.psql('CREATE DATABASE "lifeboat_restore_20260101T000000_props"');
       await src.restore(mem.reader(), ctx, { expected: outcome.fingerprint });
+      assert.ok(ctx.warnings.some((w) => w.includes('interrupted restore: lifeboat_restore_20260101T000000_props;')), ctx.warnings.join('\n'));
+      await pg.psql('DROP DATABASE "lifeboat_restore_20260101T000000_props"');
       assert.deepEqual(compareFingerprints(outcome.fingerprint, await src.fingerprint(ctx)), []);
       assert.equal((await pg.psql(`SELECT count(*) FROM pg_tables WHERE tablename = 'later'`, 'props')).trim(), '0');
       assert.equal((await pg.psql(`SELECT count(*) FROM kept`, 'props')).trim(), '50');

@@ -168,6 +168,10 @@ export class MysqlSource implements Source {
   restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
     return this.#withClient(ctx, 'restore', async (client) => {
       const inBackup = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
+      const leftover = await client.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME REGEXP '^lifeboat_restore_[0-9]{8}T[0-9]{6}_' ORDER BY 1;`, 'looking for databases of interrupted restores', ctx.signal);
+      if (leftover.length > 0) {
+        ctx.log.warn(`${client.label}: databases left by an interrupted restore: ${leftover.map((r) => r[0]).join(', ')}; each holds a checked copy of a snapshot: drop them once you know they are not needed`);
+      }
       const expected = (opts.expected as { databases?: Record<string, unknown> } | undefined)?.databases;
       for (const t of restoreTargets(inBackup, opts.to, client.label)) await this.#replace(client, reader, t, ctx, expected?.[t.from]);
     });

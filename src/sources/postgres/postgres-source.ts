@@ -106,6 +106,9 @@ const HAS_USER_OBJECTS_SQL = `SELECT json_build_object('n', (
 
 const MAINTENANCE_DB = 'postgres';
 
+/** Databases a killed restore leaves: its fresh copy, or the replaced one it had not dropped yet. */
+const LEFTOVERS_SQL = `SELECT json_agg(datname ORDER BY datname) FROM pg_database WHERE datname ~* '^lifeboat_(restore|old)_[0-9]{8}T[0-9]{6}_';`;
+
 /** Reads the first line the command prints, or undefined when it ends first. */
 function firstLine(cmd: RunningCommand): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -298,6 +301,10 @@ export class PostgresSource implements Source {
       const names = reader.list().map((a) => a.name);
       const inBackup = names.map(databaseOfArtifact).filter((d): d is string => d !== undefined);
       const targets = restoreTargets(inBackup, opts.to, client.label);
+      const leftover = await client.json<string[] | null>(MAINTENANCE_DB, LEFTOVERS_SQL, 'looking for databases of interrupted restores', { signal: ctx.signal });
+      if (leftover !== null) {
+        ctx.log.warn(`${client.label}: databases left by an interrupted restore: ${leftover.join(', ')}; drop them once you know they are not needed (lifeboat_old_* held the data a restore replaced)`);
+      }
       if (names.includes(GLOBALS_ARTIFACT)) await this.#restoreGlobals(client, reader, info, opts.to !== undefined, ctx);
       const expected = (opts.expected as { databases?: Record<string, unknown> } | undefined)?.databases;
       for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx, expected?.[t.from]);
