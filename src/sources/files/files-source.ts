@@ -240,6 +240,7 @@ export class FilesSource implements Source {
           staging = await makeStaging(parent, live);
           stagings.set(dev, staging);
           try {
+            await mkdir(path.join(staging, 'tree'), { mode: 0o700 });
             await reader.restoreFiles(path.join(staging, 'tree'));
           } catch (err) {
             if (ctx.signal.aborted || isLifeboatError(err)) throw err;
