@@ -110,8 +110,19 @@ export class TreeSwap {
       else await rmdir(live).catch(() => undefined); // Kept when excluded entries remain in it.
       return;
     }
+    if (l.isDirectory() && this.#filtered && (await this.#holdsExcluded(live, orig))) {
+      throw new Error(`${live} holds entries the source excludes, but the snapshot has a file there; move them away and restore again`);
+    }
     await this.#move(live, this.#aside());
     if (f !== null && fresh !== null) await this.#move(fresh, live);
+  }
+
+  async #holdsExcluded(dir: string, orig: string): Promise<boolean> {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (this.#excluded(path.join(orig, e.name), e.isDirectory())) return true;
+      if (e.isDirectory() && (await this.#holdsExcluded(path.join(dir, e.name), path.join(orig, e.name)))) return true;
+    }
+    return false;
   }
 
   async #merge(live: string, fresh: string | null, orig: string): Promise<void> {

@@ -300,4 +300,32 @@ describe('files source', () => {
     assert.notEqual((await stat(vol)).dev, (await stat(data)).dev, 'the tmpfs is still mounted there');
     assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
   });
+
+  test('a swap that cannot finish puts back what it already swapped', async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    t.after(() => Promise.all([arts.cleanup(), tmp.cleanup()]));
+    const data = path.join(tmp.path, 'data');
+    await seedTree(data);
+    await writeFile(path.join(data, 'x'), 'a file in the snapshot');
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data], exclude: ['*.log'] }), deps(tmp.path));
+    await source.backup(arts.sink, testContext());
+
+    // Later "x" became a directory holding an excluded file: the snapshot's file cannot go there.
+    await rm(path.join(data, 'x'));
+    await mkdir(path.join(data, 'x'));
+    await writeFile(path.join(data, 'x', 'keep.log'), 'excluded');
+    await writeFile(path.join(data, 'config.yml'), 'changed'); // swapped before "x" is reached
+    await writeFile(path.join(data, 'later'), 'later');
+    const live = await listTree(data);
+    await assert.rejects(source.restore(arts.reader(), testContext()), (err: unknown) => {
+      assert.ok(err instanceof LifeboatError && err.code === 'source', String(err));
+      assert.match(err.message, /x holds entries the source excludes.*the previous content was put back/);
+      return true;
+    });
+    assert.deepEqual(await listTree(data), live);
+    assert.equal(await readFile(path.join(data, 'config.yml'), 'utf8'), 'changed');
+    assert.equal(await readFile(path.join(data, 'later'), 'utf8'), 'later');
+    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('.lifeboat-restore-')), []);
+  });
 });
