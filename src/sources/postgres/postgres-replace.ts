@@ -13,7 +13,14 @@
  * fresh → live in one transaction: either both renames happen or neither, and a failure leaves
  * the live database as it was.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CommandRunner } from '../../core/command-runner.ts';
+import { SourceError, errorMessage } from '../../core/errors.ts';
+import type { ArtifactReader } from '../../core/source.ts';
+import { collect, succeeded } from '../process-kit.ts';
 import { quoteIdent } from './postgres-client.ts';
+import type { PgClient } from './postgres-client.ts';
 
 /** TOC lines of the archive's DATABASE entries (shown by `pg_restore --create --list`). */
 const DATABASE_ENTRY = /^\d+; \d+ \d+ (DATABASE |DATABASE PROPERTIES |COMMENT - DATABASE |ACL - DATABASE |SECURITY LABEL - DATABASE )/;
@@ -92,4 +99,39 @@ export function dropSql(serverNum: number): string {
   return serverNum >= 130000
     ? `DROP DATABASE IF EXISTS :"db" WITH (FORCE);`
     : `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'db';\nDROP DATABASE IF EXISTS :"db";`;
+}
+
+/**
+ * Creates database `name` as the archive's database was created (encoding, locale, owner,
+ * settings, grants, comment), from its DATABASE entries; `owners` false leaves out what needs
+ * superuser rights. Two short reads of the archive: pg_restore stops after its table of contents.
+ */
+export async function createDatabaseLike(
+  client: PgClient, runner: CommandRunner, tmpDir: string,
+  o: { reader: ArtifactReader; artifact: string; from: string; name: string; owners: boolean; admin: string; signal: AbortSignal },
+): Promise<void> {
+  const list = await collect(runner, client.spec('pg_restore', ['--create', '--list'], o.signal), o.reader.open(o.artifact));
+  if (!succeeded(list)) throw client.failure(`pg_restore --list of ${o.artifact}`, list);
+  const entries = databaseEntries(list.stdout);
+  let sql = `CREATE DATABASE ${quoteIdent(o.name)} TEMPLATE template0;`;
+  if (entries.length > 0) {
+    // --use-list wants a file; it holds entry lines only, no data and no secret.
+    const dir = await mkdtemp(join(tmpDir, 'pg-restore-'));
+    try {
+      await writeFile(join(dir, 'database.list'), `${entries.join('\n')}\n`, { mode: 0o600 });
+      const r = await collect(runner, client.spec('pg_restore', ['--create', `--use-list=${join(dir, 'database.list')}`, '--file=-'], o.signal), o.reader.open(o.artifact));
+      if (!succeeded(r)) throw client.failure(`pg_restore of the database entries of ${o.artifact}`, r);
+      try {
+        sql = renameDatabaseSql(r.stdout, o.from, o.name, { owners: o.owners });
+      } catch (err) {
+        throw new SourceError(`${client.label}: cannot read the database entries of ${o.artifact}: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'restore it by hand: pg_restore --create into a server without that database',
+        });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  await client.psql(o.admin, sql, `creating database "${o.name}"`, { signal: o.signal });
 }

@@ -34,7 +34,7 @@
 import { restoreTargets } from '../database-targets.ts';
 import type { RestoreTarget } from '../database-targets.ts';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,8 +46,8 @@ import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import { PgClient, dbArg, dumpVersionProblem, quoteIdent, serverMajor } from './postgres-client.ts';
-import { SWAP_SQL, databaseEntries, dropSql, renameDatabaseSql } from './postgres-replace.ts';
+import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
+import { SWAP_SQL, createDatabaseLike, dropSql } from './postgres-replace.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
 import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
@@ -344,7 +344,9 @@ export class PostgresSource implements Source {
     const admin = [MAINTENANCE_DB, 'template1'].find((d) => d !== t.to) ?? MAINTENANCE_DB;
     const drop = (db: string): Promise<string> => client.psql(admin, dropSql(info.num), `dropping database "${db}"`, { vars: { db } });
 
-    await this.#createLike(client, reader, artifact, t.from, fresh, info, admin, ctx);
+    await createDatabaseLike(client, this.#deps.runner, this.#deps.tmpDir, {
+      reader, artifact, from: t.from, name: fresh, owners: info.super, admin, signal: ctx.signal,
+    });
     let swapped = false;
     try {
       await this.#load(client, reader, artifact, fresh, info, ctx, `pg_restore of "${t.from}" into a new database "${fresh}"`);
@@ -379,38 +381,6 @@ export class PostgresSource implements Source {
       if (!swapped) await drop(fresh).catch((err: unknown) => ctx.log.warn(`${client.label}: cannot drop the unfinished database "${fresh}": ${errorMessage(err)}`));
     }
     ctx.log.info(`${client.label}: replaced database "${t.to}" with the snapshot${t.to === t.from ? '' : ` of "${t.from}"`}`);
-  }
-
-  /**
-   * Creates database `name` as the archive's database was created (encoding, locale, owner,
-   * settings, grants, comment), from its DATABASE entries.
-   */
-  async #createLike(
-    client: PgClient, reader: ArtifactReader, artifact: string, from: string, name: string, info: ServerInfo, admin: string, ctx: SourceContext,
-  ): Promise<void> {
-    const list = await collect(this.#deps.runner, client.spec('pg_restore', ['--create', '--list'], ctx.signal), reader.open(artifact));
-    if (!succeeded(list)) throw client.failure(`pg_restore --list of ${artifact}`, list);
-    const entries = databaseEntries(list.stdout);
-    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0;`;
-    if (entries.length > 0) {
-      const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
-      try {
-        await writeFile(join(dir, 'database.list'), `${entries.join('\n')}\n`, { mode: 0o600 });
-        const r = await collect(this.#deps.runner, client.spec('pg_restore', ['--create', `--use-list=${join(dir, 'database.list')}`, '--file=-'], ctx.signal), reader.open(artifact));
-        if (!succeeded(r)) throw client.failure(`pg_restore of the database entries of ${artifact}`, r);
-        try {
-          sql = renameDatabaseSql(r.stdout, from, name, { owners: info.super });
-        } catch (err) {
-          throw new SourceError(`${client.label}: cannot read the database entries of ${artifact}: ${errorMessage(err)}`, {
-            cause: err,
-            hint: 'restore it by hand: pg_restore --create into a server without that database',
-          });
-        }
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    }
-    await client.psql(admin, sql, `creating database "${name}"`, { signal: ctx.signal });
   }
 
   /** pg_restore of one archive into an empty database. */
