@@ -159,6 +159,14 @@ export async function fingerprintTrees(roots: readonly string[], locate: (p: str
   return { files, bytes, trees: Object.fromEntries(trees) };
 }
 
+/** Where a restore swaps in: a configured path (below `to:`), or a filesystem mounted inside one. */
+interface Place {
+  readonly live: string;
+  /** The configured absolute path this place stands for (globs are matched against it). */
+  readonly orig: string;
+  readonly configured: boolean;
+}
+
 export class FilesSource implements Source {
   readonly name: string;
   readonly type = 'files';
@@ -221,38 +229,14 @@ export class FilesSource implements Source {
     const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
     for (const { target } of targets) await mkdir(path.dirname(target), { recursive: true });
     // A filesystem mounted inside a path is a place of its own: renames cannot cross into it.
-    const places: Array<{ live: string; orig: string; configured: boolean }> = targets.map((t) => ({ live: t.target, orig: t.root, configured: true }));
+    const places: Place[] = targets.map((t) => ({ live: t.target, orig: t.root, configured: true }));
     for (const { root, target } of targets) {
       for (const m of await mountsUnder(target)) places.push({ live: m, orig: path.join(root, path.relative(target, m)), configured: false });
     }
-    const pinned = places.filter((p) => !p.configured).map((p) => p.live);
-    // One staging dir per filesystem, each holding the whole restored tree.
     const stagings = new Map<number, string>();
-    const stagingOf = new Map<string, string>();
-    const swaps: TreeSwap[] = [];
     let keep = false;
     try {
-      for (const { live } of places) {
-        const parent = await stagingParent(live);
-        const dev = (await lstat(parent)).dev;
-        let staging = stagings.get(dev);
-        if (staging === undefined) {
-          staging = await makeStaging(parent, live);
-          stagings.set(dev, staging);
-          try {
-            await mkdir(path.join(staging, 'tree'), { mode: 0o700 });
-            await reader.restoreFiles(path.join(staging, 'tree'));
-          } catch (err) {
-            if (ctx.signal.aborted || isLifeboatError(err)) throw err;
-            throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${live}): ${errorMessage(err)}; nothing live was changed`, {
-              cause: err,
-              hint: 'free space on that filesystem (the restore needs room for the whole snapshot beside the live data), or restore with restore.to elsewhere',
-            });
-          }
-        }
-        stagingOf.set(live, staging);
-      }
-      const skip = [...stagings.values()].map((d) => path.basename(d));
+      const stagingOf = await this.#stage(reader, places, stagings, ctx);
       for (const { root, target } of targets) {
         if ((await lstatOrNull(path.join(stagingOf.get(target) as string, 'tree', root))) === null) {
           throw new SourceError(`source ${this.name}: the snapshot holds no ${root}`, {
@@ -260,41 +244,84 @@ export class FilesSource implements Source {
           });
         }
       }
-      try {
-        for (const { live, orig } of places) {
-          if (ctx.signal.aborted) throw this.#cancelled('restore');
-          const staging = stagingOf.get(live) as string;
-          const trash = path.join(staging, `replaced-${swaps.length}`);
-          await mkdir(trash, { recursive: true });
-          const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip, pinned: pinned.filter((m) => m !== live) });
-          swaps.push(swap);
-          const fresh = path.join(staging, 'tree', orig);
-          await swap.replace(live, (await lstatOrNull(fresh)) === null ? null : fresh, orig);
-        }
-      } catch (err) {
-        const stuck: string[] = [];
-        for (const swap of swaps.reverse()) stuck.push(...(await swap.undo()));
-        if (stuck.length > 0) {
-          keep = true;
-          throw new SourceError(`source ${this.name}: the restore failed (${errorMessage(err)}) and ${stuck.length} entries could not be put back, first ${stuck[0]}`, {
-            cause: err,
-            hint: `the previous content is kept in ${[...stagings.values()].join(', ')}`,
-          });
-        }
-        if (err instanceof CancelledError || isLifeboatError(err)) throw err;
-        throw new SourceError(`source ${this.name}: cannot put the restored files in place: ${errorMessage(err)}; the previous content was put back`, {
-          cause: err,
-          hint: 'check the permissions of the target paths, then run the restore again',
-        });
-      }
-      for (const swap of swaps) await swap.discard();
+      await this.#swapIn(places, stagingOf, ctx);
       ctx.log.info(`source ${this.name}: restored ${targets.map((t) => t.target).join(', ')}`);
     } catch (err) {
+      if (err instanceof SourceError && err.data.kept === true) keep = true;
       if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
       throw err;
     } finally {
       if (!keep) for (const staging of stagings.values()) await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Restores the whole tree once per filesystem of the places, into a staging dir there
+   * (collected in `stagings` as they are made, so the caller can remove them); returns each
+   * place's staging dir.
+   */
+  async #stage(reader: ArtifactReader, places: readonly Place[], stagings: Map<number, string>, ctx: SourceContext): Promise<Map<string, string>> {
+    const stagingOf = new Map<string, string>();
+    for (const { live } of places) {
+      const parent = await stagingParent(live);
+      const dev = (await lstat(parent)).dev;
+      let staging = stagings.get(dev);
+      if (staging === undefined) {
+        staging = await makeStaging(parent, live);
+        stagings.set(dev, staging);
+        try {
+          await mkdir(path.join(staging, 'tree'), { mode: 0o700 });
+          await reader.restoreFiles(path.join(staging, 'tree'));
+        } catch (err) {
+          if (ctx.signal.aborted || isLifeboatError(err)) throw err;
+          throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${live}): ${errorMessage(err)}; nothing live was changed`, {
+            cause: err,
+            hint: 'free space on that filesystem (the restore needs room for the whole snapshot beside the live data), or restore with restore.to elsewhere',
+          });
+        }
+      }
+      stagingOf.set(live, staging);
+    }
+    return stagingOf;
+  }
+
+  /**
+   * Swaps every place in; on failure puts back what was swapped. When that too fails, the
+   * error carries data.kept: the staging dirs hold the previous content and must stay.
+   */
+  async #swapIn(places: readonly Place[], stagingOf: ReadonlyMap<string, string>, ctx: SourceContext): Promise<void> {
+    const stagings = [...new Set(stagingOf.values())];
+    const skip = stagings.map((d) => path.basename(d));
+    const pinned = places.filter((p) => !p.configured).map((p) => p.live);
+    const swaps: TreeSwap[] = [];
+    try {
+      for (const { live, orig } of places) {
+        if (ctx.signal.aborted) throw this.#cancelled('restore');
+        const staging = stagingOf.get(live) as string;
+        const trash = path.join(staging, `replaced-${swaps.length}`);
+        await mkdir(trash, { recursive: true });
+        const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip, pinned: pinned.filter((m) => m !== live) });
+        swaps.push(swap);
+        const fresh = path.join(staging, 'tree', orig);
+        await swap.replace(live, (await lstatOrNull(fresh)) === null ? null : fresh, orig);
+      }
+    } catch (err) {
+      const stuck: string[] = [];
+      for (const swap of swaps.reverse()) stuck.push(...(await swap.undo()));
+      if (stuck.length > 0) {
+        throw new SourceError(`source ${this.name}: the restore failed (${errorMessage(err)}) and ${stuck.length} entries could not be put back, first ${stuck[0]}`, {
+          cause: err,
+          hint: `the previous content is kept in ${stagings.join(', ')}`,
+          data: { kept: true },
+        });
+      }
+      if (err instanceof CancelledError || isLifeboatError(err)) throw err;
+      throw new SourceError(`source ${this.name}: cannot put the restored files in place: ${errorMessage(err)}; the previous content was put back`, {
+        cause: err,
+        hint: 'check the permissions of the target paths, then run the restore again',
+      });
+    }
+    for (const swap of swaps) await swap.discard();
   }
 
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
