@@ -178,6 +178,11 @@ describe('mysql source (MariaDB)', { skip: missingBinaries(...SERVER_BINARIES.ma
     assert.equal((await my.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'later'`)).trim(), '0');
     assert.equal((await my.sql(`SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'app'`)).trim(), 'utf8mb4_unicode_ci');
     assert.equal(await lifeboatDbs(), '0');
+
+    // With no live database to keep, a copy that differs is still restored (the caller reports the difference).
+    await src.restore(arts.reader(), ctx, { to: 'shop=shop_lost', expected: wrong });
+    assert.equal((await my.sql('SELECT COUNT(*) FROM orders', 'shop_lost')).trim(), '2000');
+    await my.sql('DROP DATABASE shop_lost');
   });
 
   it('fails with a SourceError naming the source and host, without the password, on a wrong password', async () => {

@@ -227,6 +227,10 @@ describe('postgres source', { skip: missingBinaries(...SERVER_BINARIES.postgres,
       await src.restore(mem.reader(), ctx, { to: 'props_copy', expected: outcome.fingerprint });
       assert.deepEqual(compareFingerprints(outcome.fingerprint, await src.fingerprint(ctx, { to: 'props_copy' })), []);
       assert.match(await pg.psql(propsSql.replace("'props'", "'props_copy'")), /"owner" : "shop_owner", "enc" : "SQL_ASCII"/);
+
+      // With no live database to keep, a copy that differs is still restored (the caller reports the difference).
+      await src.restore(mem.reader(), ctx, { to: 'props_lost', expected: wrong });
+      assert.equal((await pg.psql(`SELECT count(*) FROM kept`, 'props_lost')).trim(), '50');
     } finally {
       session.kill('SIGKILL');
       await mem.cleanup();
