@@ -3,7 +3,6 @@
  * sources, a repository and the deps of ops/backup-run and ops/restore-run, and keeps run
  * reports in the state directory.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NotFoundError, UsageError } from '../core/errors.ts';
 import type { Source, SourceContext } from '../core/source.ts';
@@ -12,6 +11,7 @@ import type { LoadedConfig } from '../config/loader.ts';
 import type { SourceConfig } from '../config/schema.ts';
 import { createSecretResolver } from '../config/secrets.ts';
 import { sourceTypes } from '../sources/registry.ts';
+import { openRunTmpDir } from '../sources/source-kit.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
 import { localRunner } from '../transport/local-runner.ts';
 import { runBackup } from '../ops/backup-run.ts';
@@ -53,8 +53,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
   const loaded = await loadConfig(file, { env: opts.env });
   const baseDir = path.dirname(loaded.file);
   const secrets = createSecretResolver({ env: opts.env, baseDir, onWarning: (m) => opts.log.warn(m) });
-  const tmpDir = path.join(loaded.stateDir, 'tmp');
-  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  const tmpDir = await openRunTmpDir(path.join(loaded.stateDir, 'tmp'));
   const sources = new Map<string, { source: Source; config: SourceConfig }>();
   for (const { name, config } of loaded.sources) {
     const type = sourceTypes.get(config.type);

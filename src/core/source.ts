@@ -66,6 +66,11 @@ export interface BackupOutcome {
 export interface RestoreOptions {
   /** Adapter-specific alternative target (database name, directory, redis URL…). */
   readonly to?: string;
+  /**
+   * The backup's fingerprint. A source that loads beside the live data (postgres, mysql)
+   * compares it before it replaces anything, so a wrong restore never reaches the live store.
+   */
+  readonly expected?: Fingerprint;
 }
 
 /** What a semantic check of a stored backup found. */

@@ -74,7 +74,7 @@ async function restoreOne(p: PlannedRestore, deps: RestoreRunDeps, signal: Abort
     if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-restore hook`, signal);
     if (signal.aborted) throw new SourceError('cancelled before the restore started');
     touched = true;
-    await source.restore(reader, deps.context(source), ropts);
+    await source.restore(reader, deps.context(source), { ...ropts, expected: fingerprint });
     diff = compareFingerprints(fingerprint, await source.fingerprint(deps.context(source), ropts));
     if (diff.length > 0) errors.push(`restored data differs from the backup's fingerprint (${diff.length} differences; first: ${diff[0]})`);
     else verified = true;

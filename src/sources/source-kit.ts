@@ -4,6 +4,10 @@
  * Each adapter folder (sources/<type>/) has <type>-config.ts (a zod schema of its own keys)
  * and <type>-source.ts (a factory), registered in sources/registry.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import type { CommandRunner } from '../core/command-runner.ts';
 
@@ -26,6 +30,53 @@ export interface SourceDeps {
   readonly secrets: SecretResolver;
   /** Directory for the source's temporary files (never a whole dump). */
   readonly tmpDir: string;
+}
+
+const RUN_DIR = /^run-(\d+)-[0-9a-f]+$/;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** This process's run dir per root, so a daemon that opens its stack again reuses it. */
+const runDirs = new Map<string, Promise<string>>();
+
+/**
+ * The temp dir of this process under `root` (the state dir's tmp/): `run-<pid>-<random>`, 0700,
+ * removed when the process exits. What earlier runs left there when they were killed (staged
+ * dumps, scratch servers' files, and from older versions option files with passwords) is
+ * removed first: every entry except the run dirs of processes that are still alive, so a
+ * daemon and a CLI run can share the state dir.
+ */
+export function openRunTmpDir(root: string): Promise<string> {
+  let dir = runDirs.get(root);
+  if (dir === undefined) {
+    dir = createRunTmpDir(root);
+    runDirs.set(root, dir);
+    dir.catch(() => runDirs.delete(root));
+  }
+  return dir;
+}
+
+async function createRunTmpDir(root: string): Promise<string> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  for (const name of await readdir(root)) {
+    const m = RUN_DIR.exec(name);
+    if (m && (Number(m[1]) === process.pid || isAlive(Number(m[1])))) continue;
+    await rm(path.join(root, name), { recursive: true, force: true });
+  }
+  const dir = path.join(root, `run-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(dir, { mode: 0o700 });
+  // Sources remove their own files as they finish; this takes the dir itself (and what a
+  // failed cleanup left). A SIGKILL skips it: the next start removes the dir then.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** "30s", "15m", "1h", "7d", "2w" → milliseconds. */

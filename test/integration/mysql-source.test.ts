@@ -116,8 +116,8 @@ describe('mysql source (MariaDB)', { skip: missingBinaries(...SERVER_BINARIES.ma
 
     assert.deepEqual(arts.reader().list().map((a) => a.name), ['app.sql', 'shop.sql']);
     assert.match(outcome.serverVersion ?? '', /^MariaDB \d+\.\d+/);
-    assert.ok(outcome.commands.every((c) => c.includes('--defaults-extra-file=client.cnf') && !c.includes(password)));
-    assert.deepEqual(await readdir(tmp.path), [], 'the option file is removed after the run');
+    assert.ok(outcome.commands.every((c) => c.startsWith('mariadb-dump --single-transaction') && !c.includes(password)), outcome.commands.join('\n'));
+    assert.deepEqual(await readdir(tmp.path), [], 'nothing is written to the temp dir');
     const fp = backupFp as { databases: Record<string, { tables: Record<string, number> }> };
     assert.deepEqual(fp.databases.app.tables, { 'Mixed Case': 500, items: 4 });
     assert.deepEqual(fp.databases.shop.tables, { customers: 300, orders: 2000 });
@@ -150,6 +150,39 @@ describe('mysql source (MariaDB)', { skip: missingBinaries(...SERVER_BINARIES.ma
     await one.restore(single.reader(), ctx, { to: 'app_single' });
     assert.deepEqual(compareFingerprints(outcome.fingerprint, await one.fingerprint(ctx, { to: 'app_single' })), []);
     await single.cleanup();
+  });
+
+  it('replaces a database whole with an older snapshot, and leaves it untouched when the copy differs from the backup', async () => {
+    const src = source('my', { databases: ['app', 'shop'] });
+    const ctx = testContext();
+    await my.sql('CREATE TABLE later (x INT); INSERT INTO later VALUES (1); DELETE FROM orders WHERE id > 10;', 'shop');
+    const lifeboatDbs = async () => (await my.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'lifeboat\\_%'`)).trim();
+
+    const wrong = structuredClone(backupFp) as { databases: { shop: { tables: Record<string, number> } } };
+    wrong.databases.shop.tables.orders = 1999;
+    await assert.rejects(src.restore(arts.reader(), ctx, { expected: wrong }), (err: unknown) => {
+      assert.ok(err instanceof SourceError, String(err));
+      assert.match(err.message, /differs from the backup .* database "shop" was not replaced/);
+      return true;
+    });
+    assert.equal((await my.sql('SELECT COUNT(*) FROM orders', 'shop')).trim(), '10');
+    assert.equal((await my.sql('SELECT COUNT(*) FROM later', 'shop')).trim(), '1');
+    assert.equal(await lifeboatDbs(), '0');
+
+    await my.sql('CREATE DATABASE lifeboat_restore_20260101T000000_shop');
+    await src.restore(arts.reader(), ctx, { expected: backupFp });
+    assert.ok(ctx.warnings.some((w) => w.includes('interrupted restore: lifeboat_restore_20260101T000000_shop;')), ctx.warnings.join('\n'));
+    await my.sql('DROP DATABASE lifeboat_restore_20260101T000000_shop');
+    assert.deepEqual(compareFingerprints(backupFp, await src.fingerprint(ctx)), []);
+    for (const db of ['app', 'shop']) assert.equal(await dataOf(db), before_[db], `data of ${db}`);
+    assert.equal((await my.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'later'`)).trim(), '0');
+    assert.equal((await my.sql(`SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'app'`)).trim(), 'utf8mb4_unicode_ci');
+    assert.equal(await lifeboatDbs(), '0');
+
+    // With no live database to keep, a copy that differs is still restored (the caller reports the difference).
+    await src.restore(arts.reader(), ctx, { to: 'shop=shop_lost', expected: wrong });
+    assert.equal((await my.sql('SELECT COUNT(*) FROM orders', 'shop_lost')).trim(), '2000');
+    await my.sql('DROP DATABASE shop_lost');
   });
 
   it('fails with a SourceError naming the source and host, without the password, on a wrong password', async () => {

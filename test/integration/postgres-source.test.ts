@@ -3,6 +3,7 @@
  * owns tables), back up into memory, drop everything, restore, and compare fingerprints and
  * data; restore into other database names; a server killed mid-dump; a wrong password.
  */
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CancelledError, SourceError } from '../../src/core/errors.ts';
@@ -19,6 +20,15 @@ import { SERVER_BINARIES, startPostgres } from '../support/servers.ts';
 import type { PostgresServer } from '../support/servers.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
+
+/** Waits until a session is connected to `db` (the restore must end it). */
+async function pollUntilConnected(pg: PostgresServer, db: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${db}'`)).trim() !== '0') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no session on ${db}`);
+}
 
 const SEED_APP = `
 CREATE SCHEMA app;
@@ -140,7 +150,7 @@ describe('postgres source', { skip: missingBinaries(...SERVER_BINARIES.postgres,
     await pg.psql(`DELETE FROM app.items WHERE name = 'n'`, 'app');
   });
 
-  it('restores over existing databases (--clean) and into other names with a mapping', async () => {
+  it('restores over existing databases and into other names with a mapping', async () => {
     const src = source('pg', { databases: 'all', exclude_tables: ['public.scratch_*'] });
     const ctx = testContext();
     await pg.psql(`DELETE FROM orders WHERE id > 10`, 'shop');
@@ -164,6 +174,67 @@ describe('postgres source', { skip: missingBinaries(...SERVER_BINARIES.postgres,
     assert.deepEqual(compareFingerprints(outcome.fingerprint, await src.fingerprint(ctx, { to: 'shop_single' })), []);
     assert.equal(await dataOf('shop_single', 'shop'), before_.shop);
     await one.cleanup();
+  });
+
+  it('replaces a database whole with an older snapshot: later tables gone, database properties as in the snapshot', async () => {
+    await pg.psql(`CREATE DATABASE props OWNER shop_owner ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+      ALTER DATABASE props SET work_mem = '7MB'; COMMENT ON DATABASE props IS 'as in the snapshot';`);
+    await pg.psql('CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 50);', 'props');
+    const src = source('pg-props', { databases: ['props'], jobs: 1 });
+    const mem = await memoryArtifacts();
+    const ctx = testContext();
+    const outcome = await src.backup(mem.sink, ctx);
+    const propsSql = `SELECT json_build_object('owner', pg_get_userbyid(d.datdba), 'enc', pg_encoding_to_char(d.encoding), 'collate', d.datcollate,
+        'conf', (SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0),
+        'comment', shobj_description(d.oid, 'pg_database'), 'conn', d.datallowconn) FROM pg_database d WHERE datname = 'props'`;
+    const propsBefore = await pg.psql(propsSql);
+
+    // After the snapshot: a new table, more rows, other database settings; and a session that stays connected.
+    await pg.psql('CREATE TABLE later (x int); INSERT INTO kept SELECT generate_series(51, 60);', 'props');
+    await pg.psql(`ALTER DATABASE props SET work_mem = '9MB'; ALTER DATABASE props OWNER TO postgres; COMMENT ON DATABASE props IS 'changed';`);
+    const session = spawn(pg.binDir ? `${pg.binDir}/psql` : 'psql', ['-X', '-d', 'props', '-c', 'SELECT pg_sleep(300)'], { env: { ...process.env, ...pg.env() }, stdio: 'ignore' });
+    const sessionEnded = new Promise<number | null>((resolve) => session.on('exit', (code) => resolve(code)));
+    const lifeboatDbs = async () => (await pg.psql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'lifeboat_%'`)).trim();
+    try {
+      await pollUntilConnected(pg, 'props');
+
+      // A copy that does not match the backup's fingerprint never replaces the live database.
+      const wrong = structuredClone(outcome.fingerprint) as { databases: { props: { tables: Record<string, number> } } };
+      wrong.databases.props.tables['public.kept'] = 49;
+      await assert.rejects(src.restore(mem.reader(), ctx, { expected: wrong }), (err: unknown) => {
+        assert.ok(err instanceof SourceError, String(err));
+        assert.match(err.message, /differs from the backup .* database "props" was not replaced/);
+        return true;
+      });
+      assert.equal((await pg.psql(`SELECT count(*) FROM kept`, 'props')).trim(), '60');
+      assert.equal((await pg.psql(`SELECT count(*) FROM pg_tables WHERE tablename = 'later'`, 'props')).trim(), '1');
+      assert.equal(await lifeboatDbs(), '0');
+
+      // What a killed restore would have left is named, not touched.
+      await pg.psql('CREATE DATABASE "lifeboat_restore_20260101T000000_props"');
+      await src.restore(mem.reader(), ctx, { expected: outcome.fingerprint });
+      assert.ok(ctx.warnings.some((w) => w.includes('interrupted restore: lifeboat_restore_20260101T000000_props;')), ctx.warnings.join('\n'));
+      await pg.psql('DROP DATABASE "lifeboat_restore_20260101T000000_props"');
+      assert.deepEqual(compareFingerprints(outcome.fingerprint, await src.fingerprint(ctx)), []);
+      assert.equal((await pg.psql(`SELECT count(*) FROM pg_tables WHERE tablename = 'later'`, 'props')).trim(), '0');
+      assert.equal((await pg.psql(`SELECT count(*) FROM kept`, 'props')).trim(), '50');
+      assert.equal(await pg.psql(propsSql), propsBefore);
+      assert.match(propsBefore, /"owner" : "shop_owner", "enc" : "SQL_ASCII", "collate" : "C", "conf" : \["work_mem=7MB"\], "comment" : "as in the snapshot", "conn" : true/);
+      assert.equal(await lifeboatDbs(), '0');
+      assert.notEqual(await sessionEnded, 0, 'the session on the replaced database was ended');
+
+      // restore.to names another database: created from the snapshot the same way.
+      await src.restore(mem.reader(), ctx, { to: 'props_copy', expected: outcome.fingerprint });
+      assert.deepEqual(compareFingerprints(outcome.fingerprint, await src.fingerprint(ctx, { to: 'props_copy' })), []);
+      assert.match(await pg.psql(propsSql.replace("'props'", "'props_copy'")), /"owner" : "shop_owner", "enc" : "SQL_ASCII"/);
+
+      // With no live database to keep, a copy that differs is still restored (the caller reports the difference).
+      await src.restore(mem.reader(), ctx, { to: 'props_lost', expected: wrong });
+      assert.equal((await pg.psql(`SELECT count(*) FROM kept`, 'props_lost')).trim(), '50');
+    } finally {
+      session.kill('SIGKILL');
+      await mem.cleanup();
+    }
   });
 
   it('fails with a SourceError naming the source and host, without the password, on a wrong password', async () => {

@@ -2,7 +2,8 @@
 // exclude globs (in what is stored and in the fingerprint), restores that replace what is there,
 // and restores relocated under `to:`.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { LifeboatError } from '../../core/errors.ts';
@@ -116,7 +117,7 @@ describe('files source', () => {
     assert.equal(await readFile(path.join(data, 'config.yml'), 'utf8'), 'key: value\n');
     assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
     // No staging leftovers next to the target.
-    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.startsWith('.lifeboat')), []);
+    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('.lifeboat-restore-')), []);
   });
 
   test('restore to `to:` recreates the absolute paths below it, fingerprint equal there', async (t) => {
@@ -152,5 +153,179 @@ describe('files source', () => {
       return true;
     });
     assert.deepEqual(await source.fingerprint(testContext()), { files: 0, bytes: 0, trees: { [gone]: null } });
+  });
+
+  test('restore never touches what the source excludes, wherever it is, and removes later files', async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    t.after(() => Promise.all([arts.cleanup(), tmp.cleanup()]));
+    const data = path.join(tmp.path, 'data');
+    await seedTree(data);
+    await mkdir(path.join(data, 'index', 'cache'), { recursive: true });
+    await writeFile(path.join(data, 'index', 'cache', 'blob'), 'cached');
+    await writeFile(path.join(data, 'index', 'shards', 'trace.log'), 'deep log');
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data], exclude: ['*.log', '**/cache'] }), deps(tmp.path));
+    const outcome = await source.backup(arts.sink, testContext());
+
+    // After the snapshot: excluded entries change and appear (also in a new directory), others change too.
+    await writeFile(path.join(data, 'debug.log'), 'newer noise');
+    await writeFile(path.join(data, 'index', 'cache', 'blob2'), 'more cache');
+    await writeFile(path.join(data, 'later'), 'later');
+    await writeFile(path.join(data, 'config.yml'), 'damaged');
+    const excluded = ['debug.log', 'index/shards/trace.log', 'index/cache/blob', 'index/cache/blob2'];
+    const before = new Map<string, { ino: number; text: string }>();
+    for (const rel of excluded) before.set(rel, { ino: (await stat(path.join(data, rel))).ino, text: await readFile(path.join(data, rel), 'utf8') });
+
+    await source.restore(arts.reader(), testContext());
+    for (const rel of excluded) {
+      const p = path.join(data, rel);
+      assert.deepEqual({ ino: (await stat(p)).ino, text: await readFile(p, 'utf8') }, before.get(rel), `${rel} untouched`);
+    }
+    assert.equal(await readFile(path.join(data, 'config.yml'), 'utf8'), 'key: value\n');
+    await assert.rejects(stat(path.join(data, 'later')), { code: 'ENOENT' });
+    assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
+    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('.lifeboat-restore-')), []);
+
+    // A directory created after the snapshot loses what is not excluded, and stays for what is.
+    await mkdir(path.join(data, 'later-dir', 'sub'), { recursive: true });
+    await writeFile(path.join(data, 'later-dir', 'only.log'), 'log in a new dir');
+    await writeFile(path.join(data, 'later-dir', 'file'), 'later, not excluded');
+    await source.restore(arts.reader(), testContext());
+    assert.deepEqual(await listTree(path.join(data, 'later-dir')), ['only.log']);
+    assert.equal(await readFile(path.join(data, 'later-dir', 'only.log'), 'utf8'), 'log in a new dir');
+  });
+
+  const isRoot = process.getuid?.() === 0;
+  test('a path on another, nearly full filesystem: the restore fails before touching it, then succeeds with room', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    const vol = path.join(tmp.path, 'vol');
+    await mkdir(vol);
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', vol], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+      return;
+    }
+    t.after(async () => {
+      spawnSync('umount', [vol]);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+    });
+    const local = path.join(tmp.path, 'local');
+    const data = path.join(vol, 'data');
+    await mkdir(local);
+    await writeFile(path.join(local, 'a.txt'), 'local file');
+    await mkdir(data);
+    await writeFile(path.join(data, 'big.bin'), Buffer.alloc(1_200_000, 7));
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [local, data] }), deps(tmp.path));
+    const outcome = await source.backup(arts.sink, testContext());
+
+    // Later: the big file is replaced by a smaller one, and something else fills the disk.
+    await rm(path.join(data, 'big.bin'));
+    await writeFile(path.join(data, 'small.bin'), Buffer.alloc(300_000, 1));
+    await writeFile(path.join(vol, 'filler'), Buffer.alloc(1_000_000, 2));
+    const live = await listTree(vol);
+    await assert.rejects(source.restore(arts.reader(), testContext()), (err: unknown) => {
+      assert.ok(err instanceof LifeboatError && err.code === 'source', String(err));
+      assert.match(err.message, /ENOSPC.*nothing live was changed/);
+      assert.ok(err.message.includes(data), err.message);
+      return true;
+    });
+    assert.deepEqual(await listTree(vol), live, 'the live tree on the full disk is as it was, no staging left');
+    assert.deepEqual(await readFile(path.join(data, 'small.bin')), Buffer.alloc(300_000, 1));
+
+    await rm(path.join(vol, 'filler'));
+    await source.restore(arts.reader(), testContext());
+    assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
+    assert.deepEqual(await listTree(vol), ['data/', 'data/big.bin']);
+  });
+
+  test('a path that is itself a mount point is restored inside it', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    const data = path.join(tmp.path, 'data');
+    await mkdir(data);
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', data], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+      return;
+    }
+    t.after(async () => {
+      spawnSync('umount', [data]);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+    });
+    await seedTree(data);
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data] }), deps(tmp.path));
+    const outcome = await source.backup(arts.sink, testContext());
+    const before = await listTree(data);
+    await writeFile(path.join(data, 'later'), 'x');
+    await rm(path.join(data, 'index'), { recursive: true });
+    await source.restore(arts.reader(), testContext());
+    assert.deepEqual(await listTree(data), before);
+    assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
+  });
+
+  test('a filesystem mounted inside a path stays mounted and gets its part of the snapshot', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    const data = path.join(tmp.path, 'data');
+    const vol = path.join(data, 'vol');
+    await mkdir(vol, { recursive: true });
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', vol], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+      return;
+    }
+    t.after(async () => {
+      spawnSync('umount', [vol]);
+      await Promise.all([arts.cleanup(), tmp.cleanup()]);
+    });
+    await writeFile(path.join(data, 'top.txt'), 'top');
+    await mkdir(path.join(vol, 'sub'));
+    await writeFile(path.join(vol, 'm.txt'), 'on the mount');
+    await writeFile(path.join(vol, 'sub', 'x'), 'x');
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data] }), deps(tmp.path));
+    const outcome = await source.backup(arts.sink, testContext());
+    const before = await listTree(data);
+
+    await writeFile(path.join(data, 'top.txt'), 'changed');
+    await writeFile(path.join(vol, 'm.txt'), 'changed on the mount');
+    await writeFile(path.join(vol, 'later'), 'later');
+    await writeFile(path.join(data, 'later'), 'later');
+    await source.restore(arts.reader(), testContext());
+    assert.deepEqual(await listTree(data), before);
+    assert.equal(await readFile(path.join(vol, 'm.txt'), 'utf8'), 'on the mount');
+    assert.notEqual((await stat(vol)).dev, (await stat(data)).dev, 'the tmpfs is still mounted there');
+    assert.deepEqual(compareFingerprints(outcome.fingerprint, await source.fingerprint(testContext())), []);
+  });
+
+  test('a swap that cannot finish puts back what it already swapped', async (t) => {
+    const tmp = await tempDir('files');
+    const arts = await memoryArtifacts();
+    t.after(() => Promise.all([arts.cleanup(), tmp.cleanup()]));
+    const data = path.join(tmp.path, 'data');
+    await seedTree(data);
+    await writeFile(path.join(data, 'x'), 'a file in the snapshot');
+    const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data], exclude: ['*.log'] }), deps(tmp.path));
+    await source.backup(arts.sink, testContext());
+
+    // Later "x" became a directory holding an excluded file: the snapshot's file cannot go there.
+    await rm(path.join(data, 'x'));
+    await mkdir(path.join(data, 'x'));
+    await writeFile(path.join(data, 'x', 'keep.log'), 'excluded');
+    await writeFile(path.join(data, 'config.yml'), 'changed'); // swapped before "x" is reached
+    await writeFile(path.join(data, 'later'), 'later');
+    const live = await listTree(data);
+    await assert.rejects(source.restore(arts.reader(), testContext()), (err: unknown) => {
+      assert.ok(err instanceof LifeboatError && err.code === 'source', String(err));
+      assert.match(err.message, /x holds entries the source excludes.*the previous content was put back/);
+      return true;
+    });
+    assert.deepEqual(await listTree(data), live);
+    assert.equal(await readFile(path.join(data, 'config.yml'), 'utf8'), 'changed');
+    assert.equal(await readFile(path.join(data, 'later'), 'utf8'), 'later');
+    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('.lifeboat-restore-')), []);
   });
 });

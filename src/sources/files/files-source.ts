@@ -13,11 +13,11 @@
  * Paths are keyed by their configured absolute path, so a tree restored under `to:` compares
  * equal with the original. A path that does not exist has the tree hash null.
  *
- * Restore: the tree is restored into a staging dir next to the first target (same filesystem,
- * so moving into place is a rename), then each configured path replaces what is at its target;
- * the old content is moved aside and deleted once the new one is in place. Files inside a
- * configured path that the backup excluded are therefore gone after a restore. With `to: DIR`
- * the original absolute paths are recreated below DIR (/srv/data → DIR/srv/data).
+ * Restore (files-replace.ts): the tree is restored into a staging dir on each target's
+ * filesystem, then swapped in by rename; afterwards each configured path equals the snapshot,
+ * except that entries the source excludes are never touched. A failure before or during the
+ * swap leaves the live tree as it was. With `to: DIR` the original absolute paths are recreated
+ * below DIR (/srv/data → DIR/srv/data).
  *
  * verify restores the whole tree into a temp dir under deps.tmpDir (reading every file, which
  * also checks every blob), fingerprints the copy the way backup fingerprints the live paths,
@@ -26,16 +26,17 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { filesKeys } from './files-config.ts';
+import { TreeSwap, lstatOrNull, makeStaging, mountsUnder, stagingParent } from './files-replace.ts';
 import type { FilesConfig } from './files-config.ts';
 
 /** True when an entry is left out of the backup and of the fingerprint. */
@@ -158,15 +159,12 @@ export async function fingerprintTrees(roots: readonly string[], locate: (p: str
   return { files, bytes, trees: Object.fromEntries(trees) };
 }
 
-/** rename, or copy and delete when source and target are on different filesystems. */
-async function move(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false });
-    await rm(from, { recursive: true, force: true });
-  }
+/** Where a restore swaps in: a configured path (below `to:`), or a filesystem mounted inside one. */
+interface Place {
+  readonly live: string;
+  /** The configured absolute path this place stands for (globs are matched against it). */
+  readonly orig: string;
+  readonly configured: boolean;
 }
 
 export class FilesSource implements Source {
@@ -174,6 +172,8 @@ export class FilesSource implements Source {
   readonly type = 'files';
   readonly #roots: readonly string[];
   readonly #excluded: ExcludeFilter;
+  /** Whether exclude/include may leave entries out anywhere in the tree. */
+  readonly #filtered: boolean;
   /** Where verify's copy and drill targets go. */
   readonly #tmpDir: string;
 
@@ -181,6 +181,7 @@ export class FilesSource implements Source {
     this.name = name;
     this.#roots = topLevelPaths(config.paths);
     this.#excluded = excludeFilter(config);
+    this.#filtered = (config.exclude?.length ?? 0) > 0 || config.include !== undefined;
     this.#tmpDir = deps?.tmpDir ?? tmpdir();
   }
 
@@ -218,51 +219,109 @@ export class FilesSource implements Source {
     return opts?.to === undefined ? root : path.join(path.resolve(opts.to), root);
   }
 
+  /**
+   * Restores every configured path (see files-replace.ts): the whole tree goes into a staging
+   * dir on each target's filesystem first, then entries are swapped in by rename, excluded
+   * entries stay as they are, and any failure puts the old entries back.
+   */
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
     const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
-    const stagingParent = path.dirname(targets[0].target);
-    await mkdir(stagingParent, { recursive: true });
-    const staging = await mkdtemp(path.join(stagingParent, '.lifeboat-restore-'));
+    for (const { target } of targets) await mkdir(path.dirname(target), { recursive: true });
+    // A filesystem mounted inside a path is a place of its own: renames cannot cross into it.
+    const places: Place[] = targets.map((t) => ({ live: t.target, orig: t.root, configured: true }));
+    for (const { root, target } of targets) {
+      for (const m of await mountsUnder(target)) places.push({ live: m, orig: path.join(root, path.relative(target, m)), configured: false });
+    }
+    const stagings = new Map<number, string>();
+    let keep = false;
     try {
-      await reader.restoreFiles(staging);
-      for (const [i, { root, target }] of targets.entries()) {
-        if (ctx.signal.aborted) throw this.#cancelled('restore');
-        const restored = path.join(staging, root);
-        if (!(await lstat(restored).then(() => true, () => false))) {
+      const stagingOf = await this.#stage(reader, places, stagings, ctx);
+      for (const { root, target } of targets) {
+        if ((await lstatOrNull(path.join(stagingOf.get(target) as string, 'tree', root))) === null) {
           throw new SourceError(`source ${this.name}: the snapshot holds no ${root}`, {
             hint: 'pick a snapshot taken with this `paths` list, or restore that path with restic',
           });
         }
-        await mkdir(path.dirname(target), { recursive: true });
-        // The old content goes aside first, so a failed move can put it back.
-        const aside = path.join(staging, `.old-${i}`);
-        let movedAside = false;
-        try {
-          await rename(target, aside);
-          movedAside = true;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EXDEV') await rm(target, { recursive: true, force: true });
-          else if (code !== 'ENOENT') throw err;
-        }
-        try {
-          await move(restored, target);
-        } catch (err) {
-          if (movedAside) await rename(aside, target).catch(() => undefined);
-          throw new SourceError(`source ${this.name}: cannot move the restored ${root} into ${target}: ${errorMessage(err)}`, {
-            cause: err,
-            hint: movedAside ? 'the previous content was put back' : 'check permissions and free space of the target',
-          });
-        }
       }
+      await this.#swapIn(places, stagingOf, ctx);
       ctx.log.info(`source ${this.name}: restored ${targets.map((t) => t.target).join(', ')}`);
     } catch (err) {
+      if (err instanceof SourceError && err.data.kept === true) keep = true;
       if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
       throw err;
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      if (!keep) for (const staging of stagings.values()) await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Restores the whole tree once per filesystem of the places, into a staging dir there
+   * (collected in `stagings` as they are made, so the caller can remove them); returns each
+   * place's staging dir.
+   */
+  async #stage(reader: ArtifactReader, places: readonly Place[], stagings: Map<number, string>, ctx: SourceContext): Promise<Map<string, string>> {
+    const stagingOf = new Map<string, string>();
+    for (const { live } of places) {
+      const parent = await stagingParent(live);
+      const dev = (await lstat(parent)).dev;
+      let staging = stagings.get(dev);
+      if (staging === undefined) {
+        staging = await makeStaging(parent, live);
+        stagings.set(dev, staging);
+        try {
+          await mkdir(path.join(staging, 'tree'), { mode: 0o700 });
+          await reader.restoreFiles(path.join(staging, 'tree'));
+        } catch (err) {
+          if (ctx.signal.aborted || isLifeboatError(err)) throw err;
+          throw new SourceError(`source ${this.name}: cannot restore into ${staging} (the filesystem of ${live}): ${errorMessage(err)}; nothing live was changed`, {
+            cause: err,
+            hint: 'free space on that filesystem (the restore needs room for the whole snapshot beside the live data), or restore with restore.to elsewhere',
+          });
+        }
+      }
+      stagingOf.set(live, staging);
+    }
+    return stagingOf;
+  }
+
+  /**
+   * Swaps every place in; on failure puts back what was swapped. When that too fails, the
+   * error carries data.kept: the staging dirs hold the previous content and must stay.
+   */
+  async #swapIn(places: readonly Place[], stagingOf: ReadonlyMap<string, string>, ctx: SourceContext): Promise<void> {
+    const stagings = [...new Set(stagingOf.values())];
+    const skip = stagings.map((d) => path.basename(d));
+    const pinned = places.filter((p) => !p.configured).map((p) => p.live);
+    const swaps: TreeSwap[] = [];
+    try {
+      for (const { live, orig } of places) {
+        if (ctx.signal.aborted) throw this.#cancelled('restore');
+        const staging = stagingOf.get(live) as string;
+        const trash = path.join(staging, `replaced-${swaps.length}`);
+        await mkdir(trash, { recursive: true });
+        const swap = new TreeSwap({ excluded: this.#excluded, filtered: this.#filtered, trash, skip, pinned: pinned.filter((m) => m !== live) });
+        swaps.push(swap);
+        const fresh = path.join(staging, 'tree', orig);
+        await swap.replace(live, (await lstatOrNull(fresh)) === null ? null : fresh, orig);
+      }
+    } catch (err) {
+      const stuck: string[] = [];
+      for (const swap of swaps.reverse()) stuck.push(...(await swap.undo()));
+      if (stuck.length > 0) {
+        throw new SourceError(`source ${this.name}: the restore failed (${errorMessage(err)}) and ${stuck.length} entries could not be put back, first ${stuck[0]}`, {
+          cause: err,
+          hint: `the previous content is kept in ${stagings.join(', ')}`,
+          data: { kept: true },
+        });
+      }
+      if (err instanceof CancelledError || isLifeboatError(err)) throw err;
+      throw new SourceError(`source ${this.name}: cannot put the restored files in place: ${errorMessage(err)}; the previous content was put back`, {
+        cause: err,
+        hint: 'check the permissions of the target paths, then run the restore again',
+      });
+    }
+    for (const swap of swaps) await swap.discard();
   }
 
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {

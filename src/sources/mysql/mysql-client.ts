@@ -1,15 +1,16 @@
 /**
  * The narrow MySQL/MariaDB client the mysql source needs: which dump and client tools exist
- * (MariaDB's mariadb-dump/mariadb, else mysqldump/mysql), a private option file carrying the
- * connection, batch-mode queries, and the error shape every failure takes.
+ * (MariaDB's mariadb-dump/mariadb, else mysqldump/mysql), the connection arguments,
+ * batch-mode queries, and the error shape every failure takes.
  *
- * The password never goes into argv or the environment: every tool gets
- * --defaults-extra-file=<0600 file in the source's temp dir> as its first argument, so argv
- * shows a path, not the secret (MYSQL_PWD would also work, but MySQL 8 deprecates it and it is
- * visible in /proc/<pid>/environ to the same user). The file is removed when the operation ends.
+ * The password goes to the tools in MYSQL_PWD, never in argv and never in a file: an option
+ * file with the password, even 0600 and removed in `finally`, stays on disk when lifeboat is
+ * killed. The environment of a process is readable only by its own user (/proc/<pid>/environ
+ * is 0400), as PGPASSWORD is for the postgres source. MariaDB's and MySQL's clients read
+ * MYSQL_PWD when no option file gives a password (MySQL 8 deprecates it but still reads it), so
+ * a `password` in the running user's ~/.my.cnf would take precedence over lifeboat.yml.
+ * Host, port, user and socket go in argv, after any option files the tools read.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CommandRunner, RunSpec } from '../../core/command-runner.ts';
 import { describeCommand } from '../../core/command-runner.ts';
 import { SourceError } from '../../core/errors.ts';
@@ -25,25 +26,12 @@ export interface MysqlConnection {
   readonly socket?: string;
 }
 
-/**
- * A value in an option file: double-quoted, with the escapes the option-file reader knows
- * (\\ \n \r \t); everything else, quotes and "#" included, is literal inside the quotes.
- */
-export function optionValue(value: string): string {
-  const escaped = value.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t');
-  return `"${escaped}"`;
-}
-
-/** The [client] group all MySQL/MariaDB tools read: connection and password. */
-export function optionFileText(conn: MysqlConnection): string {
-  const lines = ['[client]', `user=${optionValue(conn.user)}`];
-  if (conn.socket !== undefined) {
-    lines.push(`socket=${optionValue(conn.socket)}`, 'protocol=socket');
-  } else {
-    lines.push(`host=${optionValue(conn.host)}`, `port=${conn.port}`, 'protocol=tcp');
-  }
-  if (conn.password !== undefined) lines.push(`password=${optionValue(conn.password)}`);
-  return `${lines.join('\n')}\n`;
+/** The connection as command-line options (no secret among them). */
+export function connectionArgs(conn: MysqlConnection): string[] {
+  const args = [`--user=${conn.user}`];
+  if (conn.socket !== undefined) args.push(`--socket=${conn.socket}`, '--protocol=socket');
+  else args.push(`--host=${conn.host}`, `--port=${conn.port}`, '--protocol=tcp');
+  return args;
 }
 
 /** `name` as a backquoted identifier. */
@@ -68,7 +56,6 @@ export class MysqlClient {
   readonly #runner: CommandRunner;
   readonly #conn: MysqlConnection;
   readonly #binDir: string | undefined;
-  #optionDir: string | undefined;
   #tools: { dump: string; client: string; dumpVersion: string } | undefined;
   /** 'mysql source "x" (root@host:3306)' — the start of every message. */
   readonly label: string;
@@ -79,17 +66,6 @@ export class MysqlClient {
     this.#binDir = binDir;
     const where = conn.socket !== undefined ? conn.socket : `${conn.host}:${conn.port}`;
     this.label = `mysql source "${sourceName}" (${conn.user}@${where})`;
-  }
-
-  /** Writes the option file (0600 in a fresh 0700 dir); call close() when done. */
-  async open(tmpDir: string): Promise<void> {
-    this.#optionDir = await mkdtemp(join(tmpDir, 'mysql-'));
-    await writeFile(join(this.#optionDir, 'client.cnf'), optionFileText(this.#conn), { mode: 0o600 });
-  }
-
-  async close(): Promise<void> {
-    if (this.#optionDir !== undefined) await rm(this.#optionDir, { recursive: true, force: true });
-    this.#optionDir = undefined;
   }
 
   #path(name: string): string {
@@ -124,14 +100,14 @@ export class MysqlClient {
   }
 
   spec(kind: MysqlToolKind, args: readonly string[], signal?: AbortSignal): RunSpec {
-    if (this.#optionDir === undefined || this.#tools === undefined) throw new Error('MysqlClient used before open() and resolveTools()');
-    // The option file must be the first argument, or the tools ignore it.
-    return { command: this.#tools[kind], args: [`--defaults-extra-file=${join(this.#optionDir, 'client.cnf')}`, ...args], signal };
+    if (this.#tools === undefined) throw new Error('MysqlClient used before resolveTools()');
+    const env = this.#conn.password === undefined ? undefined : { MYSQL_PWD: this.#conn.password };
+    return { command: this.#tools[kind], args: [...connectionArgs(this.#conn), ...args], env, signal };
   }
 
-  /** The command as recorded in manifests: the option file's temp path is not interesting. */
+  /** The command as recorded in manifests: tool and options, without the connection. */
   describe(spec: RunSpec): string {
-    return describeCommand({ command: spec.command.split('/').pop() ?? spec.command, args: ['--defaults-extra-file=client.cnf', ...spec.args.slice(1)] });
+    return describeCommand({ command: spec.command.split('/').pop() ?? spec.command, args: spec.args.slice(connectionArgs(this.#conn).length) });
   }
 
   /** Runs SQL (on stdin) and returns the result rows, unescaped. */

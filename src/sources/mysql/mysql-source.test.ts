@@ -1,25 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SourceError } from '../../core/errors.ts';
-import { optionFileText, optionValue, parseBatchLine, quoteIdent, quoteLiteral } from './mysql-client.ts';
+import { connectionArgs, parseBatchLine, quoteIdent, quoteLiteral } from './mysql-client.ts';
 import { renameDatabase, renameLine } from './mysql-rename.ts';
 import { databaseOfArtifact, describeServerVersion, dumpArtifactName, hasTrailer } from './mysql-source.ts';
 import { restoreTargets } from '../database-targets.ts';
 import { toDatabaseFingerprint } from './mysql-fingerprint.ts';
 
-describe('option file', () => {
-  it('quotes values so quotes, "#", ";" and backslashes survive', () => {
-    assert.equal(optionValue(`a"b'c#d;e\\f`), `"a"b'c#d;e\\\\f"`);
-    assert.equal(optionValue('new\nline'), '"new\\nline"');
-  });
-  it('uses TCP with a host, the socket when one is given', () => {
-    const tcp = optionFileText({ host: 'db', port: 3307, user: 'root', password: 'pw' });
-    assert.match(tcp, /^\[client\]\n/);
-    assert.match(tcp, /\nhost="db"\nport=3307\nprotocol=tcp\n/);
-    assert.match(tcp, /\npassword="pw"\n$/);
-    const sock = optionFileText({ host: 'localhost', port: 3306, user: 'u', socket: '/run/my.sock' });
-    assert.match(sock, /socket="\/run\/my.sock"\nprotocol=socket/);
-    assert.doesNotMatch(sock, /password|host=/);
+describe('connection arguments', () => {
+  it('use TCP with a host, the socket when one is given, and never carry the password', () => {
+    assert.deepEqual(connectionArgs({ host: 'db', port: 3307, user: 'root', password: 'pw' }), ['--user=root', '--host=db', '--port=3307', '--protocol=tcp']);
+    assert.deepEqual(connectionArgs({ host: 'localhost', port: 3306, user: 'u', socket: '/run/my.sock' }), ['--user=u', '--socket=/run/my.sock', '--protocol=socket']);
   });
 });
 

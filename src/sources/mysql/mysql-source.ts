@@ -12,9 +12,11 @@
  * so writes that land between the fingerprint and the dump's snapshot can make a later
  * comparison report a difference that is not a restore error.
  *
- * Restore: the dump is piped into the mariadb (mysql) client, which stops at the first error.
- * The dump creates its database if missing (with the original character set) and drops and
- * recreates each table; tables in the target that are not in the dump stay.
+ * Restore replaces each database whole, so tables created after the snapshot are gone: the dump
+ * is piped into the mariadb (mysql) client (which stops at the first error), first into a fresh
+ * database that is checked against the backup's fingerprint, then, once that copy is good, into
+ * the dropped and recreated live database (see #replace for the order and the trade-off). The
+ * dump's CREATE DATABASE keeps the original character set and collation.
  * `to`: "newname" (one-database backups) or "app=app_copy,shop=shop_copy"; the dump keeps
  * --databases, and its CREATE DATABASE and USE lines are renamed on the fly (mysql-rename.ts).
  *
@@ -27,8 +29,10 @@
  * cleanup drops them.
  */
 import { restoreTargets } from '../database-targets.ts';
+import type { RestoreTarget } from '../database-targets.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
-import { CancelledError, ConfigError, SourceError } from '../../core/errors.ts';
+import { CancelledError, ConfigError, SourceError, errorMessage } from '../../core/errors.ts';
+import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
@@ -40,7 +44,7 @@ import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.
 import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
 import { collect, guardedOutput, succeeded } from '../process-kit.ts';
 import { renameDatabase } from './mysql-rename.ts';
-import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump } from './mysql-verify.ts';
+import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump, workDatabaseName } from './mysql-verify.ts';
 
 const DUMP_SUFFIX = '.sql';
 const SYSTEM_DATABASES = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
@@ -87,20 +91,17 @@ export class MysqlSource implements Source {
     this.#deps = deps;
   }
 
-  /** Runs `fn` with a connected client whose option file exists only meanwhile. */
+  /** Runs `fn` with a client for this source's server. */
   async #withClient<T>(ctx: SourceContext, what: string, fn: (client: MysqlClient) => Promise<T>): Promise<T> {
     const c = this.#config.connection;
     const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of mysql source "${this.name}"`);
     const client = new MysqlClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, socket: c.socket }, this.#config.bin_dir);
-    await client.open(this.#deps.tmpDir);
     try {
       await client.resolveTools();
       return await fn(client);
     } catch (err) {
       if (ctx.signal.aborted) throw new CancelledError(`${what} of mysql source "${this.name}" cancelled`, { cause: err });
       throw err;
-    } finally {
-      await client.close();
     }
   }
 
@@ -167,14 +168,74 @@ export class MysqlSource implements Source {
   restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
     return this.#withClient(ctx, 'restore', async (client) => {
       const inBackup = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
-      for (const t of restoreTargets(inBackup, opts.to, client.label)) {
-        const artifact = dumpArtifactName(t.from);
-        const input = t.to === t.from ? reader.open(artifact) : renameDatabase(reader.open(artifact), t.from, t.to);
-        const r = await collect(this.#deps.runner, client.spec('client', ['--batch'], ctx.signal), input);
-        if (!succeeded(r)) throw client.failure(`loading ${artifact} into database "${t.to}"`, r);
-        ctx.log.info(`${client.label}: restored database "${t.to}"${t.to === t.from ? '' : ` from "${t.from}"`}`);
+      const leftover = await client.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME REGEXP '^lifeboat_restore_[0-9]{8}T[0-9]{6}_' ORDER BY 1;`, 'looking for databases of interrupted restores', ctx.signal);
+      if (leftover.length > 0) {
+        ctx.log.warn(`${client.label}: databases left by an interrupted restore: ${leftover.map((r) => r[0]).join(', ')}; each holds a checked copy of a snapshot: drop them once you know they are not needed`);
       }
+      const expected = (opts.expected as { databases?: Record<string, unknown> } | undefined)?.databases;
+      for (const t of restoreTargets(inBackup, opts.to, client.label)) await this.#replace(client, reader, t, ctx, expected?.[t.from]);
     });
+  }
+
+  /** Loads one dump into database `to` (which must not exist: the dump's CREATE DATABASE says IF NOT EXISTS). */
+  async #load(client: MysqlClient, reader: ArtifactReader, from: string, to: string, ctx: SourceContext): Promise<void> {
+    const artifact = dumpArtifactName(from);
+    const input = to === from ? reader.open(artifact) : renameDatabase(reader.open(artifact), from, to);
+    const r = await collect(this.#deps.runner, client.spec('client', ['--batch'], ctx.signal), input);
+    if (!succeeded(r)) throw client.failure(`loading ${artifact} into database "${to}"`, r);
+  }
+
+  /**
+   * Replaces database `t.to` whole with dump `t.from`. MariaDB cannot rename a database, and
+   * moving tables between databases fails for tables with triggers and for views, so: (1) load
+   * into a fresh database `lifeboat_restore_<time>_<db>` and compare its fingerprint with the
+   * backup's; any failure so far drops it and leaves the live database untouched; (2) drop the
+   * live database and load the dump again under its name; (3) drop the fresh copy. If (2)
+   * fails, the checked copy is kept and named in the error.
+   */
+  async #replace(client: MysqlClient, reader: ArtifactReader, t: RestoreTarget, ctx: SourceContext, expected: unknown): Promise<void> {
+    const exists = async (db: string): Promise<boolean> =>
+      (await client.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteLiteral(db)};`, `looking for database "${db}"`, ctx.signal)).length > 0;
+    // Nothing to keep safe (a first restore, a drill's new name): load straight into the target.
+    const direct = !(await exists(t.to));
+    const fresh = direct ? t.to : workDatabaseName('restore', drillTimestamp(new Date()), t.to);
+    const dropFresh = (): Promise<unknown> => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(fresh)};`, `dropping database "${fresh}"`);
+    if (!direct && (await exists(fresh))) throw new SourceError(`${client.label}: database "${fresh}" already exists; a restore loads into a new database first`, { hint: `an earlier restore may have been killed: drop "${fresh}", then run the restore again` });
+    let keepFresh = false;
+    try {
+      await this.#load(client, reader, t.from, fresh, ctx);
+      // Only a live database is kept from a copy that differs (the fingerprint is taken apart
+      // from the dump, so writes during the backup can make it differ); with none, the caller's
+      // own comparison reports the difference.
+      if (!direct && expected !== undefined) {
+        const diff = compareFingerprints(expected, await this.#fingerprintDb(client, fresh, ctx));
+        if (diff.length > 0) {
+          throw new SourceError(`${client.label}: the restored copy of database "${t.from}" differs from the backup (${diff.length} differences; first: ${diff[0]}); database "${t.to}" was not replaced`, {
+            hint: `run "lifeboat verify" on the snapshot; if the difference is expected, drop database "${t.to}" and restore again (a missing database is restored whatever the comparison says)`,
+            data: { differences: diff },
+          });
+        }
+      }
+      if (ctx.signal.aborted) throw new CancelledError(`restore of mysql source "${this.name}" cancelled`);
+      keepFresh = true;
+      if (!direct) {
+        // From here no signal: stopping between the drop and the load would leave nothing in place.
+        const quiet: SourceContext = { signal: new AbortController().signal, log: ctx.log };
+        await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(t.to)};`, `dropping database "${t.to}" to replace it`);
+        try {
+          await this.#load(client, reader, t.from, t.to, quiet);
+        } catch (err) {
+          throw new SourceError(`${errorMessage(err)}; the snapshot's data is complete in database "${fresh}"`, {
+            cause: err,
+            hint: `load it back by hand, or drop "${t.to}" and run the restore again`,
+          });
+        }
+        keepFresh = false;
+      }
+    } finally {
+      if (!keepFresh) await dropFresh().catch((err: unknown) => ctx.log.warn(`${client.label}: cannot drop database "${fresh}": ${errorMessage(err)}`));
+    }
+    ctx.log.info(`${client.label}: replaced database "${t.to}" with the snapshot${t.to === t.from ? '' : ` of "${t.from}"`}`);
   }
 
   fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {

@@ -37,7 +37,12 @@ export function drillTimestamp(date: Date): string {
 
 /** `lifeboat_drill_<ts>_<db>`, made safe and short enough when `db` is not a plain name. */
 export function drillDatabaseName(ts: string, db: string, maxChars = MAX_IDENTIFIER_CHARS): string {
-  const prefix = `lifeboat_drill_${ts}_`;
+  return workDatabaseName('drill', ts, db, maxChars);
+}
+
+/** `lifeboat_<purpose>_<ts>_<db>` (drill, restore), made safe and short as drill names are. */
+export function workDatabaseName(purpose: string, ts: string, db: string, maxChars = MAX_IDENTIFIER_CHARS): string {
+  const prefix = `lifeboat_${purpose}_${ts}_`;
   const plain = `${prefix}${db}`;
   if (/^[A-Za-z0-9_]+$/.test(db) && plain.length <= maxChars) return plain;
   const hash = createHash('sha256').update(db).digest('hex').slice(0, 8);

@@ -12,13 +12,15 @@
  * counts describe exactly the dumped data even while the application writes. Databases are
  * dumped one after the other, each from its own snapshot (as pg_dump always does).
  *
- * Restore: globals first (filtered, see postgres-globals.ts), then per database: create it
- * from template0 if missing, then pg_restore --clean --if-exists. Objects in the target that
- * are not in the archive stay (a fingerprint comparison shows them). Owners are kept when
- * lifeboat connects as a superuser (globals recreated the roles); otherwise --no-owner makes
- * the connected role own everything. With jobs > 1 the archive is first copied to a 0600
- * staging file under the source's temp dir, because pg_restore --jobs needs a seekable file;
- * with jobs: 1 it streams from the repository into pg_restore's stdin.
+ * Restore: globals first (filtered, see postgres-globals.ts), then each database is replaced
+ * whole (postgres-replace.ts): the archive goes into a fresh database created as the snapshot's
+ * was (encoding, locale, owner, settings, grants), its fingerprint is compared with the
+ * backup's when the caller passes it, then the fresh database takes the live one's name and the
+ * live one is dropped. So the result is exactly the snapshot: tables created after it are gone.
+ * Owners are kept when lifeboat connects as a superuser (globals recreated the roles);
+ * otherwise --no-owner makes the connected role own everything. With jobs > 1 the archive is
+ * first copied to a 0600 staging file under the source's temp dir, because pg_restore --jobs
+ * needs a seekable file; with jobs: 1 it streams from the repository into pg_restore's stdin.
  *
  * `to`: "newname" (the backup must hold one database) or "app=app_copy,shop=shop_copy" (only
  * the named databases are restored). fingerprint({to}) reports the targets under the original
@@ -39,18 +41,20 @@ import { pipeline } from 'node:stream/promises';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
+import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
+import { SWAP_SQL, createDatabaseLike, dropSql } from './postgres-replace.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
 import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
 import { collect, guardedOutput, succeeded } from '../process-kit.ts';
-import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals } from './postgres-verify.ts';
+import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
 const DUMP_SUFFIX = '.dump';
@@ -101,6 +105,9 @@ const HAS_USER_OBJECTS_SQL = `SELECT json_build_object('n', (
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')));`;
 
 const MAINTENANCE_DB = 'postgres';
+
+/** Databases a killed restore leaves: its fresh copy, or the replaced one it had not dropped yet. */
+const LEFTOVERS_SQL = `SELECT json_agg(datname ORDER BY datname) FROM pg_database WHERE datname ~* '^lifeboat_(restore|old)_[0-9]{8}T[0-9]{6}_';`;
 
 /** Reads the first line the command prints, or undefined when it ends first. */
 function firstLine(cmd: RunningCommand): Promise<string | undefined> {
@@ -294,8 +301,13 @@ export class PostgresSource implements Source {
       const names = reader.list().map((a) => a.name);
       const inBackup = names.map(databaseOfArtifact).filter((d): d is string => d !== undefined);
       const targets = restoreTargets(inBackup, opts.to, client.label);
+      const leftover = await client.json<string[] | null>(MAINTENANCE_DB, LEFTOVERS_SQL, 'looking for databases of interrupted restores', { signal: ctx.signal });
+      if (leftover !== null) {
+        ctx.log.warn(`${client.label}: databases left by an interrupted restore: ${leftover.join(', ')}; drop them once you know they are not needed (lifeboat_old_* held the data a restore replaced)`);
+      }
       if (names.includes(GLOBALS_ARTIFACT)) await this.#restoreGlobals(client, reader, info, opts.to !== undefined, ctx);
-      for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx);
+      const expected = (opts.expected as { databases?: Record<string, unknown> } | undefined)?.databases;
+      for (const t of targets) await this.#restoreDatabase(client, reader, t, info, ctx, expected?.[t.from]);
     });
   }
 
@@ -316,46 +328,92 @@ export class PostgresSource implements Source {
     ctx.log.info(`${client.label}: restored roles and tablespaces`);
   }
 
-  async #restoreDatabase(client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext): Promise<void> {
-    const exists = await client.json<{ e: boolean }>(MAINTENANCE_DB, `SELECT json_build_object('e', EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db'));`, `looking for database "${t.to}"`, {
-      vars: { db: t.to },
-      signal: ctx.signal,
-    });
-    if (!exists.e) {
-      await client.psql(MAINTENANCE_DB, `CREATE DATABASE :"db" TEMPLATE template0;`, `creating database "${t.to}"`, { vars: { db: t.to }, signal: ctx.signal });
-      ctx.log.info(`${client.label}: created database "${t.to}"`);
-    }
-    const args = ['--clean', '--if-exists'];
-    if (!info.super) args.push('--no-owner');
-    args.push('-d', dbArg(t.to));
+  /**
+   * Replaces database `t.to` whole with archive `t.from` (see postgres-replace.ts): load into a
+   * fresh database, compare its fingerprint with the backup's, swap names, drop the old one.
+   * Until the swap the live database is untouched, and any failure drops the fresh one.
+   */
+  async #restoreDatabase(
+    client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext, expected: unknown,
+  ): Promise<void> {
     const artifact = dumpArtifactName(t.from);
-    const what = `pg_restore of "${t.from}" into database "${t.to}"`;
+    const ts = drillTimestamp(new Date());
+    const fresh = workDatabaseName('restore', ts, t.to);
+    const old = workDatabaseName('old', ts, t.to);
+    // The session that renames must not be in one of the databases it renames.
+    const admin = [MAINTENANCE_DB, 'template1'].find((d) => d !== t.to) ?? MAINTENANCE_DB;
+    const drop = (db: string): Promise<string> => client.psql(admin, dropSql(info.num), `dropping database "${db}"`, { vars: { db } });
+
+    await createDatabaseLike(client, this.#deps.runner, this.#deps.tmpDir, {
+      reader, artifact, from: t.from, name: fresh, owners: info.super, admin, signal: ctx.signal,
+    });
+    let swapped = false;
+    try {
+      await this.#load(client, reader, artifact, fresh, info, ctx, `pg_restore of "${t.from}" into a new database "${fresh}"`);
+      const exists = await client.json<{ e: boolean }>(admin, `SELECT json_build_object('e', EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db'));`, `looking for database "${t.to}"`, {
+        vars: { db: t.to },
+        signal: ctx.signal,
+      });
+      // Only a live database is kept from a copy that differs; with none, the copy is the best
+      // there is, and the caller's own comparison reports the difference.
+      if (exists.e && expected !== undefined) {
+        const diff = compareFingerprints(expected, await this.#fingerprintDb(client, fresh, ctx));
+        if (diff.length > 0) {
+          throw new SourceError(`${client.label}: the restored copy of database "${t.from}" differs from the backup (${diff.length} differences; first: ${diff[0]}); database "${t.to}" was not replaced`, {
+            hint: `run "lifeboat verify" on the snapshot; if the difference is expected, rename database "${t.to}" away and restore again (a missing database is restored whatever the comparison says)`,
+            data: { differences: diff },
+          });
+        }
+      }
+      if (ctx.signal.aborted) throw new CancelledError(`restore of postgres source "${this.name}" cancelled`);
+      if (!exists.e) {
+        await client.psql(admin, `ALTER DATABASE :"fresh" RENAME TO :"live";`, `naming the restored database "${t.to}"`, { vars: { fresh, live: t.to } });
+        swapped = true;
+      } else {
+        // No signal: the swap is one transaction, and once it began it is finished rather than cancelled.
+        await client.psql(admin, SWAP_SQL, `swapping the restored database in as "${t.to}"`, { vars: { live: t.to, fresh, old } });
+        swapped = true;
+        try {
+          await drop(old);
+        } catch (err) {
+          ctx.log.warn(`${client.label}: the replaced database is kept as "${old}": ${errorMessage(err)}; drop it when it is no longer needed`);
+        }
+      }
+    } finally {
+      if (!swapped) await drop(fresh).catch((err: unknown) => ctx.log.warn(`${client.label}: cannot drop the unfinished database "${fresh}": ${errorMessage(err)}`));
+    }
+    ctx.log.info(`${client.label}: replaced database "${t.to}" with the snapshot${t.to === t.from ? '' : ` of "${t.from}"`}`);
+  }
+
+  /** pg_restore of one archive into an empty database. */
+  async #load(client: PgClient, reader: ArtifactReader, artifact: string, db: string, info: ServerInfo, ctx: SourceContext, what: string): Promise<void> {
+    const args = info.super ? [] : ['--no-owner'];
+    args.push('-d', dbArg(db));
     const jobs = this.#config.jobs;
     if (jobs <= 1) {
       const r = await collect(this.#deps.runner, client.spec('pg_restore', args, ctx.signal), reader.open(artifact));
       if (!succeeded(r)) throw client.failure(what, r);
-    } else {
-      // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
-      const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
-      try {
-        const file = join(dir, 'archive.dump');
-        try {
-          await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
-        } catch (err) {
-          // A damaged artifact (IntegrityError from the reader) is reported as it is.
-          if (isLifeboatError(err)) throw err;
-          throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
-            cause: err,
-            hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
-          });
-        }
-        const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
-        if (!succeeded(r)) throw client.failure(what, r);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      return;
     }
-    ctx.log.info(`${client.label}: restored database "${t.to}"${t.to === t.from ? '' : ` from "${t.from}"`}`);
+    // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
+    const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
+    try {
+      const file = join(dir, 'archive.dump');
+      try {
+        await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
+      } catch (err) {
+        // A damaged artifact (IntegrityError from the reader) is reported as it is.
+        if (isLifeboatError(err)) throw err;
+        throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
+        });
+      }
+      const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
+      if (!succeeded(r)) throw client.failure(what, r);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {

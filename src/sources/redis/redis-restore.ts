@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -304,9 +304,9 @@ class TempServer {
         ...(password === undefined ? [] : [`requirepass ${confString(password)}`]),
         ...(auth?.user ? [`user ${confString(auth.user)} on ${confString(`>${auth.password}`)} ~* &* +@all`] : []),
       ];
-      const confFile = path.join(dir, 'redis.conf');
-      await writeFile(confFile, `${conf.join('\n')}\n`, { mode: 0o600 });
-      const proc = r.runner.start({ command: r.serverBin, args: [confFile], cwd: dir, signal: r.signal });
+      // The config (with requirepass) goes on stdin ("-"): a file would keep the password on disk if lifeboat were killed.
+      const proc = r.runner.start({ command: r.serverBin, args: ['-'], cwd: dir, signal: r.signal });
+      proc.stdin.end(`${conf.join('\n')}\n`);
       const log = { tail: '' };
       proc.stdout.setEncoding('utf8');
       proc.stdout.on('data', (s: string) => {

@@ -11,7 +11,7 @@
  * stop() SIGKILLs the server (it holds nothing worth a clean shutdown) and removes its dir; it
  * is idempotent.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner } from '../../core/command-runner.ts';
@@ -68,10 +68,10 @@ export async function startScratchServer(o: ScratchServerOptions): Promise<Scrat
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const confFile = path.join(dir, 'redis.conf');
-      await writeFile(confFile, scratchConfig(port, dir, o), { mode: 0o600 });
       // No abort signal: the server lives until stop(), which a drill always calls.
-      const proc = o.runner.start({ command: o.serverBin, args: [confFile], cwd: dir });
+      // The config (with requirepass) goes on stdin ("-"): a file would keep the password on disk if lifeboat were killed.
+      const proc = o.runner.start({ command: o.serverBin, args: ['-'], cwd: dir });
+      proc.stdin.end(scratchConfig(port, dir, o));
       const log = { tail: '' };
       proc.stdout.setEncoding('utf8');
       proc.stdout.on('data', (s: string) => {
