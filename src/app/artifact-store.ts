@@ -201,6 +201,11 @@ export class SnapshotReader implements ArtifactReader {
     let files = 0;
     let bytes = 0;
     for (const p of paths) {
+      // The manifest comes from the repository: a path that is not absolute and plain could
+      // lead the destination out of targetDir (the tree walk refuses such names as well).
+      if (!path.isAbsolute(p) || path.posix.normalize(p) !== p || p.split('/').some((part) => part === '..' || part === '.')) {
+        throw new IntegrityError(`snapshot ${this.snapshot.id.slice(0, 8)}: its manifest names an unsafe path ${JSON.stringify(p)}`, { hint: 'the repository is damaged or hostile: run "lifeboat check"' });
+      }
       const restorer = new Restorer(this.#repo, { include: p, signal: this.#signal });
       // Restorer puts a directory's contents into its target, and a file into target/<name>.
       const node = await restorer.findNode(this.snapshot.tree, p);

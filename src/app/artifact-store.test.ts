@@ -1,0 +1,43 @@
+/**
+ * The stack reader trusts nothing of the manifest it reads from the repository: a files
+ * manifest whose path climbs out with ".." is refused as damage before anything is written.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { idOf } from '../core/ids.ts';
+import { IntegrityError } from '../core/errors.ts';
+import { Repository } from '../repo/repository.ts';
+import { loadSnapshot, saveSnapshot } from '../repo/snapshot/snapshot.ts';
+import { createMemoryStorage } from '../storage/memory/memory-storage.ts';
+import { tempDir } from '../../test/support/tmp.ts';
+import { SnapshotReader } from './artifact-store.ts';
+
+const T = '2024-05-06T07:08:09Z';
+
+test('a manifest path with ".." is refused as damage and nothing is restored', async () => {
+  const tmp = await tempDir('manifest-path');
+  try {
+    const repo = await Repository.init(createMemoryStorage(), 'pw');
+    const save = async (type: 'tree' | 'data', text: string): Promise<string> => {
+      const b = Buffer.from(text);
+      await repo.saveBlob(type, b, idOf(b));
+      return idOf(b);
+    };
+    const manifest = JSON.stringify({ version: 1, source: 'app', type: 'files', files: { paths: ['/srv/../../outside'] }, artifacts: [], fingerprint: {} });
+    const mBlob = await save('data', manifest);
+    const dir = await save('tree', JSON.stringify({ nodes: [{ name: 'manifest.json', type: 'file', mode: 0o644, mtime: T, atime: T, ctime: T, uid: 0, gid: 0, size: manifest.length, content: [mBlob] }] }) + '\n');
+    const root = await save('tree', JSON.stringify({ nodes: [{ name: 'app', type: 'dir', mode: 0x80000000 | 0o700, mtime: T, atime: T, ctime: T, uid: 0, gid: 0, content: null, subtree: dir }] }) + '\n');
+    await repo.flush();
+    const id = await saveSnapshot(repo, { time: T, tree: root, paths: ['/app'], hostname: 'h', username: 'u', tags: ['lifeboat', 'source:app'] });
+    const reader = await SnapshotReader.open(repo, await loadSnapshot(repo, id), 'app');
+    const target = path.join(tmp.path, 'a', 'b', 'target');
+    mkdirSync(target, { recursive: true });
+    await assert.rejects(reader.restoreFiles(target), (err: unknown) => err instanceof IntegrityError && /unsafe path/.test(err.message));
+    assert.deepEqual(readdirSync(target), []);
+    assert.deepEqual(readdirSync(tmp.path), ['a']);
+  } finally {
+    await tmp.cleanup();
+  }
+});
