@@ -8,6 +8,34 @@ import type { CallOptions } from '../../storage/storage.ts';
 import type { Repository } from '../repository.ts';
 import { parseDate } from '../../util/time.ts';
 
+/**
+ * What a backup did, as restic 0.17+ records it in the snapshot (internal/data/snapshot.go,
+ * SnapshotSummary): the same field names, so `restic snapshots --json` consumers read ours.
+ */
+export interface SnapshotSummary {
+  backup_start: string;
+  backup_end: string;
+  files_new: number;
+  files_changed: number;
+  files_unmodified: number;
+  dirs_new: number;
+  dirs_changed: number;
+  dirs_unmodified: number;
+  data_blobs: number;
+  tree_blobs: number;
+  /** Plaintext bytes of the blobs the backup added. */
+  data_added: number;
+  /** The same blobs as stored (compressed and encrypted). */
+  data_added_packed: number;
+  total_files_processed: number;
+  total_bytes_processed: number;
+}
+
+/**
+ * A snapshot file's JSON. Fields lifeboat does not know (written by newer restic or rustic)
+ * stay on the loaded object and are written back by every rewrite (tag, rewrite, copy):
+ * build the new document with `snapshotDocument`, never field by field.
+ */
 export interface SnapshotDoc {
   time: string;
   parent?: string;
@@ -21,6 +49,7 @@ export interface SnapshotDoc {
   tags?: string[];
   original?: string;
   program_version?: string;
+  summary?: SnapshotSummary;
 }
 
 export interface Snapshot extends SnapshotDoc {
@@ -34,6 +63,12 @@ export async function saveSnapshot(repo: Repository, doc: SnapshotDoc, opts: Cal
   if (!clean.tags || clean.tags.length === 0) delete clean.tags;
   if (!clean.excludes || clean.excludes.length === 0) delete clean.excludes;
   return repo.saveUnpacked('snapshots', clean, opts);
+}
+
+/** The document of a loaded snapshot, unknown fields included, ready to be changed and saved. */
+export function snapshotDocument(s: Snapshot): SnapshotDoc {
+  const { id: _id, date: _date, ...doc } = s;
+  return doc;
 }
 
 export async function loadSnapshot(repo: Repository, id: string, opts: CallOptions = {}): Promise<Snapshot> {
