@@ -130,3 +130,14 @@ export async function findSnapshot(repo: Repository, ref: string, filter: Snapsh
   if (matches.length > 1) throw new LifeboatError('usage', `snapshot ID prefix ${ref} is ambiguous (${matches.length} matches)`, { hint: 'give more characters of the ID' });
   return loadSnapshot(repo, matches[0] as string, opts);
 }
+
+/**
+ * Replaces a snapshot by a changed document (tag, rewrite, repair snapshots), as restic does:
+ * the new one records the first snapshot's ID in `original`, is saved, and only then is the
+ * old file removed (a crash in between leaves both, never neither). Returns the new ID.
+ */
+export async function replaceSnapshot(repo: Repository, old: Snapshot, doc: SnapshotDoc, opts: CallOptions & { keepOld?: boolean } = {}): Promise<string> {
+  const id = await saveSnapshot(repo, { ...doc, original: old.original ?? old.id }, opts);
+  if (!opts.keepOld && id !== old.id) await repo.storage.remove({ type: 'snapshots', name: old.id }, opts);
+  return id;
+}
