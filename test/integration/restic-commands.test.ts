@@ -156,3 +156,84 @@ describe('restic commands: list, diff, find, tag', { skip: missingBinaries('rest
     assert.ok(summary.data_blobs > 0 && summary.tree_blobs > 0);
   });
 });
+
+describe('rewrite', { skip: missingBinaries('restic') }, () => {
+  let tmp: TempDir;
+  let repo: string;
+  let src: string;
+  const lb = (args: string[]) => lifeboat(['-r', repo, ...args], { password: PASSWORD });
+  const rs = (args: string[]) => resticOk(args, { repo, password: PASSWORD });
+  const lsPaths = async (id: string): Promise<string[]> =>
+    (await rs(['ls', '--json', id])).stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l).path as string).sort();
+
+  before(async () => {
+    tmp = await tempDir('rewrite');
+    repo = path.join(tmp.path, 'repo');
+    src = path.join(tmp.path, 'src');
+    for (const d of ['cache/deep', 'keep/cache', 'logs', 'data']) await mkdir(path.join(src, d), { recursive: true });
+    for (const f of ['cache/deep/x.bin', 'keep/cache/y.bin', 'keep/z.txt', 'logs/a.log', 'logs/b.txt', 'data/secret.key', 'data/ok.txt', 'top.log']) {
+      await writeFile(path.join(src, f), `content of ${f}\n`);
+    }
+    assert.equal((await lb(['init'])).code, 0);
+  });
+  after(() => tmp.cleanup());
+
+  test('rewrite --exclude leaves out what restic 0.14\'s backup --exclude leaves out; restic checks and restores it', async () => {
+    const b = await lb(['backup', src, '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const full = JSON.parse(b.stdout.trim().split('\n').at(-1) as string).snapshot_id as string;
+    const patterns = ['*.log', `${src}/keep/cache`, 'data/secret.*'];
+    const excludeFile = path.join(tmp.path, 'excludes');
+    await writeFile(excludeFile, `# comment\n\n${patterns[2]}\n`);
+
+    const r = await lb(['--json', 'rewrite', '-e', patterns[0] as string, '--exclude', patterns[1] as string, '--exclude-file', excludeFile, full]);
+    assert.equal(r.code, 0, r.stderr);
+    const msgs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(msgs[0].old_snapshot_id, full);
+    const rewritten = msgs[0].new_snapshot_id as string;
+
+    // The oracle: restic's own backup with the same excludes.
+    const rb = await rs(['--json', 'backup', src, ...patterns.flatMap((p) => ['--exclude', p])]);
+    const oracle = JSON.parse(rb.stdout.trim().split('\n').at(-1) as string).snapshot_id as string;
+    assert.deepEqual(await lsPaths(rewritten), await lsPaths(oracle));
+    assert.ok((await lsPaths(full)).length > (await lsPaths(rewritten)).length);
+
+    const snaps = JSON.parse((await rs(['snapshots', '--json'])).stdout) as Array<{ id: string; tags?: string[]; original?: string }>;
+    const mine = snaps.find((s) => s.id === rewritten);
+    assert.deepEqual(mine?.tags, ['rewrite']);
+    assert.equal(mine?.original, full);
+    assert.ok(snaps.some((s) => s.id === full), 'without --forget the original stays');
+    const raw = await Repository.open(createLocalStorage(repo), PASSWORD).then((x) => x.loadUnpacked('snapshots', rewritten)) as { summary: { total_files_processed: number } };
+    assert.equal(raw.summary.total_files_processed, 4); // keep/z.txt, logs/b.txt, data/ok.txt, cache/deep/x.bin
+
+    const chk = await restic(['check', '--read-data'], { repo, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+    const target = path.join(tmp.path, 'restored');
+    await rs(['restore', rewritten, '--target', target]);
+    assert.equal(await import('node:fs/promises').then((fs) => fs.readFile(path.join(target, src, 'keep', 'z.txt'), 'utf8')), 'content of keep/z.txt\n');
+  });
+
+  test('rewrite --forget replaces the snapshot; nothing to exclude changes nothing; no excludes is a usage error', async () => {
+    const b = await lb(['backup', src, '--json', '--tag', 'f']);
+    const id = JSON.parse(b.stdout.trim().split('\n').at(-1) as string).snapshot_id as string;
+    const none = await lb(['rewrite', '-e', 'no-such-file', id]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.match(none.stdout, /no snapshots were modified/);
+    const dry = await lb(['rewrite', '--dry-run', '--forget', '-e', '*.txt', id]);
+    assert.match(dry.stdout, /would modify 1 snapshots/);
+    assert.ok((await rs(['list', 'snapshots'])).stdout.includes(id), 'a dry run changes nothing');
+    const r = await lb(['--json', 'rewrite', '--forget', '-e', '*.txt', id]);
+    assert.equal(r.code, 0, r.stderr);
+    const newId = JSON.parse(r.stdout.trim().split('\n')[0] as string).new_snapshot_id as string;
+    const list = (await rs(['list', 'snapshots'])).stdout;
+    assert.ok(!list.includes(id) && list.includes(newId));
+    const snap = JSON.parse((await rs(['cat', 'snapshot', newId])).stdout);
+    assert.deepEqual(snap.tags, ['f'], 'with --forget no "rewrite" tag is added');
+    assert.ok((await lsPaths(newId)).every((p) => !p.endsWith('.txt')));
+    const usage = await lb(['rewrite', id]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /nothing to do/);
+    const chk = await restic(['check'], { repo, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+  });
+});

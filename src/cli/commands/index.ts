@@ -31,6 +31,7 @@ const loaders: ReadonlyArray<readonly [name: string, load: () => Promise<Registe
   ['diff', async () => (await import('./diff.ts')).registerDiff],
   ['find', async () => (await import('./find.ts')).registerFind],
   ['tag', async () => (await import('./tag.ts')).registerTag],
+  ['rewrite', async () => (await import('./rewrite.ts')).registerRewrite],
   ['stats', async () => (await import('./stats.ts')).registerStats],
   ['key', async () => (await import('./key.ts')).registerKey],
   ['unlock', async () => (await import('./unlock.ts')).registerUnlock],

@@ -133,11 +133,19 @@ export async function findSnapshot(repo: Repository, ref: string, filter: Snapsh
 
 /**
  * Replaces a snapshot by a changed document (tag, rewrite, repair snapshots), as restic does:
- * the new one records the first snapshot's ID in `original`, is saved, and only then is the
- * old file removed (a crash in between leaves both, never neither). Returns the new ID.
+ * the new one is saved with `original` set, and only then is the old file removed (a crash
+ * in between leaves both, never neither); `keepOld` keeps it. `original` names the first
+ * snapshot of a chain of tag changes, or (`originalIsOld`, as restic's rewrite and repair
+ * do) the one replaced. Returns the new ID.
  */
-export async function replaceSnapshot(repo: Repository, old: Snapshot, doc: SnapshotDoc, opts: CallOptions & { keepOld?: boolean } = {}): Promise<string> {
-  const id = await saveSnapshot(repo, { ...doc, original: old.original ?? old.id }, opts);
+export async function replaceSnapshot(
+  repo: Repository,
+  old: Snapshot,
+  doc: SnapshotDoc,
+  opts: CallOptions & { keepOld?: boolean; originalIsOld?: boolean } = {},
+): Promise<string> {
+  const original = opts.originalIsOld ? old.id : (old.original ?? old.id);
+  const id = await saveSnapshot(repo, { ...doc, original }, opts);
   if (!opts.keepOld && id !== old.id) await repo.storage.remove({ type: 'snapshots', name: old.id }, opts);
   return id;
 }
