@@ -97,17 +97,21 @@ async function findIds(ctx: CliContext, repo: Repository, snaps: Snapshot[], arg
     const hits = await findObjects(repo, snap, ids, { signal: ctx.signal });
     for (const h of hits) {
       all.push(h);
-      const kind = h.object_type === 'blob' ? 'blob' : 'tree';
-      ctx.out.line(`Found ${kind} ${h.id}`);
-      ctx.out.line(` ... path ${h.path}`);
+      ctx.out.line(`Found ${h.object_type} ${h.id}`);
+      if (h.object_type === 'blob') {
+        ctx.out.line(` ... in file ${h.path}`);
+        ctx.out.line(`     (tree ${h.parent_tree ?? ''})`);
+      } else ctx.out.line(` ... path ${h.path}`);
       ctx.out.line(` ... in snapshot ${snap.id.slice(0, 8)} (${localTime(snap.date)})`);
-      if (f.showPackId) {
-        const loc = repo.index.lookup(h.object_type === 'blob' ? 'data' : 'tree', h.id)[0];
-        if (loc) ctx.out.line(` ... in pack ${loc.packId}`);
-      }
     }
   }
   ctx.out.result(all);
+  if (f.showPackId) {
+    for (const id of new Set(all.map((h) => `${h.object_type === 'blob' ? 'data' : 'tree'} ${h.id}`))) {
+      const [type, blob] = id.split(' ') as ['data' | 'tree', string];
+      for (const loc of repo.index.lookup(type, blob)) ctx.out.line(`Object ${blob.slice(0, 8)} belongs to pack ${loc.packId}`);
+    }
+  }
 }
 
 /** restic's time formats for --oldest/--newest, in local time. */

@@ -1,0 +1,107 @@
+/**
+ * restic's repair commands under lifeboat, restic 0.14 as the oracle: after `repair index`
+ * (0.14's `rebuild-index`) restic lists the same blobs and checks clean; after a damaged pack
+ * is salvaged (`repair packs`) and the snapshots are repaired (`repair snapshots --forget`),
+ * restic checks clean, reads every file byte for byte, and only the damaged blob is gone.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { lifeboat } from '../support/lifeboat-cli.ts';
+import { restic, resticOk } from '../support/restic.ts';
+import { missingBinaries } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
+import type { TempDir } from '../support/tmp.ts';
+import { pseudoRandom } from '../support/corpus.ts';
+
+const PASSWORD = 'correct horse battery staple';
+
+describe('repair index, packs, snapshots', { skip: missingBinaries('restic') }, () => {
+  let tmp: TempDir;
+  let repo: string;
+  let src: string;
+  const lb = (args: string[]) => lifeboat(['-r', repo, ...args], { password: PASSWORD });
+  const rs = (args: string[]) => resticOk(args, { repo, password: PASSWORD });
+  const blobs = async (): Promise<string[]> => (await rs(['list', 'blobs'])).stdout.trim().split('\n').sort();
+
+  before(async () => {
+    tmp = await tempDir('repair');
+    repo = path.join(tmp.path, 'repo');
+    src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'd'), { recursive: true });
+    await writeFile(path.join(src, 'd', 'victim.bin'), pseudoRandom(64 * 1024, 7));
+    await writeFile(path.join(src, 'keep.bin'), pseudoRandom(48 * 1024, 8));
+    assert.equal((await lb(['init'])).code, 0);
+    assert.equal((await lb(['backup', src])).code, 0);
+    await writeFile(path.join(src, 'later.txt'), 'second backup\n');
+    assert.equal((await lb(['backup', src])).code, 0);
+  });
+  after(() => tmp.cleanup());
+
+  test('repair index rebuilds a lost index: restic lists the same blobs and checks clean', async () => {
+    const before = await blobs();
+    for (const f of await readdir(path.join(repo, 'index'))) await rm(path.join(repo, 'index', f));
+    assert.notEqual((await restic(['check'], { repo, password: PASSWORD })).code, 0, 'restic sees the damage');
+    const r = await lb(['--json', 'repair', 'index']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).packs_read, JSON.parse(r.stdout).packs);
+    assert.deepEqual(await blobs(), before);
+    const chk = await restic(['check', '--read-data'], { repo, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+    // restic 0.14's name works too, and rebuilding a sound index changes no blob.
+    const again = await lb(['rebuild-index', '--read-all-packs']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await blobs(), before);
+  });
+
+  test('repair packs salvages the readable blobs; repair snapshots --forget drops the lost one; restic checks clean', async () => {
+    // The data blob of victim.bin (found with restic's find): damage one byte of it in its pack.
+    const fileBlobs = (await rs(['--json', 'find', '--blob', ...(await blobs()).filter((b) => b.startsWith('data')).map((b) => b.slice(5))])).stdout;
+    const hit = (JSON.parse(fileBlobs) as Array<{ id: string; path: string }>).find((h) => h.path.endsWith('victim.bin'));
+    assert.ok(hit);
+    const found = (await lb(['find', '--show-pack-id', '--blob', hit.id])).stdout;
+    const packId = /belongs to pack ([0-9a-f]{64})/.exec(found)?.[1] as string;
+    assert.ok(packId, found);
+    const packFile = path.join(repo, 'data', packId.slice(0, 2), packId);
+    const bytes = await readFile(packFile);
+    const loc = await packOffset(repo, packId, hit.id);
+    bytes[loc + 20] = (bytes[loc + 20] as number) ^ 0xff;
+    await writeFile(packFile, bytes);
+    assert.notEqual((await restic(['check', '--read-data'], { repo, password: PASSWORD })).code, 0, 'restic sees the damage');
+
+    const before = await blobs();
+    const r = await lb(['--json', 'repair', 'packs', packId]);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.deepEqual(rep.lost_blobs.map((l: { blob: string }) => l.blob), [hit.id]);
+    assert.deepEqual(rep.removed_packs, [packId]);
+    // Every other blob of the pack lives on in a new one.
+    assert.deepEqual(await blobs(), before.filter((b) => b !== `data ${hit.id}`));
+
+    const fix = await lb(['repair', 'snapshots', '--forget']);
+    assert.equal(fix.code, 0, fix.stderr);
+    assert.match(fix.stdout, /victim\.bin": removed missing content/);
+    assert.match(fix.stdout, /modified 2 snapshots/);
+    const chk = await restic(['check', '--read-data'], { repo, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+    const target = path.join(tmp.path, 'restored');
+    await rs(['restore', 'latest', '--target', target]);
+    assert.deepEqual(await readFile(path.join(target, src, 'keep.bin')), await readFile(path.join(src, 'keep.bin')));
+    assert.equal((await readFile(path.join(target, src, 'd', 'victim.bin'))).length, 0);
+    const snaps = JSON.parse((await rs(['snapshots', '--json'])).stdout) as Array<{ tags?: string[]; original?: string }>;
+    assert.equal(snaps.length, 2);
+    assert.ok(snaps.every((s) => s.original && !s.tags?.includes('repaired')), 'with --forget the originals are replaced, untagged');
+    const nothing = await lb(['repair', 'snapshots']);
+    assert.match(nothing.stdout, /no snapshots were modified/);
+  });
+});
+
+/** Offset of a blob in a pack, from lifeboat's pack header. */
+async function packOffset(repo: string, packId: string, blobId: string): Promise<number> {
+  const r = await lifeboat(['-r', repo, 'cat', 'pack-header', packId], { password: PASSWORD });
+  const entries = JSON.parse(r.stdout) as Array<{ id: string; offset: number }>;
+  const e = entries.find((x) => x.id === blobId);
+  if (!e) throw new Error(`blob ${blobId} is not in pack ${packId}`);
+  return e.offset;
+}
