@@ -105,3 +105,54 @@ async function packOffset(repo: string, packId: string, blobId: string): Promise
   if (!e) throw new Error(`blob ${blobId} is not in pack ${packId}`);
   return e.offset;
 }
+
+describe('recover', { skip: missingBinaries('restic') }, () => {
+  let tmp: TempDir;
+  after(() => tmp?.cleanup());
+
+  test('recover finds the same unreferenced roots as restic 0.14 and restic restores from its snapshot', async () => {
+    tmp = await tempDir('recover');
+    const repo = path.join(tmp.path, 'repo');
+    const src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'sub'), { recursive: true });
+    await writeFile(path.join(src, 'sub', 'file.txt'), 'precious\n');
+    const lb = (r: string, args: string[]) => lifeboat(['-r', r, ...args], { password: PASSWORD });
+    assert.equal((await lb(repo, ['init'])).code, 0);
+    assert.equal((await lb(repo, ['backup', src])).code, 0);
+    await writeFile(path.join(src, 'sub', 'file.txt'), 'precious, second version\n');
+    const b = await lb(repo, ['backup', src, '--json']);
+    const lost = JSON.parse(b.stdout.trim().split('\n').at(-1) as string).snapshot_id as string;
+    await rm(path.join(repo, 'snapshots', lost));
+
+    // Two copies of the same state: restic recovers one, lifeboat the other.
+    const copyRestic = path.join(tmp.path, 'copy-restic');
+    const copyOurs = path.join(tmp.path, 'copy-ours');
+    await import('node:fs/promises').then(async (fs) => {
+      await fs.cp(repo, copyRestic, { recursive: true });
+      await fs.cp(repo, copyOurs, { recursive: true });
+    });
+
+    await resticOk(['recover'], { repo: copyRestic, password: PASSWORD });
+    const ours = await lb(copyOurs, ['--json', 'recover']);
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.match(ours.stderr + ours.stdout, /"roots":\["[0-9a-f]{64}"\]/);
+    const { roots, snapshot_id: id } = JSON.parse(ours.stdout) as { roots: string[]; snapshot_id: string };
+    const rootsOf = async (repoPath: string, snapId: string): Promise<string[]> => {
+      const tree = JSON.parse((await resticOk(['cat', 'snapshot', snapId], { repo: repoPath, password: PASSWORD })).stdout).tree as string;
+      return (JSON.parse((await resticOk(['cat', 'blob', tree], { repo: repoPath, password: PASSWORD })).stdout).nodes as Array<{ subtree: string }>).map((n) => n.subtree).sort();
+    };
+    const theirs = JSON.parse((await resticOk(['snapshots', '--json', '--tag', 'recovered'], { repo: copyRestic, password: PASSWORD })).stdout) as Array<{ id: string }>;
+    assert.equal(theirs.length, 1);
+    assert.deepEqual(await rootsOf(copyOurs, id), await rootsOf(copyRestic, theirs[0]?.id as string));
+    assert.equal(roots.length, 1);
+
+    const chk = await restic(['check', '--read-data'], { repo: copyOurs, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+    const target = path.join(tmp.path, 'restored');
+    await resticOk(['restore', id, '--target', target], { repo: copyOurs, password: PASSWORD });
+    const restored = path.join(target, (roots[0] as string).slice(0, 8), ...src.split('/').filter(Boolean), 'sub', 'file.txt');
+    assert.equal(await readFile(restored, 'utf8'), 'precious, second version\n');
+    const again = await lb(copyOurs, ['recover']);
+    assert.match(again.stdout, /no snapshot to write/);
+  });
+});

@@ -34,6 +34,7 @@ const loaders: ReadonlyArray<readonly [name: string, load: () => Promise<Registe
   ['rewrite', async () => (await import('./rewrite.ts')).registerRewrite],
   ['repair', async () => (await import('./repair.ts')).registerRepair],
   ['rebuild-index', async () => (await import('./repair.ts')).registerRebuildIndex],
+  ['recover', async () => (await import('./recover.ts')).registerRecover],
   ['stats', async () => (await import('./stats.ts')).registerStats],
   ['key', async () => (await import('./key.ts')).registerKey],
   ['unlock', async () => (await import('./unlock.ts')).registerUnlock],
