@@ -195,6 +195,20 @@ export class Archiver {
     if (this.#opts.signal?.aborted) throw new CancelledError('backup cancelled');
   }
 
+  /**
+   * Adds the counts of another archiver's work on the same snapshot (a stack source's files,
+   * saved by their own archiver), so the snapshot's summary covers both.
+   */
+  absorb(other: Archiver): void {
+    const s = this.summary;
+    const o = other.summary;
+    for (const k of ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'dirsNew', 'dirsChanged', 'dirsUnmodified', 'totalFiles', 'totalBytes', 'bytesRead', 'bytesAdded', 'blobsAdded'] as const) s[k] += o[k];
+    this.#new.dataBlobs += other.#new.dataBlobs;
+    this.#new.treeBlobs += other.#new.treeBlobs;
+    this.#new.plain += other.#new.plain;
+    this.#new.packed += other.#new.packed;
+  }
+
   /** Counts a saved directory as restic does: new, changed or unmodified against the parent. */
   #countDir(subtree: string, prev: TreeNode | undefined): void {
     if (prev?.type !== 'dir') this.summary.dirsNew++;
