@@ -88,7 +88,7 @@ async function runRepairSnapshots(ctx: CliContext, refs: string[], f: RepairSnap
     let changed = 0;
     for (const snap of snaps) {
       ctx.out.line(`\nsnapshot ${snap.id.slice(0, 8)} of [${snap.paths.join(' ')}] at ${snap.time}`);
-      const r = await repairSnapshot(repo, snap, { signal: ctx.signal, onLine: (l) => ctx.out.line(l) });
+      const r = await repairSnapshot(repo, snap, { signal: ctx.signal, dryRun: f.dryRun, onLine: (l) => ctx.out.line(l) });
       if (r.kind === 'unchanged') continue;
       changed++;
       if (r.kind === 'remove') {

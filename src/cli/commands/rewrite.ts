@@ -63,7 +63,7 @@ export function registerRewrite(program: Command, ctx: CliContext): void {
         let changed = 0;
         for (const snap of snaps) {
           ctx.out.line(`\nsnapshot ${snap.id.slice(0, 8)} of [${snap.paths.join(' ')}] at ${snap.time}`);
-          const doc = await rewriteOne(repo, snap, { excluded: hasExcludes || f.snapshotSummary ? excluded : undefined, addSummary: Boolean(f.snapshotSummary), newHost: f.newHost, newTime, out: (l) => ctx.out.line(l), signal: ctx.signal });
+          const doc = await rewriteOne(repo, snap, { excluded: hasExcludes || f.snapshotSummary ? excluded : undefined, addSummary: Boolean(f.snapshotSummary), dryRun: Boolean(f.dryRun), newHost: f.newHost, newTime, out: (l) => ctx.out.line(l), signal: ctx.signal });
           if (!doc) continue;
           changed++;
           if (f.dryRun) {
@@ -94,7 +94,7 @@ export function registerRewrite(program: Command, ctx: CliContext): void {
 async function rewriteOne(
   repo: Repository,
   snap: Snapshot,
-  o: { excluded?: (path: string) => boolean; addSummary: boolean; newHost?: string; newTime?: Date; out: (line: string) => void; signal: AbortSignal },
+  o: { excluded?: (path: string) => boolean; addSummary: boolean; dryRun: boolean; newHost?: string; newTime?: Date; out: (line: string) => void; signal: AbortSignal },
 ): Promise<SnapshotDoc | undefined> {
   const doc = snapshotDocument(snap);
   let treeChanged = false;
@@ -107,6 +107,7 @@ async function rewriteOne(
         o.out(`excluding ${path}`);
         return undefined;
       },
+      dryRun: o.dryRun,
     });
     const r = await rewriter.rewrite(snap.tree, '/', { signal: o.signal });
     treeChanged = r.tree !== snap.tree;

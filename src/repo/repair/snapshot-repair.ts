@@ -21,7 +21,7 @@ export type SnapshotRepair =
   | { kind: 'rewrite'; doc: SnapshotDoc };
 
 /** Works out the repaired document of one snapshot; writes only the trees it needs. */
-export async function repairSnapshot(repo: Repository, snap: Snapshot, opts: CallOptions & { onLine?: (line: string) => void } = {}): Promise<SnapshotRepair> {
+export async function repairSnapshot(repo: Repository, snap: Snapshot, opts: CallOptions & { onLine?: (line: string) => void; dryRun?: boolean } = {}): Promise<SnapshotRepair> {
   const say = opts.onLine ?? (() => undefined);
   try {
     await new TreeStore(repo, 1).load(snap.tree, opts);
@@ -36,6 +36,7 @@ export async function repairSnapshot(repo: Repository, snap: Snapshot, opts: Cal
       say(`  dir "${path}": replaced with empty directory`);
       return { nodes: [] };
     },
+    dryRun: opts.dryRun,
   });
   const r = await rewriter.rewrite(snap.tree, '/', opts);
   if (r.tree === snap.tree) return { kind: 'unchanged' };

@@ -33,6 +33,8 @@ export interface TreeRewriterOptions {
    * snapshots: an empty one), or throws (the default: the error propagates).
    */
   onTreeError?: (id: string, path: string, err: unknown) => Tree;
+  /** Work out the new tree IDs without storing a tree (a dry run leaves nothing behind). */
+  dryRun?: boolean;
 }
 
 export class TreeRewriter {
@@ -88,7 +90,7 @@ export class TreeRewriter {
     // differ in bytes but not in content: keep it as it is).
     const unchanged = !replaced && nodes.length === tree.nodes.length && nodes.every((n, i) => n === tree.nodes[i]);
     if (unchanged) newId = id;
-    else await this.#repo.saveBlob('tree', bytesOut, newId);
+    else if (!this.#opts.dryRun) await this.#repo.saveBlob('tree', bytesOut, newId);
     const result = { tree: newId, files, bytes };
     this.#done.set(key, result);
     return result;
