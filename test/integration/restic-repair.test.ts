@@ -53,6 +53,20 @@ describe('repair index, packs, snapshots', { skip: missingBinaries('restic') }, 
     const again = await lb(['rebuild-index', '--read-all-packs']);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(await blobs(), before);
+
+    // A damaged index file is reported and replaced; the packs it listed are read again.
+    const [idx] = await readdir(path.join(repo, 'index'));
+    const file = path.join(repo, 'index', idx as string);
+    const bytes = await readFile(file);
+    bytes[40] = (bytes[40] as number) ^ 0xff;
+    await writeFile(file, bytes);
+    const fixed = await lb(['repair', 'index']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.match(fixed.stderr, new RegExp(`index ${(idx as string).slice(0, 8)} cannot be read and is replaced`));
+    assert.deepEqual(await blobs(), before);
+    assert.deepEqual(await readdir(path.join(repo, 'index')).then((l) => l.includes(idx as string)), false);
+    const chk2 = await restic(['check'], { repo, password: PASSWORD });
+    assert.equal(chk2.code, 0, chk2.stdout + chk2.stderr);
   });
 
   test('repair packs salvages the readable blobs; repair snapshots --forget drops the lost one; restic checks clean', async () => {
