@@ -59,7 +59,13 @@ export function registerFind(program: Command, ctx: CliContext): void {
           ctx.out.line(`Found matching entries in snapshot ${snap.id.slice(0, 8)} from ${localTime(snap.date)}`);
           for (const h of hits) {
             if (!f.long) ctx.out.line(h.path);
-            else ctx.out.line(`${goModeString(h.node.mode ?? 0)} ${String(h.node.uid).padStart(5)} ${String(h.node.gid).padStart(5)} ${String(h.node.size ?? 0).padStart(10)} ${h.node.mtime ?? ''} ${h.path}`);
+            else {
+              // restic's long format: mode, uid, gid, size, local mtime, path (-> link target).
+              const n = h.node;
+              const mtime = n.mtime ? localTime(new Date(Date.parse(n.mtime))) : '';
+              const target = n.type === 'symlink' && n.linktarget ? ` -> ${n.linktarget}` : '';
+              ctx.out.line(`${goModeString(n.mode ?? 0)} ${String(n.uid).padStart(5)} ${String(n.gid).padStart(5)} ${String(n.size ?? 0).padStart(6)} ${mtime} ${h.path}${target}`);
+            }
           }
           ctx.out.line();
         }

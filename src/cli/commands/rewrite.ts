@@ -58,7 +58,7 @@ export function registerRewrite(program: Command, ctx: CliContext): void {
       }
       const lock = f.dryRun ? 'none' : f.forget ? 'exclusive' : 'shared';
       await withRepository(ctx, { lock }, async ({ repo }) => {
-        const snaps = await selectSnapshots(repo, refs, f, ctx.signal);
+        const snaps = await selectSnapshots(repo, refs, f, ctx);
         const excluded = (p: string): boolean => matchAny(patterns, p) || (ipatterns.length > 0 && matchAny(ipatterns, p.toLowerCase()));
         let changed = 0;
         for (const snap of snaps) {
@@ -139,14 +139,16 @@ function emptySummary(time: string): SnapshotSummary {
   };
 }
 
-async function selectSnapshots(repo: Repository, refs: string[], f: RewriteFlags, signal: AbortSignal): Promise<Snapshot[]> {
+async function selectSnapshots(repo: Repository, refs: string[], f: RewriteFlags, ctx: CliContext): Promise<Snapshot[]> {
+  const signal = ctx.signal;
   const filter = { hosts: f.host, tags: tagGroups(f.tag), paths: f.path };
   if (refs.length > 0) {
     const out: Snapshot[] = [];
     for (const r of refs) out.push(await findSnapshot(repo, r, filter, { signal }));
     return out;
   }
-  return (await listSnapshots(repo, { signal })).filter((s) => matchesFilter(s, filter));
+  const warn = (id: string, err: unknown): void => ctx.out.warn(`snapshot ${id.slice(0, 8)} cannot be read, left as it is: ${(err as Error).message}`);
+  return (await listSnapshots(repo, { signal, onError: warn })).filter((s) => matchesFilter(s, filter));
 }
 
 /** restic's exclude files: one pattern a line; blank lines and lines starting with # are skipped. */

@@ -39,7 +39,8 @@ export function registerTag(program: Command, ctx: CliContext): void {
           snaps = [];
           for (const r of refs) snaps.push(await findSnapshot(repo, r, filter, { signal: ctx.signal }));
         } else {
-          snaps = (await listSnapshots(repo, { signal: ctx.signal })).filter((s) => matchesFilter(s, filter));
+          const warn = (id: string, err: unknown): void => ctx.out.warn(`snapshot ${id.slice(0, 8)} cannot be read, left as it is: ${(err as Error).message}`);
+          snaps = (await listSnapshots(repo, { signal: ctx.signal, onError: warn })).filter((s) => matchesFilter(s, filter));
         }
         let changed = 0;
         for (const snap of snaps) {
