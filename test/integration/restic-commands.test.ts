@@ -100,10 +100,16 @@ describe('restic commands: list, diff, find, tag', { skip: missingBinaries('rest
       const theirs = await rs(['--json', 'find', flag, given]);
       assert.deepEqual(bySnapshot(ours.stdout), bySnapshot(theirs.stdout), `${flag} ${given}`);
     }
-    const pack = sorted((await rs(['list', 'packs'])).stdout)[0] as string;
-    const ours = await lb(['--json', 'find', '--pack', pack]);
-    const theirs = await rs(['--json', 'find', '--pack', pack]);
-    assert.deepEqual(bySnapshot(ours.stdout), bySnapshot(theirs.stdout));
+    // restic 0.14 looks for a pack's data blobs only; lifeboat finds its trees too (as 0.17+).
+    let treesFound = 0;
+    for (const [i, pack] of sorted((await rs(['list', 'packs'])).stdout).entries()) {
+      const given = i % 2 === 0 ? pack : pack.slice(0, 8);
+      const ours = JSON.parse((await lb(['--json', 'find', '--pack', given])).stdout) as Array<{ object_type: string; snapshot: string }>;
+      const theirs = (await rs(['--json', 'find', '--pack', given])).stdout;
+      assert.deepEqual(bySnapshot(JSON.stringify(ours.filter((h) => h.object_type === 'blob'))), bySnapshot(theirs), `--pack ${given}`);
+      treesFound += ours.filter((h) => h.object_type === 'tree').length;
+    }
+    assert.ok(treesFound > 0);
   });
 
   test('tag keeps fields written by newer restic or rustic; restic reads and checks the result', async () => {

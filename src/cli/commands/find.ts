@@ -89,11 +89,12 @@ async function findIds(ctx: CliContext, repo: Repository, snaps: Snapshot[], arg
   for (const a of args) if (!/^[0-9a-f]+$/.test(a)) throw new UsageError(`"${a}" is not an ID (hex digits)`);
   let ids = { blobs: f.blob ? args : [], trees: f.tree ? args : [] };
   if (f.pack) {
-    // The blobs of the packs, then where those are referenced (restic's --pack).
+    // The blobs of the packs (whole or 8-digit pack IDs), then where those are referenced; the
+    // trees of a pack too, as restic 0.17+ finds them (0.14 looked for data blobs only).
     const blobs: string[] = [];
     const trees: string[] = [];
     for (const b of repo.index.blobs()) {
-      if (!args.some((p) => b.packId.startsWith(p))) continue;
+      if (!args.some((p) => p === b.packId || p === b.packId.slice(0, 8))) continue;
       (b.type === 'tree' ? trees : blobs).push(b.id);
     }
     ids = { blobs, trees };
