@@ -243,3 +243,41 @@ describe('rewrite', { skip: missingBinaries('restic') }, () => {
     assert.equal(chk.code, 0, chk.stdout + chk.stderr);
   });
 });
+
+describe('snapshot summary', { skip: missingBinaries('restic') }, () => {
+  let tmp: TempDir;
+  after(() => tmp?.cleanup());
+
+  test('the summary counts what restic 0.14\'s backup --json counts on the same tree', async () => {
+    tmp = await tempDir('summary');
+    const src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'a', 'deep'), { recursive: true });
+    await mkdir(path.join(src, 'b'));
+    for (const f of ['a/one', 'a/deep/two', 'b/three', 'four']) await writeFile(path.join(src, f), `${f}\n`);
+    // Reads leave an atime after the mtime alone (relatime): both tools see the same trees.
+    const { utimes } = await import('node:fs/promises');
+    const pin = async (): Promise<void> => {
+      for (const p of ['a/one', 'a/deep/two', 'b/three', 'four', 'a/deep', 'a', 'b', '.']) await utimes(path.join(src, p), new Date('2031-01-01'), new Date('2021-01-01'));
+    };
+    await pin();
+    const ours = path.join(tmp.path, 'ours');
+    const theirs = path.join(tmp.path, 'theirs');
+    assert.equal((await lifeboat(['-r', ours, 'init'], { password: PASSWORD })).code, 0);
+    await resticOk(['init', '--repository-version', '2'], { repo: theirs, password: PASSWORD });
+    const FIELDS = ['files_new', 'files_changed', 'files_unmodified', 'dirs_new', 'dirs_changed', 'dirs_unmodified', 'data_blobs', 'tree_blobs', 'total_files_processed', 'total_bytes_processed'];
+    const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(FIELDS.map((k) => [k, o[k]]));
+    for (const step of [async () => undefined, async () => {
+      await writeFile(path.join(src, 'b', 'three'), 'three, changed\n');
+      await utimes(path.join(src, 'b', 'three'), new Date('2031-01-01'), new Date('2022-01-01'));
+    }]) {
+      await step();
+      const r = await resticOk(['--json', 'backup', src], { repo: theirs, password: PASSWORD });
+      const expected = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+      const b = await lifeboat(['-r', ours, '--json', 'backup', src], { password: PASSWORD });
+      assert.equal(b.code, 0, b.stderr);
+      const id = JSON.parse(b.stdout.trim().split('\n').at(-1) as string).snapshot_id as string;
+      const raw = await Repository.open(createLocalStorage(ours), PASSWORD).then((x) => x.loadUnpacked('snapshots', id)) as { summary: Record<string, unknown> };
+      assert.deepEqual(pick(raw.summary), pick(expected));
+    }
+  });
+});

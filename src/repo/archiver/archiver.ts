@@ -680,6 +680,8 @@ export class Archiver {
           }
         } else {
           node.subtree = await build(child, p, prevSub);
+          // restic counts the directories on the way to a target too.
+          this.#countDir(node.subtree, prevNode);
         }
         nodes.push(node);
       }
