@@ -141,11 +141,22 @@ describe('restic commands: list, diff, find, tag', { skip: missingBinaries('rest
     assert.deepEqual(raw.summary, base.summary);
     assert.equal(raw.program_version, base.program_version);
     assert.deepEqual(sorted((await rs(['list', 'snapshots'])).stdout), [ids[0], ids[1], newId].sort());
+    assert.ok(!(await rs(['list', 'snapshots'])).stdout.includes(futureId), 'the old snapshot file is gone');
 
     // Nothing to change: no new snapshot, exit 0.
     const again = await lb(['tag', '--add', 'new', newId]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /no snapshots were modified/);
+    // --set replaces; --set "" clears (restic 0.17+; 0.14 ignored it). `original` stays the first.
+    const set = await lb(['--json', 'tag', '--set', 'x,y', newId]);
+    const setId = JSON.parse(set.stdout.trim().split('\n')[0] as string).new_snapshot_id as string;
+    const cleared = await lb(['--json', 'tag', '--set', '', setId]);
+    const clearedId = JSON.parse(cleared.stdout.trim().split('\n')[0] as string).new_snapshot_id as string;
+    const last = JSON.parse((await rs(['cat', 'snapshot', clearedId])).stdout);
+    assert.equal(last.tags, undefined);
+    assert.equal(last.original, futureId);
+    const mixed = await lb(['tag', '--set', 'a', '--add', 'b', clearedId]);
+    assert.equal(mixed.code, 2);
     const chk = await restic(['check'], { repo, password: PASSWORD });
     assert.equal(chk.code, 0, chk.stdout + chk.stderr);
   });

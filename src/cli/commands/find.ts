@@ -9,6 +9,7 @@ import type { Repository } from '../../repo/repository.ts';
 import { findNodes, findObjects, goModeString, matchJSON } from '../../repo/find/finder.ts';
 import type { ObjectHit } from '../../repo/find/finder.ts';
 import { parsePattern } from '../../repo/filter/restic-pattern.ts';
+import { TreeStore } from '../../repo/tree/tree-io.ts';
 import { collect, tagGroups } from './common.ts';
 
 interface FindFlags {
@@ -51,9 +52,10 @@ export function registerFind(program: Command, ctx: CliContext): void {
         const snaps = await snapshotsToSearch(repo, f, ctx);
         if (f.blob || f.tree || f.pack) return findIds(ctx, repo, snaps, args, f);
         const patterns = args.map((a) => parsePattern(f.ignoreCase ? a.toLowerCase() : a));
+        const trees = new TreeStore(repo, 4096);
         const results: unknown[] = [];
         for (const snap of snaps) {
-          const hits = await findNodes(repo, snap, { patterns, ignoreCase: f.ignoreCase, oldest, newest }, { signal: ctx.signal });
+          const hits = await findNodes(repo, snap, { patterns, ignoreCase: f.ignoreCase, oldest, newest }, { signal: ctx.signal, trees });
           if (hits.length === 0) continue;
           results.push({ matches: hits.map(matchJSON), hits: hits.length, snapshot: snap.id });
           ctx.out.line(`Found matching entries in snapshot ${snap.id.slice(0, 8)} from ${localTime(snap.date)}`);
@@ -100,8 +102,9 @@ async function findIds(ctx: CliContext, repo: Repository, snaps: Snapshot[], arg
     ids = { blobs, trees };
   }
   const all: ObjectHit[] = [];
+  const trees = new TreeStore(repo, 4096);
   for (const snap of snaps) {
-    const hits = await findObjects(repo, snap, ids, { signal: ctx.signal });
+    const hits = await findObjects(repo, snap, ids, { signal: ctx.signal, trees });
     for (const h of hits) {
       all.push(h);
       ctx.out.line(`Found ${h.object_type} ${h.id}`);

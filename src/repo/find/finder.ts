@@ -37,6 +37,11 @@ export async function walkTree(
   }
 }
 
+export interface FindOptions extends CallOptions {
+  /** A tree cache shared across the snapshots searched (most of their trees are the same). */
+  trees?: TreeStore;
+}
+
 export interface NodeQuery {
   patterns: readonly PathPattern[];
   ignoreCase?: boolean;
@@ -45,8 +50,8 @@ export interface NodeQuery {
 }
 
 /** The nodes of one snapshot that match any pattern (and the mtime window). */
-export async function findNodes(repo: Repository, snap: Snapshot, q: NodeQuery, opts: CallOptions = {}): Promise<VisitedNode[]> {
-  const trees = new TreeStore(repo);
+export async function findNodes(repo: Repository, snap: Snapshot, q: NodeQuery, opts: FindOptions = {}): Promise<VisitedNode[]> {
+  const trees = opts.trees ?? new TreeStore(repo);
   const out: VisitedNode[] = [];
   await walkTree(
     trees,
@@ -86,9 +91,9 @@ export async function findObjects(
   repo: Repository,
   snap: Snapshot,
   ids: { blobs: readonly string[]; trees: readonly string[] },
-  opts: CallOptions = {},
+  opts: FindOptions = {},
 ): Promise<ObjectHit[]> {
-  const trees = new TreeStore(repo);
+  const trees = opts.trees ?? new TreeStore(repo);
   const out: ObjectHit[] = [];
   // restic compares the whole ID or its 8-digit short form, no other prefix length.
   const matches = (given: readonly string[], id: string): boolean => given.some((p) => p === id || p === id.slice(0, 8));
