@@ -52,7 +52,7 @@ export function registerFind(program: Command, ctx: CliContext): void {
         const snaps = await snapshotsToSearch(repo, f, ctx);
         if (f.blob || f.tree || f.pack) return findIds(ctx, repo, snaps, args, f);
         const patterns = args.map((a) => parsePattern(f.ignoreCase ? a.toLowerCase() : a));
-        const trees = new TreeStore(repo, 4096);
+        const trees = new TreeStore(repo, 1024);
         const results: unknown[] = [];
         for (const snap of snaps) {
           const hits = await findNodes(repo, snap, { patterns, ignoreCase: f.ignoreCase, oldest, newest }, { signal: ctx.signal, trees });
@@ -102,7 +102,7 @@ async function findIds(ctx: CliContext, repo: Repository, snaps: Snapshot[], arg
     ids = { blobs, trees };
   }
   const all: ObjectHit[] = [];
-  const trees = new TreeStore(repo, 4096);
+  const trees = new TreeStore(repo, 1024);
   for (const snap of snaps) {
     const hits = await findObjects(repo, snap, ids, { signal: ctx.signal, trees });
     for (const h of hits) {
