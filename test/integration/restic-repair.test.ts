@@ -170,3 +170,41 @@ describe('recover', { skip: missingBinaries('restic') }, () => {
     assert.match(again.stdout, /no snapshot to write/);
   });
 });
+
+describe('repair index with an index entry that lacks a blob', { skip: missingBinaries('restic') }, () => {
+  let tmp: TempDir;
+  after(() => tmp?.cleanup());
+
+  test('the pack is read again because its entry does not account for its size (as restic\'s repo-index-missing-blob)', async () => {
+    tmp = await tempDir('repair-partial');
+    const repo = path.join(tmp.path, 'repo');
+    const src = path.join(tmp.path, 'src');
+    await mkdir(path.join(src, 'x', 'y'), { recursive: true });
+    await writeFile(path.join(src, 'x', 'y', 'f'), 'f\n');
+    assert.equal((await lifeboat(['-r', repo, 'init'], { password: PASSWORD })).code, 0);
+    assert.equal((await lifeboat(['-r', repo, 'backup', src], { password: PASSWORD })).code, 0);
+    const before = (await resticOk(['list', 'blobs'], { repo, password: PASSWORD })).stdout.trim().split('\n').sort();
+
+    // Rewrite the index without one tree blob of a pack that holds several.
+    const { createLocalStorage } = await import('../../src/storage/local/local-storage.ts');
+    const { Repository } = await import('../../src/repo/repository.ts');
+    const storage = createLocalStorage(repo);
+    const r = await Repository.open(storage, PASSWORD);
+    const [indexId] = await readdir(path.join(repo, 'index'));
+    const doc = await r.loadUnpacked('index', indexId as string) as { packs: Array<{ id: string; blobs: Array<{ type: string }> }> };
+    const pack = doc.packs.find((p) => p.blobs.filter((b) => b.type === 'tree').length > 1);
+    assert.ok(pack);
+    pack.blobs = pack.blobs.slice(1);
+    await r.saveUnpacked('index', doc);
+    await storage.remove({ type: 'index', name: indexId as string });
+    await storage.close();
+    assert.notEqual((await restic(['check'], { repo, password: PASSWORD })).code, 0, 'restic sees the missing entry');
+
+    const fixed = await lifeboat(['-r', repo, '--json', 'repair', 'index'], { password: PASSWORD });
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(JSON.parse(fixed.stdout).packs_read, 1);
+    assert.deepEqual((await resticOk(['list', 'blobs'], { repo, password: PASSWORD })).stdout.trim().split('\n').sort(), before);
+    const chk = await restic(['check', '--read-data'], { repo, password: PASSWORD });
+    assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+  });
+});

@@ -13,7 +13,9 @@ import { Semaphore } from '../../util/semaphore.ts';
 import type { Repository } from '../repository.ts';
 import { indexFromJSON } from '../index/index-file.ts';
 import type { IndexPack } from '../index/index-file.ts';
+import { encodeHeader } from '../pack/pack-format.ts';
 import type { PackedBlob } from '../pack/pack-format.ts';
+import { CRYPTO_OVERHEAD } from '../crypto/crypto.ts';
 
 export interface IndexRebuildOptions extends CallOptions {
   /** Read every pack's header, ignoring the old index (restic's --read-all-packs). */
@@ -35,6 +37,11 @@ export interface IndexRebuildReport {
   indexDamaged: Array<{ id: string; error: string }>;
   newIndex: string[];
   removedIndex: string[];
+}
+
+/** The size of a pack holding exactly these blobs: blobs, encrypted header, header length. */
+function expectedPackSize(blobs: readonly PackedBlob[]): number {
+  return blobs.reduce((n, b) => n + b.length, 0) + encodeHeader(blobs).length + CRYPTO_OVERHEAD + 4;
 }
 
 export async function rebuildIndex(repo: Repository, opts: IndexRebuildOptions = {}): Promise<IndexRebuildReport> {
@@ -70,8 +77,9 @@ export async function rebuildIndex(repo: Repository, opts: IndexRebuildOptions =
   const toRead: string[] = [];
   for (const [id, size] of sizes) {
     const blobs = known.get(id);
-    // An entry whose blobs do not end where the pack's header starts is stale: read the pack.
-    if (blobs && blobs.length > 0 && blobs.every((b) => b.offset + b.length <= size)) packs.push({ id, blobs });
+    // An entry that does not account for every byte of the pack (a blob missing from it, or
+    // from the pack) is stale: read the pack's header, as restic does.
+    if (blobs && blobs.length > 0 && expectedPackSize(blobs) === size) packs.push({ id, blobs });
     else toRead.push(id);
   }
   if (toRead.length > 0) say(`reading ${toRead.length} pack headers`);
