@@ -66,6 +66,9 @@ export function registerRewrite(program: Command, ctx: CliContext): void {
           const doc = await rewriteOne(repo, snap, { excluded: hasExcludes || f.snapshotSummary ? excluded : undefined, addSummary: Boolean(f.snapshotSummary), dryRun: Boolean(f.dryRun), newHost: f.newHost, newTime, out: (l) => ctx.out.line(l), signal: ctx.signal });
           if (!doc) continue;
           changed++;
+          if (doc.tree !== snap.tree && (snap.tags ?? []).includes('lifeboat')) {
+            ctx.out.warn(`snapshot ${snap.id.slice(0, 8)} is a stack snapshot: its manifest still lists what was excluded, so "lifeboat restore" of that source will report it missing`);
+          }
           if (f.dryRun) {
             ctx.out.line('would save new snapshot');
             if (f.forget) ctx.out.line('would remove old snapshot');
