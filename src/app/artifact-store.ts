@@ -77,8 +77,7 @@ export class SnapshotWriter implements ArtifactSink {
     const archiver = new Archiver(this.#repo, { exclude: opts.exclude });
     this.#filesRoot = await archiver.saveTargets(abs);
     const s = archiver.summary;
-    this.summary.bytesRead += s.bytesRead;
-    this.summary.bytesAdded += s.bytesAdded;
+    this.#archiver.absorb(archiver);
     this.#files = { paths: abs, count: s.totalFiles, bytes: s.totalBytes };
     if (s.errors.length > 0) {
       const first = s.errors[0] as { path: string; message: string };

@@ -56,6 +56,8 @@ export interface SaveBlobResult {
   readonly known: boolean;
   /** Bytes added to the repository (0 when known). */
   readonly added: number;
+  /** Plaintext bytes of the blob when it was added (0 when known). */
+  readonly plain: number;
 }
 
 type UnpackedType = Extract<FileType, 'snapshots' | 'index' | 'locks'>;
@@ -236,7 +238,7 @@ export class Repository {
     const key = MasterIndex.key(type, id);
     if (this.index.has(type, id) || this.#pending.has(key)) {
       if (handOver) release(plaintext);
-      return Promise.resolve({ id, known: true, added: 0 });
+      return Promise.resolve({ id, known: true, added: 0, plain: 0 });
     }
     if (this.#uploadsFull) return undefined;
     // Compression and encryption run on the codec pool's threads (tree blobs, small, inline).
@@ -256,7 +258,7 @@ export class Repository {
   /** Puts an encoded blob into its type's open pack; closes the pack once it is full. */
   #addToPack(type: BlobType, id: string, key: string, { sealed, uncompressedLength }: EncodedBlob, onAdded?: (r: SaveBlobResult) => void): SaveBlobResult | Promise<SaveBlobResult> {
     let full: Promise<void> | undefined;
-    const r: SaveBlobResult = { id, known: false, added: sealed.length };
+    const r: SaveBlobResult = { id, known: false, added: sealed.length, plain: uncompressedLength ?? sealed.length - CRYPTO_OVERHEAD };
     try {
       this.#throwIfWriteFailed();
       const pack = this.#openPack(type);

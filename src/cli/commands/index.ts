@@ -28,10 +28,18 @@ const loaders: ReadonlyArray<readonly [name: string, load: () => Promise<Registe
   ['forget', async () => (await import('./forget.ts')).registerForget],
   ['prune', async () => (await import('./prune.ts')).registerPrune],
   ['copy', async () => (await import('./copy.ts')).registerCopy],
+  ['diff', async () => (await import('./diff.ts')).registerDiff],
+  ['find', async () => (await import('./find.ts')).registerFind],
+  ['tag', async () => (await import('./tag.ts')).registerTag],
+  ['rewrite', async () => (await import('./rewrite.ts')).registerRewrite],
+  ['repair', async () => (await import('./repair.ts')).registerRepair],
+  ['rebuild-index', async () => (await import('./repair.ts')).registerRebuildIndex],
+  ['recover', async () => (await import('./recover.ts')).registerRecover],
   ['stats', async () => (await import('./stats.ts')).registerStats],
   ['key', async () => (await import('./key.ts')).registerKey],
   ['unlock', async () => (await import('./unlock.ts')).registerUnlock],
   ['cat', async () => (await import('./cat.ts')).registerCat],
+  ['list', async () => (await import('./list.ts')).registerList],
   ['config', async () => (await import('./config.ts')).registerConfig],
 ];
 

@@ -46,8 +46,8 @@ import type { FileChunk } from '../codec/codec-pool.ts';
 import type { Repository, SaveBlobResult } from '../repository.ts';
 import { currentUser } from '../repository.ts';
 import { saveSnapshot } from '../snapshot/snapshot.ts';
-import type { Snapshot, SnapshotDoc } from '../snapshot/snapshot.ts';
-import { goModeFromUnix } from '../tree/node.ts';
+import type { Snapshot, SnapshotDoc, SnapshotSummary } from '../snapshot/snapshot.ts';
+import { encodeTree, goModeFromUnix } from '../tree/node.ts';
 import type { Tree, TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
 import { fsPath, hasRawBytes, nameFromBytes } from '../tree/raw-names.ts';
@@ -94,6 +94,10 @@ export interface BackupSummary {
   filesChanged: number;
   filesUnmodified: number;
   dirs: number;
+  /** Of `dirs`: not in the parent snapshot, with another tree there, with the same tree. */
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
   totalFiles: number;
   totalBytes: number;
   bytesRead: number;
@@ -191,7 +195,7 @@ async function* prepend(first: Uint8Array, it: AsyncIterator<Uint8Array>): Async
 }
 
 function emptySummary(): BackupSummary {
-  return { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, bytesRead: 0, bytesAdded: 0, blobsAdded: 0, errors: [] };
+  return { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0, totalFiles: 0, totalBytes: 0, bytesRead: 0, bytesAdded: 0, blobsAdded: 0, errors: [] };
 }
 
 export class Archiver {
@@ -205,6 +209,9 @@ export class Archiver {
   readonly #progress: ArchiverProgress = { files: 0, dirs: 0, bytesRead: 0, bytesAdded: 0 };
   /** A codec thread is chunking one of our files. */
   #offloaded = false;
+  /** For the snapshot's summary: when the backup began, and the new blobs counted per type. */
+  readonly #started = new Date();
+  readonly #new = { dataBlobs: 0, treeBlobs: 0, plain: 0, packed: 0 };
 
   constructor(repo: Repository, opts: ArchiverOptions = {}) {
     this.repo = repo;
@@ -219,6 +226,27 @@ export class Archiver {
     if (this.#opts.signal?.aborted) throw new CancelledError('backup cancelled');
   }
 
+  /**
+   * Adds the counts of another archiver's work on the same snapshot (a stack source's files,
+   * saved by their own archiver), so the snapshot's summary covers both.
+   */
+  absorb(other: Archiver): void {
+    const s = this.summary;
+    const o = other.summary;
+    for (const k of ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'dirsNew', 'dirsChanged', 'dirsUnmodified', 'totalFiles', 'totalBytes', 'bytesRead', 'bytesAdded', 'blobsAdded'] as const) s[k] += o[k];
+    this.#new.dataBlobs += other.#new.dataBlobs;
+    this.#new.treeBlobs += other.#new.treeBlobs;
+    this.#new.plain += other.#new.plain;
+    this.#new.packed += other.#new.packed;
+  }
+
+  /** Counts a saved directory as restic does: new, changed or unmodified against the parent. */
+  #countDir(subtree: string, prev: TreeNode | undefined): void {
+    if (prev?.type !== 'dir') this.summary.dirsNew++;
+    else if (prev.subtree === subtree) this.summary.dirsUnmodified++;
+    else this.summary.dirsChanged++;
+  }
+
   #report(current?: string): void {
     this.#progress.current = current;
     this.#opts.onProgress?.(this.#progress);
@@ -229,7 +257,22 @@ export class Archiver {
     this.summary.blobsAdded++;
     this.summary.bytesAdded += r.added;
     this.#progress.bytesAdded += r.added;
+    this.#new.dataBlobs++;
+    this.#new.plain += r.plain;
+    this.#new.packed += r.added;
   };
+
+  /** Saves a tree blob (deduplicated), counting it for the summary when it is new. */
+  async #saveTree(tree: Tree): Promise<string> {
+    const bytes = encodeTree(tree);
+    const r = await this.repo.saveBlob('tree', bytes, idOf(bytes));
+    if (!r.known) {
+      this.#new.treeBlobs++;
+      this.#new.plain += r.plain;
+      this.#new.packed += r.added;
+    }
+    return r.id;
+  }
 
   /**
    * Stores a chunk the archiver owns (it is handed over: empty afterwards). Resolves with its
@@ -586,6 +629,7 @@ export class Archiver {
           this.#progress.dirs++;
           part = subtree.then((id) => {
             node.subtree = id;
+            this.#countDir(id, prev);
             return node;
           });
         } else if (node.type === 'file') {
@@ -613,7 +657,7 @@ export class Archiver {
         failed(p, err);
       }
     }
-    const tree = Promise.all(parts).then((nodes) => this.trees.save({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) }));
+    const tree = Promise.all(parts).then((nodes) => this.#saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) }));
     tree.catch(() => undefined);
     return { tree };
   }
@@ -659,6 +703,7 @@ export class Archiver {
           if (node.type === 'dir') {
             node.subtree = await this.#saveDir(p, prevSub);
             this.summary.dirs++;
+            this.#countDir(node.subtree, prevNode);
           } else if (node.type === 'file') {
             nodes.push(await this.#fileNode(p, node, prevNode));
             continue;
@@ -667,10 +712,12 @@ export class Archiver {
           }
         } else {
           node.subtree = await build(child, p, prevSub);
+          // restic counts the directories on the way to a target too.
+          this.#countDir(node.subtree, prevNode);
         }
         nodes.push(node);
       }
-      return this.trees.save({ nodes });
+      return this.#saveTree({ nodes });
     };
     return build(root, '/', parentRoot);
   }
@@ -704,9 +751,31 @@ export class Archiver {
       for (const [name, sub] of d.dirs) {
         nodes.push({ name, type: 'dir', mode: (0x80000000 | 0o700) >>> 0, mtime: stamp, atime: stamp, ctime: stamp, uid: u.uid, gid: u.gid, user: u.username, content: null, subtree: await build(sub) });
       }
-      return this.trees.save({ nodes });
+      return this.#saveTree({ nodes });
     };
     return build(root);
+  }
+
+  /** The summary restic 0.17+ writes into the snapshot; call after the last flush. */
+  #snapshotSummary(): SnapshotSummary {
+    const s = this.summary;
+    const n = this.#new;
+    return {
+      backup_start: formatDate(this.#started),
+      backup_end: formatDate(new Date()),
+      files_new: s.filesNew,
+      files_changed: s.filesChanged,
+      files_unmodified: s.filesUnmodified,
+      dirs_new: s.dirsNew,
+      dirs_changed: s.dirsChanged,
+      dirs_unmodified: s.dirsUnmodified,
+      data_blobs: n.dataBlobs,
+      tree_blobs: n.treeBlobs,
+      data_added: n.plain,
+      data_added_packed: n.packed,
+      total_files_processed: s.totalFiles,
+      total_bytes_processed: s.totalBytes,
+    };
   }
 
   /** Flushes packs and index, then writes the snapshot (always last). */
@@ -726,6 +795,7 @@ export class Archiver {
       excludes: meta.excludes,
       tags: meta.tags,
       program_version: meta.programVersion,
+      summary: this.#snapshotSummary(),
     };
     return saveSnapshot(this.repo, doc, { signal: this.#opts.signal });
   }

@@ -8,6 +8,34 @@ import type { CallOptions } from '../../storage/storage.ts';
 import type { Repository } from '../repository.ts';
 import { parseDate } from '../../util/time.ts';
 
+/**
+ * What a backup did, as restic 0.17+ records it in the snapshot (internal/data/snapshot.go,
+ * SnapshotSummary): the same field names, so `restic snapshots --json` consumers read ours.
+ */
+export interface SnapshotSummary {
+  backup_start: string;
+  backup_end: string;
+  files_new: number;
+  files_changed: number;
+  files_unmodified: number;
+  dirs_new: number;
+  dirs_changed: number;
+  dirs_unmodified: number;
+  data_blobs: number;
+  tree_blobs: number;
+  /** Plaintext bytes of the blobs the backup added. */
+  data_added: number;
+  /** The same blobs as stored (compressed and encrypted). */
+  data_added_packed: number;
+  total_files_processed: number;
+  total_bytes_processed: number;
+}
+
+/**
+ * A snapshot file's JSON. Fields lifeboat does not know (written by newer restic or rustic)
+ * stay on the loaded object and are written back by every rewrite (tag, rewrite, copy):
+ * build the new document with `snapshotDocument`, never field by field.
+ */
 export interface SnapshotDoc {
   time: string;
   parent?: string;
@@ -21,6 +49,7 @@ export interface SnapshotDoc {
   tags?: string[];
   original?: string;
   program_version?: string;
+  summary?: SnapshotSummary;
 }
 
 export interface Snapshot extends SnapshotDoc {
@@ -34,6 +63,12 @@ export async function saveSnapshot(repo: Repository, doc: SnapshotDoc, opts: Cal
   if (!clean.tags || clean.tags.length === 0) delete clean.tags;
   if (!clean.excludes || clean.excludes.length === 0) delete clean.excludes;
   return repo.saveUnpacked('snapshots', clean, opts);
+}
+
+/** The document of a loaded snapshot, unknown fields included, ready to be changed and saved. */
+export function snapshotDocument(s: Snapshot): SnapshotDoc {
+  const { id: _id, date: _date, ...doc } = s;
+  return doc;
 }
 
 export async function loadSnapshot(repo: Repository, id: string, opts: CallOptions = {}): Promise<Snapshot> {
@@ -94,4 +129,23 @@ export async function findSnapshot(repo: Repository, ref: string, filter: Snapsh
   if (matches.length === 0) throw new NotFoundError(`no snapshot with ID ${ref}`, { hint: 'run "lifeboat snapshots" to list them' });
   if (matches.length > 1) throw new LifeboatError('usage', `snapshot ID prefix ${ref} is ambiguous (${matches.length} matches)`, { hint: 'give more characters of the ID' });
   return loadSnapshot(repo, matches[0] as string, opts);
+}
+
+/**
+ * Replaces a snapshot by a changed document (tag, rewrite, repair snapshots), as restic does:
+ * the new one is saved with `original` set, and only then is the old file removed (a crash
+ * in between leaves both, never neither); `keepOld` keeps it. `original` names the first
+ * snapshot of a chain of tag changes, or (`originalIsOld`, as restic's rewrite and repair
+ * do) the one replaced. Returns the new ID.
+ */
+export async function replaceSnapshot(
+  repo: Repository,
+  old: Snapshot,
+  doc: SnapshotDoc,
+  opts: CallOptions & { keepOld?: boolean; originalIsOld?: boolean } = {},
+): Promise<string> {
+  const original = opts.originalIsOld ? old.id : (old.original ?? old.id);
+  const id = await saveSnapshot(repo, { ...doc, original }, opts);
+  if (!opts.keepOld && id !== old.id) await repo.storage.remove({ type: 'snapshots', name: old.id }, opts);
+  return id;
 }
