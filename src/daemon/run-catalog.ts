@@ -160,10 +160,15 @@ export class RunCatalog {
   list(q: RunQuery = {}): RunRecord[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (q.job !== undefined) (where.push('job = ?'), args.push(q.job));
-    if (q.kind !== undefined) (where.push('kind = ?'), args.push(q.kind));
-    if (q.target !== undefined) (where.push('target = ?'), args.push(q.target));
-    if (q.before !== undefined) (where.push('id < ?'), args.push(q.before));
+    const add = (clause: string, v: string | number | undefined): void => {
+      if (v === undefined) return;
+      where.push(clause);
+      args.push(v);
+    };
+    add('job = ?', q.job);
+    add('kind = ?', q.kind);
+    add('target = ?', q.target);
+    add('id < ?', q.before);
     const limit = Math.min(Math.max(1, q.limit ?? 100), 1000);
     const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ${limit}`;
     return (this.#db.prepare(sql).all(...args) as Row[]).map(toRecord);
