@@ -52,10 +52,16 @@ async function smtpReceiver(): Promise<{ port: number; mails: Array<{ auth?: str
         else if (cmd === 'AUTH') {
           cur.auth = Buffer.from(line.split(' ')[2] ?? '', 'base64').toString('utf8');
           sock.write(cur.auth === '\0alerts\0smtp-pw-9913' ? '235 ok\r\n' : '535 bad credentials\r\n');
-        } else if (cmd === 'MAIL') (cur.from = line, sock.write('250 ok\r\n'));
-        else if (cmd === 'RCPT') (cur.to.push(line), sock.write('250 ok\r\n'));
-        else if (cmd === 'DATA') (inData = true, sock.write('354 go\r\n'));
-        else if (cmd === 'QUIT') sock.end('221 bye\r\n');
+        } else if (cmd === 'MAIL') {
+          cur.from = line;
+          sock.write('250 ok\r\n');
+        } else if (cmd === 'RCPT') {
+          cur.to.push(line);
+          sock.write('250 ok\r\n');
+        } else if (cmd === 'DATA') {
+          inData = true;
+          sock.write('354 go\r\n');
+        } else if (cmd === 'QUIT') sock.end('221 bye\r\n');
         else sock.write('500 what\r\n');
       }
     });
