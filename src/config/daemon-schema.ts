@@ -65,3 +65,8 @@ export const notificationSchema = z.discriminatedUnion('type', [
 
 export type DaemonConfig = z.infer<typeof daemonSchema>;
 export type NotificationConfig = z.infer<typeof notificationSchema>;
+
+// The daemon sits above app and may not reach into sources/: what it needs of the config's
+// vocabulary (durations, secret references) it takes from here.
+export { parseDurationMs } from '../sources/source-kit.ts';
+export type { SecretRef, SecretResolver } from '../sources/source-kit.ts';

@@ -1,6 +1,6 @@
 /**
- * The daemon's jobs, read off lifeboat.yml: a backup per source with a `schedule` (its own or
- * `defaults.schedule`), a copy per `copies[]` entry with one, and the repository-wide
+ * The daemon's jobs, read off lifeboat.yml: a backup per source, on its `schedule` (its own
+ * or `defaults.schedule`; without one, only when asked), a copy per `copies[]` entry with one, and the repository-wide
  * `daemon.prune`, `daemon.verify`, `daemon.check` and `daemon.drill`. Prune alone needs the
  * repository to itself.
  */
@@ -11,7 +11,8 @@ import type { JobSpec } from './scheduler.ts';
 export function jobsFromConfig(config: LifeboatConfig, sources: ReadonlyArray<{ name: string; config: { schedule?: string } }>): JobSpec[] {
   const jobs: JobSpec[] = [];
   for (const s of sources) {
-    if (s.config.schedule) jobs.push({ id: `backup:${s.name}`, kind: 'backup', target: s.name, schedule: parseSchedule(s.config.schedule), exclusive: false });
+    // Every source has a job, so "back up now" works for one without a schedule too.
+    jobs.push({ id: `backup:${s.name}`, kind: 'backup', target: s.name, schedule: s.config.schedule ? parseSchedule(s.config.schedule) : undefined, exclusive: false });
   }
   (config.copies ?? []).forEach((c, i) => {
     if (c.schedule) jobs.push({ id: `copy:${i}`, kind: 'copy', target: String(i), schedule: parseSchedule(c.schedule), exclusive: false });

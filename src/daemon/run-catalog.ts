@@ -198,6 +198,32 @@ export class RunCatalog {
     return this.#db.prepare("SELECT job, kind, target, status, COUNT(*) AS n FROM runs WHERE trigger != 'rebuild' GROUP BY job, kind, target, status").all() as never;
   }
 
+  /** Durations of the last `limit` finished runs per job (for the duration histogram). */
+  durations(limit = 200): Array<{ job: string; kind: JobKind; duration_ms: number }> {
+    return this.#db.prepare(`SELECT job, kind, duration_ms FROM (
+      SELECT job, kind, duration_ms, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id DESC) AS n FROM runs
+      WHERE status IN ('ok', 'partial', 'failed') AND trigger != 'rebuild' AND duration_ms IS NOT NULL) WHERE n <= ?`).all(limit) as never;
+  }
+
+  /** Retries per job, by the error class of the failed attempt before each. */
+  retries(): Array<{ job: string; reason: string; n: number }> {
+    return this.#db.prepare(`SELECT r.job AS job, COALESCE((SELECT p.error_class FROM runs p WHERE p.job = r.job AND p.id < r.id AND p.status = 'failed' ORDER BY p.id DESC LIMIT 1), 'unknown') AS reason, COUNT(*) AS n
+      FROM runs r WHERE r.trigger = 'retry' GROUP BY 1, 2`).all() as never;
+  }
+
+  /** The worst status per UTC day of a job's runs since `since` (skips ignored): the 30-day strip. */
+  days(job: string, since: Date): Array<{ day: string; status: 'ok' | 'partial' | 'failed' }> {
+    const rows = this.#db.prepare("SELECT started_at, status FROM runs WHERE job = ? AND started_at >= ? AND status IN ('ok', 'partial', 'failed')").all(job, since.getTime()) as Array<{ started_at: number; status: 'ok' | 'partial' | 'failed' }>;
+    const rank = { ok: 0, partial: 1, failed: 2 };
+    const byDay = new Map<string, 'ok' | 'partial' | 'failed'>();
+    for (const r of rows) {
+      const day = new Date(r.started_at).toISOString().slice(0, 10);
+      const was = byDay.get(day);
+      if (!was || rank[r.status] > rank[was]) byDay.set(day, r.status);
+    }
+    return [...byDay].sort(([a], [b]) => a.localeCompare(b)).map(([day, status]) => ({ day, status }));
+  }
+
   isEmpty(): boolean {
     return (this.#db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n === 0;
   }

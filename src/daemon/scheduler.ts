@@ -32,7 +32,8 @@ export interface JobSpec {
   readonly kind: JobKind;
   /** The source name of a backup, the copy's index, the sources of a drill. */
   readonly target?: string;
-  readonly schedule: Schedule;
+  /** None: the job runs only when asked (`runNow`), e.g. a source without a schedule. */
+  readonly schedule?: Schedule;
   /** Needs the repository to itself: queues behind every other job, and they behind it. */
   readonly exclusive: boolean;
 }
@@ -80,7 +81,8 @@ interface JobState {
 
 export interface JobStatus {
   readonly job: JobSpec;
-  readonly nextRun: Date;
+  /** Undefined for a job without a schedule. */
+  readonly nextRun?: Date;
   readonly running: boolean;
   readonly queued: boolean;
   readonly paused: boolean;
@@ -113,7 +115,7 @@ export class Scheduler {
   /** Deterministic jitter of a job, in ms. */
   jitterOf(job: JobSpec): number {
     let max = this.#opts.maxJitterMs ?? 0;
-    if (job.schedule.kind === 'every') max = Math.min(max, job.schedule.ms / 10);
+    if (job.schedule?.kind === 'every') max = Math.min(max, job.schedule.ms / 10);
     if (max <= 0) return 0;
     const h = createHash('sha256').update(job.id).digest().readUInt32BE(0);
     return Math.floor((h / 0x1_0000_0000) * max);
@@ -124,6 +126,7 @@ export class Scheduler {
    */
   #nextSlot(job: JobSpec, after: number): number {
     const s = job.schedule;
+    if (s === undefined) return Number.POSITIVE_INFINITY;
     if (s.kind === 'every') return after + s.ms;
     return nextRun(s, new Date(after), this.#opts.timeZone)?.getTime() ?? Number.POSITIVE_INFINITY;
   }
@@ -142,7 +145,7 @@ export class Scheduler {
         // Every slot up to now is this one run: count whether more than one was missed.
         const following = this.#nextSlot(st.job, st.slot);
         const trigger: Trigger = following + this.jitterOf(st.job) <= now ? 'catch_up' : 'schedule';
-        st.slot = st.job.schedule.kind === 'every' ? this.#everyAfter(st, now) : this.#nextSlot(st.job, now);
+        st.slot = st.job.schedule?.kind === 'every' ? this.#everyAfter(st, now) : this.#nextSlot(st.job, now);
         st.due = st.slot + this.jitterOf(st.job);
         if (st.paused) this.#hooks.onSkipped?.(st.job, 'paused', new Date(now));
         else if (st.running || st.queued) this.#hooks.onSkipped?.(st.job, 'overlap', new Date(now));
@@ -245,7 +248,7 @@ export class Scheduler {
   status(): JobStatus[] {
     return [...this.#jobs.values()].map((s) => ({
       job: s.job,
-      nextRun: new Date(s.due),
+      ...(Number.isFinite(s.due) ? { nextRun: new Date(s.due) } : {}),
       running: s.running !== undefined,
       queued: s.queued !== undefined,
       paused: s.paused,

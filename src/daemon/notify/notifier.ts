@@ -7,8 +7,8 @@
 import { hostname } from 'node:os';
 import { errorMessage } from '../../core/errors.ts';
 import type { NotificationConfig, NotifyEvent } from '../../config/daemon-schema.ts';
-import type { SecretRef, SecretResolver } from '../../sources/source-kit.ts';
-import { parseDurationMs } from '../../sources/source-kit.ts';
+import { parseDurationMs } from '../../config/daemon-schema.ts';
+import type { SecretRef, SecretResolver } from '../../config/daemon-schema.ts';
 import type { AlertEvent, Channel } from './alert.ts';
 import { headline } from './alert.ts';
 import { discordRequest, healthchecksRequest, ntfyRequest, sendRequest, slackRequest, telegramRequest, webhookRequest } from './http-channels.ts';
