@@ -33,6 +33,8 @@ const loaders: ReadonlyArray<readonly [name: string, load: () => Promise<Registe
   ['unlock', async () => (await import('./unlock.ts')).registerUnlock],
   ['cat', async () => (await import('./cat.ts')).registerCat],
   ['config', async () => (await import('./config.ts')).registerConfig],
+  ['daemon', async () => (await import('./daemon.ts')).registerDaemon],
+  ['notify', async () => (await import('./notify.ts')).registerNotify],
 ];
 
 /** Names of the top-level commands, in --help order. */
