@@ -94,8 +94,8 @@ daemon:
     const child = spawnLifeboat(['-c', cfg, 'daemon'], { env, cwd: tmp.path });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
     try {
       const base = await until('the API address', () => /API and metrics on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1]);
