@@ -104,3 +104,48 @@ daemon:
     await tmp.cleanup();
   }
 });
+
+test('failures before a job starts alert too: a secret that cannot be read, then recovery once it is there', async () => {
+  const tmp = await tempDir('daemon-prejob');
+  const repo = path.join(tmp.path, 'repo');
+  await initRepositoryAt(`local:${repo}`, PW, { scrypt: { N: 1024, r: 8, p: 1 } });
+  const cfg = path.join(tmp.path, 'lifeboat.yml');
+  await writeFile(cfg, `
+repository: { url: ./repo, password: { file: ./repo-password } }
+state_dir: ./state
+sources:
+  docs: { type: files, paths: [${tmp.path}/docs], schedule: "@every 1h" }
+notifications:
+  - { type: webhook, url: "http://hooks.invalid/lifeboat" }
+`);
+  await mkdir(path.join(tmp.path, 'docs'));
+  const clock = new FixedClock('2026-06-01T00:00:00Z');
+  const sent: Array<{ event: string; subject: string; title: string; message: string }> = [];
+  const fakeFetch = (async (_u: string | URL | Request, init?: RequestInit) => (sent.push(JSON.parse(String(init?.body))), new Response('ok'))) as typeof fetch;
+  const log = { info: () => undefined, warn: () => undefined };
+  const signal = new AbortController().signal;
+  const env = { HOME: tmp.path, PATH: process.env.PATH };
+  const stack = await openStack({ configFile: cfg, env, signal, log });
+  const daemon = new Daemon({ stack, stackOptions: { configFile: cfg, env, signal, log }, clock, fetch: fakeFetch, probeMs: MIN });
+  try {
+    await daemon.watch();
+    assert.deepEqual(sent.map((a) => [a.event, a.subject, a.title]), [['failure', 'repository', `repository local:${repo} cannot be opened`]]);
+    assert.match(sent[0]?.message ?? '', /repository\.password: cannot read secret file .*repo-password: ENOENT/);
+    clock.advance(60 * MIN);
+    daemon.tick();
+    await daemon.idle();
+    const [run] = daemon.runs({ job: 'backup:docs' });
+    assert.equal(run?.status, 'failed');
+    assert.equal(run?.error_class, 'fatal', 'a missing secret is not retried');
+    assert.equal(daemon.jobs().find((j) => j.job.id === 'backup:docs')?.retryAt, undefined);
+    assert.deepEqual(sent.slice(1).map((a) => [a.event, a.subject]), [['failure', 'job:backup:docs']]);
+    await writeFile(path.join(tmp.path, 'repo-password'), `${PW}\n`, { mode: 0o600 });
+    clock.advance(MIN);
+    await daemon.watch();
+    assert.deepEqual(sent.slice(2).map((a) => [a.event, a.subject]), [['recovery', 'repository']]);
+    assert.ok(!JSON.stringify(sent).includes(PW));
+  } finally {
+    await daemon.stop();
+    await tmp.cleanup();
+  }
+});
