@@ -137,4 +137,35 @@ daemon:
     assert.deepEqual(await readdir(path.join(tmp.path, 'repo', 'locks')), [], 'no lock left behind');
     for (const secret of [PW, HOOK]) assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'no secret in the output');
   });
+
+  test('SIGTERM during a backup cancels it: its after-hook runs, the lock is released, exit 0', async () => {
+    const dir = path.join(tmp.path, 'slow');
+    await mkdir(dir);
+    const cfg = path.join(dir, 'lifeboat.yml');
+    await writeFile(cfg, `
+repository: { url: ./repo, password: { env: LB_PW } }
+state_dir: ./state
+sources:
+  slow:
+    type: command
+    backup_command: "echo started > ${dir}/running; sleep 30; echo data"
+    restore_command: "cat > /dev/null"
+    schedule: "@every 1s"
+    backup:
+      hooks: { after: ["echo after-hook-ran > ${dir}/after"] }
+daemon: { listen: 127.0.0.1:0 }
+`);
+    const env = { LB_PW: PW, HOME: tmp.path };
+    assert.equal((await lifeboat(['-c', cfg, 'init'], { env, cwd: dir })).code, 0);
+    const child = spawnLifeboat(['-c', cfg, 'daemon'], { env, cwd: dir });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
+    await until('the backup to be running', async () => (await readdir(dir)).includes('running') || undefined);
+    assert.deepEqual(await readdir(path.join(dir, 'repo', 'locks')).then((l) => l.length), 1, 'the running backup holds a lock');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.ok((await readdir(dir)).includes('after'), 'the after-hook ran');
+    assert.deepEqual(await readdir(path.join(dir, 'repo', 'locks')), [], 'the lock was released');
+  });
 });
