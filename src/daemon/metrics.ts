@@ -13,7 +13,7 @@ export interface MetricsInput {
   readonly catalog: RunCatalog;
   readonly jobs: readonly JobStatus[];
   readonly sources: ReadonlyArray<{ name: string; type: string }>;
-  /** The repository as last probed; undefined when it could not be read. */
+  /** The repository as last probed (`reachable: false` when it could not be read); undefined: not probed. */
   readonly repository?: { sizeBytes: number; snapshots: number; lockAgeMs: number; reachable: boolean };
   readonly repositoryName: string;
   /** The last verify's per-source result. */
@@ -69,8 +69,8 @@ export function collectMetrics(m: MetricsInput): MetricFamily[] {
     gauge('lifeboat_source_up', '1 when the source\'s last backup run reached it, 0 when it failed', m.sources.filter((s) => m.sourceUp.has(s.name)).map((s) => ({ labels: { job: `backup:${s.name}`, source_kind: s.type }, value: m.sourceUp.get(s.name) ? 1 : 0 }))),
     gauge('lifeboat_verify_last_success_timestamp_seconds', 'When verify last passed', catalog.lastSuccess('verify') ? [{ labels: { job: 'verify' }, value: secs(catalog.lastSuccess('verify')?.finished_at) }] : []),
     gauge('lifeboat_verify_fingerprint_match', '1 when the last verify of the source found its backup whole and as recorded', m.verify.map((v) => ({ labels: { job: 'verify', source: v.source }, value: v.match ? 1 : 0 }))),
-    gauge('lifeboat_repo_up', '1 when the daemon could read the repository at its last probe', [{ labels: repo, value: m.repository?.reachable ? 1 : 0 }]),
   ];
+  if (m.repository) families.push(gauge('lifeboat_repo_up', '1 when the daemon could read the repository at its last probe', [{ labels: repo, value: m.repository.reachable ? 1 : 0 }]));
   if (m.repository?.reachable) {
     families.push(
       gauge('lifeboat_repo_size_bytes', 'Bytes of pack files in the repository', [{ labels: repo, value: m.repository.sizeBytes }]),
