@@ -64,6 +64,8 @@ daemon:
   const stack = await openStack({ configFile: cfg, env, signal, log });
   const daemon = new Daemon({ stack, stackOptions: { configFile: cfg, env, signal, log }, clock, fetch: fakeFetch, probeMs: 60 * MIN });
   let held: OpenedRepository | undefined;
+  const events: Array<{ type: string; line?: string }> = [];
+  daemon.subscribe((e) => events.push(e as { type: string }));
   try {
     await daemon.watch();
     for (let m = 1; m <= 24 * 60; m++) {
@@ -86,6 +88,11 @@ daemon:
     ]);
     assert.equal(runs.find((r) => r.job === 'backup:docs' && r.status === 'failed')?.error_class, 'locked');
     assert.deepEqual(of('verify'), ['03:00 ok']);
+    // What /api/v1/events streams: every run started and finished, with its log lines between.
+    assert.equal(events.filter((e) => e.type === 'run_started').length, runs.length);
+    assert.equal(events.filter((e) => e.type === 'run_finished').length, runs.length);
+    assert.ok(events.some((e) => e.type === 'run_log' && /docs: ok, \d+ bytes read/.test(e.line ?? '')));
+    assert.equal(events.filter((e) => e.type === 'alert').length, 4);
     assert.deepEqual(of('prune'), ['04:30 ok']);
     // Alerts on transitions only; the locked docs backup recovered by retry, so it never alerted.
     assert.deepEqual(sent, [

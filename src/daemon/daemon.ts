@@ -55,6 +55,13 @@ interface LiveRun {
 
 const MAX_LOG_LINES = 200;
 
+/** What `subscribe` streams (the API's /api/v1/events, the dashboard's live view). */
+export type DaemonEvent =
+  | { type: 'run_started'; run_id: number; job: string; trigger: string; attempt: number; at: string }
+  | { type: 'run_log'; run_id: number; job: string; line: string }
+  | { type: 'run_finished'; run_id: number; job: string; status: string; error: string | null; retry_at: string | null; at: string }
+  | { type: 'alert'; alert: AlertEvent };
+
 export class Daemon {
   readonly stack: Stack;
   readonly catalog: RunCatalog;
@@ -68,6 +75,7 @@ export class Daemon {
   readonly #alerts: AlertEvent[] = [];
   readonly #sourceUp = new Map<string, boolean>();
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #listeners = new Set<(e: DaemonEvent) => void>();
   #probe: (RepositoryProbe & { at: number }) | undefined;
   #probeError: string | undefined;
   #lastProbeAt = 0;
@@ -133,6 +141,22 @@ export class Daemon {
     await Promise.allSettled([...this.#pending]);
   }
 
+  /** Calls `listener` with every event from now on; returns the unsubscribe function. */
+  subscribe(listener: (e: DaemonEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(e: DaemonEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener (a client connection) that throws must not break the run it watches.
+      }
+    }
+  }
+
   #track<T>(p: Promise<T>): Promise<T> {
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p)).catch(() => undefined);
@@ -165,9 +189,12 @@ export class Daemon {
     this.#runIds.set(ctx, id);
     const live: LiveRun = { id, job: job.id, lines: [] };
     this.#live.set(id, live);
+    this.#emit({ type: 'run_started', run_id: id, job: job.id, trigger: ctx.trigger, attempt: ctx.attempt, at: started.toISOString() });
     const push = (line: string): void => {
-      live.lines.push(`${new Date().toISOString()} ${line}`);
+      const stamped = `${new Date().toISOString()} ${line}`;
+      live.lines.push(stamped);
       if (live.lines.length > MAX_LOG_LINES) live.lines.shift();
+      this.#emit({ type: 'run_log', run_id: id, job: job.id, line: stamped });
     };
     const base = this.#opts.stackOptions;
     const log = {
@@ -199,6 +226,7 @@ export class Daemon {
       error: message, errorCode: code, errorClass: r.errorClass,
       report: { report: r.report ?? null, log: live?.lines ?? [], ...(r.retryAt ? { retry_at: r.retryAt.toISOString() } : {}) },
     });
+    this.#emit({ type: 'run_finished', run_id: id, job: job.id, status: r.status, error: message ?? null, retry_at: r.retryAt?.toISOString() ?? null, at: r.finishedAt.toISOString() });
     const log = this.#opts.stackOptions.log;
     if (r.status === 'failed') log.warn(`${job.id}: failed: ${message}${r.retryAt ? `; retrying at ${r.retryAt.toISOString()} (${r.errorClass})` : ''}`);
     else log.info(`${job.id}: ${r.status}`);
@@ -222,6 +250,7 @@ export class Daemon {
 
   async #send(alert: AlertEvent): Promise<void> {
     if (alert.event !== 'start' && alert.event !== 'success') {
+      this.#emit({ type: 'alert', alert });
       this.#alerts.push(alert);
       if (this.#alerts.length > 100) this.#alerts.shift();
       this.#opts.stackOptions.log.warn(`alert ${alert.event}: ${alert.title}`);

@@ -24,7 +24,11 @@ export async function runJob(stack: Stack, job: JobSpec, opts: StackOptions): Pr
   const only = job.target ? job.target.split(',') : undefined;
   switch (job.kind) {
     case 'backup': {
-      const report = await backupStack(stack, { ...opts, only });
+      const report = await backupStack(stack, {
+        ...opts,
+        only,
+        onSourceDone: (r) => opts.log.info(`${r.source}: ${r.status}${r.bytes_read !== undefined ? `, ${r.bytes_read} bytes read, ${r.bytes_added ?? 0} added` : ''} in ${r.duration_ms} ms${r.error ? `: ${r.error}` : ''}`),
+      });
       const s = report.sources[0];
       const base = { report, bytesRead: s?.bytes_read, bytesAdded: s?.bytes_added, snapshotId: s?.snapshot_id };
       if (report.status === 'failed') return { ...failed('backup_failed', s?.error ?? 'the backup failed', report), ...base };

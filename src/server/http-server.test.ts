@@ -9,7 +9,7 @@ import { parsePrometheusText } from '../../test/support/prometheus-parser.ts';
 import { startServer } from './http-server.ts';
 import type { DaemonApi } from './http-server.ts';
 
-function fakeDaemon(): DaemonApi & { triggered: string[] } {
+function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void } {
   const clock = new FixedClock('2026-06-01T12:00:00Z');
   const catalog = RunCatalog.open(':memory:');
   const a = catalog.start({ job: 'backup:db', kind: 'backup', target: 'db', trigger: 'schedule', attempt: 1, at: new Date('2026-06-01T11:00:00Z') });
@@ -19,8 +19,11 @@ function fakeDaemon(): DaemonApi & { triggered: string[] } {
   catalog.skipped({ job: 'backup:db', kind: 'backup', target: 'db', reason: 'overlap', at: new Date('2026-06-01T11:45:00Z') });
   const jobs: JobStatus[] = [{ job: { id: 'backup:db', kind: 'backup', target: 'db', schedule: parseSchedule('@every 30m'), exclusive: false }, nextRun: new Date('2026-06-01T12:30:00Z'), running: false, queued: false, paused: false }];
   const triggered: string[] = [];
+  const listeners = new Set<(e: never) => void>();
   return {
     triggered,
+    subscribe: (l) => (listeners.add(l as never), () => listeners.delete(l as never)),
+    emit: (e) => listeners.forEach((l) => l(e as never)),
     sources: () => [],
     jobs: () => jobs,
     runs: (q) => catalog.list(q),
@@ -133,4 +136,29 @@ test('CSRF and auth: cross-origin, form-encoded and rebinding requests are refus
     await locked.close();
   }
   await assert.rejects(startServer(api, { listen: '0.0.0.0:0' }), (err: Error & { code?: string }) => err.code === 'config' && /refusing to listen on 0\.0\.0\.0:0 without a token/.test(err.message));
+});
+
+test('/api/v1/events streams run events as Server-Sent Events', async () => {
+  const api = fakeDaemon();
+  const srv = await startServer(api, { listen: '127.0.0.1:0' });
+  try {
+    const res = await fetch(`${srv.url}/api/v1/events`);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const readUntil = async (re: RegExp): Promise<void> => {
+      while (!re.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${re}`);
+        text += Buffer.from(value).toString('utf8');
+      }
+    };
+    await readUntil(/retry: 2000/);
+    api.emit({ type: 'run_finished', run_id: 3, job: 'backup:db', status: 'ok', error: null, retry_at: null, at: '2026-06-01T00:00:00.000Z' });
+    await readUntil(/event: run_finished[^]*\n\n$/);
+    assert.match(text, /event: run_finished\ndata: \{"type":"run_finished","run_id":3,"job":"backup:db","status":"ok"/);
+    await reader.cancel();
+  } finally {
+    await srv.close();
+  }
 });

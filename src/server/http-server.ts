@@ -10,6 +10,7 @@
  *   GET  /api/v1/runs?limit&job&kind&before
  *   GET  /api/v1/runs/:id                a run, with its log lines while it runs
  *   GET  /api/v1/alerts                  the last alerts sent
+ *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
  *
@@ -27,7 +28,7 @@ import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob'>;
+export type DaemonApi = Pick<Daemon, 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -109,6 +110,9 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         case 'alerts':
           if (id === undefined) return send(res, 200, { alerts: api.alerts() });
           break;
+        case 'events':
+          if (id === undefined) return streamEvents(req, res);
+          break;
         case 'runs': {
           if (id === undefined) {
             const num = (k: string): number | undefined => (url.searchParams.has(k) ? Number(url.searchParams.get(k)) : undefined);
@@ -139,6 +143,18 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
       }
     }
     throw new HttpError(mutating ? 405 : 404, 'not_found', `no such endpoint: ${method} ${url.pathname}`);
+  }
+
+  /** Server-Sent Events until the client goes; a comment every 15s keeps proxies from closing it. */
+  function streamEvents(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    res.write(`retry: 2000\n\n`);
+    const unsubscribe = api.subscribe((e) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`));
+    const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    req.socket.on('close', () => {
+      clearInterval(beat);
+      unsubscribe();
+    });
   }
 
   function accepted(res: http.ServerResponse, job: string, ok: boolean): void {
