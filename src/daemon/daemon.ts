@@ -99,7 +99,7 @@ export class Daemon {
       run: (job, ctx) => this.#run(job, ctx),
       onSkipped: (job, reason, at) => {
         this.catalog.skipped({ job: job.id, kind: job.kind, target: job.target, reason, at });
-        opts.stackOptions.log.warn(`${job.id}: slot at ${at.toISOString()} skipped (${reason === 'overlap' ? 'the previous run is still going' : 'paused'})`);
+        opts.stackOptions.log.info(`${job.id}: slot at ${at.toISOString()} skipped (${reason === 'overlap' ? 'the previous run is still going' : 'paused'})`);
       },
       onFinished: (job, ctx, r) => this.#finished(job, ctx, r as JobOutcome & typeof r),
     }, {
@@ -120,7 +120,7 @@ export class Daemon {
     }
     this.#scheduler.tick();
     this.#scheduler.start(this.#opts.tickMs ?? 1000);
-    this.#watchTimer = setInterval(() => void this.#track(this.watch()), this.#opts.watchMs ?? 30_000);
+    this.#watchTimer = setInterval(() => void this.#track(this.#watchLogged()), this.#opts.watchMs ?? 30_000);
   }
 
   /** Stops scheduling; running jobs are cancelled and finish their clean-up; alerts in flight are sent. */
@@ -239,7 +239,7 @@ export class Daemon {
       : { ...this.#failureDetail(job, `run ${id} ok`, id), event: 'failure' });
     if (alert) void this.#track(this.#send(alert));
     if (r.status === 'ok') void this.#track(this.#send(makeAlert({ event: 'success', subject: `job:${job.id}`, title: `${this.#describe(job)} ok`, message: `run ${id}`, source: job.kind === 'backup' ? job.target : undefined, run_id: id }, r.finishedAt)));
-    if (job.kind === 'drill' || job.kind === 'check' || job.kind === 'verify') void this.#track(this.watch({ probe: false }));
+    if (job.kind === 'drill' || job.kind === 'check' || job.kind === 'verify') void this.#track(this.#watchLogged({ probe: false }));
   }
 
   #partialWhy(report: unknown): string {
@@ -257,6 +257,15 @@ export class Daemon {
     }
     for (const r of await notify(this.channels, alert)) {
       if (!r.ok) this.#opts.stackOptions.log.warn(r.error as string);
+    }
+  }
+
+  /** watch() from a timer: an unexpected error is logged, and the next round tries again. */
+  async #watchLogged(opts?: { probe?: boolean }): Promise<void> {
+    try {
+      await this.watch(opts);
+    } catch (err) {
+      this.#opts.stackOptions.log.warn(`watchdog: ${errorMessage(err)}`);
     }
   }
 

@@ -50,3 +50,25 @@ test('a new state directory gets its history from the repository snapshots, once
   assert.equal(c.rebuildFromSnapshots([{ id: '4'.repeat(64), time: new Date(), source: 'db' }]), 0, 'only into an empty catalog');
   c.close();
 });
+
+test('old rows are dropped at open: skipped slots after 30 days, runs after 400, rebuilt history kept', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-catalog-'));
+  try {
+    const c = RunCatalog.open(dir, new Date('2025-01-01T00:00:00Z'));
+    c.rebuildFromSnapshots([{ id: '9'.repeat(64), time: new Date('2025-01-01T00:00:00Z'), source: 'db' }]);
+    const old = c.start({ job: 'backup:db', kind: 'backup', target: 'db', trigger: 'schedule', attempt: 1, at: new Date('2025-01-02T00:00:00Z') });
+    c.finish(old, { status: 'ok', at: new Date('2025-01-02T00:01:00Z') });
+    c.skipped({ job: 'backup:db', kind: 'backup', target: 'db', reason: 'overlap', at: new Date('2026-05-01T00:00:00Z') });
+    c.skipped({ job: 'backup:db', kind: 'backup', target: 'db', reason: 'overlap', at: new Date('2026-05-25T00:00:00Z') });
+    const recent = c.start({ job: 'backup:db', kind: 'backup', target: 'db', trigger: 'schedule', attempt: 1, at: new Date('2026-05-30T00:00:00Z') });
+    c.finish(recent, { status: 'ok', at: new Date('2026-05-30T00:01:00Z') });
+    c.close();
+    const again = RunCatalog.open(dir, new Date('2026-06-01T00:00:00Z'));
+    assert.deepEqual(again.list().map((r) => [r.started_at.slice(0, 10), r.trigger, r.status]), [
+      ['2026-05-30', 'schedule', 'ok'], ['2026-05-25', 'schedule', 'skipped'], ['2025-01-01', 'rebuild', 'ok'],
+    ]);
+    again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

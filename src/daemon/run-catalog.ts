@@ -9,7 +9,7 @@
  * watchdog know each source's last good backup before the first run here.
  *
  * Rows are written once when a run starts and once when it ends; a row still `running` at open
- * belongs to a daemon that died, and is closed as failed.
+ * belongs to a daemon that died, and is closed as failed. Old rows are dropped at open.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -72,6 +72,9 @@ CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started_at);
 CREATE INDEX IF NOT EXISTS runs_kind_target ON runs (kind, target, status, started_at);
 `;
 
+/** How long runs are kept in the catalog (their reports stay in the state dir's reports/). */
+export const KEEP_DAYS = 400;
+
 type Row = Record<string, string | number | null>;
 
 const iso = (ms: unknown): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
@@ -128,6 +131,9 @@ export class RunCatalog {
     db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
     db.exec(SCHEMA);
     db.prepare("UPDATE runs SET status = 'failed', finished_at = ?, error = 'the daemon stopped while this run was going', error_code = 'interrupted' WHERE status = 'running'").run(now.getTime());
+    // Bounded growth (an @every 30s job adds a million rows a year): skipped slots are kept
+    // 30 days, runs 400 (the rebuilt history from snapshots stays: it is what the repository holds).
+    db.prepare("DELETE FROM runs WHERE (status = 'skipped' AND started_at < ?) OR (trigger != 'rebuild' AND started_at < ?)").run(now.getTime() - 30 * 86_400_000, now.getTime() - KEEP_DAYS * 86_400_000);
     return new RunCatalog(db, file);
   }
 
