@@ -28,6 +28,8 @@ export const daemonSchema = z.strictObject({
 export const NOTIFY_EVENTS = ['failure', 'overdue', 'recovery', 'start', 'success'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
+export const NOTIFICATION_TYPES: readonly string[] = ['webhook', 'healthchecks', 'ntfy', 'slack', 'discord', 'telegram', 'email'];
+
 const urlOrSecret = z.union([z.url(), secretRefSchema]);
 const common = {
   name: z.string().min(1).optional().describe('Shown in logs and by `lifeboat notify test`'),
