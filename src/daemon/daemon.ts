@@ -230,6 +230,8 @@ export class Daemon {
     const log = this.#opts.stackOptions.log;
     if (r.status === 'failed') log.warn(`${job.id}: failed: ${message}${r.retryAt ? `; retrying at ${r.retryAt.toISOString()} (${r.errorClass})` : ''}`);
     else log.info(`${job.id}: ${r.status}`);
+    // The repository changed: the next watch round probes it again (snapshots, size).
+    if (job.kind === 'backup' || job.kind === 'prune' || job.kind === 'copy') this.#lastProbeAt = 0;
     if (job.kind === 'backup' && job.target) this.#sourceUp.set(job.target, r.status !== 'failed' || r.errorClass === 'fatal' || r.errorClass === 'locked');
     // A failure waiting for its retry is not alerted yet: the retry may fix it.
     if (r.status === 'failed' && r.retryAt) return;

@@ -23,7 +23,10 @@ export async function sendRequest(channel: string, req: HttpRequest, signal: Abo
   try {
     res = await doFetch(req.url, { method: req.method, headers: { 'user-agent': 'lifeboat', ...req.headers }, body: req.body, signal, redirect: 'error' });
   } catch (err) {
-    const why = signal.aborted ? 'timed out' : `could not connect (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`;
+    // undici puts the reason in `cause`: a code (ECONNREFUSED, ENOTFOUND) or a message such as
+    // "bad port"; neither carries the URL's path, where webhook tokens live.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = signal.aborted ? 'timed out' : `could not connect (${cause?.code ?? cause?.message ?? (err as Error).name})`;
     throw new LifeboatError('notify_failed', `notification ${channel}: ${why}`, { retryable: true, hint: 'check the URL and that the service is reachable; try "lifeboat notify test"' });
   }
   // Drain the body so the connection is released.
