@@ -50,6 +50,8 @@ daemon:
   time_zone: UTC
   verify: { schedule: "0 3 * * *" }
   prune: { schedule: "30 4 * * *" }
+  check: { schedule: "0 5 * * *", read_data_subset: 50% }
+  drill: { schedule: "0 13 * * *" }
 `);
   const clock = new FixedClock('2026-06-01T00:00:00Z');
   const sent: Array<{ at: string; event: string; subject: string }> = [];
@@ -94,6 +96,10 @@ daemon:
     assert.ok(events.some((e) => e.type === 'run_log' && /docs: ok, \d+ bytes read/.test(e.line ?? '')));
     assert.equal(events.filter((e) => e.type === 'alert').length, 4);
     assert.deepEqual(of('prune'), ['04:30 ok']);
+    assert.deepEqual(of('check'), ['05:00 ok']);
+    assert.equal((runs.find((r) => r.job === 'check')?.report as { report: { packs_read: number } }).report.packs_read > 0, true, 'the check read data');
+    assert.deepEqual(of('drill'), ['13:00 ok']);
+    assert.ok(daemon.sources().every((s) => s.last_drill?.status === 'pass' && s.last_drill.rto_ms !== null), 'each source\'s drill RTO is shown');
     // Alerts on transitions only; the locked docs backup recovered by retry, so it never alerted.
     assert.deepEqual(sent, [
       { at: '06:00', event: 'failure', subject: 'job:backup:app' },
