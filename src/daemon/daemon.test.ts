@@ -28,10 +28,13 @@ test('a day of fake time: expected runs, a locked retry, one failure and one ove
   const repo = path.join(tmp.path, 'repo');
   // Cheap key derivation: every run opens the repository.
   await initRepositoryAt(`local:${repo}`, PW, { scrypt: { N: 1024, r: 8, p: 1 } });
+  await initRepositoryAt(`local:${tmp.path}/offsite`, PW, { scrypt: { N: 1024, r: 8, p: 1 } });
   const cfg = path.join(tmp.path, 'lifeboat.yml');
   await writeFile(cfg, `
 repository: { url: ./repo, password: { env: LB_PW } }
 state_dir: ./state
+copies:
+  - { repository: { url: ./offsite, password: { env: LB_PW } }, schedule: "0 14 * * *" }
 sources:
   docs:
     type: files
@@ -99,6 +102,7 @@ daemon:
     assert.deepEqual(of('check'), ['05:00 ok']);
     assert.equal((runs.find((r) => r.job === 'check')?.report as { report: { packs_read: number } }).report.packs_read > 0, true, 'the check read data');
     assert.deepEqual(of('drill'), ['13:00 ok']);
+    assert.deepEqual(of('copy:0'), ['14:00 ok']);
     assert.ok(daemon.sources().every((s) => s.last_drill?.status === 'pass' && s.last_drill.rto_ms !== null), 'each source\'s drill RTO is shown');
     // Alerts on transitions only; the locked docs backup recovered by retry, so it never alerted.
     assert.deepEqual(sent, [

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RunCatalog } from './run-catalog.ts';
@@ -17,6 +17,7 @@ test('the catalog records runs with their timings, sizes, errors and report, and
     const running = c.start({ job: 'prune', kind: 'prune', trigger: 'manual', attempt: 1, at: new Date('2026-06-01T04:00:00Z') });
     c.close();
 
+    assert.equal((await stat(path.join(dir, 'daemon.db'))).mode & 0o777, 0o600);
     const again = RunCatalog.open(dir, new Date('2026-06-01T05:00:00Z'));
     const [last, ...rest] = again.list();
     assert.equal(last?.id, running);

@@ -11,7 +11,7 @@
  * Rows are written once when a run starts and once when it ends; a row still `running` at open
  * belongs to a daemon that died, and is closed as failed. Old rows are dropped at open.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { JobKind, SkipReason, Trigger } from './scheduler.ts';
@@ -128,6 +128,8 @@ export class RunCatalog {
       file = path.join(stateDir, 'daemon.db');
     }
     const db = new DatabaseSync(file);
+    // Run history is nobody else's business (errors name hosts, paths and databases).
+    if (file !== ':memory:') chmodSync(file, 0o600);
     db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
     db.exec(SCHEMA);
     db.prepare("UPDATE runs SET status = 'failed', finished_at = ?, error = 'the daemon stopped while this run was going', error_code = 'interrupted' WHERE status = 'running'").run(now.getTime());
