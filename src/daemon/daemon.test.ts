@@ -166,3 +166,41 @@ notifications:
     await tmp.cleanup();
   }
 });
+
+test('a new state directory (a DR host) gets its history from the repository at start', async () => {
+  const tmp = await tempDir('daemon-rebuild');
+  const repo = path.join(tmp.path, 'repo');
+  await initRepositoryAt(`local:${repo}`, PW, { scrypt: { N: 1024, r: 8, p: 1 } });
+  await mkdir(path.join(tmp.path, 'docs'));
+  await writeFile(path.join(tmp.path, 'docs', 'a.txt'), 'a\n');
+  const write = (stateDir: string) => writeFile(path.join(tmp.path, 'lifeboat.yml'), `
+repository: { url: ./repo, password: { env: LB_PW } }
+state_dir: ./${stateDir}
+sources:
+  docs: { type: files, paths: [${tmp.path}/docs], schedule: "@daily", rpo: 2d }
+`);
+  const log = { info: () => undefined, warn: () => undefined };
+  const signal = new AbortController().signal;
+  const env = { LB_PW: PW, HOME: tmp.path, PATH: process.env.PATH };
+  const opts = { configFile: path.join(tmp.path, 'lifeboat.yml'), env, signal, log };
+  try {
+    await write('state-old');
+    const { backupStack } = await import('../app/stack.ts');
+    const first = await backupStack(await openStack(opts), opts);
+    await write('state-new');
+    const daemon = new Daemon({ stack: await openStack(opts), stackOptions: opts, watchMs: 3_600_000 });
+    try {
+      await daemon.start();
+      const [runRow] = daemon.runs({ job: 'backup:docs' });
+      assert.equal(runRow?.trigger, 'rebuild');
+      assert.equal(runRow?.snapshot_id, first.sources[0]?.snapshot_id);
+      const docs = daemon.sources()[0];
+      assert.equal(docs?.state, 'ok');
+      assert.equal(docs?.last_backup?.snapshot_id, first.sources[0]?.snapshot_id);
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    await tmp.cleanup();
+  }
+});
