@@ -99,6 +99,9 @@ daemon:
     const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
     try {
       const base = await until('the API address', () => /API and metrics on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1]);
+      const second = await lifeboat(['-c', cfg, 'daemon'], { env, cwd: tmp.path });
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /another lifeboat daemon \(pid \d+\) is using the state directory .*state/);
       const failure = await until('the failure alert', () => alerts.find((a) => a.event === 'failure' && a.subject === 'job:backup:app'));
       assert.equal(failure.title, 'backup of app failed');
       assert.equal(failure.auth, HOOK);
@@ -135,6 +138,7 @@ daemon:
     assert.equal(await exited, 0, stderr);
     assert.match(stdout, /stopped/);
     assert.deepEqual(await readdir(path.join(tmp.path, 'repo', 'locks')), [], 'no lock left behind');
+    assert.ok(!(await readdir(path.join(tmp.path, 'state'))).includes('daemon.pid'), 'the state dir is released');
     for (const secret of [PW, HOOK]) assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'no secret in the output');
   });
 

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { stackOptions } from '../stack-access.ts';
+import type { Stack, StackOptions } from '../../app/stack.ts';
 
 interface DaemonFlags {
   listen?: string;
@@ -36,10 +37,21 @@ async function runDaemon(ctx: CliContext, flags: DaemonFlags): Promise<void> {
   const base = await stackOptions(ctx);
   const opts = { ...base, log };
   const { openStack } = await import('../../app/stack.ts');
+  const stack = await openStack(opts);
+  const { lockStateDir } = await import('../../daemon/daemon-lock.ts');
+  const unlockStateDir = lockStateDir(stack.loaded.stateDir);
+  try {
+    await serve(ctx, flags, stack, opts, log);
+  } finally {
+    unlockStateDir();
+  }
+  log.info('stopped');
+}
+
+async function serve(ctx: CliContext, flags: DaemonFlags, stack: Stack, opts: StackOptions, log: StackOptions['log']): Promise<void> {
   const { Daemon } = await import('../../daemon/daemon.ts');
   const { startServer } = await import('../../server/http-server.ts');
   const { renderPrometheus } = await import('../../daemon/prometheus-text.ts');
-  const stack = await openStack(opts);
   const d = stack.loaded.config.daemon;
   // Resolved before anything starts: a token that cannot be read is a start-up error, not an open API.
   const token = d?.token ? await stack.secrets(d.token, 'daemon.token') : undefined;
@@ -76,5 +88,4 @@ async function runDaemon(ctx: CliContext, flags: DaemonFlags): Promise<void> {
     await daemon.stop();
     await writeTextfile().catch(() => undefined); // best effort: the daemon is stopping either way
   }
-  log.info('stopped');
 }
