@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import { isSecretRefSchema, objectKeys, schemaAt } from './schema.ts';
+import { NOTIFICATION_TYPES } from './daemon-schema.ts';
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -129,12 +130,16 @@ export function describeIssue(issue: z.core.$ZodIssue, ctx: IssueContext): Confi
     case 'invalid_union': {
       // A discriminated union (the sources) whose `type` is missing or not a known one.
       if ('discriminator' in issue && issue.discriminator === 'type') {
-        const known = ctx.typeNames.join(', ');
-        if (here === undefined) return [{ path: p, message: `missing; say which kind of source this is: one of ${known}` }];
+        // The same shape is used by notifications (daemon-schema.ts), with their own types.
+        const isNotification = p[0] === 'notifications';
+        const names = isNotification ? NOTIFICATION_TYPES : ctx.typeNames;
+        const known = names.join(', ');
+        const kind = isNotification ? 'notification' : 'source';
+        if (here === undefined) return [{ path: p, message: `missing; say which kind of ${kind} this is: one of ${known}` }];
         if (typeof here !== 'string') return [{ path: p, message: `expected a string, one of ${known}; got ${kindOf(here)}` }];
-        const near = closest(here, ctx.typeNames);
+        const near = closest(here, names);
         const suggestion = near !== undefined ? ` (did you mean "${near}"?)` : '';
-        return [{ path: p, message: `unknown source type "${here}"${suggestion}; known types: ${known}` }];
+        return [{ path: p, message: `unknown ${kind} type "${here}"${suggestion}; known types: ${known}` }];
       }
       return describeUnion(issue, p, here, ctx);
     }

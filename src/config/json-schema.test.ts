@@ -20,7 +20,7 @@ describe('configJsonSchema', () => {
     assert.equal(schema.additionalProperties, false);
     assert.deepEqual(schema.required, ['repository']);
     const props = obj(schema.properties);
-    assert.deepEqual(Object.keys(props), ['repository', 'state_dir', 'concurrency', 'defaults', 'sources', 'copies']);
+    assert.deepEqual(Object.keys(props), ['repository', 'state_dir', 'concurrency', 'defaults', 'sources', 'copies', 'daemon', 'notifications']);
     const sources = obj(props.sources);
     assert.equal(obj(sources.propertyNames).pattern, '^[a-z0-9][a-z0-9_-]*$');
     const members = obj(sources.additionalProperties).oneOf as Json[];

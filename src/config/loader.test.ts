@@ -195,7 +195,7 @@ copies:
     const { err } = await failure(withRepo('sorces: {}\n'));
     assert.match(err.message, /sorces: unknown key "sorces" \(did you mean "sources"\?\)$/);
     const { err: err2 } = await failure(withRepo('frobnicate: 1\n'));
-    assert.match(err2.message, /unknown key "frobnicate" \(known keys: repository, state_dir, concurrency, defaults, sources, copies\)$/);
+    assert.match(err2.message, /unknown key "frobnicate" \(known keys: repository, state_dir, concurrency, defaults, sources, copies, daemon, notifications\)$/);
   });
 
   it('reports a wrong type with the key and line', async () => {

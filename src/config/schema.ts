@@ -19,6 +19,8 @@ import {
 } from '../sources/source-kit.ts';
 import type { SourceType } from '../sources/source-kit.ts';
 import { sourceTypes } from '../sources/registry.ts';
+import { daemonSchema, notificationSchema } from './daemon-schema.ts';
+import type { DaemonConfig, NotificationConfig } from './daemon-schema.ts';
 
 /** The source types a schema is composed from, by their `type:` value. */
 export type SourceTypes = ReadonlyMap<string, SourceType<never>>;
@@ -61,6 +63,8 @@ export interface LifeboatConfig {
   defaults?: DefaultsConfig;
   sources: Record<string, SourceConfig>;
   copies?: CopyConfig[];
+  daemon?: DaemonConfig;
+  notifications?: NotificationConfig[];
 }
 
 /** The keys a source inherits from `defaults` when it does not set them. */
@@ -90,6 +94,8 @@ export function buildConfigSchema(types: SourceTypes = sourceTypes) {
       sourceSchema(types),
     ).default({}).describe('The data stores to back up, by name'),
     copies: z.array(copySchema).optional(),
+    daemon: daemonSchema.optional(),
+    notifications: z.array(notificationSchema).optional().describe('Where the daemon sends alerts'),
   }).describe('lifeboat.yml: the data stores of a stack and where their backups go');
 }
 

@@ -3,7 +3,7 @@
  * calendar duration) and `schedule` (cron or @every). They run after the schema, on the
  * parsed config, and return problems placed by key path like every other config problem.
  */
-import { parseSchedule } from '../util/schedule.ts';
+import { checkTimeZone, parseSchedule } from '../util/schedule.ts';
 import type { ConfigProblem, KeyPath } from './config-issues.ts';
 import type { LifeboatConfig } from './schema.ts';
 
@@ -49,5 +49,14 @@ export function checkValues(config: LifeboatConfig): ConfigProblem[] {
     schedule(s.schedule, ['sources', name, 'schedule']);
   }
   (config.copies ?? []).forEach((c, i) => schedule(c.schedule, ['copies', i, 'schedule']));
+  for (const job of ['prune', 'verify', 'check', 'drill'] as const) schedule(config.daemon?.[job]?.schedule, ['daemon', job, 'schedule']);
+  const zone = config.daemon?.time_zone;
+  if (zone !== undefined) {
+    try {
+      checkTimeZone(zone);
+    } catch (err) {
+      problems.push({ path: ['daemon', 'time_zone'], message: (err as Error).message });
+    }
+  }
   return problems;
 }

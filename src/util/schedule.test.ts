@@ -58,3 +58,25 @@ test('nextRun finds the next matching minute in local time', () => {
   assert.equal(nextRun(parseSchedule('0 0 31 2 *'), local(2026, 1, 1)), undefined);
   assert.deepEqual(nextRun(parseSchedule('@every 90m'), local(2026, 3, 1)), local(2026, 3, 1, 1, 30));
 });
+
+test('nextRun in a named zone follows its wall clock across DST, once per wall time', () => {
+  const ny = 'America/New_York';
+  const daily = parseSchedule('30 2 * * *');
+  // 2026-03-08: 02:00 EST jumps to 03:00 EDT, so 02:30 does not exist: run at 03:30 EDT (07:30Z).
+  assert.equal(nextRun(daily, new Date('2026-03-07T12:00:00Z'), ny)?.toISOString(), '2026-03-08T07:30:00.000Z');
+  assert.equal(nextRun(daily, new Date('2026-03-08T07:30:00Z'), ny)?.toISOString(), '2026-03-09T06:30:00.000Z');
+  // 2026-11-01: 01:00–02:00 happens twice; a 01:30 job runs once, at the first (EDT, 05:30Z).
+  const early = parseSchedule('30 1 * * *');
+  assert.equal(nextRun(early, new Date('2026-10-31T12:00:00Z'), ny)?.toISOString(), '2026-11-01T05:30:00.000Z');
+  assert.equal(nextRun(early, new Date('2026-11-01T05:30:00Z'), ny)?.toISOString(), '2026-11-02T06:30:00.000Z');
+  // The zone in the expression wins over the default; hourly keeps its wall-clock minutes.
+  const berlin = parseSchedule('CRON_TZ=Europe/Berlin 0 3 * * *');
+  assert.equal(nextRun(berlin, new Date('2026-06-01T00:00:00Z'), ny)?.toISOString(), '2026-06-01T01:00:00.000Z');
+  const hourly = parseSchedule('TZ=Asia/Kolkata 0 * * * *');
+  assert.equal(nextRun(hourly, new Date('2026-06-01T00:10:00Z'))?.toISOString(), '2026-06-01T00:30:00.000Z');
+});
+
+test('parseSchedule refuses an unknown zone and a zone on @every', () => {
+  assert.throws(() => parseSchedule('CRON_TZ=Mars/Olympus 0 3 * * *'), /unknown time zone "Mars\/Olympus"/);
+  assert.throws(() => parseSchedule('CRON_TZ=UTC @every 1h'), /@every is the same in every zone/);
+});

@@ -5,6 +5,12 @@
  * @weekly @daily @midnight @hourly, or `@every <duration>` (Go's duration syntax, as in
  * robfig/cron: `90m`, `1h30m`, `45s`; at least one second).
  *
+ * A cron expression may start with `CRON_TZ=<IANA zone>` (or `TZ=`), as in robfig/cron, to run
+ * in that zone's wall-clock time whatever the host's zone; `nextRun` also takes a default zone.
+ * Across DST changes a zone follows Temporal's "compatible" rule: a start that falls in the
+ * skipped hour runs that much later (02:30 → 03:30), one in the repeated hour runs once, at
+ * its first occurrence.
+ *
  * Pure: `parseSchedule` validates (throws RangeError with a message fit for `config check`)
  * and `nextRun` computes the next start, so the scheduler and the config check share one parser.
  * Cron's rule for two restricted day fields is kept: a day matches when either matches.
@@ -14,6 +20,8 @@ export type Schedule =
   | { readonly kind: 'every'; readonly ms: number }
   | {
     readonly kind: 'cron';
+    /** IANA zone of a `CRON_TZ=` prefix. */
+    readonly timeZone?: string;
     readonly minutes: ReadonlySet<number>;
     readonly hours: ReadonlySet<number>;
     readonly days: ReadonlySet<number>;
@@ -110,9 +118,26 @@ function parseField(text: string, spec: FieldSpec): Set<number> {
   return out;
 }
 
+/** Throws RangeError unless `zone` is an IANA time zone this Node.js knows. */
+export function checkTimeZone(zone: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new RangeError(`unknown time zone "${zone}"; use an IANA name such as Europe/Berlin, America/New_York or UTC`);
+  }
+  return zone;
+}
+
 /** Parses a schedule; throws RangeError saying what is wrong and what is expected. */
 export function parseSchedule(text: string): Schedule {
-  const s = text.trim();
+  let s = text.trim();
+  let timeZone: string | undefined;
+  const tz = /^(?:CRON_TZ|TZ)=(\S+)\s+/.exec(s);
+  if (tz) {
+    timeZone = checkTimeZone(tz[1] as string);
+    s = s.slice(tz[0].length);
+    if (s.startsWith('@every')) throw new RangeError('CRON_TZ= applies to cron expressions; @every is the same in every zone');
+  }
   if (/^@every(\s|$)/i.test(s)) {
     const ms = parseGoDuration(s.slice('@every'.length).trim());
     if (ms < 1000) throw new RangeError(`@every ${s.slice(6).trim()}: the interval must be at least 1s`);
@@ -128,6 +153,7 @@ export function parseSchedule(text: string): Schedule {
   const weekdays = new Set([...(weekdaysRaw as Set<number>)].map((d) => d % 7));
   return {
     kind: 'cron',
+    ...(timeZone ? { timeZone } : {}),
     minutes: minutes as Set<number>,
     hours: hours as Set<number>,
     days: days as Set<number>,
@@ -138,10 +164,21 @@ export function parseSchedule(text: string): Schedule {
   };
 }
 
-function dayMatches(s: Extract<Schedule, { kind: 'cron' }>, d: Date): boolean {
+type Cron = Extract<Schedule, { kind: 'cron' }>;
+
+function dayMatches(s: Cron, d: Date): boolean {
   if (!s.months.has(d.getMonth() + 1)) return false;
   const dom = s.days.has(d.getDate());
   const dow = s.weekdays.has(d.getDay());
+  if (s.daysAny || s.weekdaysAny) return dom && dow;
+  return dom || dow;
+}
+
+/** As dayMatches, on a wall-clock time held in a Date's UTC fields. */
+function wallDayMatches(s: Cron, d: Date): boolean {
+  if (!s.months.has(d.getUTCMonth() + 1)) return false;
+  const dom = s.days.has(d.getUTCDate());
+  const dow = s.weekdays.has(d.getUTCDay());
   if (s.daysAny || s.weekdaysAny) return dom && dow;
   return dom || dow;
 }
@@ -150,8 +187,10 @@ function dayMatches(s: Extract<Schedule, { kind: 'cron' }>, d: Date): boolean {
  * The first start strictly after `after` (local time, to the minute). For `@every` that is
  * `after` plus the interval. Undefined when a cron expression can never match (e.g. 31 feb).
  */
-export function nextRun(s: Schedule, after: Date): Date | undefined {
+export function nextRun(s: Schedule, after: Date, timeZone?: string): Date | undefined {
   if (s.kind === 'every') return new Date(after.getTime() + s.ms);
+  const zone = s.timeZone ?? timeZone;
+  if (zone !== undefined) return nextRunInZone(s, after, zone);
   const t = new Date(after.getTime());
   t.setSeconds(0, 0);
   t.setMinutes(t.getMinutes() + 1);
@@ -172,6 +211,61 @@ export function nextRun(s: Schedule, after: Date): Date | undefined {
       continue;
     }
     return t;
+  }
+  return undefined;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock time in `zone` at `instant`, as a Date whose UTC fields are that time. */
+function wallClock(instant: number, zone: string): number {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    formatters.set(zone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(new Date(instant))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return Date.UTC(p.year as number, (p.month as number) - 1, p.day, p.hour, p.minute, p.second) + (instant % 1000 + 1000) % 1000;
+}
+
+/**
+ * The instant a wall-clock time of `zone` names: in a repeated hour the first one, in a
+ * skipped hour the wall time shifted forward by the gap (Temporal's "compatible").
+ */
+export function instantOfWallClock(wall: number, zone: string): number {
+  // Offsets a day apart bracket any transition (zones change at most once a day).
+  const before = wallClock(wall - 86_400_000, zone) - (wall - 86_400_000);
+  const after = wallClock(wall + 86_400_000, zone) - (wall + 86_400_000);
+  const candidates = [wall - before, wall - after].sort((a, b) => a - b);
+  for (const c of candidates) if (wallClock(c, zone) === wall) return c;
+  // Skipped: the wall time with the offset from before the gap lands after it.
+  return wall - before;
+}
+
+function nextRunInZone(s: Cron, after: Date, zone: string): Date | undefined {
+  const t = new Date(wallClock(after.getTime(), zone));
+  t.setUTCSeconds(0, 0);
+  t.setUTCMinutes(t.getUTCMinutes() + 1);
+  const limit = t.getTime() + 8 * 366 * 86_400_000;
+  while (t.getTime() <= limit) {
+    if (!wallDayMatches(s, t)) {
+      t.setUTCDate(t.getUTCDate() + 1);
+      t.setUTCHours(0, 0, 0, 0);
+      continue;
+    }
+    if (!s.hours.has(t.getUTCHours())) {
+      t.setUTCHours(t.getUTCHours() + 1, 0, 0, 0);
+      continue;
+    }
+    if (!s.minutes.has(t.getUTCMinutes())) {
+      t.setUTCMinutes(t.getUTCMinutes() + 1, 0, 0);
+      continue;
+    }
+    const at = instantOfWallClock(t.getTime(), zone);
+    // The second pass through a repeated hour names instants already past: skip them.
+    if (at > after.getTime()) return new Date(at);
+    t.setUTCMinutes(t.getUTCMinutes() + 1, 0, 0);
   }
   return undefined;
 }

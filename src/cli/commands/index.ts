@@ -41,6 +41,9 @@ const loaders: ReadonlyArray<readonly [name: string, load: () => Promise<Registe
   ['cat', async () => (await import('./cat.ts')).registerCat],
   ['list', async () => (await import('./list.ts')).registerList],
   ['config', async () => (await import('./config.ts')).registerConfig],
+  ['daemon', async () => (await import('./daemon.ts')).registerDaemon],
+  ['notify', async () => (await import('./notify.ts')).registerNotify],
+  ['metrics', async () => (await import('./metrics.ts')).registerMetrics],
 ];
 
 /** Names of the top-level commands, in --help order. */
