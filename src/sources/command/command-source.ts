@@ -39,7 +39,9 @@ import { CancelledError, NotFoundError, SourceError, errorMessage } from '../../
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { sourceTimeouts } from '../source-kit.ts';
+import { watchIdle } from '../process-kit.ts';
+import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { commandKeys } from './command-config.ts';
 import type { CommandConfig } from './command-config.ts';
 
@@ -103,11 +105,13 @@ export class CommandSource implements Source {
   readonly type = 'command';
   readonly #config: CommandConfig;
   readonly #deps: SourceDeps;
+  readonly #timeouts: SourceTimeouts;
 
   constructor(name: string, config: CommandConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    this.#timeouts = sourceTimeouts(config);
   }
 
   get #artifact(): string {
@@ -162,7 +166,9 @@ export class CommandSource implements Source {
 
   /** Runs a command with nothing on stdin and hands its stdout to `consume`. */
   async #run<T>(key: CommandKey, env: Environment, ctx: SourceContext, consume: (stdout: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
-    const run = this.#deps.runner.start(this.#spec(key, env, ctx.signal));
+    const started = this.#deps.runner.start(this.#spec(key, env, ctx.signal));
+    // A command may legitimately think for long before it writes: watched only when asked.
+    const run = this.#timeouts.idleSet ? watchIdle(started, this.#timeouts.idleMs) : started;
     run.stdin.end();
     let result: T;
     try {

@@ -23,6 +23,8 @@ export interface MysqlConnection {
   readonly user: string;
   readonly password?: string;
   readonly socket?: string;
+  /** --connect-timeout of the client tool (the dump tools have none: their output is watched instead). */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
@@ -126,7 +128,8 @@ export class MysqlClient {
   spec(kind: MysqlToolKind, args: readonly string[], signal?: AbortSignal): RunSpec {
     if (this.#optionDir === undefined || this.#tools === undefined) throw new Error('MysqlClient used before open() and resolveTools()');
     // The option file must be the first argument, or the tools ignore it.
-    return { command: this.#tools[kind], args: [`--defaults-extra-file=${join(this.#optionDir, 'client.cnf')}`, ...args], signal };
+    const timeout = kind === 'client' && this.#conn.connectTimeoutMs !== undefined ? [`--connect-timeout=${Math.max(1, Math.ceil(this.#conn.connectTimeoutMs / 1000))}`] : [];
+    return { command: this.#tools[kind], args: [`--defaults-extra-file=${join(this.#optionDir, 'client.cnf')}`, ...timeout, ...args], signal };
   }
 
   /** The command as recorded in manifests: the option file's temp path is not interesting. */
