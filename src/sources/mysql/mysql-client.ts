@@ -151,8 +151,9 @@ export class MysqlClient {
     let hint = extra.hint;
     if (/access denied/i.test(stderr)) {
       hint ??= `check the user and password (connection.password in lifeboat.yml) and the grants of ${this.#conn.user}`;
-    } else if (/can't connect|unknown (mysql|mariadb) server host|connection refused/i.test(stderr)) {
-      hint ??= 'check that the server is running and reachable (connection.host/port/socket)';
+    } else if (/can't connect|unknown (mysql|mariadb) server host|connection refused|reading initial communication packet/i.test(stderr)) {
+      // The last: a server that accepted the connection and did not greet within timeouts.connect.
+      hint ??= 'check that the server is running and reachable (connection.host/port/socket; timeouts.connect)';
     } else if (/lost connection|server has gone away/i.test(stderr)) {
       hint ??= 'the server went away during the run; check its logs and run again';
     }
