@@ -77,15 +77,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           if (name.includes('/') && name.split('/').some((p) => p === '..')) throw new UsageError('--stdin-filename must not contain ".."');
           // A plain file: no whole-stream hash needed. The chunker copies what it keeps, so each
           // piece of stdin is freed once it is cut.
-          let r: Awaited<ReturnType<Archiver['saveContent']>>;
-          try {
-            r = await archiver.saveContent(releasing(process.stdin), name, { sha256: false });
-          } finally {
-            // Read or not, stdin is done with: left open it would keep the process alive after
-            // a failure, and a producer blocked on the full pipe (pg_dump | lifeboat) would
-            // wait for it forever. Closing it lets the producer fail with EPIPE.
-            process.stdin.destroy();
-          }
+          const r = await archiver.saveContent(releasing(process.stdin), name, { sha256: false });
           // An empty stdin usually means the producer upstream failed (pg_dump … | lifeboat): refuse, as restic does.
           if (r.size === 0) throw new LifeboatError('empty_input', `no data read from stdin for ${name}; no snapshot was written`, { hint: 'check the command that feeds lifeboat backup --stdin' });
           tree = await archiver.saveVirtualTree([{ path: name, content: r.content, size: r.size, mode: 0o644 }]);
