@@ -3,7 +3,8 @@
  * runs out of space ends in one line naming the repository and "no space left", exit 1, with
  * no stack trace, its lock released and no temporary file left, wherever the space runs out
  * (pack, index, snapshot, lock). With 0 bytes free, unlock and check --no-lock work, check
- * and prune fail in one line with a hint that names the way out.
+ * and prune fail in one line with a hint that names the way out; so does check on a
+ * read-only repository.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,5 +133,20 @@ describe('a repository on a full disk', { skip: isRoot ? false : 'needs root to 
     assertOneLine(p, 'prune');
     assert.match(p.stderr, /prune cannot start\n.*prune needs about .* before it deletes anything/);
     assert.deepEqual(await leftovers(repo), []);
+  });
+
+  test('a read-only repository: check names check --no-lock, which works', async () => {
+    await rm(path.join(mnt, 'fill'), { force: true });
+    execFileSync('mount', ['-o', 'remount,ro', mnt]);
+    try {
+      const locked = await run(['check']);
+      assert.equal(locked.code, 1);
+      assertOneLine(locked, 'check');
+      assert.match(locked.stderr, /read-only file system\n.*check --no-lock/);
+      const c = await run(['check', '--no-lock']);
+      assert.equal(c.code, 0, c.stdout + c.stderr);
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', mnt]);
+    }
   });
 });

@@ -48,9 +48,9 @@ export function damageHint(errors: readonly Damage[]): string {
     '("lifeboat copy" target or offsite copy) if there is one; forget a snapshot only once its data is known to be gone for good';
 }
 
-/** A lock that cannot be written because the repository's disk is full. */
-function isFullAtLock(err: unknown): boolean {
-  return err instanceof LifeboatError && err.code === 'storage_full' && String(err.data.file ?? '').startsWith('locks/');
+/** A lock that cannot be written: the repository's disk is full, read-only or not ours to write. */
+function isUnwritableAtLock(err: unknown): boolean {
+  return err instanceof LifeboatError && (err.code === 'storage_full' || err.code === 'permission_denied') && String(err.data.file ?? '').startsWith('locks/');
 }
 
 export function registerCheck(program: Command, ctx: CliContext): void {
@@ -88,12 +88,12 @@ export function registerCheck(program: Command, ctx: CliContext): void {
         }
         ctx.out.line('no errors were found');
       }).catch((err: unknown) => {
-        if (!isFullAtLock(err)) throw err;
+        if (!isUnwritableAtLock(err)) throw err;
         const e = err as LifeboatError;
-        throw new LifeboatError('storage_full', e.message, {
+        throw new LifeboatError(e.code, e.message, {
           cause: e,
           data: e.data,
-          hint: `${e.hint ?? 'free space on the repository disk'}; or check without a lock: "lifeboat check --no-lock" (while no backup or prune runs)`,
+          hint: `${e.hint ?? 'make the repository writable'}; or check without a lock: "lifeboat check --no-lock" (while no backup or prune runs)`,
         });
       });
     });
