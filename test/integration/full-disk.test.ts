@@ -135,6 +135,28 @@ describe('a repository on a full disk', { skip: isRoot ? false : 'needs root to 
     assert.deepEqual(await leftovers(repo), []);
   });
 
+  test('a prune that runs out of space while repacking stops in one line, the repository consistent', async () => {
+    await freshRepo();
+    const dir = path.join(tmp.path, 'prune-src');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'a'), pseudoRandom(1_500_000, 21));
+    await writeFile(path.join(dir, 'b'), pseudoRandom(1_500_000, 22));
+    assert.equal((await run(['backup', dir])).code, 0);
+    await rm(path.join(dir, 'b'));
+    assert.equal((await run(['backup', dir])).code, 0);
+    assert.equal((await run(['forget', '--keep-last', '1'])).code, 0);
+    // Room for the lock and an index, not for the 1.5 MB the repack writes.
+    await leaveFree(100_000);
+    const p = await run(['prune', '--max-unused', '0%']);
+    assert.equal(p.code, 1, p.stdout + p.stderr);
+    assertOneLine(p, 'prune');
+    assert.match(p.stderr, /no space left on device; prune stopped, the repository is consistent\n/);
+    assert.deepEqual(await leftovers(repo), []);
+    await rm(path.join(mnt, 'fill'), { force: true });
+    const c = await run(['check', '--read-data']);
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+  });
+
   test('a read-only repository: check names check --no-lock, which works', async () => {
     await rm(path.join(mnt, 'fill'), { force: true });
     execFileSync('mount', ['-o', 'remount,ro', mnt]);
