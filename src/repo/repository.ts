@@ -347,6 +347,14 @@ export class Repository {
     if (this.#writeError !== undefined) throw this.#writeError;
   }
 
+  /**
+   * Refuses every later blob, pack, index and snapshot write with `err` (lock files are still
+   * written and removed): the lock was lost, and what is written now may meet a prune.
+   */
+  stopWrites(err: unknown): void {
+    this.#writeError ??= err;
+  }
+
   /** Uploads every open pack, waits for all uploads, then writes index files for them. */
   async flush(opts: CallOptions = {}): Promise<void> {
     // Several writers share one repository (sources backed up in parallel). A blob another
@@ -454,6 +462,7 @@ export class Repository {
   // ---- unpacked files ----
 
   async saveUnpacked(type: UnpackedType, doc: unknown, opts: CallOptions = {}): Promise<string> {
+    if (type !== 'locks') this.#throwIfWriteFailed();
     const bytes = seal(this.#key, encodeUnpacked(doc, this.config.version));
     const id = idOf(bytes);
     await this.storage.save({ type, name: id }, bytes, opts);
