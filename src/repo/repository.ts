@@ -88,6 +88,7 @@ export class Repository {
   readonly #uploadRoom: Array<() => void> = [];
   #unindexed: IndexPack[] = [];
   #writeError: unknown;
+  readonly #writeFailed = new AbortController();
 
   private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string, opts: OpenOptions) {
     this.storage = storage;
@@ -297,7 +298,7 @@ export class Repository {
 
   #storeFailed(key: string, err: unknown): never {
     this.#pending.delete(key);
-    this.#writeError ??= err;
+    this.#failWrites(err);
     throw err;
   }
 
@@ -330,7 +331,7 @@ export class Repository {
         this.index.addPack(packId, pack.entries);
         this.#unindexed.push({ id: packId, blobs: pack.entries });
       } catch (err) {
-        this.#writeError ??= err;
+        this.#failWrites(err);
       } finally {
         release(bytes); // every storage is done with it once save settles (none keeps the caller's buffer)
         for (const e of pack.entries) this.#pending.delete(MasterIndex.key(e.type, e.id));
@@ -352,7 +353,21 @@ export class Repository {
    * written and removed): the lock was lost, and what is written now may meet a prune.
    */
   stopWrites(err: unknown): void {
-    this.#writeError ??= err;
+    this.#failWrites(err);
+  }
+
+  /**
+   * Aborted with the first write error: a writer waiting for input (a stream that has gone
+   * quiet) learns at once that nothing more can be stored, instead of at its next blob.
+   */
+  get writeFailure(): AbortSignal {
+    return this.#writeFailed.signal;
+  }
+
+  #failWrites(err: unknown): void {
+    if (this.#writeError !== undefined) return;
+    this.#writeError = err;
+    this.#writeFailed.abort(err);
   }
 
   /** Uploads every open pack, waits for all uploads, then writes index files for them. */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
+import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
@@ -115,6 +115,27 @@ describe('a repository on a full disk', { skip: isRoot ? false : 'needs root to 
       assert.equal(c.code, 0, c.stdout + c.stderr);
     });
   }
+
+  test('backup --stdin whose producer goes quiet after the disk filled ends at once, not at the next byte', async () => {
+    await freshRepo();
+    const child = spawnLifeboat(['-r', repo, 'backup', '--stdin'], { password: PASSWORD, stdin: 'pipe' });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout?.resume();
+    child.stdin?.on('error', () => undefined); // lifeboat stops reading: EPIPE is expected
+    // More than the disk holds (enough that a second pack closes and fails), then silence with
+    // stdin left open, as from a producer waiting on a lock.
+    child.stdin?.write(pseudoRandom(14_000_000, 31));
+    const hung = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // 'exit', not 'close': our end of its stdin stays open.
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    clearTimeout(hung);
+    child.stdin?.destroy();
+    assert.equal(signal, null, `the backup waited for stdin with its repository full:\n${stderr}`);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /no space left on device/);
+    assert.deepEqual(await leftovers(repo), []);
+  });
 
   test('with 0 bytes free: unlock and check --no-lock work; check and prune say how to go on', async () => {
     await freshRepo();
