@@ -15,7 +15,7 @@ import { verifyOne } from '../ops/verify-run.ts';
 import type { VerifySourceResult } from '../ops/verify-run.ts';
 import { SnapshotReader } from './artifact-store.ts';
 import type { OpenedRepository } from './open-repository.ts';
-import { reportEnvelope, saveJsonReport } from './reports.ts';
+import { reportEnvelope, saveRunReport } from './reports.ts';
 import type { ReportEnvelope } from '../ops/run-report.ts';
 import { chooseSnapshots, contextFor, selectSources } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
@@ -77,7 +77,7 @@ export async function verifyStack(
     },
     sources: results,
   };
-  await saveJsonReport(stack.loaded.stateDir, 'verify', report.started_at, report);
+  await saveRunReport(stack.loaded.stateDir, 'verify', report.started_at, report, opts.log.warn);
   return report;
 }
 
@@ -120,6 +120,6 @@ export async function drillStack(
     status: results.every((r) => r.status === 'pass') ? 'pass' : 'fail',
     sources: results,
   };
-  await saveJsonReport(stack.loaded.stateDir, 'drill', report.started_at, report);
+  await saveRunReport(stack.loaded.stateDir, 'drill', report.started_at, report, opts.log.warn);
   return report;
 }

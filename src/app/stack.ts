@@ -24,7 +24,7 @@ import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
 import { SnapshotReader, SnapshotWriter } from './artifact-store.ts';
 import { runHooks } from './hooks.ts';
-import { reportEnvelope, saveJsonReport } from './reports.ts';
+import { reportEnvelope, saveRunReport } from './reports.ts';
 import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
@@ -90,8 +90,9 @@ export function contextFor(source: Source, opts: StackOptions): SourceContext {
   };
 }
 
-export async function saveReport(stateDir: string, report: RunReport): Promise<string> {
-  return saveJsonReport(stateDir, report.kind, report.started_at, report);
+/** Saves a run's report; one that cannot be written is a warning, not a failed run. */
+export async function saveReport(stateDir: string, report: RunReport, warn: (message: string) => void): Promise<string | undefined> {
+  return saveRunReport(stateDir, report.kind, report.started_at, report, warn);
 }
 
 function report(kind: RunReport['kind'], started: Date, repository: string, sources: SourceRunResult[], interrupted: boolean): RunReport {
@@ -133,9 +134,9 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
       { concurrency: stack.loaded.config.concurrency, signal: opts.signal, onSourceDone: opts.onSourceDone },
     );
     const r = report('backup', started, opened.repo.location, results, opts.signal.aborted);
-    await saveReport(stack.loaded.stateDir, r);
+    await saveReport(stack.loaded.stateDir, r, opts.log.warn);
     // Offsite copies after the report is safe; the report is then rewritten with their results.
-    if (stack.loaded.config.copies?.length && !opts.signal.aborted) await saveReport(stack.loaded.stateDir, addCopiesToReport(r, await syncCopies(stack, opened, { ...opts, sources: names })));
+    if (stack.loaded.config.copies?.length && !opts.signal.aborted) await saveReport(stack.loaded.stateDir, addCopiesToReport(r, await syncCopies(stack, opened, { ...opts, sources: names })), opts.log.warn);
     return r;
   } finally {
     await opened.close();
@@ -232,6 +233,6 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
     { signal: opts.signal, onSourceDone: opts.onSourceDone },
   );
   const r = report('restore', started, opened.repo.location, results, opts.signal.aborted);
-  await saveReport(stack.loaded.stateDir, r);
+  await saveReport(stack.loaded.stateDir, r, opts.log.warn);
   return r;
 }

@@ -134,8 +134,20 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     const g = ctx.globals();
     out = new Output({ json: g.json, debug: g.debug, quiet: g.quiet, stdout: opts.stdout, stderr: opts.stderr });
   });
+  // A promise that fails with nobody waiting on it (a bug: every failure should reach the
+  // command) must not end the process with a stack trace before the command has released its
+  // lock and removed its temporary files: it is kept, and fails a command that would succeed.
+  let stray: { reason: unknown } | undefined;
+  const onStray = (reason: unknown): void => {
+    stray ??= { reason };
+  };
+  process.on('unhandledRejection', onStray);
   try {
     await program.parseAsync(argv, { from: 'user' });
+    if (stray !== undefined) {
+      out.error(stray.reason);
+      return Math.max(exitCodeFor(stray.reason), ExitCode.failure);
+    }
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -151,5 +163,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     }
     out.error(err);
     return exitCodeFor(err);
+  } finally {
+    process.off('unhandledRejection', onStray);
   }
 }

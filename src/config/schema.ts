@@ -16,6 +16,7 @@ import {
   durationSchema,
   retentionSchema,
   secretRefSchema,
+  timeoutsSchema,
 } from '../sources/source-kit.ts';
 import type { SourceType } from '../sources/source-kit.ts';
 import { sourceTypes } from '../sources/registry.ts';
@@ -40,6 +41,7 @@ export const defaultsSchema = z.strictObject({
   rpo: durationSchema.optional(),
   rto: durationSchema.optional(),
   schedule: z.string().min(1).optional(),
+  timeouts: timeoutsSchema.optional(),
 }).describe('Values every source inherits unless it sets its own');
 
 export const copySchema = z.strictObject({
@@ -68,7 +70,7 @@ export interface LifeboatConfig {
 }
 
 /** The keys a source inherits from `defaults` when it does not set them. */
-export const INHERITED_KEYS = ['retention', 'rpo', 'rto', 'schedule'] as const;
+export const INHERITED_KEYS = ['retention', 'rpo', 'rto', 'schedule', 'timeouts'] as const;
 
 function sourceSchema(types: SourceTypes): z.ZodType {
   const members = [...types.values()].map((t) =>

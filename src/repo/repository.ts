@@ -8,7 +8,7 @@
  * Every read is verified: the MAC before decrypting, the SHA-256 of the plaintext after.
  */
 import { hostname as osHostname, userInfo } from 'node:os';
-import { IntegrityError, LifeboatError, NotFoundError, isNotFound } from '../core/errors.ts';
+import { IntegrityError, LifeboatError, NotFoundError, WrongPasswordError, isNotFound } from '../core/errors.ts';
 import { idOf, isId, randomId } from '../core/ids.ts';
 import { Semaphore } from '../util/semaphore.ts';
 import { release } from '../util/memory.ts';
@@ -90,6 +90,7 @@ export class Repository {
   readonly #uploadRoom: Array<() => void> = [];
   #unindexed: IndexPack[] = [];
   #writeError: unknown;
+  readonly #writeFailed = new AbortController();
 
   private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string, opts: OpenOptions) {
     this.storage = storage;
@@ -108,8 +109,13 @@ export class Repository {
     const polynomial = opts.polynomial ?? randomPolynomial();
     parsePolynomial(polynomial);
     await storage.create({ signal: opts.signal });
-    const master = newMasterKey();
-    const keyId = await addKey(storage, password, master, { scrypt: opts.scrypt, signal: opts.signal });
+    // The config is written last: a repository is complete once it exists. An init killed
+    // before that leaves key files and nothing else, which this init finishes with the key
+    // the password opens (another key would hold another master key, and whichever key an
+    // open tried first would then fail to read the config).
+    const leftover = await leftoverKey(storage, password, opts);
+    const master = leftover?.master ?? newMasterKey();
+    const keyId = leftover?.id ?? (await addKey(storage, password, master, { scrypt: opts.scrypt, signal: opts.signal }));
     const config: RepoConfig = { version, id: randomId(), chunker_polynomial: polynomial };
     await storage.save({ type: 'config', name: '' }, seal(master, Buffer.from(JSON.stringify(config))), { signal: opts.signal });
     return new Repository(storage, config, master, keyId, opts);
@@ -130,12 +136,31 @@ export class Repository {
       }
       throw err;
     }
-    const { id: keyId, master } = await openKey(storage, password, { keyHint: opts.keyHint, signal: opts.signal });
+    // A key whose master key does not open the config (left by an init killed before this
+    // lifeboat finished such inits) is passed over for the next key the password opens.
+    const tried = new Set<string>();
+    let keyId: string;
+    let master: MasterKey;
     let config: RepoConfig;
-    try {
-      config = JSON.parse(openSealed(master, raw).toString('utf8')) as RepoConfig;
-    } catch (err) {
-      throw new IntegrityError(`repository config at ${storage.properties.location} is damaged`, { cause: err });
+    for (;;) {
+      let key: { id: string; master: MasterKey };
+      try {
+        key = await openKey(storage, password, { keyHint: opts.keyHint, signal: opts.signal, skip: tried });
+      } catch (err) {
+        if (tried.size === 0) throw err;
+        throw new IntegrityError(`repository config at ${storage.properties.location} is damaged (no key the password opens can read it)`, {
+          cause: err,
+          hint: 'restore the config file from a copy of the repository; "lifeboat check" cannot run without it',
+        });
+      }
+      try {
+        config = JSON.parse(openSealed(key.master, raw).toString('utf8')) as RepoConfig;
+        keyId = key.id;
+        master = key.master;
+        break;
+      } catch {
+        tried.add(key.id); // MAC mismatch: try the next key the password opens
+      }
     }
     if (config.version !== 1 && config.version !== 2) {
       throw new LifeboatError('unsupported_version', `repository format version ${String(config.version)} is not supported (lifeboat reads 1 and 2)`);
@@ -275,7 +300,7 @@ export class Repository {
 
   #storeFailed(key: string, err: unknown): never {
     this.#pending.delete(key);
-    this.#writeError ??= err;
+    this.#failWrites(err);
     throw err;
   }
 
@@ -308,7 +333,7 @@ export class Repository {
         this.index.addPack(packId, pack.entries);
         this.#unindexed.push({ id: packId, blobs: pack.entries });
       } catch (err) {
-        this.#writeError ??= err;
+        this.#failWrites(err);
       } finally {
         release(bytes); // every storage is done with it once save settles (none keeps the caller's buffer)
         for (const e of pack.entries) this.#pending.delete(MasterIndex.key(e.type, e.id));
@@ -323,6 +348,28 @@ export class Repository {
 
   #throwIfWriteFailed(): void {
     if (this.#writeError !== undefined) throw this.#writeError;
+  }
+
+  /**
+   * Refuses every later blob, pack, index and snapshot write with `err` (lock files are still
+   * written and removed): the lock was lost, and what is written now may meet a prune.
+   */
+  stopWrites(err: unknown): void {
+    this.#failWrites(err);
+  }
+
+  /**
+   * Aborted with the first write error: a writer waiting for input (a stream that has gone
+   * quiet) learns at once that nothing more can be stored, instead of at its next blob.
+   */
+  get writeFailure(): AbortSignal {
+    return this.#writeFailed.signal;
+  }
+
+  #failWrites(err: unknown): void {
+    if (this.#writeError !== undefined) return;
+    this.#writeError = err;
+    this.#writeFailed.abort(err);
   }
 
   /** Uploads every open pack, waits for all uploads, then writes index files for them. */
@@ -432,6 +479,7 @@ export class Repository {
   // ---- unpacked files ----
 
   async saveUnpacked(type: UnpackedType, doc: unknown, opts: CallOptions = {}): Promise<string> {
+    if (type !== 'locks') this.#throwIfWriteFailed();
     const bytes = seal(this.#key, encodeUnpacked(doc, this.config.version));
     const id = idOf(bytes);
     await this.storage.save({ type, name: id }, bytes, opts);
@@ -458,6 +506,35 @@ export class Repository {
   }
 
   static readonly overhead = CRYPTO_OVERHEAD;
+}
+
+/**
+ * The key an interrupted init left, when `storage` holds key files but no config, nothing
+ * else, and the password opens one; undefined when there are no key files. Key files beside
+ * data, index or snapshots mean a config was lost, not an init interrupted: that repository
+ * is not touched.
+ */
+async function leftoverKey(storage: Storage, password: string, opts: CallOptions): Promise<{ id: string; master: MasterKey } | undefined> {
+  let keys = 0;
+  for await (const f of storage.list('keys', opts)) if (isId(f.name)) keys++;
+  if (keys === 0) return undefined;
+  for (const type of ['snapshots', 'index', 'data'] as const) {
+    for await (const f of storage.list(type, opts)) {
+      if (!isId(f.name)) continue;
+      throw new LifeboatError('config_missing', `${storage.properties.location} has key files and ${type} but no config`, {
+        hint: 'this is a repository whose config file was lost, not an empty directory: restore the config from a copy of the repository; do not init over it',
+      });
+    }
+  }
+  try {
+    return await openKey(storage, password, opts);
+  } catch (err) {
+    if (!(err instanceof WrongPasswordError)) throw err;
+    throw new LifeboatError('init_incomplete', `${storage.properties.location} holds key files of an init that did not finish, for another password`, {
+      cause: err,
+      hint: 'run "lifeboat init" again with the password of that first init to finish it, or empty the directory to start over',
+    });
+  }
 }
 
 export function currentUser(): { hostname: string; username: string; uid: number; gid: number } {

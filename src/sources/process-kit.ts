@@ -4,6 +4,7 @@
  * when the tool fails. The tool's exit status is only known after its stdout ended, so the
  * stream waits for it before it ends: a consumer never sees a clean end of a failed dump.
  */
+import { PassThrough } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
 
@@ -101,4 +102,43 @@ export async function* guardedOutput(
 export function scrub(text: string, secret: string | undefined): string {
   const trimmed = text.trim();
   return secret ? trimmed.split(secret).join('***') : trimmed;
+}
+
+/** How long a stalled tool gets between SIGTERM and SIGKILL. */
+const STOP_GRACE_MS = 2000;
+
+/**
+ * `cmd` with an idle watchdog: a tool that has written nothing to stdout for `idleMs` while
+ * lifeboat was ready to read (a server that accepted the connection and stopped answering) is
+ * stopped, and its result's stderr ends with a line saying so. Time the reader spends not
+ * reading (back-pressure from a slow repository) does not count.
+ */
+export function watchIdle(cmd: RunningCommand, idleMs: number): RunningCommand {
+  const out = new PassThrough();
+  let last = Date.now();
+  let stalled = false;
+  cmd.stdout.on('data', () => (last = Date.now()));
+  cmd.stdout.on('error', (err) => out.destroy(err));
+  cmd.stdout.pipe(out);
+  const timer = setInterval(() => {
+    // Output waiting for the reader: the slow side is ours.
+    if (out.readableLength > 0 || out.writableLength > 0 || cmd.stdout.readableLength > 0) last = Date.now();
+    if (Date.now() - last < idleMs) return;
+    stalled = true;
+    clearInterval(timer);
+    cmd.kill('SIGTERM');
+    setTimeout(() => cmd.kill('SIGKILL'), STOP_GRACE_MS).unref();
+  }, Math.max(10, Math.min(1000, idleMs / 4)));
+  timer.unref();
+  const done = cmd.done.then((fin) => {
+    clearInterval(timer);
+    if (!stalled) return fin;
+    const note = `lifeboat: no output for ${formatSeconds(idleMs)} (timeouts.idle), stopped`;
+    return { ...fin, stderr: fin.stderr ? `${fin.stderr.trimEnd()}\n${note}` : note };
+  });
+  return { stdout: out, stdin: cmd.stdin, done, kill: (sig) => cmd.kill(sig) };
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -100,6 +100,40 @@ export const retentionSchema = z.strictObject({
 });
 export type Retention = z.infer<typeof retentionSchema>;
 
+/**
+ * How long a source waits for its server: `connect` for a connection (and its handshake), `idle`
+ * for any output while a dump or query runs. A server that accepts a connection and then
+ * never answers would otherwise hold the backup, and the repository lock, forever.
+ */
+export const timeoutsSchema = z.strictObject({
+  connect: durationSchema.optional().describe('default 30s'),
+  idle: durationSchema.optional().describe('default 5m; command sources: no limit unless set'),
+}).describe('Connect and idle timeouts of the source\'s server');
+export type Timeouts = z.infer<typeof timeoutsSchema>;
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+export interface SourceTimeouts {
+  readonly connectMs: number;
+  readonly idleMs: number;
+  /** Whether `idle` was set (command sources watch their output only then). */
+  readonly idleSet: boolean;
+}
+
+/**
+ * The timeouts of a source's config (common keys included, as a factory gets it; the
+ * adapter's own schema does not know the key), in milliseconds with defaults filled in.
+ */
+export function sourceTimeouts(config: unknown): SourceTimeouts {
+  const t = (config as { timeouts?: Timeouts } | undefined)?.timeouts;
+  return {
+    connectMs: t?.connect !== undefined ? parseDurationMs(t.connect) : DEFAULT_CONNECT_TIMEOUT_MS,
+    idleMs: t?.idle !== undefined ? parseDurationMs(t.idle) : DEFAULT_IDLE_TIMEOUT_MS,
+    idleSet: t?.idle !== undefined,
+  };
+}
+
 const hookList = z.array(z.string().min(1));
 export const hooksSchema = z.strictObject({ before: hookList.optional(), after: hookList.optional() });
 
@@ -111,6 +145,7 @@ export const commonSourceKeys = {
   rpo: durationSchema.optional(),
   rto: durationSchema.optional(),
   tags: z.array(z.string()).optional(),
+  timeouts: timeoutsSchema.optional(),
   backup: z.strictObject({ hooks: hooksSchema.optional() }).optional(),
   restore: z.strictObject({ hooks: hooksSchema.optional(), to: z.string().optional() }).optional(),
 };

@@ -31,6 +31,37 @@ interface BackupFlags {
   only?: string;
 }
 
+/**
+ * `input` until `signal` aborts, then the abort's reason is thrown at once: a producer that has
+ * gone quiet (pg_dump waiting on a lock) cannot keep a backup whose repository already failed
+ * waiting for its next byte, with the lock held. `stop` gives the input up (when aborted, or
+ * when the reader stops early) without waiting for the read in flight.
+ */
+export async function* until<T>(input: AsyncIterable<T>, signal: AbortSignal, stop: () => void): AsyncGenerator<T> {
+  const it = input[Symbol.asyncIterator]();
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined); // observed by the race below
+  let ended = false;
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) {
+        ended = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (!ended) stop();
+  }
+}
+
 export function registerBackup(program: Command, ctx: CliContext): void {
   program
     .command('backup')
@@ -77,7 +108,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           if (name.includes('/') && name.split('/').some((p) => p === '..')) throw new UsageError('--stdin-filename must not contain ".."');
           // A plain file: no whole-stream hash needed. The chunker copies what it keeps, so each
           // piece of stdin is freed once it is cut.
-          const r = await archiver.saveContent(releasing(process.stdin), name, { sha256: false });
+          const r = await archiver.saveContent(releasing(until(process.stdin, repo.writeFailure, () => process.stdin.destroy())), name, { sha256: false });
           // An empty stdin usually means the producer upstream failed (pg_dump … | lifeboat): refuse, as restic does.
           if (r.size === 0) throw new LifeboatError('empty_input', `no data read from stdin for ${name}; no snapshot was written`, { hint: 'check the command that feeds lifeboat backup --stdin' });
           tree = await archiver.saveVirtualTree([{ path: name, content: r.content, size: r.size, mode: 0o644 }]);

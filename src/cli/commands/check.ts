@@ -1,7 +1,7 @@
 /** `lifeboat check [--read-data | --read-data-subset N% | n/t]`: verifies the repository. */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { IntegrityError, UsageError } from '../../core/errors.ts';
+import { IntegrityError, LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { checkRepository } from '../../repo/checker/checker.ts';
 import { CodecPool } from '../../repo/codec/codec-pool.ts';
@@ -32,17 +32,41 @@ function describe(d: Damage): string {
   return s;
 }
 
+/**
+ * What to do about the damage found. Forgetting a snapshot throws away everything it still
+ * holds, so it is advised only when the snapshot file itself cannot be read; missing or
+ * damaged data is first looked for in a copy, and a new backup stores the current state.
+ */
+export function damageHint(errors: readonly Damage[]): string {
+  if (errors.every((e) => e.kind === 'snapshot')) {
+    return 'the snapshot file(s) above cannot be read: that backup is lost; "lifeboat forget" it and run a new backup';
+  }
+  if (errors.every((e) => e.kind === 'missing_index_entry')) {
+    return 'the data is there but no index lists it: "restic repair index" (restic 0.16+, "restic rebuild-index" before) rebuilds the index; nothing needs to be forgotten';
+  }
+  return 'run a new backup so the current state is stored again; restore what the listed snapshots need from a copy of the repository ' +
+    '("lifeboat copy" target or offsite copy) if there is one; forget a snapshot only once its data is known to be gone for good';
+}
+
+/** A lock that cannot be written: the repository's disk is full, read-only or not ours to write. */
+function isUnwritableAtLock(err: unknown): boolean {
+  return err instanceof LifeboatError && (err.code === 'storage_full' || err.code === 'permission_denied') && String(err.data.file ?? '').startsWith('locks/');
+}
+
 export function registerCheck(program: Command, ctx: CliContext): void {
   program
     .command('check')
     .description('check the repository for errors (structure; with --read-data every byte)')
     .option('--read-data', 'read and verify all data')
     .option('--read-data-subset <subset>', 'read a subset of packs: N% or n/t')
-    .action(async (flags: { readData?: boolean; readDataSubset?: string }) => {
+    .option('--no-lock', 'do not lock the repository (when it cannot be locked: full disk, read-only; a backup running meanwhile may show as damage)')
+    .action(async (flags: { readData?: boolean; readDataSubset?: string; lock: boolean }) => {
       const started = Date.now();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
       if (flags.readData || subset) CodecPool.shared().prestart();
-      await withRepository(ctx, { lock: 'shared', loadIndex: false }, async ({ repo }) => {
+      // Exclusive, as restic's check: a backup in progress has packs not yet indexed and an
+      // index not yet complete, which would read as damage.
+      await withRepository(ctx, { lock: flags.lock ? 'exclusive' : 'none', loadIndex: false }, async ({ repo }) => {
         const report = await checkRepository(repo, {
           readData: flags.readData,
           readDataSubset: subset,
@@ -58,11 +82,19 @@ export function registerCheck(program: Command, ctx: CliContext): void {
           for (const e of report.errors) ctx.out.line(`error: ${describe(e)}`);
           const first = report.errors[0] as Damage;
           throw new IntegrityError(`repository has ${report.errors.length} error(s); first: ${first.object}: ${first.message}`, {
-            hint: 'restore what you can from unaffected snapshots; "lifeboat forget" the damaged snapshots and run a new backup',
+            hint: damageHint(report.errors),
             data: { errors: report.errors.length },
           });
         }
         ctx.out.line('no errors were found');
+      }).catch((err: unknown) => {
+        if (!isUnwritableAtLock(err)) throw err;
+        const e = err as LifeboatError;
+        throw new LifeboatError(e.code, e.message, {
+          cause: e,
+          data: e.data,
+          hint: `${e.hint ?? 'make the repository writable'}; or check without a lock: "lifeboat check --no-lock" (while no backup or prune runs)`,
+        });
       });
     });
 }

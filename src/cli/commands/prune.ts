@@ -43,6 +43,31 @@ export function registerPrune(program: Command, ctx: CliContext): void {
     .option('-n, --dry-run', 'only show what would be done')
     .option('--max-unused <percent>', 'tolerated unused space after pruning (default 5%)')
     .action(async (flags: { dryRun?: boolean; maxUnused?: string }) => {
-      await withRepository(ctx, { lock: 'exclusive' }, async ({ repo }) => runPrune(ctx, repo, flags));
+      await withRepository(ctx, { lock: 'exclusive' }, async ({ repo }) => runPrune(ctx, repo, flags)).catch(async (err: unknown) => {
+        if (!(err instanceof LifeboatError && err.code === 'storage_full')) throw err;
+        throw await fullDiskError(ctx, err);
+      });
     });
+}
+
+/**
+ * Prune on a full disk. It writes its lock, the repacked blobs and the new index before it
+ * deletes anything (so an interrupted prune never leaves an index naming deleted packs); on
+ * a full disk it cannot start, and the hint says how much room it needs.
+ */
+async function fullDiskError(ctx: CliContext, err: LifeboatError): Promise<LifeboatError> {
+  // Best effort: the index size is the least prune writes; without it the hint has no figure.
+  const indexBytes = await withRepository(ctx, { lock: 'none', loadIndex: false }, async ({ repo }) => {
+    let n = 0;
+    for await (const f of repo.storage.list('index', { signal: ctx.signal })) n += f.size;
+    return n;
+  }).catch(() => undefined);
+  const room = indexBytes === undefined ? 'room for its lock and a new index' : `about ${formatBytes(indexBytes + 64 * 1024)} for its lock and new index`;
+  const atLock = String(err.data.file ?? '').startsWith('locks/');
+  return new LifeboatError('storage_full', `${err.message}; ${atLock ? 'prune cannot start' : 'prune stopped, the repository is consistent'}`, {
+    cause: err,
+    data: err.data,
+    hint: `prune needs ${room} before it deletes anything, plus the size of the packs it repacks (--max-unused unlimited repacks fewer): ` +
+      'free that on the disk outside the repository, then run prune again; "lifeboat unlock" and "lifeboat check --no-lock" work on a full disk',
+  });
 }

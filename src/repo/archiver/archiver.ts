@@ -373,6 +373,10 @@ export class Archiver {
       const p = this.#storeChunk(chunk, true, id).then((stored) => {
         content[slot] = stored;
       });
+      // A later chunk may fail while an earlier one is awaited, or the loop may end with some
+      // unawaited (an error, a cancel): their failure is the repository's write error, which
+      // the next store and the flush report, so it must not surface as an unhandled rejection.
+      p.catch(() => undefined);
       window.push(p);
       if (window.length >= limit) await window.shift();
       this.#report(label);

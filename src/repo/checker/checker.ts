@@ -155,6 +155,11 @@ class Check {
   }
 
   async run(): Promise<CheckReport> {
+    // Snapshots are listed before the index is read: a backup writes its index before its
+    // snapshot, so every snapshot listed here has its blobs in an index read afterwards. The
+    // other order reads a backup finishing meanwhile (verify holds only a shared lock) as
+    // missing blobs.
+    const snapshotIds = await this.#ids('snapshots');
     await this.#loadIndexes();
     await this.#checkPacks();
     if (this.#opts.strayFiles !== false) {
@@ -163,7 +168,7 @@ class Check {
     // Reading the packs needs only the index and the list of packs: it runs while the trees
     // are walked (mostly this thread's work; the reading is mostly the codec threads').
     const phases = [(async () => {
-      await this.#loadSnapshots();
+      await this.#loadSnapshots(snapshotIds);
       await this.#walkTrees();
     })()];
     if (this.#opts.readData || this.#opts.readDataSubset) phases.push(this.#readData());
@@ -352,9 +357,8 @@ class Check {
 
   // ---- snapshots and trees ----
 
-  async #loadSnapshots(): Promise<void> {
+  async #loadSnapshots(ids: readonly string[]): Promise<void> {
     this.#checkCancel();
-    const ids = await this.#ids('snapshots');
     let done = 0;
     const loaded = await mapLimit(ids, this.#meta, async (id) => {
       try {

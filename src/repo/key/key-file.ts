@@ -200,11 +200,11 @@ async function loadKeyFile(storage: Storage, id: string, signal: AbortSignal | u
 export async function openKey(
   storage: Storage,
   password: string,
-  opts: { keyHint?: string; signal?: AbortSignal } = {},
+  opts: { keyHint?: string; signal?: AbortSignal; skip?: ReadonlySet<string> } = {},
 ): Promise<{ id: string; master: MasterKey }> {
   const { signal } = opts;
   await initCrypto();
-  const ids = await listKeyIds(storage, signal);
+  const ids = (await listKeyIds(storage, signal)).filter((id) => !opts.skip?.has(id));
   // A hint (full ID or unique prefix) only changes the order: restic also falls back to the rest.
   const hint = opts.keyHint?.toLowerCase();
   if (hint !== undefined && hint !== '') {

@@ -5,7 +5,7 @@
  * process that no longer exists. Holders refresh their lock every 5 minutes by writing a new
  * file and removing the old one.
  */
-import { AlreadyLockedError, errorMessage, isNotFound } from '../../core/errors.ts';
+import { AlreadyLockedError, LifeboatError, errorMessage, isNotFound } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import type { Clock } from '../../util/clock.ts';
 import { systemClock } from '../../util/clock.ts';
@@ -113,6 +113,8 @@ export class Lock {
   readonly #doc: Omit<LockDoc, 'time'>;
   readonly #clock: Clock;
   #id: string | undefined;
+  /** When the lock file was last written (clock ms). */
+  #written = 0;
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> = Promise.resolve();
 
@@ -155,6 +157,7 @@ export class Lock {
     const lock = new Lock(repo, exclusive, opts.clock ?? systemClock);
     await lock.#checkConflicts(undefined, opts.signal);
     lock.#id = await lock.#write(opts.signal);
+    lock.#written = lock.#clock.now().getTime();
     // Two processes may have checked at the same moment: wait, then look again.
     await new Promise((r) => setTimeout(r, opts.settleMs ?? 100));
     try {
@@ -187,11 +190,28 @@ export class Lock {
     return this.#repo.saveUnpacked('locks', { time: formatDate(this.#clock.now()), ...this.#doc }, { signal });
   }
 
-  /** Writes a fresh lock file and removes the old one. */
+  /**
+   * Writes a fresh lock file and removes the old one. When that fails (a full disk) and the
+   * lock would go stale before the next refresh, the repository takes no more index or
+   * snapshot writes: others may then see the lock as stale and prune, and a snapshot written
+   * afterwards could refer to data that prune removed.
+   */
   async refresh(): Promise<void> {
     if (this.#id === undefined) return;
     const old = this.#id;
-    this.#id = await this.#write();
+    try {
+      this.#id = await this.#write();
+    } catch (err) {
+      const age = this.#clock.now().getTime() - this.#written;
+      if (age >= STALE_AFTER_MS - REFRESH_EVERY_MS) {
+        this.#repo.stopWrites(new LifeboatError('lock_lost', `the lock on ${this.#repo.location} could not be refreshed for ${Math.round(age / 60000)} min (${errorMessage(err)}); stopped before writing more, as other processes may take it for stale`, {
+          cause: err,
+          hint: 'fix what keeps the lock from being written (free space on the repository), then run the command again',
+        }));
+      }
+      throw err;
+    }
+    this.#written = this.#clock.now().getTime();
     await this.#repo.storage.remove({ type: 'locks', name: old }).catch(() => undefined);
   }
 

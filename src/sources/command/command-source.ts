@@ -43,7 +43,9 @@ import { CancelledError, IntegrityError, NotFoundError, SourceError, errorMessag
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { sourceTimeouts } from '../source-kit.ts';
+import { watchIdle } from '../process-kit.ts';
+import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { commandKeys } from './command-config.ts';
 import type { CommandConfig } from './command-config.ts';
 
@@ -117,11 +119,13 @@ export class CommandSource implements Source {
   readonly #deps: SourceDeps;
   /** Drill targets that only read the backup (see scratchTarget). */
   readonly #readOnlyTargets = new Set<string>();
+  readonly #timeouts: SourceTimeouts;
 
   constructor(name: string, config: CommandConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    this.#timeouts = sourceTimeouts(config);
   }
 
   get #artifact(): string {
@@ -177,7 +181,9 @@ export class CommandSource implements Source {
 
   /** Runs a command with nothing on stdin and hands its stdout to `consume`. */
   async #run<T>(key: CommandKey, env: Environment, ctx: SourceContext, consume: (stdout: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
-    const run = this.#deps.runner.start(this.#spec(key, env, ctx.signal));
+    const started = this.#deps.runner.start(this.#spec(key, env, ctx.signal));
+    // A command may legitimately think for long before it writes: watched only when asked.
+    const run = this.#timeouts.idleSet ? watchIdle(started, this.#timeouts.idleMs) : started;
     run.stdin.end();
     let result: T;
     try {

@@ -24,6 +24,8 @@ export interface MysqlConnection {
   readonly user: string;
   readonly password?: string;
   readonly socket?: string;
+  /** --connect-timeout of the client tool (the dump tools have none: their output is watched instead). */
+  readonly connectTimeoutMs?: number;
 }
 
 /** The connection as command-line options (no secret among them). */
@@ -102,7 +104,8 @@ export class MysqlClient {
   spec(kind: MysqlToolKind, args: readonly string[], signal?: AbortSignal): RunSpec {
     if (this.#tools === undefined) throw new Error('MysqlClient used before resolveTools()');
     const env = this.#conn.password === undefined ? undefined : { MYSQL_PWD: this.#conn.password };
-    return { command: this.#tools[kind], args: [...connectionArgs(this.#conn), ...args], env, signal };
+    const timeout = kind === 'client' && this.#conn.connectTimeoutMs !== undefined ? [`--connect-timeout=${Math.max(1, Math.ceil(this.#conn.connectTimeoutMs / 1000))}`] : [];
+    return { command: this.#tools[kind], args: [...connectionArgs(this.#conn), ...timeout, ...args], env, signal };
   }
 
   /** The command as recorded in manifests: tool and options, without the connection. */
@@ -124,8 +127,9 @@ export class MysqlClient {
     let hint = extra.hint;
     if (/access denied/i.test(stderr)) {
       hint ??= `check the user and password (connection.password in lifeboat.yml) and the grants of ${this.#conn.user}`;
-    } else if (/can't connect|unknown (mysql|mariadb) server host|connection refused/i.test(stderr)) {
-      hint ??= 'check that the server is running and reachable (connection.host/port/socket)';
+    } else if (/can't connect|unknown (mysql|mariadb) server host|connection refused|reading initial communication packet/i.test(stderr)) {
+      // The last: a server that accepted the connection and did not greet within timeouts.connect.
+      hint ??= 'check that the server is running and reachable (connection.host/port/socket; timeouts.connect)';
     } else if (/lost connection|server has gone away/i.test(stderr)) {
       hint ??= 'the server went away during the run; check its logs and run again';
     }

@@ -36,13 +36,14 @@ import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { sourceTimeouts } from '../source-kit.ts';
+import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { MysqlClient, quoteIdent, quoteLiteral } from './mysql-client.ts';
 import { mysqlConfigSchema, mysqlKeys } from './mysql-config.ts';
 import type { MysqlConfig, MysqlConfigInput } from './mysql-config.ts';
 import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.ts';
 import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
-import { collect, guardedOutput, succeeded } from '../process-kit.ts';
+import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
 import { renameDatabase } from './mysql-rename.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump, workDatabaseName } from './mysql-verify.ts';
 
@@ -80,6 +81,7 @@ export class MysqlSource implements Source {
   readonly type = 'mysql';
   readonly #config: MysqlConfig;
   readonly #deps: SourceDeps;
+  readonly #timeouts: SourceTimeouts;
 
   constructor(name: string, config: MysqlConfigInput, deps: SourceDeps) {
     const parsed = mysqlConfigSchema.safeParse(config);
@@ -89,13 +91,14 @@ export class MysqlSource implements Source {
     this.name = name;
     this.#config = parsed.data;
     this.#deps = deps;
+    this.#timeouts = sourceTimeouts(config);
   }
 
   /** Runs `fn` with a client for this source's server. */
   async #withClient<T>(ctx: SourceContext, what: string, fn: (client: MysqlClient) => Promise<T>): Promise<T> {
     const c = this.#config.connection;
     const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of mysql source "${this.name}"`);
-    const client = new MysqlClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, socket: c.socket }, this.#config.bin_dir);
+    const client = new MysqlClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, socket: c.socket, connectTimeoutMs: this.#timeouts.connectMs }, this.#config.bin_dir);
     try {
       await client.resolveTools();
       return await fn(client);
@@ -136,7 +139,7 @@ export class MysqlSource implements Source {
         args.push('--databases', db);
         const spec = client.spec('dump', args, ctx.signal);
         commands.push(client.describe(spec));
-        const cmd = this.#deps.runner.start(spec);
+        const cmd = watchIdle(this.#deps.runner.start(spec), this.#timeouts.idleMs);
         cmd.stdin.end();
         const what = `dump of database "${db}"`;
         await this.#put(sink, dumpArtifactName(db), cmd, (fin, tail) => {

@@ -19,6 +19,8 @@ export interface PgConnection {
   readonly user: string;
   readonly password?: string;
   readonly sslmode?: string;
+  /** libpq's connect_timeout (whole seconds, at least 2: libpq raises lower values to 2). */
+  readonly connectTimeoutMs?: number;
 }
 
 export type PgTool = 'psql' | 'pg_dump' | 'pg_dumpall' | 'pg_restore';
@@ -94,6 +96,7 @@ export class PgClient {
     };
     if (this.#conn.password !== undefined) env.PGPASSWORD = this.#conn.password;
     if (this.#conn.sslmode !== undefined) env.PGSSLMODE = this.#conn.sslmode;
+    if (this.#conn.connectTimeoutMs !== undefined) env.PGCONNECT_TIMEOUT = String(Math.max(2, Math.ceil(this.#conn.connectTimeoutMs / 1000)));
     return env;
   }
 

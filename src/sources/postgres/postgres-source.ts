@@ -45,7 +45,8 @@ import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { sourceTimeouts } from '../source-kit.ts';
+import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
 import { SWAP_SQL, createDatabaseLike, dropSql } from './postgres-replace.ts';
 import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
@@ -53,7 +54,7 @@ import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
-import { collect, guardedOutput, succeeded } from '../process-kit.ts';
+import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
@@ -132,6 +133,7 @@ export class PostgresSource implements Source {
   readonly type = 'postgres';
   readonly #config: PostgresConfig;
   readonly #deps: SourceDeps;
+  readonly #timeouts: SourceTimeouts;
 
   constructor(name: string, config: PostgresConfigInput, deps: SourceDeps) {
     const parsed = postgresConfigSchema.safeParse(config);
@@ -141,12 +143,13 @@ export class PostgresSource implements Source {
     this.name = name;
     this.#config = parsed.data;
     this.#deps = deps;
+    this.#timeouts = sourceTimeouts(config);
   }
 
   async #client(): Promise<PgClient> {
     const c = this.#config.connection;
     const password = c.password === undefined ? undefined : await this.#deps.secrets(c.password, `password of postgres source "${this.name}"`);
-    return new PgClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, sslmode: c.sslmode }, this.#config.bin_dir);
+    return new PgClient(this.#deps.runner, this.name, { host: c.host, port: c.port, user: c.user, password, sslmode: c.sslmode, connectTimeoutMs: this.#timeouts.connectMs }, this.#config.bin_dir);
   }
 
   async #info(client: PgClient, ctx: SourceContext, db: string): Promise<ServerInfo> {
@@ -252,7 +255,7 @@ export class PostgresSource implements Source {
   ): Promise<void> {
     const spec = client.spec(tool, args, ctx.signal);
     commands.push(describeCommand(spec));
-    const cmd = this.#deps.runner.start(spec);
+    const cmd = watchIdle(this.#deps.runner.start(spec), this.#timeouts.idleMs);
     cmd.stdin.end();
     try {
       await sink.put(artifact, guardedOutput(cmd, (fin) => (succeeded(fin) ? undefined : client.failure(what, fin))));

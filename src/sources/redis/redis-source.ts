@@ -23,6 +23,7 @@ import { CancelledError, ConfigError, LifeboatError, SourceError, errorMessage }
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
+import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { redisKeys, type RedisConfig } from './redis-config.ts';
 import { fingerprintRedis } from './redis-fingerprint.ts';
@@ -107,7 +108,8 @@ export class RedisSource implements Source {
   }
 
   async #connect(url: string, ctx: SourceContext): Promise<RedisClient> {
-    return RedisClient.connect(await this.#endpoint(url), { what: this.#what(url), signal: ctx.signal });
+    const { connectMs, idleMs } = sourceTimeouts(this.#config);
+    return RedisClient.connect(await this.#endpoint(url), { what: this.#what(url), signal: ctx.signal, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs });
   }
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
