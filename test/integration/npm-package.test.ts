@@ -157,6 +157,13 @@ test("Debian's Node.js 20 is refused with one clear line and a hint", async (t) 
   assert.match(lines[1]!, /^ {2}hint: install Node\.js 24/);
 });
 
+test('every dependency with an install script is declared in allowScripts (npm ci prints no install-scripts warning)', async (t) => {
+  const r = await runCommand('npm', ['install-scripts', 'ls'], { cwd: CHECKOUT_ROOT, env: env(NODE24_PATH) });
+  if (r.code !== 0 && /Unknown command/i.test(r.stdout + r.stderr)) return t.skip('npm older than 11.16 has no install-scripts');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^No packages with unreviewed install scripts\./m, r.stdout);
+});
+
 test('npx lifeboat runs the checkout on its pinned Node.js, even where the system has Node.js 20', async () => {
   const r = await runCommand('npx', ['--no-install', 'lifeboat', '--version'], { cwd: CHECKOUT_ROOT, env: env(SYSTEM_PATH) });
   assert.equal(r.code, 0, r.stderr);
