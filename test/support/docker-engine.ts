@@ -83,11 +83,11 @@ function which(name: string): string | undefined {
 function ensureInstalled(): string | undefined {
   if (which('dockerd') !== undefined && which('mmdebstrap') !== undefined) return undefined;
   if (process.getuid?.() !== 0) return 'dockerd or mmdebstrap missing and not root; apt-get install -y docker.io mmdebstrap';
-  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io', 'mmdebstrap'], {
-    stdio: 'ignore',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (r.status !== 0) return 'apt-get install docker.io mmdebstrap failed';
+  const apt = (args: string[]) =>
+    spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  const install = ['install', '-y', '--no-install-recommends', 'docker.io', 'mmdebstrap'];
+  // The package lists of a fresh machine may be missing or stale: update once and retry.
+  if (!apt(install) && !(apt(['update']) && apt(install))) return 'apt-get install docker.io mmdebstrap failed';
   return undefined;
 }
 
