@@ -13,6 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/loader.ts';
 import { buildConfigSchema } from '../src/config/schema.ts';
 import { secretReferences } from '../src/config/secrets.ts';
+import { composeBinary } from './support/compose-plugin.ts';
 import { requireServers } from './support/require.ts';
 import { tempDir } from './support/tmp.ts';
 
@@ -70,6 +71,30 @@ test('compose: the lifeboat service is built from this repository, its config va
     assert.ok(name in env, `${name} is passed to the lifeboat container`);
     assert.match(example, new RegExp(`^${name}=$`, 'm'), `${name} is in .env.example, empty`);
   }
+});
+
+test('compose: docker compose config accepts the file with .env.example filled in, and names a missing secret', async (t) => {
+  const compose = composeBinary();
+  if ('missing' in compose) {
+    if (requireServers) throw new Error(`REQUIRE_SERVERS=1 but ${compose.missing}`);
+    return t.skip(compose.missing);
+  }
+  const dir = await tempDir('compose');
+  t.after(() => dir.cleanup());
+  const filled = path.join(dir.path, 'env');
+  writeFileSync(filled, readFileSync(path.join(DEPLOY, 'compose', '.env.example'), 'utf8').replace(/=$/gm, '=placeholder'));
+  const run = (envFile: string) =>
+    spawnSync(compose.path, ['-f', 'compose.yaml', '--env-file', envFile, 'config', '--format', 'json'], { cwd: path.join(DEPLOY, 'compose'), encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const ok = run(filled);
+  assert.equal(ok.status, 0, ok.stderr);
+  const config = JSON.parse(ok.stdout) as { services: Record<string, { build?: { context: string; dockerfile: string }; user?: string }> };
+  assert.equal(path.resolve(config.services.lifeboat!.build!.context), path.resolve(ROOT));
+  assert.equal(config.services.lifeboat!.build!.dockerfile, 'Dockerfile');
+  const empty = path.join(dir.path, 'empty');
+  writeFileSync(empty, '');
+  const missing = run(empty);
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /required variable \w+ is missing a value: set \w+ in \.env/);
 });
 
 test('kubernetes: Deployment and CronJob run as the image user and mount the Secret, ConfigMap and PVC that exist', async () => {

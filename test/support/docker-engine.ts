@@ -33,11 +33,11 @@ import type { RunResult } from './run-command.ts';
 
 /** The base image every test image builds on (`FROM local/debian:bookworm`). */
 export const BASE_IMAGE = 'local/debian:bookworm';
-/** How the base image is made; its hash tags the image, so changing it rebuilds. */
-const BASE_RECIPE = [
-  'mmdebstrap', '--variant=apt', '--dpkgopt=force-unsafe-io', '--include=ca-certificates',
-  'bookworm', '{out}', 'http://deb.debian.org/debian',
-] as const;
+/**
+ * How the base image is made (then the host's Debian mirror); its hash tags the image, so
+ * changing it rebuilds.
+ */
+const BASE_RECIPE = ['mmdebstrap', '--variant=apt', '--dpkgopt=force-unsafe-io', '--include=ca-certificates', 'bookworm', '{out}'] as const;
 const RECIPE_LABEL = 'lifeboat.recipe-hash';
 
 export interface DockerRunOptions {
@@ -119,6 +119,25 @@ async function takeLock(file: string, waitMs: number): Promise<void> {
     if (Date.now() > end) throw new Error(`docker engine lock ${file} held by pid ${holder} for too long`);
     await sleep(500);
   }
+}
+
+/**
+ * The Debian mirror the host's apt uses (its bookworm source), for images and packages built
+ * the way the host gets its own.
+ */
+export function debianMirror(): string {
+  const files = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'].filter((f) => existsSync(f));
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    // deb822 stanzas (URIs: …) or one-line entries (deb URI suite components)
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
+      if (uri !== undefined && /^Suites:.*\bbookworm\b/m.test(stanza) && !uri.includes('security')) return uri;
+    }
+    const line = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(text)?.[1];
+    if (line !== undefined) return line;
+  }
+  throw new Error('no Debian bookworm source in /etc/apt/sources.list(.d); the base image needs a Debian mirror');
 }
 
 /**
@@ -237,7 +256,8 @@ export async function startDockerEngine(t: Skippable): Promise<DockerEngine | un
       const tar = path.join(dir, `base-${process.pid}.tar`);
       try {
         // stdin must not be a pipe: mmdebstrap then reads extra mirror lines from it.
-        const r = spawnSync(which('mmdebstrap') as string, BASE_RECIPE.slice(1).map((a) => (a === "{out}" ? tar : a)), {
+        const args = [...BASE_RECIPE.slice(1).map((a) => (a === '{out}' ? tar : a)), debianMirror()];
+        const r = spawnSync(which('mmdebstrap') as string, args, {
           stdio: ['ignore', 'ignore', 'pipe'],
           encoding: 'utf8',
           timeout: 10 * 60_000,
@@ -251,7 +271,9 @@ export async function startDockerEngine(t: Skippable): Promise<DockerEngine | un
     },
     async buildImage(contextDir, tag, opts = {}) {
       const args = Object.entries(opts.buildArgs ?? {}).sort(([a], [b]) => a.localeCompare(b));
-      const hash = hashTree(contextDir, JSON.stringify([opts.dockerfile ?? 'Dockerfile', args]));
+      // The base image's id is part of the key: a rebuilt base rebuilds what stands on it.
+      const base = (await docker(['image', 'inspect', '--format', '{{.Id}}', BASE_IMAGE], { timeoutMs: 30_000 })).stdout.trim();
+      const hash = hashTree(contextDir, JSON.stringify([opts.dockerfile ?? 'Dockerfile', args, base]));
       if ((await labelOf(tag)) === hash) return false;
       const r = await docker([
         'build', '--network', 'host', '--label', `${RECIPE_LABEL}=${hash}`, '-t', tag,
