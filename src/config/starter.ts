@@ -28,7 +28,7 @@ repository:
 defaults:                                 # every source has these unless it sets its own
   retention: { keep_daily: 7, keep_weekly: 4, keep_monthly: 6 }   # applied by "lifeboat forget"
   rpo: 24h                                # "lifeboat report" warns when the latest backup is older
-  schedule: "@daily"                      # for "lifeboat daemon"
+  schedule: "@daily"                      # how often the daemon backs each source up
 `;
 
 function sourceFor(s: StarterStore): string {
