@@ -48,16 +48,21 @@ RUN npm pack --pack-destination /tmp \
  && test -f /opt/lifeboat/lib/node_modules/lifeboat/node_modules/zstd-napi/build/Release/binding.node \
  && test -f /opt/lifeboat/lib/node_modules/lifeboat/node_modules/fs-xattr/build/Release/xattr.node
 
+# Node.js without its debug symbols (18 MB less; stack traces keep their JavaScript frames).
+RUN strip /opt/node/bin/node
+
 FROM ${BASE}
 ARG DEBIAN_FRONTEND=noninteractive
-RUN echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/unsafe-io \
+# No documentation, manual pages or translations of the client tools in the image.
+RUN printf 'path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\npath-exclude=/usr/share/man/*\npath-exclude=/usr/share/locale/*\npath-exclude=/usr/share/info/*\n' > /etc/dpkg/dpkg.cfg.d/lifeboat-slim \
+ && echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/unsafe-io \
  && apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates postgresql-client mariadb-client redis-tools sqlite3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /etc/dpkg/dpkg.cfg.d/unsafe-io \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/lifeboat --shell /usr/sbin/nologin lifeboat
 COPY --from=build /opt/node/bin/node /usr/local/bin/node
 COPY --from=build /opt/lifeboat /opt/lifeboat
-RUN ln -s /opt/lifeboat/bin/lifeboat /usr/local/bin/lifeboat && lifeboat --version
+RUN ln -s /opt/lifeboat/bin/lifeboat /usr/local/bin/lifeboat && NODE_DISABLE_COMPILE_CACHE=1 lifeboat --version
 USER lifeboat
 WORKDIR /var/lib/lifeboat
 # The state (reports, caches) lives under the home directory; lifeboat.yml is looked up in
