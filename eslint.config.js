@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/work/**', 'test/fixtures/**', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/work/**', 'test/fixtures/**', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,14 +1,20 @@
 #!/usr/bin/env node
-// lifeboat's entry point. It runs the TypeScript sources directly, which needs Node.js with
-// type stripping on by default (22.18 or newer); check that first so an old Node gets one
-// clear line instead of a syntax error.
-import { readFileSync } from 'node:fs';
+// lifeboat's entry point. In a checkout it runs the TypeScript sources directly, which needs
+// Node.js with type stripping on by default (22.18 or newer); the npm package carries the
+// JavaScript of dist/ instead (Node.js does not strip types inside node_modules), and no src/.
+// Check the version first so an old Node gets one clear line instead of a syntax error.
+import { existsSync, readFileSync } from 'node:fs';
 
+// src/ wins when present: a dist/ left by an earlier "npm run build" or "npm pack" in a checkout
+// would otherwise run stale code after the sources change.
+const isCheckout = existsSync(new URL('../src/cli/main.ts', import.meta.url));
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
     `lifeboat: Node.js ${process.versions.node} is too old; lifeboat needs Node.js 22.18 or newer (24 recommended).\n` +
-      '  hint: inside the lifeboat checkout, run it as "npx lifeboat" to use the Node.js 24 that npm installed\n',
+      (isCheckout
+        ? '  hint: inside the lifeboat checkout, run it as "npx lifeboat" to use the Node.js 24 that npm installed\n'
+        : '  hint: install Node.js 24 (or 22.18+) and run lifeboat with it, or use the container image\n'),
   );
   process.exit(2);
 }
@@ -60,7 +66,7 @@ setFlagsFromString('--semi-space-growth-factor=1');
 // Cache compiled modules between runs (Node 22.1+): start-up is a large part of short commands.
 const { enableCompileCache } = await import('node:module');
 enableCompileCache?.();
-const { main } = await import('../src/cli/main.ts');
+const { main } = await import(isCheckout ? '../src/cli/main.ts' : '../dist/cli/main.js');
 const controller = new AbortController();
 let interrupts = 0;
 for (const sig of ['SIGINT', 'SIGTERM']) {

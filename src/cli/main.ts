@@ -15,6 +15,7 @@ import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { commandNames, loadCommands } from './commands/index.ts';
+import { addExamples } from './examples.ts';
 import { VERSION } from '../version.ts';
 
 export interface MainOptions {
@@ -72,6 +73,7 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
       outputError: () => undefined, // usage errors are printed by main() as one line
     });
   for (const register of registers) register(program, ctx);
+  addExamples(program);
   return program;
 }
 

@@ -2,7 +2,8 @@
  * Extended attributes, where the platform and file system allow them. Node has no xattr API,
  * so this uses the optional native package fs-xattr (N-API, built from source at install);
  * when it is missing (no compiler at install time) xattrs are skipped, as restic skips them
- * where the file system has none. Values are stored as restic does: name + base64 value.
+ * where the file system has none, and a warning says so once per process. Values are stored
+ * as restic does: name + base64 value.
  */
 import { createRequire } from 'node:module';
 import type { ExtendedAttribute } from '../tree/node.ts';
@@ -15,6 +16,7 @@ interface XattrModule {
 }
 
 let loaded: XattrModule | null | undefined;
+let warned = false;
 
 function xattr(): XattrModule | null {
   if (loaded !== undefined) return loaded;
@@ -24,6 +26,20 @@ function xattr(): XattrModule | null {
     loaded = null; // the optional native module is not installed: xattrs are not supported here
   }
   return loaded;
+}
+
+/**
+ * Says once per process that attributes are skipped and how to fix it: without the warning a
+ * build without a compiler would lose every file's attributes in silence, backup after backup.
+ */
+function warnMissing(what: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    `${what}: the optional package fs-xattr could not be loaded (it is compiled at install time); ` +
+      'install a C++ compiler, make and python3 (Debian: build-essential python3), then run "npm rebuild fs-xattr" where lifeboat is installed',
+    { code: 'LIFEBOAT_NO_XATTRS' },
+  );
 }
 
 export function xattrsSupported(): boolean {
@@ -37,7 +53,10 @@ export function xattrsSupported(): boolean {
  */
 export function readXattrsSync(path: string): ExtendedAttribute[] | undefined {
   const x = xattr();
-  if (!x) return undefined;
+  if (!x) {
+    if (process.platform === 'linux' || process.platform === 'darwin') warnMissing('extended attributes are not backed up');
+    return undefined;
+  }
   let names: string[];
   try {
     names = x.listAttributesSync(path);
@@ -60,7 +79,10 @@ export function readXattrsSync(path: string): ExtendedAttribute[] | undefined {
 export function writeXattrsSync(path: string, attrs: readonly ExtendedAttribute[] | undefined): string[] {
   const x = xattr();
   if (!attrs || attrs.length === 0) return [];
-  if (!x) return attrs.map((a) => a.name);
+  if (!x) {
+    warnMissing('extended attributes are not restored');
+    return attrs.map((a) => a.name);
+  }
   const failed: string[] = [];
   for (const a of attrs) {
     try {

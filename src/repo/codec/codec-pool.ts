@@ -97,7 +97,12 @@ export type CodecReply =
  */
 const WORKER_BOOT =
   `try { require('node:module').enableCompileCache?.(); } catch {}\n` +
-  `import(${JSON.stringify(new URL('./codec-worker.ts', import.meta.url).href)});`;
+  `import(${JSON.stringify(new URL(`./codec-worker${workerExtension()}`, import.meta.url).href)});`;
+
+/** `.js` when this module was compiled to dist/ (the npm package), `.ts` in the checkout. */
+function workerExtension(): string {
+  return import.meta.url.endsWith('.js') ? '.js' : '.ts';
+}
 
 const ENCODE_BATCH_ITEMS = 64;
 const ENCODE_BATCH_BYTES = 4 * 1024 * 1024;
