@@ -46,7 +46,21 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   config: ['lifeboat config init --detect     # a starter lifeboat.yml with the stores found on this machine', 'lifeboat config check'],
   'config check': ['lifeboat config check', 'lifeboat -c /etc/lifeboat/lifeboat.yml config check'],
   'config init': ['lifeboat config init                       # ./lifeboat.yml, commented', 'lifeboat config init --detect              # with PostgreSQL, MariaDB, Redis found on 127.0.0.1', 'lifeboat -c /etc/lifeboat/lifeboat.yml config init'],
-  daemon: ['lifeboat daemon                   # run the schedules of lifeboat.yml until stopped'],
+  daemon: ['lifeboat daemon                   # run the schedules of lifeboat.yml until stopped', 'lifeboat daemon --listen 127.0.0.1:9876'],
+  diff: ['lifeboat diff 4bba301e latest', 'lifeboat --json diff --metadata 4bba301e 79766175'],
+  find: ['lifeboat find "*.sql"', 'lifeboat find -i --long "config.yml"', 'lifeboat find --blob --show-pack-id 5c3a1f0e'],
+  tag: ['lifeboat tag --add keep 4bba301e', 'lifeboat tag --tag source:postgres --remove old --add archived'],
+  rewrite: ['lifeboat rewrite --exclude "*.log" --dry-run', 'lifeboat rewrite --exclude-file excludes.txt --forget 4bba301e'],
+  repair: ['lifeboat repair index', 'lifeboat repair packs 5c3a1f0e && lifeboat repair snapshots --forget'],
+  'repair index': ['lifeboat repair index                # after "lifeboat check" names a missing or damaged index'],
+  'repair snapshots': ['lifeboat repair snapshots --dry-run', 'lifeboat repair snapshots --forget   # replace the damaged snapshots'],
+  'repair packs': ['lifeboat repair packs 5c3a1f0e'],
+  list: ['lifeboat list snapshots', 'lifeboat list packs'],
+  recover: ['lifeboat recover                  # a snapshot of "/recover" holding trees no snapshot references'],
+  'rebuild-index': ['lifeboat rebuild-index             # restic 0.14\'s name for "repair index"'],
+  notify: ['lifeboat notify test'],
+  'notify test': ['lifeboat notify test              # one test alert to every channel of lifeboat.yml'],
+  metrics: ['lifeboat metrics', 'lifeboat metrics --textfile /var/lib/node_exporter/lifeboat.prom'],
 };
 
 /**
