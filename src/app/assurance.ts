@@ -6,18 +6,17 @@ import { NotFoundError } from '../core/errors.ts';
 import type { Source } from '../core/source.ts';
 import { checkRepository } from '../repo/checker/checker.ts';
 import type { CheckOptions } from '../repo/checker/checker.ts';
-import { listSnapshots } from '../repo/snapshot/snapshot.ts';
-import type { Snapshot } from '../repo/snapshot/snapshot.ts';
+import type { StackSnapshot, StackSnapshotReader } from '../core/snapshot-store.ts';
+import { chooseSnapshots } from '../ops/snapshot-choice.ts';
 import { parseDurationMs } from '../sources/source-kit.ts';
 import { runDrill } from '../ops/drill-run.ts';
 import type { DrillResult, PlannedDrill } from '../ops/drill-run.ts';
 import { verifyOne } from '../ops/verify-run.ts';
 import type { VerifySourceResult } from '../ops/verify-run.ts';
-import { SnapshotReader } from './artifact-store.ts';
 import type { OpenedRepository } from './open-repository.ts';
 import { reportEnvelope, saveJsonReport } from './reports.ts';
 import type { ReportEnvelope } from '../ops/run-report.ts';
-import { chooseSnapshots, contextFor, selectSources } from './stack.ts';
+import { contextFor, selectSources, snapshotStoreOf } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
 
 export interface VerifyReport extends ReportEnvelope<'verify'> {
@@ -39,11 +38,10 @@ export interface SnapshotChoice {
   hosts?: string[];
 }
 
-async function pick(stack: Stack, opened: OpenedRepository, c: SnapshotChoice): Promise<Array<{ name: string; snap: Snapshot }>> {
+async function pick(stack: Stack, opened: OpenedRepository, c: SnapshotChoice): Promise<Array<{ name: string; snap: StackSnapshot }>> {
   const names = selectSources(stack, c.only);
-  const all = await listSnapshots(opened.repo, { onError: () => undefined });
-  const chosen = chooseSnapshots(stack, all, names, { snapshot: c.snapshot, at: c.at, hosts: c.hosts });
-  return names.filter((n) => chosen.has(n)).map((n) => ({ name: n, snap: chosen.get(n) as Snapshot }));
+  const chosen = chooseSnapshots(await snapshotStoreOf(opened).list(), names, { snapshot: c.snapshot, at: c.at, hosts: c.hosts });
+  return names.filter((n) => chosen.has(n)).map((n) => ({ name: n, snap: chosen.get(n) as StackSnapshot }));
 }
 
 export async function verifyStack(
@@ -58,7 +56,7 @@ export async function verifyStack(
   for (const { name, snap } of targets) {
     const source = stack.sources.get(name)?.source as Source;
     const r = await verifyOne({ source, snapshotId: snap.id }, {
-      openReader: () => SnapshotReader.open(opened.repo, snap, name, opts.signal),
+      openReader: () => snapshotStoreOf(opened).openReader(snap, { signal: opts.signal }),
       context: (s) => contextFor(s, opts),
       now: () => Date.now(),
     });
@@ -87,14 +85,14 @@ export async function drillStack(
   opts: StackOptions & SnapshotChoice & {
     onSourceDone?: (r: DrillResult) => void;
     /** Told the chosen snapshots before the drill starts (the CLI shows each one's host and time). */
-    onPlan?: (targets: ReadonlyArray<{ name: string; snap: Snapshot }>) => void;
+    onPlan?: (targets: ReadonlyArray<{ name: string; snap: StackSnapshot }>) => void;
   },
 ): Promise<DrillReport> {
   const started = new Date();
   const targets = await pick(stack, opened, opts);
   opts.onPlan?.(targets);
   if (targets.length === 0) throw new NotFoundError('nothing to drill: no source has a snapshot yet', { hint: 'run "lifeboat backup" first' });
-  const readers = new Map<string, SnapshotReader>();
+  const readers = new Map<string, StackSnapshotReader>();
   const plan: PlannedDrill[] = targets.map(({ name, snap }) => {
     const { source, config } = stack.sources.get(name) as { source: Source; config: { rto?: string; rpo?: string } };
     return {
@@ -107,8 +105,8 @@ export async function drillStack(
   });
   const results = await runDrill(plan, {
     openReader: async (p) => {
-      const snap = targets.find((t) => t.snap.id === p.snapshotId)?.snap as Snapshot;
-      const reader = readers.get(p.snapshotId) ?? (await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal));
+      const snap = targets.find((t) => t.snap.id === p.snapshotId)?.snap as StackSnapshot;
+      const reader = readers.get(p.snapshotId) ?? (await snapshotStoreOf(opened).openReader(snap, { signal: opts.signal }));
       readers.set(p.snapshotId, reader);
       return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
     },

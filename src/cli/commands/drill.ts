@@ -16,7 +16,7 @@ import { formatDuration } from '../output.ts';
 import { rehearsalUi } from './demo.ts';
 import { addChoiceOptions, parseAt, warnManyHosts } from './snapshot-choice.ts';
 import { formatLocal } from '../../util/time.ts';
-import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
+import type { StackSnapshot } from '../../core/snapshot-store.ts';
 
 const dur = (ms: number | undefined): string => (ms === undefined ? '-' : formatDuration(ms));
 
@@ -35,7 +35,7 @@ export function registerDrill(program: Command, ctx: CliContext): void {
         const opened = await stack.openRepository('shared');
         try {
           const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
-          const onPlan = (targets: ReadonlyArray<{ name: string; snap: Snapshot }>): void => {
+          const onPlan = (targets: ReadonlyArray<{ name: string; snap: StackSnapshot }>): void => {
             for (const { name, snap } of targets) ctx.out.line(`${name}: snapshot ${snap.id.slice(0, 8)} of ${snap.hostname ?? '(unknown host)'}, taken ${formatLocal(snap.date)}`);
             warnManyHosts(ctx, targets.map((t) => t.snap));
           };

@@ -24,20 +24,15 @@ function when(iso: string | undefined, now: number): string {
 async function latestInRepository(ctx: CliContext, loaded: LoadedConfig, names: string[]): Promise<Map<string, RepositorySnapshot>> {
   const out = new Map<string, RepositorySnapshot>();
   try {
-    const { openStack } = await import('../../app/stack.ts');
+    const { openStack, snapshotStoreOf } = await import('../../app/stack.ts');
     const { openRepositoryAt } = await import('../../app/open-repository.ts');
-    const { listSnapshots } = await import('../../repo/snapshot/snapshot.ts');
-    const { PRE_RESTORE_TAG } = await import('../../app/stack.ts');
+    const { latestPerSource } = await import('../../ops/snapshot-choice.ts');
     const stack = await openStack({ configFile: loaded.file, env: ctx.env, signal: ctx.signal, log: { info: () => undefined, warn: (m) => ctx.out.warn(m) } });
     const password = await stack.secrets(loaded.config.repository.password, 'repository.password');
     const opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: 'none', loadIndex: false, signal: ctx.signal, env: ctx.env });
     try {
-      for (const s of await listSnapshots(opened.repo, { signal: ctx.signal, onError: () => undefined })) {
-        // A pre-restore safety snapshot is what a restore replaced, not a scheduled backup.
-        if ((s.tags ?? []).includes(PRE_RESTORE_TAG)) continue;
-        const name = (s.tags ?? []).find((t) => t.startsWith('source:'))?.slice('source:'.length);
-        if (name !== undefined && names.includes(name)) out.set(name, { id: s.id, time: s.date, hostname: s.hostname });
-      }
+      // A pre-restore safety snapshot is what a restore replaced, not a scheduled backup.
+      for (const [name, s] of latestPerSource(await snapshotStoreOf(opened).list({ signal: ctx.signal }), names)) out.set(name, { id: s.id, time: s.date, hostname: s.hostname });
     } finally {
       await opened.close();
     }
