@@ -13,6 +13,7 @@ import { Restorer } from '../restorer.ts';
 import type { Snapshot } from '../snapshot/snapshot.ts';
 import type { TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
+import { readContent } from '../content-reader.ts';
 import { MANIFEST, parseManifest } from './manifest.ts';
 
 /** Reads a stack snapshot back: manifest, artifacts (verified), file trees. */
@@ -56,8 +57,7 @@ export class SnapshotReader implements StackSnapshotReader {
     if (!info || !node) throw new NotFoundError(`artifact ${name} is not in snapshot ${this.snapshot.id.slice(0, 8)}`);
     const hash = createHash('sha256');
     let size = 0;
-    for (const id of node.content ?? []) {
-      const b = await this.#repo.loadBlob('data', id, { signal: this.#signal });
+    for await (const b of readContent(this.#repo, node.content ?? [], { signal: this.#signal })) {
       hash.update(b);
       size += b.length;
       yield b;
