@@ -27,6 +27,13 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/util/', '^src/core/', '^src/storage/'] },
     },
     {
+      name: 'storage-opened-through-its-registry',
+      comment: 'a backend is opened through storage/registry.ts; only wrappers and tests reach one directly',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/storage/'] },
+      to: { path: '^src/storage/(local|rest|s3|memory)/' },
+    },
+    {
       name: 'storage-backends-apart',
       comment: 'a backend never imports another backend; wrappers see only storage.ts',
       severity: 'error',
@@ -69,8 +76,9 @@ module.exports = {
     {
       name: 'config-below-app',
       severity: 'error',
+      comment: 'config sees of storage only the registry (the schema lists its schemes)',
       from: { path: '^src/config/' },
-      to: { path: upper('app', 'cli', 'daemon', 'server', 'ops', 'repo', 'storage') },
+      to: { path: upper('app', 'cli', 'daemon', 'server', 'ops', 'repo', 'storage'), pathNot: '^src/storage/registry\\.ts$' },
     },
     {
       name: 'app-below-faces',

@@ -17,7 +17,7 @@ import type { CopyResult } from '../ops/copies.ts';
 import { sourceOfTags, toStackSnapshot } from '../repo/stack/tags.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
-import { redact } from '../storage/rest/rest-url.ts';
+import { redactLocation } from '../storage/registry.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { LockWait, OpenedRepository } from './open-repository.ts';
 import { openStorage } from './repository-url.ts';
@@ -50,7 +50,7 @@ export interface CopyToResult extends CopySummary {
 
 /** A location fit for messages and reports: REST URLs may carry a user and password. */
 export function displayLocation(location: string): string {
-  return location.startsWith('rest:') ? redact(location) : location;
+  return redactLocation(location);
 }
 
 /** Snapshots of stack sources: those holding one of `names`. */
