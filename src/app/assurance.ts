@@ -18,6 +18,7 @@ import { reportEnvelope, saveJsonReport } from './reports.ts';
 import type { ReportEnvelope } from '../ops/run-report.ts';
 import { contextFor, selectSources, snapshotStoreOf } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
+import { nowDate, nowMs } from '../util/clock.ts';
 
 export interface VerifyReport extends ReportEnvelope<'verify'> {
   status: 'ok' | 'failed';
@@ -49,7 +50,7 @@ export async function verifyStack(
   opened: OpenedRepository,
   opts: StackOptions & SnapshotChoice & { check?: CheckOptions; onSourceDone?: (r: VerifySourceResult) => void },
 ): Promise<VerifyReport> {
-  const started = new Date();
+  const started = nowDate();
   const check = await checkRepository(opened.repo, { ...opts.check, signal: opts.signal });
   const targets = await pick(stack, opened, opts);
   const results: VerifySourceResult[] = [];
@@ -58,7 +59,7 @@ export async function verifyStack(
     const r = await verifyOne({ source, snapshotId: snap.id }, {
       openReader: () => snapshotStoreOf(opened).openReader(snap, { signal: opts.signal }),
       context: (s) => contextFor(s, opts),
-      now: () => Date.now(),
+      now: () => nowMs(),
     });
     results.push(r);
     opts.onSourceDone?.(r);
@@ -88,7 +89,7 @@ export async function drillStack(
     onPlan?: (targets: ReadonlyArray<{ name: string; snap: StackSnapshot }>) => void;
   },
 ): Promise<DrillReport> {
-  const started = new Date();
+  const started = nowDate();
   const targets = await pick(stack, opened, opts);
   opts.onPlan?.(targets);
   if (targets.length === 0) throw new NotFoundError('nothing to drill: no source has a snapshot yet', { hint: 'run "lifeboat backup" first' });
@@ -111,7 +112,7 @@ export async function drillStack(
       return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
     },
     context: (s) => contextFor(s, opts),
-    now: () => Date.now(),
+    now: () => nowMs(),
   }, { signal: opts.signal, onSourceDone: opts.onSourceDone });
   const report: DrillReport = {
     ...reportEnvelope('drill', started, opened.repo.location),

@@ -23,6 +23,7 @@ import type { LockWait, OpenedRepository } from './open-repository.ts';
 import { openStorage } from './repository-url.ts';
 import type { CopyConfig } from '../config/schema.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
+import { nowMs } from '../util/clock.ts';
 
 export interface CopyTarget {
   readonly location: string;
@@ -84,7 +85,7 @@ async function ensureTarget(src: Repository, target: CopyTarget, opts: CopyToOpt
 
 /** Copies `snapshots` of `src` into the target: opens it (shared lock), copies, closes it. */
 export async function copyToRepository(src: Repository, target: CopyTarget, snapshots: readonly Snapshot[], opts: CopyToOptions): Promise<CopyToResult> {
-  const started = Date.now();
+  const started = nowMs();
   const created = await ensureTarget(src, target, opts);
   const dst: OpenedRepository = await openRepositoryAt(target.location, target.password, { lock: 'shared', signal: opts.signal, env: opts.env, retryLockMs: opts.retryLockMs, onLockWait: opts.onLockWait });
   try {
@@ -95,7 +96,7 @@ export async function copyToRepository(src: Repository, target: CopyTarget, snap
     // Another polynomial is no error (blob IDs do not depend on the chunker); only backups
     // written straight to the target then share no chunks with the copies.
     const sameChunker = dst.repo.config.chunker_polynomial === src.config.chunker_polynomial;
-    return { ...summary, repository: dst.repo.location, created, sameChunker, duration_ms: Date.now() - started };
+    return { ...summary, repository: dst.repo.location, created, sameChunker, duration_ms: nowMs() - started };
   } finally {
     await dst.close();
   }
@@ -146,7 +147,7 @@ export async function syncCopies(stack: CopiesStack, opened: OpenedRepository, o
       return { repository: r.repository, copied: r.copied.length, skipped: r.skipped.length, blobsCopied: r.blobsCopied, bytesCopied: r.bytesCopied };
     },
     log: opts.log,
-    now: () => Date.now(),
+    now: () => nowMs(),
   }, opts.signal);
 }
 

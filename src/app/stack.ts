@@ -31,6 +31,7 @@ import { reportEnvelope, saveJsonReport } from './reports.ts';
 import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
+import { nowDate, nowMs } from '../util/clock.ts';
 
 export interface StackOptions {
   configFile?: string;
@@ -128,7 +129,7 @@ async function backupInto(stack: Stack, opened: OpenedRepository, source: Source
 }
 
 export async function backupStack(stack: Stack, opts: StackOptions & { only?: string[]; onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
-  const started = new Date();
+  const started = nowDate();
   const names = selectSources(stack, opts.only);
   const opened = await stack.openRepository('shared');
   try {
@@ -146,7 +147,7 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
         },
         runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
         context: (source) => contextFor(source, opts),
-        now: () => Date.now(),
+        now: () => nowMs(),
       },
       { concurrency: stack.loaded.config.concurrency, signal: opts.signal, onSourceDone: opts.onSourceDone },
     );
@@ -180,7 +181,7 @@ export async function planStackRestore(stack: Stack, opened: OpenedRepository, r
 }
 
 export async function restoreStack(stack: Stack, opened: OpenedRepository, plan: RestorePlan, opts: StackOptions & { onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
-  const started = new Date();
+  const started = nowDate();
   const results = await runRestore(
     plan.items,
     {
@@ -196,7 +197,7 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
         return backupInto(stack, opened, p.source, opts, true);
       },
       context: (source) => contextFor(source, opts),
-      now: () => Date.now(),
+      now: () => nowMs(),
     },
     { signal: opts.signal, onSourceDone: opts.onSourceDone },
   );

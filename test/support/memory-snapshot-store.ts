@@ -78,7 +78,7 @@ export function createMemorySnapshotStore(location = 'memory:'): MemorySnapshotS
           if (!b) throw new NotFoundError(`artifact ${name} is not in snapshot ${snapshot.id}`);
           const info = s.manifest.artifacts.find((a) => a.name === name);
           if (createHash('sha256').update(b).digest('hex') !== info?.sha256) throw new IntegrityError(`artifact ${name} does not match its manifest`);
-          yield b;
+          yield Buffer.from(b); // the consumer's own copy, as the port promises
         },
         async restoreFiles() {
           throw new NotFoundError(`snapshot ${snapshot.id} holds no file tree`);

@@ -19,6 +19,7 @@ import { collect, etaText, rateLine } from './common.ts';
 import { scanTotals } from '../../util/scan.ts';
 import { releasing } from '../../util/memory.ts';
 import type { ScanTotals } from '../../util/scan.ts';
+import { nowMs } from '../../util/clock.ts';
 
 interface BackupFlags {
   stdin?: boolean;
@@ -49,7 +50,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
       if (flags.only) throw new UsageError('--only selects sources of lifeboat.yml; it takes no paths');
       if (flags.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
       const tags = flags.tag.flatMap((t) => t.split(',')).filter(Boolean);
-      const started = Date.now();
+      const started = nowMs();
       await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
         let lastDraw = 0;
         const exclude = flags.exclude.length > 0 ? (abs: string) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined;
@@ -60,7 +61,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           signal: ctx.signal,
           exclude,
           onProgress: (p) => {
-            const now = Date.now();
+            const now = nowMs();
             if (now - lastDraw < 200) return;
             lastDraw = now;
             const pct = totals && totals.bytes > 0 ? `${Math.min(100, (100 * p.bytesRead) / totals.bytes).toFixed(1)}%  ` : '';
@@ -92,7 +93,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         }
         const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });
         ctx.out.clearProgress();
-        printSummary(ctx, archiver.summary, id, Date.now() - started, parent);
+        printSummary(ctx, archiver.summary, id, nowMs() - started, parent);
         if (archiver.summary.errors.length > 0) ctx.setExitCode(3);
       });
     });

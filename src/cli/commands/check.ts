@@ -7,6 +7,7 @@ import { checkRepository } from '../../repo/checker/checker.ts';
 import { CodecPool } from '../../repo/codec/codec-pool.ts';
 import type { CheckOptions, Damage } from '../../repo/checker/checker.ts';
 import { formatBytes, formatDuration } from '../output.ts';
+import { nowMs } from '../../util/clock.ts';
 
 export function parseSubset(v: string): NonNullable<CheckOptions['readDataSubset']> {
   const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
@@ -39,7 +40,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .option('--read-data', 'read and verify all data')
     .option('--read-data-subset <subset>', 'read a subset of packs: N% or n/t')
     .action(async (flags: { readData?: boolean; readDataSubset?: string }) => {
-      const started = Date.now();
+      const started = nowMs();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
       if (flags.readData || subset) CodecPool.shared().prestart();
       await withRepository(ctx, { lock: 'shared', loadIndex: false }, async ({ repo }) => {
@@ -53,7 +54,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
         ctx.out.result({ message_type: 'check', ...report, ok: report.errors.length === 0 });
         for (const w of report.warnings) ctx.out.warn(describe(w));
         ctx.out.line(`checked ${report.snapshots} snapshots, ${report.trees} trees, ${report.packs} packs, ${report.blobs} blobs` +
-          (report.packsRead > 0 ? `; read ${report.packsRead} packs (${formatBytes(report.bytesRead)})` : '') + ` in ${formatDuration(Date.now() - started)}`);
+          (report.packsRead > 0 ? `; read ${report.packsRead} packs (${formatBytes(report.bytesRead)})` : '') + ` in ${formatDuration(nowMs() - started)}`);
         if (report.errors.length > 0) {
           for (const e of report.errors) ctx.out.line(`error: ${describe(e)}`);
           const first = report.errors[0] as Damage;

@@ -17,6 +17,7 @@ import { rehearsalUi } from './demo.ts';
 import { addChoiceOptions, parseAt, warnManyHosts } from './snapshot-choice.ts';
 import { formatLocal } from '../../util/time.ts';
 import type { StackSnapshot } from '../../core/snapshot-store.ts';
+import { nowDate } from '../../util/clock.ts';
 
 const dur = (ms: number | undefined): string => (ms === undefined ? '-' : formatDuration(ms));
 
@@ -62,7 +63,7 @@ export function registerDrill(program: Command, ctx: CliContext): void {
 async function synthetic(ctx: CliContext): Promise<void> {
   const r = await runRehearsal({ env: ctx.env, signal: ctx.signal, ui: rehearsalUi(ctx) });
   const stateDir = resolveStateDir(undefined, process.cwd(), ctx.env);
-  const report = { kind: 'synthetic', finished_at: new Date().toISOString(), ok: r.ok, sources: r.sources, backup: r.backup, verify: r.verify, restore: r.restore };
+  const report = { kind: 'synthetic', finished_at: nowDate().toISOString(), ok: r.ok, sources: r.sources, backup: r.backup, verify: r.verify, restore: r.restore };
   const file = await saveJsonReport(stateDir, 'synthetic', report.finished_at, report);
   ctx.out.result(report);
   ctx.out.line(`synthetic drill ${r.ok ? 'passed' : 'FAILED'}; validation report: ${file}`);

@@ -14,6 +14,7 @@ import { withStack } from '../stack-access.ts';
 import { resticDurationProblem } from '../../config/value-checks.ts';
 import { formatLocal } from '../../util/time.ts';
 import { runPrune } from './prune.ts';
+import { nowDate } from '../../util/clock.ts';
 
 interface ForgetFlags {
   keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
@@ -46,7 +47,7 @@ async function forgetByRetention(ctx: CliContext, f: ForgetFlags): Promise<void>
     const opened = await stack.openRepository('exclusive');
     try {
       const sources = [...stack.sources].map(([name, { config }]) => ({ name, retention: config.retention }));
-      const { decisions, removed } = await runRetention(snapshotStoreOf(opened), sources, { now: new Date(), dryRun: f.dryRun, signal: ctx.signal });
+      const { decisions, removed } = await runRetention(snapshotStoreOf(opened), sources, { now: nowDate(), dryRun: f.dryRun, signal: ctx.signal });
       for (const d of decisions) {
         if (d.policy === null) ctx.out.line(`${d.source}: no retention set, keeping all ${d.keep.length} snapshots`);
         else ctx.out.line(`${d.source}: keep ${d.keep.length}, remove ${d.remove.length}`);
@@ -125,7 +126,7 @@ export function registerForget(program: Command, ctx: CliContext): void {
         } else {
           const selected = all.filter((s) => matchesFilter(s, { hosts: f.host, tags: tagGroups(f.tag), paths: f.path }));
           const groups = groupSnapshots(selected, parseGroupBy(f.groupBy));
-          const now = new Date();
+          const now = nowDate();
           for (const [key, snaps] of groups) {
             const decisions = applyPolicy(snaps, policy, now);
             groupsOut.push({ group: key, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, reasons: d.reasons })), remove: decisions.filter((d) => !d.keep).map((d) => d.snapshot.id) });

@@ -15,6 +15,7 @@ import type { RepositorySnapshot } from '../../app/source-status.ts';
 import { parseDurationMs } from '../../sources/source-kit.ts';
 import { formatLocal } from '../../util/time.ts';
 import { formatDuration } from '../output.ts';
+import { nowDate } from '../../util/clock.ts';
 
 function when(iso: string | undefined, now: number): string {
   return iso ? `${formatLocal(new Date(iso))} (${formatDuration(Math.max(0, now - Date.parse(iso)))} ago)` : 'never';
@@ -49,7 +50,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
     .option('--no-repository', 'use the state directory only, even for sources it has no history of')
     .action(async (flags: { repository: boolean }) => {
       const loaded = await loadConfig(findConfigFile(ctx.globals().config, ctx.env), { env: ctx.env });
-      const now = new Date();
+      const now = nowDate();
       const sources = loaded.sources.map(({ name, config }) => ({ name, rpoMs: config.rpo ? parseDurationMs(config.rpo) : undefined }));
       const status = await sourceStatuses(loaded.stateDir, sources, {
         now,

@@ -22,6 +22,7 @@ import type { Repository } from '../../repo/repository.ts';
 import { formatLocal } from '../../util/time.ts';
 import { parseAt, warnManyHosts } from './snapshot-choice.ts';
 import { asDamage } from '../exit-codes.ts';
+import { nowMs } from '../../util/clock.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
@@ -61,7 +62,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
 }
 
 async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
-  const started = Date.now();
+  const started = nowMs();
   CodecPool.shared().prestart();
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
     const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
@@ -71,7 +72,7 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       signal: ctx.signal,
       include: flags.include,
       onProgress: (p) => {
-        const now = Date.now();
+        const now = nowMs();
         if (now - last < 200) return;
         last = now;
         const pct = total ? `${Math.min(100, (100 * p.bytes) / total).toFixed(1)}%  ` : '';
@@ -85,9 +86,9 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       throw asDamage(err);
     });
     ctx.out.clearProgress();
-    ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
+    ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (nowMs() - started) / 1000 });
     for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
-    ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
+    ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(nowMs() - started)}`);
     if (r.errors.length > 0) {
       // A pack the index names but storage does not have is damage too (its "not found" names data/<id>).
       const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity|\bdata\/[0-9a-f]{64}\b.*not found/i.test(e.message));

@@ -20,13 +20,14 @@ import { TreeStore } from '../tree/tree-io.ts';
 import { VERSION } from '../../version.ts';
 import { MANIFEST, encodeManifest } from './manifest.ts';
 import { stackTags } from './tags.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export class SnapshotWriter implements StackSnapshotWriter {
   readonly #repo: Repository;
   readonly #archiver: Archiver;
   readonly #source: { name: string; type: string };
   readonly #artifacts: Array<ArtifactInfo & { content: string[] }> = [];
-  readonly #started = new Date();
+  readonly #started = nowDate();
   #filesRoot: string | undefined;
   #files: { paths: string[]; count: number; bytes: number } | undefined;
 
@@ -66,7 +67,7 @@ export class SnapshotWriter implements StackSnapshotWriter {
 
   /** Writes the manifest and the snapshot. Call only after the source's backup resolved. */
   async commit(outcome: BackupOutcome, meta: CommitMeta = {}): Promise<CommitResult> {
-    const finished = new Date();
+    const finished = nowDate();
     const manifestBytes = encodeManifest({
       lifeboat_version: VERSION,
       source: this.#source,

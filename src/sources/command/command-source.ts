@@ -44,6 +44,7 @@ import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { release } from '../../util/memory.ts';
 import { commandKeys } from './command-config.ts';
 import type { CommandConfig } from './command-config.ts';
 
@@ -98,7 +99,8 @@ async function feed(data: AsyncIterable<Uint8Array>, stdin: Writable): Promise<{
     });
   for await (const chunk of data) {
     if (stdin.destroyed) return { bytes, closedEarly: true };
-    const more = stdin.write(chunk);
+    // The reader's pieces are ours: free each once the pipe took it, not at the next collection.
+    const more = stdin.write(chunk, () => release(chunk));
     bytes += chunk.length;
     if (!more && !(await writable())) return { bytes, closedEarly: true };
   }

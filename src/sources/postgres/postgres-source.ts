@@ -55,6 +55,7 @@ import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
 import { collect, guardedOutput, succeeded } from '../process-kit.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
 const DUMP_SUFFIX = '.dump';
@@ -337,7 +338,7 @@ export class PostgresSource implements Source {
     client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext, expected: unknown,
   ): Promise<void> {
     const artifact = dumpArtifactName(t.from);
-    const ts = drillTimestamp(new Date());
+    const ts = drillTimestamp(nowDate());
     const fresh = workDatabaseName('restore', ts, t.to);
     const old = workDatabaseName('old', ts, t.to);
     // The session that renames must not be in one of the databases it renames.
@@ -477,7 +478,7 @@ export class PostgresSource implements Source {
         }
       }
       const info = await this.#info(client, ctx, MAINTENANCE_DB);
-      const ts = drillTimestamp(new Date());
+      const ts = drillTimestamp(nowDate());
       const targets = databases.map((db) => ({ from: db, to: drillDatabaseName(ts, db) }));
       const created: string[] = [];
       // Cleanup may run after a cancellation: its commands must not carry the aborted signal.
