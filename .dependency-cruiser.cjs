@@ -47,6 +47,13 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/util/', '^src/core/', '^src/repo/', '^src/storage/storage\\.ts$', '^src/version\\.ts$'] },
     },
     {
+      name: 'codec-behind-the-repository',
+      comment: 'the codec pool (threads, encoding) is the engine\'s own; callers above it say repo/bulk-data.ts at most',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/repo/'] },
+      to: { path: '^src/repo/codec/' },
+    },
+    {
       name: 'stack-format-behind-its-port',
       comment: 'the stack snapshot format (repo/stack) is reached through core/snapshot-store.ts; only app/ wires it',
       severity: 'error',

@@ -9,7 +9,7 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import type { BackupSummary } from '../../repo/archiver/archiver.ts';
 import { listSnapshots } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
@@ -88,7 +88,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           if (!flags.force) parent = await findParent(repo, snapPaths, host, flags.parent);
           // No earlier snapshot of these paths: every file is new, so the codec thread will be
           // needed; it loads while the walk starts instead of after the first 16 MiB.
-          if (!parent && !flags.force) CodecPool.shared().prestart();
+          if (!parent && !flags.force) expectBulkData();
           tree = await archiver.saveTargets(snapPaths, parent);
         }
         const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });

@@ -4,7 +4,7 @@ import type { CliContext } from '../context.ts';
 import { IntegrityError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { checkRepository } from '../../repo/checker/checker.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import type { CheckOptions, Damage } from '../../repo/checker/checker.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { nowMs } from '../../util/clock.ts';
@@ -42,7 +42,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .action(async (flags: { readData?: boolean; readDataSubset?: string }) => {
       const started = nowMs();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
-      if (flags.readData || subset) CodecPool.shared().prestart();
+      if (flags.readData || subset) expectBulkData();
       await withRepository(ctx, { lock: 'shared', loadIndex: false }, async ({ repo }) => {
         const report = await checkRepository(repo, {
           readData: flags.readData,

@@ -12,7 +12,7 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './common.ts';
@@ -63,7 +63,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
 
 async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
   const started = nowMs();
-  CodecPool.shared().prestart();
+  expectBulkData();
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
     const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
     let last = 0;
@@ -126,6 +126,8 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
   if (flags.include) throw new UsageError('--include needs --target');
   const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
+  // As restoreToDir: the codec threads load while the repository opens.
+  if (!flags.dryRun) expectBulkData();
   await withStack(ctx, async (stack, opts) => {
     const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('shared');
