@@ -11,8 +11,8 @@ import { chooseSnapshots } from '../ops/snapshot-choice.ts';
 import { parseDurationMs } from '../sources/source-kit.ts';
 import { runDrill } from '../ops/drill-run.ts';
 import type { DrillResult, PlannedDrill } from '../ops/drill-run.ts';
-import { verifyOne } from '../ops/verify-run.ts';
-import type { VerifySourceResult } from '../ops/verify-run.ts';
+import { runVerify } from '../ops/verify-run.ts';
+import type { RepositoryCheckSummary, VerifySourceResult } from '../ops/verify-run.ts';
 import type { OpenedRepository } from './open-repository.ts';
 import { reportEnvelope, saveJsonReport } from './reports.ts';
 import type { ReportEnvelope } from '../ops/run-report.ts';
@@ -22,7 +22,7 @@ import { nowDate, nowMs } from '../util/clock.ts';
 
 export interface VerifyReport extends ReportEnvelope<'verify'> {
   status: 'ok' | 'failed';
-  repository_check: { ok: boolean; errors: number; warnings: number; packs_read: number; messages: string[] };
+  repository_check: RepositoryCheckSummary;
   sources: VerifySourceResult[];
 }
 
@@ -53,29 +53,19 @@ export async function verifyStack(
   const started = nowDate();
   const check = await checkRepository(opened.repo, { ...opts.check, signal: opts.signal });
   const targets = await pick(stack, opened, opts);
-  const results: VerifySourceResult[] = [];
-  for (const { name, snap } of targets) {
-    const source = stack.sources.get(name)?.source as Source;
-    const r = await verifyOne({ source, snapshotId: snap.id }, {
-      openReader: () => snapshotStoreOf(opened).openReader(snap, { signal: opts.signal }),
-      context: (s) => contextFor(s, opts),
-      now: () => nowMs(),
-    });
-    results.push(r);
-    opts.onSourceDone?.(r);
-  }
-  const report: VerifyReport = {
-    ...reportEnvelope('verify', started, opened.repo.location),
-    status: check.errors.length === 0 && results.every((r) => r.status === 'ok') ? 'ok' : 'failed',
-    repository_check: {
-      ok: check.errors.length === 0,
-      errors: check.errors.length,
-      warnings: check.warnings.length,
-      packs_read: check.packsRead,
-      messages: [...check.errors, ...check.warnings].slice(0, 50).map((d) => `${d.severity}: ${d.object}: ${d.message}`),
-    },
-    sources: results,
-  };
+  const plan = targets.map(({ name, snap }) => ({ source: stack.sources.get(name)?.source as Source, snapshotId: snap.id, snap }));
+  const run = await runVerify(plan, {
+    ok: check.errors.length === 0,
+    errors: check.errors.length,
+    warnings: check.warnings.length,
+    packs_read: check.packsRead,
+    messages: [...check.errors, ...check.warnings].slice(0, 50).map((d) => `${d.severity}: ${d.object}: ${d.message}`),
+  }, {
+    openReader: (p) => snapshotStoreOf(opened).openReader((plan.find((x) => x.snapshotId === p.snapshotId) as (typeof plan)[number]).snap, { signal: opts.signal }),
+    context: (s) => contextFor(s, opts),
+    now: () => nowMs(),
+  }, { onSourceDone: opts.onSourceDone });
+  const report: VerifyReport = { ...reportEnvelope('verify', started, opened.repo.location), ...run };
   await saveJsonReport(stack.loaded.stateDir, 'verify', report.started_at, report);
   return report;
 }

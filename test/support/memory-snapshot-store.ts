@@ -18,6 +18,8 @@ export interface MemorySnapshotStore extends SnapshotStore {
   /** Adds a snapshot directly (for tests of choice and retention). */
   add(s: Partial<StackSnapshot> & { id: string; source: string; date: Date }, artifacts?: Record<string, string>, fingerprint?: Record<string, unknown>): StackSnapshot;
   readonly snapshots: readonly StackSnapshot[];
+  /** Changes an artifact's stored bytes behind its manifest's back (a damaged backup). */
+  corrupt(id: string, artifact: string): void;
 }
 
 export function createMemorySnapshotStore(location = 'memory:'): MemorySnapshotStore {
@@ -39,6 +41,11 @@ export function createMemorySnapshotStore(location = 'memory:'): MemorySnapshotS
       stored.push({ snap, manifest: manifestOf(s.source, bytes, fingerprint), artifacts: bytes });
       stored.sort((a, b) => a.snap.date.getTime() - b.snap.date.getTime());
       return snap;
+    },
+    corrupt(id, artifact) {
+      const b = stored.find((x) => x.snap.id === id)?.artifacts.get(artifact);
+      if (!b || b.length === 0) throw new Error(`no artifact ${artifact} in ${id}`);
+      b[0] = (b[0] as number) ^ 0xff;
     },
     async list() {
       return stored.map((s) => s.snap);
