@@ -313,5 +313,6 @@ export const mysqlType: SourceType<MysqlConfigInput> = {
   type: 'mysql',
   description: 'MySQL / MariaDB: mariadb-dump (mysqldump) of each database, single transaction',
   keys: mysqlKeys,
+  pathKeys: ['bin_dir', 'connection.socket'],
   create: (name, config, deps) => new MysqlSource(name, config, deps),
 };

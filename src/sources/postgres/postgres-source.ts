@@ -516,5 +516,6 @@ export const postgresType: SourceType<PostgresConfigInput> = {
   type: 'postgres',
   description: 'PostgreSQL: pg_dump of each database (custom format) plus roles and tablespaces',
   keys: postgresKeys,
+  pathKeys: ['bin_dir'],
   create: (name, config, deps) => new PostgresSource(name, config, deps),
 };
