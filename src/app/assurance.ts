@@ -9,7 +9,7 @@ import type { CheckOptions } from '../repo/checker/checker.ts';
 import type { StackSnapshot, StackSnapshotReader } from '../core/snapshot-store.ts';
 import { chooseSnapshots } from '../ops/snapshot-choice.ts';
 import { parseDurationMs } from '../sources/source-kit.ts';
-import { runDrill } from '../ops/drill-run.ts';
+import { drillVerdict, runDrill } from '../ops/drill-run.ts';
 import type { DrillResult, PlannedDrill } from '../ops/drill-run.ts';
 import { runVerify } from '../ops/verify-run.ts';
 import type { RepositoryCheckSummary, VerifySourceResult } from '../ops/verify-run.ts';
@@ -106,7 +106,7 @@ export async function drillStack(
   }, { signal: opts.signal, onSourceDone: opts.onSourceDone });
   const report: DrillReport = {
     ...reportEnvelope('drill', started, opened.repo.location),
-    status: results.every((r) => r.status === 'pass') ? 'pass' : 'fail',
+    status: drillVerdict(results),
     sources: results,
   };
   await saveJsonReport(stack.loaded.stateDir, 'drill', report.started_at, report);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ScratchTarget, Source } from '../core/source.ts';
 import { createMemorySnapshotStore } from '../../test/support/memory-snapshot-store.ts';
-import { runDrill } from './drill-run.ts';
+import { drillVerdict, runDrill } from './drill-run.ts';
 import type { DrillDeps } from './drill-run.ts';
 
 function drillSource(log: string[], behaviour: { failRestore?: boolean; failCleanup?: boolean; rows?: number }): Source {
@@ -66,4 +66,12 @@ test('a failed restore still removes the scratch target; a failed cleanup fails 
   assert.equal(dirty.r.cleanup, 'failed');
   assert.deepEqual(dirty.r.fingerprint_diff, ['rows: expected 3, got 4']);
   assert.match(dirty.r.cause ?? '', /scratch target not removed: DROP DATABASE failed/);
+});
+
+test('a drill passes only when every source passed; a skipped source proved nothing', async () => {
+  const { r } = await drill({});
+  const pass = { ...r, status: 'pass' as const };
+  assert.equal(drillVerdict([pass, pass]), 'pass');
+  assert.equal(drillVerdict([pass, { ...r, status: 'skipped' }]), 'fail');
+  assert.equal(drillVerdict([pass, r]), 'fail');
 });
