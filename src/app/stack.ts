@@ -165,8 +165,7 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
  * Latest snapshot per source (or the given one / the latest at a time / of the given hosts);
  * the rules are ops/snapshot-choice's.
  */
-export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
-  void stack;
+export function chooseSnapshots(_stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
   const byId = new Map(all.map((s) => [s.id, s]));
   const chosen = choose(all.map(toStackSnapshot).filter((s) => s !== undefined), names, req);
   return new Map([...chosen].map(([n, s]) => [n, byId.get(s.id) as Snapshot]));
