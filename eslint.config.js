@@ -18,4 +18,16 @@ export default tseslint.config(
       'eqeqeq': ['error', 'smart'],
     },
   },
+  {
+    // Time only through src/util/clock.ts, so schedules, retention, locks and reports can be
+    // tested with a clock a test moves (docs/design.md, "Layers").
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/util/clock.ts'],
+    rules: {
+      'no-restricted-syntax': ['error',
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'read the time through src/util/clock.ts (nowMs, or a Clock handed in)' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'read the time through src/util/clock.ts (nowDate, or a Clock handed in)' },
+      ],
+    },
+  },
 );

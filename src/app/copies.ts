@@ -8,19 +8,22 @@
  * polynomial so that later backups written straight to it deduplicate against the copies.
  * A `copies:` target must exist: a typo in a URL must not silently start a new repository.
  */
-import { LifeboatError, NotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
+import { NotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
 import { copySnapshots } from '../repo/copier/copier.ts';
 import type { CopyProgress, CopySummary } from '../repo/copier/copier.ts';
 import { Repository } from '../repo/repository.ts';
-import type { RunReport } from '../ops/run-report.ts';
+import { addCopiesToReport, runCopies } from '../ops/copies.ts';
+import type { CopyResult } from '../ops/copies.ts';
+import { sourceOfTags, toStackSnapshot } from '../repo/stack/tags.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
-import { redact } from '../storage/rest/rest-url.ts';
+import { redactLocation } from '../storage/registry.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { LockWait, OpenedRepository } from './open-repository.ts';
 import { openStorage } from './repository-url.ts';
 import type { CopyConfig } from '../config/schema.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
+import { nowMs } from '../util/clock.ts';
 
 export interface CopyTarget {
   readonly location: string;
@@ -46,27 +49,15 @@ export interface CopyToResult extends CopySummary {
   duration_ms: number;
 }
 
-/** One `copies:` target after a sync: the run report's entry plus details. */
-export interface CopyResult {
-  repository: string;
-  status: 'ok' | 'failed';
-  copied: number;
-  skipped: number;
-  blobs_copied?: number;
-  bytes_copied?: number;
-  duration_ms: number;
-  error?: string;
-}
-
 /** A location fit for messages and reports: REST URLs may carry a user and password. */
 export function displayLocation(location: string): string {
-  return location.startsWith('rest:') ? redact(location) : location;
+  return redactLocation(location);
 }
 
-/** Snapshots of stack sources: tagged `source:<name>` for one of `names`. */
+/** Snapshots of stack sources: those holding one of `names`. */
 export function snapshotsOfSources(all: readonly Snapshot[], names: readonly string[]): Snapshot[] {
-  const tags = new Set(names.map((n) => `source:${n}`));
-  return all.filter((s) => (s.tags ?? []).some((t) => tags.has(t)));
+  const wanted = new Set(names);
+  return all.filter((s) => wanted.has(sourceOfTags(s.tags) ?? ''));
 }
 
 /** Creates the target when asked and missing; otherwise a missing target is a NotFoundError. */
@@ -94,7 +85,7 @@ async function ensureTarget(src: Repository, target: CopyTarget, opts: CopyToOpt
 
 /** Copies `snapshots` of `src` into the target: opens it (shared lock), copies, closes it. */
 export async function copyToRepository(src: Repository, target: CopyTarget, snapshots: readonly Snapshot[], opts: CopyToOptions): Promise<CopyToResult> {
-  const started = Date.now();
+  const started = nowMs();
   const created = await ensureTarget(src, target, opts);
   const dst: OpenedRepository = await openRepositoryAt(target.location, target.password, { lock: 'shared', signal: opts.signal, env: opts.env, retryLockMs: opts.retryLockMs, onLockWait: opts.onLockWait });
   try {
@@ -105,7 +96,7 @@ export async function copyToRepository(src: Repository, target: CopyTarget, snap
     // Another polynomial is no error (blob IDs do not depend on the chunker); only backups
     // written straight to the target then share no chunks with the copies.
     const sameChunker = dst.repo.config.chunker_polynomial === src.config.chunker_polynomial;
-    return { ...summary, repository: dst.repo.location, created, sameChunker, duration_ms: Date.now() - started };
+    return { ...summary, repository: dst.repo.location, created, sameChunker, duration_ms: nowMs() - started };
   } finally {
     await dst.close();
   }
@@ -131,46 +122,34 @@ export interface SyncCopiesOptions {
 
 /**
  * Brings every `copies:` target of lifeboat.yml up to date with the snapshots of `sources`
- * in the (open, locked) repository. One failed target never stops the others.
+ * in the (open, locked) repository: ops/copies over copyToRepository.
  */
 export async function syncCopies(stack: CopiesStack, opened: OpenedRepository, opts: SyncCopiesOptions): Promise<CopyResult[]> {
   const copies = stack.loaded.config.copies ?? [];
   if (copies.length === 0) return [];
   const names = opts.sources ?? [...stack.sources.keys()];
   const all = await listSnapshots(opened.repo, { signal: opts.signal, onError: (id, err) => opts.log.warn(`snapshot ${id.slice(0, 8)} cannot be read: ${errorMessage(err)}`) });
-  const wanted = snapshotsOfSources(all, names);
-  const results: CopyResult[] = [];
-  for (const [i, copy] of copies.entries()) {
-    const where = displayLocation(copy.repository.url);
-    const started = Date.now();
-    // Counted as they land, so a target that fails half-way still reports what it got.
-    const done = { copied: 0, skipped: 0 };
-    try {
-      const password = await stack.secrets(copy.repository.password, `copies[${i}].repository.password`);
-      const r = await copyToRepository(opened.repo, { location: copy.repository.url, password }, wanted, {
+  const byId = new Map(snapshotsOfSources(all, names).map((s) => [s.id, s]));
+  const wanted = [...byId.values()].map(toStackSnapshot).filter((s) => s !== undefined);
+  const targets = copies.map((c, index) => ({ index, displayLocation: displayLocation(c.repository.url) }));
+  return runCopies(targets, wanted, {
+    async copyTo(target, snapshots, onSnapshot) {
+      const copy = copies[target.index] as CopyConfig;
+      const password = await stack.secrets(copy.repository.password, `copies[${target.index}].repository.password`);
+      const r = await copyToRepository(opened.repo, { location: copy.repository.url, password }, snapshots.map((s) => byId.get(s.id) as Snapshot), {
         signal: opts.signal,
         env: opts.env,
         retryLockMs: opts.retryLockMs,
         onLockWait: opts.log.warn,
-        onProgress: opts.onProgress ? (p) => opts.onProgress?.(where, p) : undefined,
-        onSnapshot: (e) => void (e.copied ? done.copied++ : done.skipped++),
+        onProgress: opts.onProgress ? (p) => opts.onProgress?.(target.displayLocation, p) : undefined,
+        onSnapshot: (e) => onSnapshot(e.copied),
       });
-      opts.log.info(`copy to ${r.repository}: ${r.copied.length} snapshot(s) copied, ${r.skipped.length} already there`);
-      results.push({ repository: r.repository, status: 'ok', copied: r.copied.length, skipped: r.skipped.length, blobs_copied: r.blobsCopied, bytes_copied: r.bytesCopied, duration_ms: r.duration_ms });
-    } catch (err) {
-      // Cancellation ends the run; any other failure is this target's alone.
-      if (opts.signal.aborted) throw err;
-      const message = errorMessage(err);
-      opts.log.warn(`copy to ${where} failed: ${message}${err instanceof LifeboatError && err.hint ? ` (${err.hint})` : ''}`);
-      results.push({ repository: where, status: 'failed', copied: done.copied, skipped: done.skipped, duration_ms: Date.now() - started, error: message });
-    }
-  }
-  return results;
+      return { repository: r.repository, copied: r.copied.length, skipped: r.skipped.length, blobsCopied: r.blobsCopied, bytesCopied: r.bytesCopied };
+    },
+    log: opts.log,
+    now: () => nowMs(),
+  }, opts.signal);
 }
 
-/** Puts copy results into a backup report; a failed copy turns an ok run into a partial one. */
-export function addCopiesToReport(report: RunReport, results: readonly CopyResult[]): RunReport {
-  report.copies = results.map((c) => ({ repository: c.repository, status: c.status, copied: c.copied, skipped: c.skipped, ...(c.error === undefined ? {} : { error: c.error }) }));
-  if (report.status === 'ok' && results.some((c) => c.status === 'failed')) report.status = 'partial';
-  return report;
-}
+export { addCopiesToReport };
+export type { CopyResult };

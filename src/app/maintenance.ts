@@ -8,8 +8,8 @@
 import { LifeboatError } from '../core/errors.ts';
 import { checkRepository } from '../repo/checker/checker.ts';
 import type { CheckOptions } from '../repo/checker/checker.ts';
-import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../repo/forget/policy.ts';
-import type { ExpirePolicy } from '../repo/forget/policy.ts';
+import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../ops/retention-policy.ts';
+import type { ExpirePolicy } from '../ops/retention-policy.ts';
 import { describeLock, listLocks } from '../repo/lock/lock.ts';
 import { executePrune, planPrune } from '../repo/pruner/pruner.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
@@ -18,6 +18,7 @@ import { openRepositoryAt } from './open-repository.ts';
 import type { Stack, StackOptions } from './stack.ts';
 import { syncCopies } from './copies.ts';
 import type { CopyResult } from './copies.ts';
+import { nowDate } from '../util/clock.ts';
 
 export interface RepositoryProbe {
   snapshots: Array<{ id: string; time: Date; source: string }>;
@@ -32,7 +33,7 @@ export async function probeRepository(stack: Stack, opts: { signal: AbortSignal;
   const password = await stack.secrets(stack.loaded.config.repository.password, 'repository.password');
   const opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: 'none', loadIndex: false, signal: opts.signal, env: opts.env });
   try {
-    const now = opts.now ?? new Date();
+    const now = opts.now ?? nowDate();
     const all = await listSnapshots(opened.repo, { signal: opts.signal, onError: () => undefined });
     const snapshots = all.flatMap((s) => {
       const tag = (s.tags ?? []).find((t) => t.startsWith('source:'));
@@ -114,7 +115,7 @@ export async function pruneStack(stack: Stack, opts: { signal: AbortSignal; now?
       if (isEmptyPolicy(policy)) continue;
       const mine = all.filter((s) => (s.tags ?? []).includes(`source:${name}`));
       for (const [, snaps] of groupSnapshots(mine, { host: true })) {
-        for (const d of applyPolicy(snaps, policy, opts.now ?? new Date())) {
+        for (const d of applyPolicy(snaps, policy, opts.now ?? nowDate())) {
           if (d.keep) continue;
           await repo.storage.remove({ type: 'snapshots', name: d.snapshot.id }, { signal: opts.signal });
           removed++;

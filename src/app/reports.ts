@@ -9,6 +9,7 @@ import path from 'node:path';
 import { LifeboatError, errorMessage } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
 import type { ReportEnvelope, ReportKind } from '../ops/run-report.ts';
+import { nowDate } from '../util/clock.ts';
 
 /**
  * Writes a report; a failure (a full or read-only state dir) is one LifeboatError naming the
@@ -64,7 +65,7 @@ export async function loadLatestReport<T>(stateDir: string, kind: ReportKind): P
 
 /** The envelope of a run that started at `started` and ends now. */
 export function reportEnvelope<K extends ReportKind>(kind: K, started: Date, repository: string): ReportEnvelope<K> {
-  const finished = new Date();
+  const finished = nowDate();
   return {
     kind,
     lifeboat_version: VERSION,

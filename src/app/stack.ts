@@ -17,17 +17,21 @@ import { localRunner } from '../transport/local-runner.ts';
 import { runBackup } from '../ops/backup-run.ts';
 import type { PlannedSource } from '../ops/backup-run.ts';
 import { runRestore } from '../ops/restore-run.ts';
-import type { PlannedRestore } from '../ops/restore-run.ts';
 import { overallStatus } from '../ops/run-report.ts';
 import type { RunReport, SourceRunResult } from '../ops/run-report.ts';
-import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
-import { SnapshotReader, SnapshotWriter } from './artifact-store.ts';
+import type { SnapshotStore } from '../core/snapshot-store.ts';
+import { createRepositorySnapshotStore } from '../repo/stack/repository-snapshot-store.ts';
+import { PRE_RESTORE_TAG, toStackSnapshot } from '../repo/stack/tags.ts';
+import { chooseSnapshots as choose } from '../ops/snapshot-choice.ts';
+import { planRestore } from '../ops/restore-plan.ts';
+import type { RestorePlan, RestoreRequest as PlanRequest } from '../ops/restore-plan.ts';
 import { runHooks } from './hooks.ts';
 import { reportEnvelope, saveRunReport } from './reports.ts';
 import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
+import { nowDate, nowMs } from '../util/clock.ts';
 
 export interface StackOptions {
   configFile?: string;
@@ -100,18 +104,33 @@ function report(kind: RunReport['kind'], started: Date, repository: string, sour
 }
 
 /** The tag of the snapshot a restore takes of the live data it is about to replace. */
-export const PRE_RESTORE_TAG = 'pre-restore';
+export { PRE_RESTORE_TAG };
+export type { RestorePlan };
+
+export interface RestoreRequest extends PlanRequest {
+  /** The sources to restore (default all, in dependency order). */
+  only?: string[];
+}
+
+// One store per opened repository, so a restore reads the snapshots its plan listed.
+const stores = new WeakMap<OpenedRepository, SnapshotStore>();
+
+/** The stack snapshots of an opened repository (the SnapshotStore port over it). */
+export function snapshotStoreOf(opened: OpenedRepository): SnapshotStore {
+  let store = stores.get(opened);
+  if (!store) stores.set(opened, (store = createRepositorySnapshotStore(opened.repo)));
+  return store;
+}
 
 /** Backs up one source into a stack snapshot; resolves when the snapshot is written. */
-async function backupInto(stack: Stack, opened: OpenedRepository, source: Source, opts: StackOptions, extraTags: string[] = []): Promise<string> {
-  const w = new SnapshotWriter(opened.repo, { name: source.name, type: source.type }, opts.signal);
-  const tags = [...(stack.sources.get(source.name)?.config.tags ?? []), ...extraTags];
+async function backupInto(stack: Stack, opened: OpenedRepository, source: Source, opts: StackOptions, isSafety = false): Promise<string> {
+  const w = snapshotStoreOf(opened).openWriter({ name: source.name, type: source.type }, { signal: opts.signal });
   const outcome = await source.backup(w, contextFor(source, opts));
-  return (await w.commit(outcome, { tags })).snapshotId;
+  return (await w.commit(outcome, { tags: stack.sources.get(source.name)?.config.tags, isSafety })).snapshotId;
 }
 
 export async function backupStack(stack: Stack, opts: StackOptions & { only?: string[]; onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
-  const started = new Date();
+  const started = nowDate();
   const names = selectSources(stack, opts.only);
   const opened = await stack.openRepository('shared');
   try {
@@ -123,13 +142,13 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
       plan,
       {
         openSession: (source) => {
-          const w = new SnapshotWriter(opened.repo, { name: source.name, type: source.type }, opts.signal);
+          const w = snapshotStoreOf(opened).openWriter({ name: source.name, type: source.type }, { signal: opts.signal });
           const tags = stack.sources.get(source.name)?.config.tags;
           return { sink: w, commit: (outcome) => w.commit(outcome, { tags }) };
         },
         runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
         context: (source) => contextFor(source, opts),
-        now: () => Date.now(),
+        now: () => nowMs(),
       },
       { concurrency: stack.loaded.config.concurrency, signal: opts.signal, onSourceDone: opts.onSourceDone },
     );
@@ -143,92 +162,42 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
   }
 }
 
-export interface RestoreRequest {
-  only?: string[];
-  snapshot?: string;
-  at?: Date;
-  to?: string;
-  /** Skip the pre-restore safety snapshot of in-place restores (`--no-safety-snapshot`). */
-  noSafetySnapshot?: boolean;
-  /** Only snapshots of these hosts (any of them); empty or absent: any host, as restic. */
-  hosts?: readonly string[];
-}
-
 /**
- * Latest snapshot per source (or the given one / the latest at a time / of the given hosts).
- * Like restic, no host is preferred by default: on a shared repository the caller shows each
- * snapshot's host so a restore from another machine's backup is never silent. Safety
- * snapshots (tag `pre-restore`) hold what a restore replaced: they are chosen only by ID,
- * never as "latest", or undoing a restore would be what the next restore or drill picks.
+ * Latest snapshot per source (or the given one / the latest at a time / of the given hosts);
+ * the rules are ops/snapshot-choice's.
  */
-export function chooseSnapshots(stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
-  const chosen = new Map<string, Snapshot>();
-  if (req.snapshot && req.snapshot !== 'latest') {
-    const matches = all.filter((s) => s.id.startsWith(req.snapshot as string));
-    if (matches.length !== 1) throw new NotFoundError(matches.length === 0 ? `no snapshot with ID ${req.snapshot}` : `snapshot ID ${req.snapshot} is ambiguous`);
-    const snap = matches[0] as Snapshot;
-    const tag = (snap.tags ?? []).find((t) => t.startsWith('source:'));
-    const src = tag?.slice('source:'.length);
-    if (!src || !names.includes(src)) throw new UsageError(`snapshot ${req.snapshot} is not a snapshot of ${names.join(', ')}`, { hint: 'use --only with the snapshot\'s source' });
-    chosen.set(src, snap);
-    return chosen;
-  }
-  for (const n of names) {
-    const mine = all.filter((s) => (s.tags ?? []).includes(`source:${n}`)
-      && !(s.tags ?? []).includes(PRE_RESTORE_TAG)
-      && (!req.at || s.date.getTime() <= (req.at as Date).getTime())
-      && (!req.hosts?.length || req.hosts.includes(s.hostname ?? '')));
-    const last = mine.at(-1);
-    if (last) chosen.set(n, last);
-  }
-  return chosen;
-}
-
-export interface RestorePlan {
-  items: PlannedRestore[];
-  missing: string[];
-  /** The chosen snapshots by ID, so the restore need not list the repository again. */
-  snapshots: ReadonlyMap<string, Snapshot>;
+export function chooseSnapshots(_stack: Stack, all: readonly Snapshot[], names: readonly string[], req: RestoreRequest): Map<string, Snapshot> {
+  const byId = new Map(all.map((s) => [s.id, s]));
+  const chosen = choose(all.map(toStackSnapshot).filter((s) => s !== undefined), names, req);
+  return new Map([...chosen].map(([n, s]) => [n, byId.get(s.id) as Snapshot]));
 }
 
 export async function planStackRestore(stack: Stack, opened: OpenedRepository, req: RestoreRequest): Promise<RestorePlan> {
-  const names = selectSources(stack, req.only);
-  if (req.to && names.length !== 1) throw new UsageError('--to needs exactly one source', { hint: 'add --only NAME' });
-  const all = await listSnapshots(opened.repo, { onError: () => undefined });
-  const chosen = chooseSnapshots(stack, all, names, req);
-  const items: PlannedRestore[] = [];
-  const missing: string[] = [];
-  for (const n of names) {
-    const snap = chosen.get(n);
-    if (!snap) {
-      if (!req.snapshot) missing.push(n);
-      continue;
-    }
+  const candidates = selectSources(stack, req.only).map((n) => {
     const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
-    const to = req.to ?? s.config.restore?.to;
-    items.push({ source: s.source, snapshotId: snap.id, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to, safetySnapshot: !to && !req.noSafetySnapshot });
-  }
-  return { items, missing, snapshots: new Map([...chosen.values()].map((snap) => [snap.id, snap])) };
+    return { source: s.source, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to: s.config.restore?.to };
+  });
+  return planRestore(snapshotStoreOf(opened), candidates, req);
 }
 
 export async function restoreStack(stack: Stack, opened: OpenedRepository, plan: RestorePlan, opts: StackOptions & { onSourceDone?: (r: SourceRunResult) => void }): Promise<RunReport> {
-  const started = new Date();
+  const started = nowDate();
   const results = await runRestore(
     plan.items,
     {
       openReader: async (p) => {
         const snap = plan.snapshots.get(p.snapshotId);
         if (!snap) throw new NotFoundError(`snapshot ${p.snapshotId} is not in the restore plan`);
-        const reader = await SnapshotReader.open(opened.repo, snap, p.source.name, opts.signal);
+        const reader = await snapshotStoreOf(opened).openReader(snap, { signal: opts.signal });
         return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
       },
       runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
       takeSafetySnapshot: async (p) => {
         opts.log.info(`${p.source.name}: safety snapshot of the live data before the restore`);
-        return backupInto(stack, opened, p.source, opts, [PRE_RESTORE_TAG]);
+        return backupInto(stack, opened, p.source, opts, true);
       },
       context: (source) => contextFor(source, opts),
-      now: () => Date.now(),
+      now: () => nowMs(),
     },
     { signal: opts.signal, onSourceDone: opts.onSourceDone },
   );

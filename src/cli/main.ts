@@ -16,6 +16,7 @@ import { Output } from './output.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { commandNames, loadCommands } from './commands/index.ts';
 import { addExamples } from './examples.ts';
+import { locationExamples } from '../storage/registry.ts';
 import { VERSION } from '../version.ts';
 
 export interface MainOptions {
@@ -58,7 +59,7 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .description('Back up every data store of a stack into a restic-format repository; restore and drill it.')
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--json', 'print machine-readable JSON instead of text').default(false))
-    .addOption(new Option('-r, --repo <url>', 'repository (local:/path, /path; env LIFEBOAT_REPOSITORY)'))
+    .addOption(new Option('-r, --repo <url>', `repository (${locationExamples()}, or a plain path; env LIFEBOAT_REPOSITORY)`))
     .addOption(new Option('-c, --config <file>', 'lifeboat.yml to use (env LIFEBOAT_CONFIG)'))
     .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))

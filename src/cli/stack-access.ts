@@ -11,6 +11,7 @@ import type { CliContext } from './context.ts';
 import type { ReportKind, SourceRunResult } from '../ops/run-report.ts';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { formatBytes, formatDuration } from './output.ts';
+import { nowDate } from '../util/clock.ts';
 
 export async function stackOptions(ctx: CliContext): Promise<StackOptions> {
   const g = ctx.globals();
@@ -31,7 +32,7 @@ const REPORTED: ReadonlySet<string> = new Set<ReportKind>(['backup', 'restore', 
  * leaves one, saying why, so that `lifeboat report` never shows the last good run as current.
  */
 export async function withStack<T>(ctx: CliContext, fn: (stack: Stack, opts: StackOptions) => Promise<T>): Promise<T> {
-  const started = new Date();
+  const started = nowDate();
   const opts = await stackOptions(ctx);
   const { openStack } = await import('../app/stack.ts');
   const stack = await openStack(opts);

@@ -7,7 +7,7 @@
  *   repository.url and copies[].repository.url   when `local:PATH` or a bare path (→ `local:/abs`)
  *   state_dir
  *   every secret reference `{ file: PATH }`       (wherever a secret is expected)
- *   the path keys of each source type             (PATH_KEYS below, or the type's own `pathKeys`)
+ *   the path keys each source type declares       (its `pathKeys`)
  * Remote URLs (s3:, rest:, …), hook commands and exclude patterns are left as written.
  */
 import os from 'node:os';
@@ -15,20 +15,6 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { childSchema, isSecretRefSchema, isSecretRefValue } from './schema.ts';
 import type { SourceConfig, SourceTypes } from './schema.ts';
-
-/**
- * The keys of each source type that hold paths (a string or a list of strings), as dotted
- * paths inside the source. A type may also declare them itself as `pathKeys`, which wins.
- * A key written `program:KEY` names a program: resolved only when it contains a "/", so that a
- * bare name is still looked up in PATH, as a shell would.
- */
-export const PATH_KEYS: Readonly<Record<string, readonly string[]>> = {
-  files: ['paths', 'restore.to'],
-  sqlite: ['path', 'restore.to'],
-  postgres: ['bin_dir'],
-  mysql: ['bin_dir', 'connection.socket'],
-  redis: ['tls.ca_file', 'data_dir', 'program:redis_server_bin'],
-};
 
 export function homeDir(env: NodeJS.ProcessEnv): string {
   return env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
@@ -75,10 +61,9 @@ export function resolveSecretFiles(schema: z.ZodType, value: unknown, baseDir: s
   }
 }
 
-/** The path keys of one source, from its type's own `pathKeys` or the PATH_KEYS table. */
+/** The path keys of one source, as its type declares them. */
 export function pathKeysOf(type: string, types: SourceTypes): readonly string[] {
-  const declared = (types.get(type) as { pathKeys?: readonly string[] } | undefined)?.pathKeys;
-  return declared ?? PATH_KEYS[type] ?? [];
+  return types.get(type)?.pathKeys ?? [];
 }
 
 /** Makes the path keys of one source absolute. Mutates `source`. */

@@ -22,6 +22,7 @@ import type { SourceType } from '../sources/source-kit.ts';
 import { sourceTypes } from '../sources/registry.ts';
 import { daemonSchema, notificationSchema } from './daemon-schema.ts';
 import type { DaemonConfig, NotificationConfig } from './daemon-schema.ts';
+import { locationExamples } from '../storage/registry.ts';
 
 /** The source types a schema is composed from, by their `type:` value. */
 export type SourceTypes = ReadonlyMap<string, SourceType<never>>;
@@ -32,7 +33,7 @@ export const SOURCE_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 export const DEFAULT_CONCURRENCY = 2;
 
 export const repositorySchema = z.strictObject({
-  url: z.string().min(1).describe('local:/path, s3:https://host/bucket/prefix or rest:http://host:8000/; a relative local path is relative to lifeboat.yml'),
+  url: z.string().min(1).describe(`${locationExamples()}; a relative local path is relative to lifeboat.yml`),
   password: secretRefSchema,
 }).describe('A repository and the reference to its password (never the password itself)');
 

@@ -10,9 +10,10 @@ import { secretRefSchema } from '../sources/source-kit.ts';
 import type { SourceType } from '../sources/source-kit.ts';
 import type { SourceTypes } from './schema.ts';
 
-function fake(type: string, keys: z.ZodRawShape): SourceType<never> {
+function fake(type: string, keys: z.ZodRawShape, pathKeys?: readonly string[]): SourceType<never> {
   return {
     type,
+    pathKeys,
     description: `fake ${type} source`,
     keys,
     create() {
@@ -33,8 +34,8 @@ export const fakeTypes: SourceTypes = new Map([
   }),
   fake('redis', { url: z.string(), password: secretRefSchema.optional() }),
   // Like the real files type, insists on absolute paths: the loader resolves them first.
-  fake('files', { paths: z.array(z.string().refine((p) => path.isAbsolute(p), { error: 'an absolute path' })).min(1), exclude: z.array(z.string()).optional() }),
-  fake('sqlite', { path: z.string() }),
+  fake('files', { paths: z.array(z.string().refine((p) => path.isAbsolute(p), { error: 'an absolute path' })).min(1), exclude: z.array(z.string()).optional() }, ['paths', 'restore.to']),
+  fake('sqlite', { path: z.string() }, ['path', 'restore.to']),
 ].map((t) => [t.type, t]));
 
 /** Writes `text` as lifeboat.yml in `dir` and returns its path. */

@@ -39,7 +39,11 @@ export interface ArtifactSink {
 export interface ArtifactReader {
   /** Names of the artifacts in the snapshot (excluding manifest.json). */
   list(): readonly ArtifactInfo[];
-  /** The bytes of one artifact, each blob verified as it is read. */
+  /**
+   * The bytes of one artifact, each blob verified as it is read. Each piece is the consumer's
+   * own (nothing else keeps it): one that is done with a piece may free it at once
+   * (util/memory's `release`, as a write to a child's stdin does in its callback).
+   */
   open(name: string): AsyncIterable<Uint8Array>;
   /** Restores the file tree stored by putFiles into `targetDir`, keeping absolute paths below it. */
   restoreFiles(targetDir: string, opts?: { stripPrefix?: boolean }): Promise<{ files: number; bytes: number }>;

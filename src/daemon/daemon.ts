@@ -16,7 +16,7 @@ import { displayLocation } from '../app/copies.ts';
 import type { Stack, StackOptions } from '../app/stack.ts';
 import { parseDurationMs } from '../config/daemon-schema.ts';
 import type { Clock } from '../util/clock.ts';
-import { systemClock } from '../util/clock.ts';
+import { nowDate, systemClock } from '../util/clock.ts';
 import { jobsFromConfig } from './jobs.ts';
 import { runJob } from './job-runner.ts';
 import type { JobOutcome } from './job-runner.ts';
@@ -191,7 +191,7 @@ export class Daemon {
     this.#live.set(id, live);
     this.#emit({ type: 'run_started', run_id: id, job: job.id, trigger: ctx.trigger, attempt: ctx.attempt, at: started.toISOString() });
     const push = (line: string): void => {
-      const stamped = `${new Date().toISOString()} ${line}`;
+      const stamped = `${nowDate().toISOString()} ${line}`;
       live.lines.push(stamped);
       if (live.lines.length > MAX_LOG_LINES) live.lines.shift();
       this.#emit({ type: 'run_log', run_id: id, job: job.id, line: stamped });

@@ -12,6 +12,7 @@ import { collectMetrics } from './metrics.ts';
 import type { MetricFamily } from './prometheus-text.ts';
 import { RunCatalog } from './run-catalog.ts';
 import type { JobKind } from './scheduler.ts';
+import { nowDate } from '../util/clock.ts';
 
 interface AnyReport {
   started_at: string;
@@ -24,7 +25,7 @@ interface AnyReport {
 
 const STATUS: Record<string, 'ok' | 'partial' | 'failed'> = { ok: 'ok', pass: 'ok', partial: 'partial', failed: 'failed', fail: 'failed' };
 
-export async function metricsFromReports(stack: Stack, now: Date = new Date()): Promise<MetricFamily[]> {
+export async function metricsFromReports(stack: Stack, now: Date = nowDate()): Promise<MetricFamily[]> {
   const catalog = RunCatalog.open(':memory:');
   try {
     const names = stack.loaded.sources.map((s) => s.name);

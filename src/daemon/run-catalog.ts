@@ -15,6 +15,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { JobKind, SkipReason, Trigger } from './scheduler.ts';
+import { nowDate } from '../util/clock.ts';
 
 export type RunStatus = 'running' | 'ok' | 'partial' | 'failed' | 'skipped';
 
@@ -121,7 +122,7 @@ export class RunCatalog {
   }
 
   /** Opens (creating) `<stateDir>/daemon.db`; `:memory:` for tests. */
-  static open(stateDir: string | ':memory:', now: Date = new Date()): RunCatalog {
+  static open(stateDir: string | ':memory:', now: Date = nowDate()): RunCatalog {
     let file: string = stateDir;
     if (stateDir !== ':memory:') {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });

@@ -110,3 +110,8 @@ export async function runDrill(plan: readonly PlannedDrill[], deps: DrillDeps, o
   }
   return out;
 }
+
+/** A drill passes only when every drilled source passed (a skipped one fails it: it proved nothing). */
+export function drillVerdict(results: readonly DrillResult[]): 'pass' | 'fail' {
+  return results.every((r) => r.status === 'pass') ? 'pass' : 'fail';
+}

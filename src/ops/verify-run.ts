@@ -61,3 +61,31 @@ export async function verifyOne(p: PlannedVerify, deps: VerifyDeps): Promise<Ver
     duration_ms: deps.now() - t0,
   };
 }
+
+/** What the repository check found, as a verify report states it. */
+export interface RepositoryCheckSummary {
+  ok: boolean;
+  errors: number;
+  warnings: number;
+  packs_read: number;
+  messages: string[];
+}
+
+/**
+ * Verifies the planned sources one after the other (each reads its artifacts to their end) and
+ * judges the run: ok only when the repository check and every source are.
+ */
+export async function runVerify(
+  plan: readonly PlannedVerify[],
+  check: RepositoryCheckSummary,
+  deps: VerifyDeps,
+  opts: { onSourceDone?: (r: VerifySourceResult) => void } = {},
+): Promise<{ status: 'ok' | 'failed'; repository_check: RepositoryCheckSummary; sources: VerifySourceResult[] }> {
+  const sources: VerifySourceResult[] = [];
+  for (const p of plan) {
+    const r = await verifyOne(p, deps);
+    sources.push(r);
+    opts.onSourceDone?.(r);
+  }
+  return { status: check.ok && sources.every((r) => r.status === 'ok') ? 'ok' : 'failed', repository_check: check, sources };
+}

@@ -43,6 +43,7 @@ import { parseNs } from '../util/time.ts';
 import { setLinkTimes, setTimesFd } from './file-times.ts';
 import type { BlobLocation } from './index/master-index.ts';
 import type { Repository } from './repository.ts';
+import { READ_AHEAD, readContent } from './content-reader.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
 import { unixPermFromGoMode, unsafeName } from './tree/node.ts';
 import { fsPath } from './tree/raw-names.ts';
@@ -82,8 +83,6 @@ const SEGMENT_BYTES = 2 * 1024 * 1024;
 const SEGMENT_GAP = 64 * 1024;
 /** Ranged reads being loaded or decoded at once. */
 const SEGMENT_CONCURRENCY = 4;
-/** Blobs of one file loaded ahead of the one being written. */
-const READ_AHEAD = 4;
 /** Files of several blobs queued for the streaming lane before the walk waits for it. */
 const STREAM_QUEUE = 64;
 
@@ -576,24 +575,8 @@ export class Restorer {
   }
 
   /** The blobs of `ids` in order, each verified, with up to READ_AHEAD loads in flight. */
-  async *#blobs(ids: readonly string[]): AsyncGenerator<Buffer> {
-    const inFlight: Array<Promise<Buffer>> = [];
-    let next = 0;
-    const fill = (): void => {
-      while (next < ids.length && inFlight.length < READ_AHEAD) {
-        // The codec thread has the most of a large file's work: this thread helps when it is full.
-        const p = this.#repo.loadBlob('data', ids[next++] as string, { signal: this.#opts.signal, helpInline: true });
-        p.catch(() => undefined); // awaited in order below; an early failure is not unhandled
-        inFlight.push(p);
-      }
-    };
-    fill();
-    while (inFlight.length > 0) {
-      this.#cancelled();
-      const data = await (inFlight.shift() as Promise<Buffer>);
-      fill();
-      yield data;
-    }
+  #blobs(ids: readonly string[]): AsyncGenerator<Buffer> {
+    return readContent(this.#repo, ids, { signal: this.#opts.signal, readAhead: READ_AHEAD, beforeEach: () => this.#cancelled() });
   }
 
   /** Restores one node that is not queued: a symlink, or a file or directory on its own. */

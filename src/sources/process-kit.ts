@@ -7,6 +7,7 @@
 import { PassThrough } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
+import { nowMs } from '../util/clock.ts';
 
 export interface Finished {
   readonly code: number | null;
@@ -115,15 +116,15 @@ const STOP_GRACE_MS = 2000;
  */
 export function watchIdle(cmd: RunningCommand, idleMs: number): RunningCommand {
   const out = new PassThrough();
-  let last = Date.now();
+  let last = nowMs();
   let stalled = false;
-  cmd.stdout.on('data', () => (last = Date.now()));
+  cmd.stdout.on('data', () => (last = nowMs()));
   cmd.stdout.on('error', (err) => out.destroy(err));
   cmd.stdout.pipe(out);
   const timer = setInterval(() => {
     // Output waiting for the reader: the slow side is ours.
-    if (out.readableLength > 0 || out.writableLength > 0 || cmd.stdout.readableLength > 0) last = Date.now();
-    if (Date.now() - last < idleMs) return;
+    if (out.readableLength > 0 || out.writableLength > 0 || cmd.stdout.readableLength > 0) last = nowMs();
+    if (nowMs() - last < idleMs) return;
     stalled = true;
     clearInterval(timer);
     cmd.kill('SIGTERM');

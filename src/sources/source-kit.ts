@@ -160,5 +160,12 @@ export interface SourceType<C = Record<string, unknown>> {
   /** One line for docs and `lifeboat config check`. */
   readonly description: string;
   readonly keys: z.ZodRawShape;
+  /**
+   * The keys that hold file system paths (a string or a list), as dotted paths inside the
+   * source (`restore.to`); the loader makes them absolute, relative to lifeboat.yml. A key
+   * written `program:KEY` names a program: resolved only when it contains a "/", so a bare
+   * name is still looked up in PATH, as a shell would.
+   */
+  readonly pathKeys?: readonly string[];
   create(name: string, config: C, deps: SourceDeps): import('../core/source.ts').Source;
 }

@@ -2,6 +2,7 @@
  * RFC 3339 timestamps with nanoseconds, as Go's time package writes them (restic's trees and
  * snapshots). JS Dates hold milliseconds only; file times keep their nanoseconds as bigint.
  */
+import { nowDate } from './clock.ts';
 
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
@@ -94,7 +95,7 @@ const POINT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d
  * = local midnight), `now`, or a time back from `now` (`2h ago`, `3d ago`, `90m ago`, `1h30m ago`;
  * units s m h d w). Throws RangeError saying which forms are accepted.
  */
-export function parseTimeArg(text: string, now: Date = new Date()): Date {
+export function parseTimeArg(text: string, now: Date = nowDate()): Date {
   const s = text.trim();
   if (/^now$/i.test(s)) return new Date(now.getTime());
   const rel = /^((?:\d+[smhdw])+)\s*ago$/i.exec(s.replace(/(\d+)\s*([smhdw])\b\s*/gi, '$1$2'));

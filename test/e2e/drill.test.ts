@@ -20,7 +20,8 @@ import type { TempDir } from '../support/tmp.ts';
 import { Repository } from '../../src/repo/repository.ts';
 import { createLocalStorage } from '../../src/storage/local/local-storage.ts';
 import { listSnapshots } from '../../src/repo/snapshot/snapshot.ts';
-import { SnapshotReader, SnapshotWriter } from '../../src/app/artifact-store.ts';
+import { SnapshotReader } from '../../src/repo/stack/stack-reader.ts';
+import { SnapshotWriter } from '../../src/repo/stack/stack-writer.ts';
 
 const LB_PW = 'drill-test-pw';
 

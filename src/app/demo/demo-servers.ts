@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
+import { nowMs } from '../../util/clock.ts';
 
 export interface DemoServer {
   readonly kind: 'postgres' | 'redis';
@@ -46,8 +47,8 @@ export function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, timeoutMs: number, what: string, logFile: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
+  const end = nowMs() + timeoutMs;
+  while (nowMs() < end) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {

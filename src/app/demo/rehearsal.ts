@@ -15,7 +15,7 @@ import path from 'node:path';
 import { LifeboatError } from '../../core/errors.ts';
 import { formatBytes } from '../../util/format.ts';
 import { Repository } from '../../repo/repository.ts';
-import { createLocalStorage } from '../../storage/local/local-storage.ts';
+import { openStorage } from '../repository-url.ts';
 import type { RunReport } from '../../ops/run-report.ts';
 import { backupStack, openStack, planStackRestore, restoreStack } from '../stack.ts';
 import type { StackOptions } from '../stack.ts';
@@ -135,7 +135,7 @@ export async function runRehearsal(opts: { env: NodeJS.ProcessEnv; signal: Abort
         // A random demo password: the repository is thrown away at the end.
         const password = randomBytes(16).toString('base64url');
         await writeFile(path.join(scratch, 'repository.password'), password + '\n', { mode: 0o600 });
-        await step('init repository', () => Repository.init(createLocalStorage(path.join(scratch, 'repository')), password, { scrypt: { N: 4096, r: 8, p: 1 } }), (r) => `restic format v${r.config.version}`);
+        await step('init repository', async () => Repository.init(await openStorage(path.join(scratch, 'repository')), password, { scrypt: { N: 4096, r: 8, p: 1 } }), (r) => `restic format v${r.config.version}`);
         ui.line(`  (lifeboat.yml written to ${configFile})`);
 
         const sopts: StackOptions = { configFile, env: opts.env, signal: opts.signal, log: { info: (m) => ui.progress(m), warn: (m) => ui.warn(m) } };

@@ -9,7 +9,7 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import type { BackupSummary } from '../../repo/archiver/archiver.ts';
 import { listSnapshots } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
@@ -19,6 +19,7 @@ import { collect, etaText, rateLine } from './common.ts';
 import { scanTotals } from '../../util/scan.ts';
 import { releasing } from '../../util/memory.ts';
 import type { ScanTotals } from '../../util/scan.ts';
+import { nowMs } from '../../util/clock.ts';
 
 interface BackupFlags {
   stdin?: boolean;
@@ -80,7 +81,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
       if (flags.only) throw new UsageError('--only selects sources of lifeboat.yml; it takes no paths');
       if (flags.stdin && paths.length > 0) throw new UsageError('--stdin takes no paths');
       const tags = flags.tag.flatMap((t) => t.split(',')).filter(Boolean);
-      const started = Date.now();
+      const started = nowMs();
       await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
         let lastDraw = 0;
         const exclude = flags.exclude.length > 0 ? (abs: string) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined;
@@ -91,7 +92,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           signal: ctx.signal,
           exclude,
           onProgress: (p) => {
-            const now = Date.now();
+            const now = nowMs();
             if (now - lastDraw < 200) return;
             lastDraw = now;
             const pct = totals && totals.bytes > 0 ? `${Math.min(100, (100 * p.bytesRead) / totals.bytes).toFixed(1)}%  ` : '';
@@ -118,12 +119,12 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           if (!flags.force) parent = await findParent(repo, snapPaths, host, flags.parent);
           // No earlier snapshot of these paths: every file is new, so the codec thread will be
           // needed; it loads while the walk starts instead of after the first 16 MiB.
-          if (!parent && !flags.force) CodecPool.shared().prestart();
+          if (!parent && !flags.force) expectBulkData();
           tree = await archiver.saveTargets(snapPaths, parent);
         }
         const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });
         ctx.out.clearProgress();
-        printSummary(ctx, archiver.summary, id, Date.now() - started, parent);
+        printSummary(ctx, archiver.summary, id, nowMs() - started, parent);
         if (archiver.summary.errors.length > 0) ctx.setExitCode(3);
       });
     });

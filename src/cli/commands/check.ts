@@ -4,9 +4,10 @@ import type { CliContext } from '../context.ts';
 import { IntegrityError, LifeboatError, UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { checkRepository } from '../../repo/checker/checker.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import type { CheckOptions, Damage } from '../../repo/checker/checker.ts';
 import { formatBytes, formatDuration } from '../output.ts';
+import { nowMs } from '../../util/clock.ts';
 
 export function parseSubset(v: string): NonNullable<CheckOptions['readDataSubset']> {
   const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
@@ -61,9 +62,9 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .option('--read-data-subset <subset>', 'read a subset of packs: N% or n/t')
     .option('--no-lock', 'do not lock the repository (when it cannot be locked: full disk, read-only; a backup running meanwhile may show as damage)')
     .action(async (flags: { readData?: boolean; readDataSubset?: string; lock: boolean }) => {
-      const started = Date.now();
+      const started = nowMs();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
-      if (flags.readData || subset) CodecPool.shared().prestart();
+      if (flags.readData || subset) expectBulkData();
       // Exclusive, as restic's check: a backup in progress has packs not yet indexed and an
       // index not yet complete, which would read as damage.
       await withRepository(ctx, { lock: flags.lock ? 'exclusive' : 'none', loadIndex: false }, async ({ repo }) => {
@@ -77,7 +78,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
         ctx.out.result({ message_type: 'check', ...report, ok: report.errors.length === 0 });
         for (const w of report.warnings) ctx.out.warn(describe(w));
         ctx.out.line(`checked ${report.snapshots} snapshots, ${report.trees} trees, ${report.packs} packs, ${report.blobs} blobs` +
-          (report.packsRead > 0 ? `; read ${report.packsRead} packs (${formatBytes(report.bytesRead)})` : '') + ` in ${formatDuration(Date.now() - started)}`);
+          (report.packsRead > 0 ? `; read ${report.packsRead} packs (${formatBytes(report.bytesRead)})` : '') + ` in ${formatDuration(nowMs() - started)}`);
         if (report.errors.length > 0) {
           for (const e of report.errors) ctx.out.line(`error: ${describe(e)}`);
           const first = report.errors[0] as Damage;

@@ -10,6 +10,7 @@ import type { CliContext } from '../context.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { stackOptions } from '../stack-access.ts';
 import type { Stack, StackOptions } from '../../app/stack.ts';
+import { nowDate } from '../../util/clock.ts';
 
 interface DaemonFlags {
   listen?: string;
@@ -29,9 +30,9 @@ async function runDaemon(ctx: CliContext, flags: DaemonFlags): Promise<void> {
   const json = ctx.globals().json;
   const quiet = ctx.globals().quiet;
   const logLine = (level: 'info' | 'warn', message: string): void => {
-    if (json) ctx.out.result({ time: new Date().toISOString(), level, message });
-    else if (level === 'warn') ctx.out.warn(`${new Date().toISOString()} ${message}`);
-    else if (!quiet) ctx.out.line(`${new Date().toISOString()} ${message}`);
+    if (json) ctx.out.result({ time: nowDate().toISOString(), level, message });
+    else if (level === 'warn') ctx.out.warn(`${nowDate().toISOString()} ${message}`);
+    else if (!quiet) ctx.out.line(`${nowDate().toISOString()} ${message}`);
   };
   const log = { info: (m: string) => logLine('info', m), warn: (m: string) => logLine('warn', m) };
   const base = await stackOptions(ctx);

@@ -11,16 +11,17 @@ import type { RehearsalUi } from '../../app/demo/rehearsal.ts';
 import { VERSION } from '../../version.ts';
 import { formatDuration } from '../output.ts';
 import { printResults } from '../stack-access.ts';
+import { nowMs } from '../../util/clock.ts';
 
 export function rehearsalUi(ctx: CliContext): RehearsalUi {
   const out = ctx.out;
   return {
     async step(name, fn, describe = () => '') {
-      const t0 = Date.now();
+      const t0 = nowMs();
       out.progress(`${name}…`);
       const v = await fn();
       out.clearProgress();
-      out.line(`✔ ${name.padEnd(38)} ${describe(v)}  (${formatDuration(Date.now() - t0)})`);
+      out.line(`✔ ${name.padEnd(38)} ${describe(v)}  (${formatDuration(nowMs() - t0)})`);
       return v;
     },
     line: (t) => out.line(t),

@@ -16,7 +16,8 @@ import { formatDuration } from '../output.ts';
 import { rehearsalUi } from './demo.ts';
 import { addChoiceOptions, parseAt, warnManyHosts } from './snapshot-choice.ts';
 import { formatLocal } from '../../util/time.ts';
-import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
+import type { StackSnapshot } from '../../core/snapshot-store.ts';
+import { nowDate } from '../../util/clock.ts';
 
 const dur = (ms: number | undefined): string => (ms === undefined ? '-' : formatDuration(ms));
 
@@ -35,7 +36,7 @@ export function registerDrill(program: Command, ctx: CliContext): void {
         const opened = await stack.openRepository('shared');
         try {
           const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
-          const onPlan = (targets: ReadonlyArray<{ name: string; snap: Snapshot }>): void => {
+          const onPlan = (targets: ReadonlyArray<{ name: string; snap: StackSnapshot }>): void => {
             for (const { name, snap } of targets) ctx.out.line(`${name}: snapshot ${snap.id.slice(0, 8)} of ${snap.hostname ?? '(unknown host)'}, taken ${formatLocal(snap.date)}`);
             warnManyHosts(ctx, targets.map((t) => t.snap));
           };
@@ -62,7 +63,7 @@ export function registerDrill(program: Command, ctx: CliContext): void {
 async function synthetic(ctx: CliContext): Promise<void> {
   const r = await runRehearsal({ env: ctx.env, signal: ctx.signal, ui: rehearsalUi(ctx) });
   const stateDir = resolveStateDir(undefined, process.cwd(), ctx.env);
-  const report = { kind: 'synthetic', finished_at: new Date().toISOString(), ok: r.ok, sources: r.sources, backup: r.backup, verify: r.verify, restore: r.restore };
+  const report = { kind: 'synthetic', finished_at: nowDate().toISOString(), ok: r.ok, sources: r.sources, backup: r.backup, verify: r.verify, restore: r.restore };
   const file = await saveJsonReport(stateDir, 'synthetic', report.finished_at, report);
   ctx.out.result(report);
   ctx.out.line(`synthetic drill ${r.ok ? 'passed' : 'FAILED'}; validation report: ${file}`);

@@ -5,15 +5,16 @@ import { UsageError } from '../../core/errors.ts';
 import { withRepository } from '../repo-access.ts';
 import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
-import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../repo/forget/policy.ts';
-import type { ExpirePolicy, GroupBy } from '../../repo/forget/policy.ts';
+import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../ops/retention-policy.ts';
+import type { ExpirePolicy, GroupBy } from '../../ops/retention-policy.ts';
 import { collect, tagGroups } from './common.ts';
 import { existsSync } from 'node:fs';
-import type { Retention } from '../../sources/source-kit.ts';
+import { runRetention } from '../../ops/retention.ts';
 import { withStack } from '../stack-access.ts';
 import { resticDurationProblem } from '../../config/value-checks.ts';
 import { formatLocal } from '../../util/time.ts';
 import { runPrune } from './prune.ts';
+import { nowDate } from '../../util/clock.ts';
 
 interface ForgetFlags {
   keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
@@ -39,41 +40,22 @@ function hasDefaultConfig(): boolean {
   return existsSync('lifeboat.yml');
 }
 
-export function policyFromRetention(r: Retention | undefined): ExpirePolicy {
-  return { last: r?.keep_last, hourly: r?.keep_hourly, daily: r?.keep_daily, weekly: r?.keep_weekly, monthly: r?.keep_monthly, yearly: r?.keep_yearly, within: r?.keep_within };
-}
-
-/** `lifeboat forget [--prune]` with lifeboat.yml: each source's retention on its own snapshots. */
+/** `lifeboat forget [--prune]` with lifeboat.yml: each source's retention on its own snapshots (ops/retention). */
 async function forgetByRetention(ctx: CliContext, f: ForgetFlags): Promise<void> {
   await withStack(ctx, async (stack) => {
+    const { snapshotStoreOf } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('exclusive');
     try {
-      const { repo } = opened;
-      const all = await listSnapshots(repo, { signal: ctx.signal, onError: () => undefined });
-      const now = new Date();
-      const removed: string[] = [];
-      const perSource: unknown[] = [];
-      for (const [name, { config }] of stack.sources) {
-        const policy = policyFromRetention(config.retention);
-        const mine = all.filter((s) => (s.tags ?? []).includes(`source:${name}`));
-        if (isEmptyPolicy(policy)) {
-          ctx.out.line(`${name}: no retention set, keeping all ${mine.length} snapshots`);
-          perSource.push({ source: name, policy: null, keep: mine.map((s) => s.id), remove: [] });
-          continue;
-        }
-        // Group by host as restic does, so two hosts backing up one source keep their own history.
-        for (const [, snaps] of groupSnapshots(mine, { host: true })) {
-          const decisions = applyPolicy(snaps, policy, now);
-          const drop = decisions.filter((d) => !d.keep).map((d) => d.snapshot);
-          perSource.push({ source: name, policy, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, reasons: d.reasons })), remove: drop.map((s) => s.id) });
-          ctx.out.line(`${name}: keep ${decisions.length - drop.length}, remove ${drop.length}`);
-          if (!f.dryRun) for (const s of drop) await repo.storage.remove({ type: 'snapshots', name: s.id }, { signal: ctx.signal });
-          removed.push(...drop.map((s) => s.id));
-        }
+      const sources = [...stack.sources].map(([name, { config }]) => ({ name, retention: config.retention }));
+      const { decisions, removed } = await runRetention(snapshotStoreOf(opened), sources, { now: nowDate(), dryRun: f.dryRun, signal: ctx.signal });
+      for (const d of decisions) {
+        if (d.policy === null) ctx.out.line(`${d.source}: no retention set, keeping all ${d.keep.length} snapshots`);
+        else ctx.out.line(`${d.source}: keep ${d.keep.length}, remove ${d.remove.length}`);
       }
+      const perSource = decisions.map((d) => (d.policy === null ? { ...d, keep: d.keep.map((k) => k.id) } : d));
       ctx.out.result({ message_type: 'forget', dry_run: f.dryRun === true, sources: perSource, removed });
       ctx.out.line(`${f.dryRun ? 'would remove' : 'removed'} ${removed.length} snapshot(s)`);
-      if (f.prune && !f.dryRun) await runPrune(ctx, repo, { maxUnused: f.maxUnused });
+      if (f.prune && !f.dryRun) await runPrune(ctx, opened.repo, { maxUnused: f.maxUnused });
     } finally {
       await opened.close();
     }
@@ -144,7 +126,7 @@ export function registerForget(program: Command, ctx: CliContext): void {
         } else {
           const selected = all.filter((s) => matchesFilter(s, { hosts: f.host, tags: tagGroups(f.tag), paths: f.path }));
           const groups = groupSnapshots(selected, parseGroupBy(f.groupBy));
-          const now = new Date();
+          const now = nowDate();
           for (const [key, snaps] of groups) {
             const decisions = applyPolicy(snaps, policy, now);
             groupsOut.push({ group: key, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, reasons: d.reasons })), remove: decisions.filter((d) => !d.keep).map((d) => d.snapshot.id) });

@@ -15,6 +15,7 @@ import type { RepositorySnapshot } from '../../app/source-status.ts';
 import { parseDurationMs } from '../../sources/source-kit.ts';
 import { formatLocal } from '../../util/time.ts';
 import { formatDuration } from '../output.ts';
+import { nowDate } from '../../util/clock.ts';
 
 function when(iso: string | undefined, now: number): string {
   return iso ? `${formatLocal(new Date(iso))} (${formatDuration(Math.max(0, now - Date.parse(iso)))} ago)` : 'never';
@@ -24,20 +25,15 @@ function when(iso: string | undefined, now: number): string {
 async function latestInRepository(ctx: CliContext, loaded: LoadedConfig, names: string[]): Promise<Map<string, RepositorySnapshot>> {
   const out = new Map<string, RepositorySnapshot>();
   try {
-    const { openStack } = await import('../../app/stack.ts');
+    const { openStack, snapshotStoreOf } = await import('../../app/stack.ts');
     const { openRepositoryAt } = await import('../../app/open-repository.ts');
-    const { listSnapshots } = await import('../../repo/snapshot/snapshot.ts');
-    const { PRE_RESTORE_TAG } = await import('../../app/stack.ts');
+    const { latestPerSource } = await import('../../ops/snapshot-choice.ts');
     const stack = await openStack({ configFile: loaded.file, env: ctx.env, signal: ctx.signal, log: { info: () => undefined, warn: (m) => ctx.out.warn(m) } });
     const password = await stack.secrets(loaded.config.repository.password, 'repository.password');
     const opened = await openRepositoryAt(stack.repositoryLocation(), password, { lock: 'none', loadIndex: false, signal: ctx.signal, env: ctx.env });
     try {
-      for (const s of await listSnapshots(opened.repo, { signal: ctx.signal, onError: () => undefined })) {
-        // A pre-restore safety snapshot is what a restore replaced, not a scheduled backup.
-        if ((s.tags ?? []).includes(PRE_RESTORE_TAG)) continue;
-        const name = (s.tags ?? []).find((t) => t.startsWith('source:'))?.slice('source:'.length);
-        if (name !== undefined && names.includes(name)) out.set(name, { id: s.id, time: s.date, hostname: s.hostname });
-      }
+      // A pre-restore safety snapshot is what a restore replaced, not a scheduled backup.
+      for (const [name, s] of latestPerSource(await snapshotStoreOf(opened).list({ signal: ctx.signal }), names)) out.set(name, { id: s.id, time: s.date, hostname: s.hostname });
     } finally {
       await opened.close();
     }
@@ -54,7 +50,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
     .option('--no-repository', 'use the state directory only, even for sources it has no history of')
     .action(async (flags: { repository: boolean }) => {
       const loaded = await loadConfig(findConfigFile(ctx.globals().config, ctx.env), { env: ctx.env });
-      const now = new Date();
+      const now = nowDate();
       const sources = loaded.sources.map(({ name, config }) => ({ name, rpoMs: config.rpo ? parseDurationMs(config.rpo) : undefined }));
       const status = await sourceStatuses(loaded.stateDir, sources, {
         now,

@@ -12,7 +12,7 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
-import { CodecPool } from '../../repo/codec/codec-pool.ts';
+import { expectBulkData } from '../../repo/bulk-data.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './common.ts';
@@ -22,6 +22,7 @@ import type { Repository } from '../../repo/repository.ts';
 import { formatLocal } from '../../util/time.ts';
 import { parseAt, warnManyHosts } from './snapshot-choice.ts';
 import { asDamage } from '../exit-codes.ts';
+import { nowMs } from '../../util/clock.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
@@ -61,8 +62,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
 }
 
 async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): Promise<void> {
-  const started = Date.now();
-  CodecPool.shared().prestart();
+  const started = nowMs();
+  expectBulkData();
   await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
     const snap = await findSnapshot(repo, ref, latestFilter(flags), { signal: ctx.signal });
     let last = 0;
@@ -71,7 +72,7 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       signal: ctx.signal,
       include: flags.include,
       onProgress: (p) => {
-        const now = Date.now();
+        const now = nowMs();
         if (now - last < 200) return;
         last = now;
         const pct = total ? `${Math.min(100, (100 * p.bytes) / total).toFixed(1)}%  ` : '';
@@ -85,9 +86,9 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       throw asDamage(err);
     });
     ctx.out.clearProgress();
-    ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (Date.now() - started) / 1000 });
+    ctx.out.result({ message_type: 'summary', snapshot_id: snap.id, files_restored: r.files, dirs_restored: r.dirs, bytes_restored: r.bytes, errors: r.errors, total_duration: (nowMs() - started) / 1000 });
     for (const e of r.errors) ctx.out.warn(`${e.path}: ${e.message}`);
-    ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(Date.now() - started)}`);
+    ctx.out.line(`restored snapshot ${snap.id.slice(0, 8)} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(nowMs() - started)}`);
     if (r.errors.length > 0) {
       // A pack the index names but storage does not have is damage too (its "not found" names data/<id>).
       const integrity = r.errors.some((e) => /damaged|hash|MAC|integrity|\bdata\/[0-9a-f]{64}\b.*not found/i.test(e.message));
@@ -125,6 +126,8 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
   if (flags.include) throw new UsageError('--include needs --target');
   const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
+  // As restoreToDir: the codec threads load while the repository opens.
+  if (!flags.dryRun) expectBulkData();
   await withStack(ctx, async (stack, opts) => {
     const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
     const opened = await stack.openRepository('shared');

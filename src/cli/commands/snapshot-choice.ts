@@ -5,7 +5,6 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.ts';
-import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { parseTimeArg } from '../../util/time.ts';
 import type { CliContext } from '../context.ts';
 import { collect } from './common.ts';
@@ -27,7 +26,7 @@ export function addChoiceOptions(cmd: Command): Command {
 }
 
 /** Warns when the chosen snapshots come from more than one host (shared repository). */
-export function warnManyHosts(ctx: CliContext, chosen: Iterable<Snapshot>): void {
+export function warnManyHosts(ctx: CliContext, chosen: Iterable<{ readonly hostname?: string }>): void {
   const hosts = [...new Set([...chosen].map((s) => s.hostname ?? '(unknown)'))].sort();
   if (hosts.length > 1) {
     ctx.out.warn(`the chosen snapshots come from ${hosts.length} hosts (${hosts.join(', ')}); pass --host NAME to restore one host's backups`);

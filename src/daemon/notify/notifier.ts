@@ -14,6 +14,7 @@ import { headline } from './alert.ts';
 import { discordRequest, healthchecksRequest, ntfyRequest, sendRequest, slackRequest, telegramRequest, webhookRequest } from './http-channels.ts';
 import type { Fetch, HttpRequest } from './http-channels.ts';
 import { sendMail } from './smtp-client.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export type { AlertEvent, Channel } from './alert.ts';
 
@@ -102,6 +103,6 @@ export async function notify(channels: readonly Channel[], alert: AlertEvent, op
 }
 
 /** An alert with the fields every alert has. */
-export function makeAlert(fields: Omit<AlertEvent, 'at' | 'host'>, at: Date = new Date()): AlertEvent {
+export function makeAlert(fields: Omit<AlertEvent, 'at' | 'host'>, at: Date = nowDate()): AlertEvent {
   return { ...fields, at: at.toISOString(), host: hostname() };
 }

@@ -9,6 +9,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { LifeboatError } from '../../core/errors.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export interface SmtpMessage {
   host: string;
@@ -73,7 +74,7 @@ function encodeHeader(s: string): string {
 }
 
 /** The message as sent after DATA: headers, a blank line, the body with dot-stuffing, CRLF. */
-export function formatMessage(m: SmtpMessage, date: Date = new Date(), id = `${date.getTime()}.${process.pid}@lifeboat`): string {
+export function formatMessage(m: SmtpMessage, date: Date = nowDate(), id = `${date.getTime()}.${process.pid}@lifeboat`): string {
   const body = m.text.replace(/\r?\n/g, '\r\n').split('\r\n').map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n');
   return [
     `From: ${m.from}`,

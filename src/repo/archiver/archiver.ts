@@ -53,6 +53,7 @@ import { TreeStore } from '../tree/tree-io.ts';
 import { fsPath, hasRawBytes, nameFromBytes } from '../tree/raw-names.ts';
 import { groupName, userName } from './owners.ts';
 import { readXattrsSync } from './xattrs.ts';
+import { nowDate } from '../../util/clock.ts';
 
 /** See ArchiverOptions.offloadBelow. */
 const OFFLOAD_BELOW = 4 * 1024 * 1024;
@@ -210,7 +211,7 @@ export class Archiver {
   /** A codec thread is chunking one of our files. */
   #offloaded = false;
   /** For the snapshot's summary: when the backup began, and the new blobs counted per type. */
-  readonly #started = new Date();
+  readonly #started = nowDate();
   readonly #new = { dataBlobs: 0, treeBlobs: 0, plain: 0, packed: 0 };
 
   constructor(repo: Repository, opts: ArchiverOptions = {}) {
@@ -727,7 +728,7 @@ export class Archiver {
   }
 
   /** Builds a tree of virtual files (named streams) and returns the root tree ID. */
-  async saveVirtualTree(files: readonly VirtualFile[], time: Date = new Date()): Promise<string> {
+  async saveVirtualTree(files: readonly VirtualFile[], time: Date = nowDate()): Promise<string> {
     type Dir = { dirs: Map<string, Dir>; files: TreeNode[] };
     const root: Dir = { dirs: new Map(), files: [] };
     const u = currentUser();
@@ -766,7 +767,7 @@ export class Archiver {
     const n = this.#new;
     return {
       backup_start: formatDate(this.#started),
-      backup_end: formatDate(new Date()),
+      backup_end: formatDate(nowDate()),
       files_new: s.filesNew,
       files_changed: s.filesChanged,
       files_unmodified: s.filesUnmodified,
@@ -788,7 +789,7 @@ export class Archiver {
     this.#checkCancel();
     const u = currentUser();
     const doc: SnapshotDoc = {
-      time: formatDate(meta.time ?? new Date()),
+      time: formatDate(meta.time ?? nowDate()),
       parent: meta.parent,
       tree,
       paths,

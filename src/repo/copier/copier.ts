@@ -26,6 +26,7 @@ import { listSnapshots, saveSnapshot } from '../snapshot/snapshot.ts';
 import type { Snapshot, SnapshotDoc } from '../snapshot/snapshot.ts';
 import { decodeTree } from '../tree/node.ts';
 import type { BlobType } from '../pack/pack-format.ts';
+import { nowMs } from '../../util/clock.ts';
 
 export interface CopyProgress {
   /** Source snapshot being copied. */
@@ -160,7 +161,7 @@ export async function copySnapshots(src: Repository, dst: Repository, snapshots:
   let lastReport = 0;
   const report = (force = false): void => {
     if (!opts.onProgress) return;
-    const now = Date.now();
+    const now = nowMs();
     if (!force && now - lastReport < 100) return;
     lastReport = now;
     opts.onProgress({ snapshot: current, index, total: snapshots.length, treesVisited, blobsCopied: summary.blobsCopied, bytesCopied: summary.bytesCopied });

@@ -17,6 +17,7 @@ import { CancelledError, IntegrityError, LifeboatError, NotFoundError, WrongPass
 import type { Handle, Storage } from '../../storage/storage.ts';
 import { clampPoly1305R, initCrypto, masterKeyFromJSON, masterKeyToJSON, open, seal } from '../crypto/crypto.ts';
 import type { MasterKey } from '../crypto/crypto.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export interface ScryptParams {
   N: number;
@@ -154,7 +155,7 @@ export async function addKey(
   const data = seal(user, Buffer.from(JSON.stringify(masterKeyToJSON(master))));
   // Field order as restic writes it, so files look alike whichever tool wrote them.
   const file = {
-    created: (opts.now ?? new Date()).toISOString(),
+    created: (opts.now ?? nowDate()).toISOString(),
     username: opts.username ?? currentUsername(),
     hostname: opts.hostname ?? osHostname(),
     kdf: 'scrypt',

@@ -8,7 +8,7 @@
 import { AlreadyLockedError, LifeboatError, errorMessage, isNotFound } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import type { Clock } from '../../util/clock.ts';
-import { systemClock } from '../../util/clock.ts';
+import { nowMs, systemClock } from '../../util/clock.ts';
 import { formatDate, parseDate } from '../../util/time.ts';
 import type { Repository } from '../repository.ts';
 import { currentUser } from '../repository.ts';
@@ -135,14 +135,14 @@ export class Lock {
    */
   static async acquire(repo: Repository, exclusive: boolean, opts: LockOptions = {}): Promise<Lock> {
     const retryFor = opts.retryForMs ?? 0;
-    const deadline = Date.now() + retryFor;
+    const deadline = nowMs() + retryFor;
     let delay = Math.min(opts.retryDelayMs ?? 1000, RETRY_DELAY_MAX_MS);
     for (let tries = 0; ; tries++) {
       try {
         return await Lock.#acquireOnce(repo, exclusive, opts);
       } catch (err) {
         if (!(err instanceof AlreadyLockedError) || err.data.lockId === undefined || retryFor <= 0) throw err;
-        const left = deadline - Date.now();
+        const left = deadline - nowMs();
         if (left <= 0) {
           throw new AlreadyLockedError(`${err.message} (gave up after waiting ${waited(retryFor)})`, { hint: err.hint, data: err.data, cause: err });
         }

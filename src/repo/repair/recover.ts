@@ -13,6 +13,7 @@ import { listSnapshots, saveSnapshot } from '../snapshot/snapshot.ts';
 import { GO_MODE_DIR } from '../tree/node.ts';
 import type { TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export interface RecoverReport {
   roots: string[];
@@ -40,7 +41,7 @@ export async function findUnreferencedRoots(repo: Repository, opts: CallOptions 
 
 /** Writes the tree of the roots and a snapshot of it; returns the snapshot's ID. */
 export async function saveRecoverSnapshot(repo: Repository, roots: readonly string[], meta: { programVersion?: string; now?: Date } = {}, opts: CallOptions = {}): Promise<string> {
-  const now = meta.now ?? new Date();
+  const now = meta.now ?? nowDate();
   const stamp = formatDate(now);
   const u = currentUser();
   const nodes: TreeNode[] = roots.map((id) => ({

@@ -46,6 +46,7 @@ import type {
 import { sourceTimeouts } from '../source-kit.ts';
 import { watchIdle } from '../process-kit.ts';
 import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
+import { release } from '../../util/memory.ts';
 import { commandKeys } from './command-config.ts';
 import type { CommandConfig } from './command-config.ts';
 
@@ -100,7 +101,8 @@ async function feed(data: AsyncIterable<Uint8Array>, stdin: Writable): Promise<{
     });
   for await (const chunk of data) {
     if (stdin.destroyed) return { bytes, closedEarly: true };
-    const more = stdin.write(chunk);
+    // The reader's pieces are ours: free each once the pipe took it, not at the next collection.
+    const more = stdin.write(chunk, () => release(chunk));
     bytes += chunk.length;
     if (!more && !(await writable())) return { bytes, closedEarly: true };
   }

@@ -382,5 +382,6 @@ export const filesType: SourceType<FilesConfig> = {
   type: 'files',
   description: 'files and directories (volumes, index folders, configs), stored as a browsable restic tree',
   keys: filesKeys,
+  pathKeys: ['paths', 'restore.to'],
   create: (name, config, deps) => new FilesSource(name, config, deps),
 };

@@ -46,6 +46,7 @@ import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
 import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
 import { renameDatabase } from './mysql-rename.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyDump, workDatabaseName } from './mysql-verify.ts';
+import { nowDate } from '../../util/clock.ts';
 
 const DUMP_SUFFIX = '.sql';
 const SYSTEM_DATABASES = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
@@ -201,7 +202,7 @@ export class MysqlSource implements Source {
       (await client.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteLiteral(db)};`, `looking for database "${db}"`, ctx.signal)).length > 0;
     // Nothing to keep safe (a first restore, a drill's new name): load straight into the target.
     const direct = !(await exists(t.to));
-    const fresh = direct ? t.to : workDatabaseName('restore', drillTimestamp(new Date()), t.to);
+    const fresh = direct ? t.to : workDatabaseName('restore', drillTimestamp(nowDate()), t.to);
     const dropFresh = (): Promise<unknown> => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(fresh)};`, `dropping database "${fresh}"`);
     if (!direct && (await exists(fresh))) throw new SourceError(`${client.label}: database "${fresh}" already exists; a restore loads into a new database first`, { hint: `an earlier restore may have been killed: drop "${fresh}", then run the restore again` });
     let keepFresh = false;
@@ -269,7 +270,7 @@ export class MysqlSource implements Source {
 
   async scratchTarget(reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     const databases = reader.list().map((a) => databaseOfArtifact(a.name)).filter((d): d is string => d !== undefined);
-    const ts = drillTimestamp(new Date());
+    const ts = drillTimestamp(nowDate());
     const targets = databases.map((db) => ({ from: db, to: drillDatabaseName(ts, db) }));
     const label = await this.#withClient(ctx, 'scratch target', async (client) => {
       if (databases.length === 0) throw new SourceError(`${client.label}: the snapshot holds no database dump to drill`);
@@ -315,5 +316,6 @@ export const mysqlType: SourceType<MysqlConfigInput> = {
   type: 'mysql',
   description: 'MySQL / MariaDB: mariadb-dump (mysqldump) of each database, single transaction',
   keys: mysqlKeys,
+  pathKeys: ['bin_dir', 'connection.socket'],
   create: (name, config, deps) => new MysqlSource(name, config, deps),
 };

@@ -56,6 +56,7 @@ import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
 import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
+import { nowDate } from '../../util/clock.ts';
 
 export const GLOBALS_ARTIFACT = 'globals.sql';
 const DUMP_SUFFIX = '.dump';
@@ -340,7 +341,7 @@ export class PostgresSource implements Source {
     client: PgClient, reader: ArtifactReader, t: RestoreTarget, info: ServerInfo, ctx: SourceContext, expected: unknown,
   ): Promise<void> {
     const artifact = dumpArtifactName(t.from);
-    const ts = drillTimestamp(new Date());
+    const ts = drillTimestamp(nowDate());
     const fresh = workDatabaseName('restore', ts, t.to);
     const old = workDatabaseName('old', ts, t.to);
     // The session that renames must not be in one of the databases it renames.
@@ -480,7 +481,7 @@ export class PostgresSource implements Source {
         }
       }
       const info = await this.#info(client, ctx, MAINTENANCE_DB);
-      const ts = drillTimestamp(new Date());
+      const ts = drillTimestamp(nowDate());
       const targets = databases.map((db) => ({ from: db, to: drillDatabaseName(ts, db) }));
       const created: string[] = [];
       // Cleanup may run after a cancellation: its commands must not carry the aborted signal.
@@ -518,5 +519,6 @@ export const postgresType: SourceType<PostgresConfigInput> = {
   type: 'postgres',
   description: 'PostgreSQL: pg_dump of each database (custom format) plus roles and tablespaces',
   keys: postgresKeys,
+  pathKeys: ['bin_dir'],
   create: (name, config, deps) => new PostgresSource(name, config, deps),
 };

@@ -29,6 +29,7 @@ import type { SourceLog } from '../../core/source.ts';
 import { RdbChecker, type RdbCheckResult } from './rdb.ts';
 import { RedisClient, type RedisEndpoint } from './redis-client.ts';
 import { replyText } from './resp.ts';
+import { nowMs } from '../../util/clock.ts';
 
 export const RDB_ARTIFACT = 'dump.rdb';
 
@@ -225,7 +226,7 @@ function newer(a: string, b: string): boolean {
 }
 
 async function waitForSync(target: RedisClient, temp: TempServer, r: OnlineRestore): Promise<void> {
-  let lastProgress = Date.now();
+  let lastProgress = nowMs();
   let lastSignature = '';
   for (;;) {
     if (r.signal.aborted) throw new CancelledError(`${r.what}: restore cancelled`);
@@ -238,8 +239,8 @@ async function waitForSync(target: RedisClient, temp: TempServer, r: OnlineResto
     const signature = `${info.get('master_sync_read_bytes') ?? ''}/${persistence.get('loading_loaded_bytes') ?? ''}`;
     const moving = signature !== lastSignature || persistence.get('loading') === '1';
     lastSignature = signature;
-    if (moving) lastProgress = Date.now();
-    else if (Date.now() - lastProgress > SYNC_STALLED_MS) {
+    if (moving) lastProgress = nowMs();
+    else if (nowMs() - lastProgress > SYNC_STALLED_MS) {
       throw new SourceError(`${r.what}: the target made no progress syncing from the temporary server for ${SYNC_STALLED_MS / 1000} s; its old data is untouched`, {
         hint: 'look at the target server log (an RDB version the target cannot read? replication refused?); or use restore_mode: data_dir',
         data: { temporaryServerLog: temp.logTail() },

@@ -18,6 +18,7 @@ import type { CommandRunner } from '../../core/command-runner.ts';
 import { CancelledError, SourceError } from '../../core/errors.ts';
 import { RedisClient, type RedisEndpoint } from './redis-client.ts';
 import { confString, freePort } from './redis-restore.ts';
+import { nowMs } from '../../util/clock.ts';
 
 /** A server that does not answer PING this long after its start is given up on. */
 const READY_TIMEOUT_MS = 30_000;
@@ -125,12 +126,12 @@ export async function startScratchServer(o: ScratchServerOptions): Promise<Scrat
 
 /** Polls until the server answers PING; returns its version. */
 async function waitReady(ep: RedisEndpoint, exited: () => Exit | undefined, o: ScratchServerOptions): Promise<string> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = nowMs() + READY_TIMEOUT_MS;
   for (;;) {
     if (o.signal.aborted) throw new CancelledError(`${o.what}: starting the scratch server cancelled`);
     const e = exited();
     if (e) throw new Error(`it exited (${e.signal ?? `code ${e.code}`})`);
-    if (Date.now() > deadline) throw new Error(`it did not answer PING within ${READY_TIMEOUT_MS / 1000} s`);
+    if (nowMs() > deadline) throw new Error(`it did not answer PING within ${READY_TIMEOUT_MS / 1000} s`);
     const client = await RedisClient.connect(ep, { what: `scratch redis-server on 127.0.0.1:${ep.port}`, connectTimeoutMs: 1000 }).catch(() => undefined);
     if (client) {
       try {

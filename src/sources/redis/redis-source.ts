@@ -252,5 +252,6 @@ export const redisType: SourceType<RedisConfig> = {
   type: 'redis',
   description: 'Redis or Valkey: RDB snapshot over the replication protocol; restore online through a temporary replication master or into the data directory',
   keys: redisKeys,
+  pathKeys: ['tls.ca_file', 'data_dir', 'program:redis_server_bin'],
   create: (name, config, deps) => new RedisSource(name, config, deps),
 };

@@ -352,5 +352,6 @@ export const sqliteType: SourceType<SqliteConfig> = {
   type: 'sqlite',
   description: 'a SQLite database file, copied consistently with the online backup API while the application runs',
   keys: sqliteKeys,
+  pathKeys: ['path', 'restore.to'],
   create: (name, config, deps) => new SqliteSource(name, config, deps),
 };

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NotFoundError, WrongPasswordError } from '../../core/errors.ts';
-import type { FileInfo, FileType, Handle, Storage } from '../../storage/storage.ts';
-import { filePath } from '../../storage/storage.ts';
-import { initCrypto, newMasterKey, open, seal } from '../crypto/crypto.ts';
-import { addKey, listKeys, openKey } from './key-file.ts';
+import { NotFoundError, WrongPasswordError } from '../../src/core/errors.ts';
+import type { FileInfo, FileType, Handle, Storage } from '../../src/storage/storage.ts';
+import { filePath } from '../../src/storage/storage.ts';
+import { initCrypto, newMasterKey, open, seal } from '../../src/repo/crypto/crypto.ts';
+import { addKey, listKeys, openKey } from '../../src/repo/key/key-file.ts';
 
 const PASSWORD = 'oracle test password';
 const haveRestic = spawnSync('restic', ['version'], { encoding: 'utf8' }).status === 0;

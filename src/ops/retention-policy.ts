@@ -18,8 +18,8 @@
  * offset it parsed), which for restic-made snapshots is the local zone of the backup host.
  * That is the default here ('recorded'); 'local' and 'utc' override it.
  */
-import { UsageError } from '../../core/errors.ts';
-import { parseNs } from '../../util/time.ts';
+import { UsageError } from '../core/errors.ts';
+import { parseNs } from '../util/time.ts';
 
 export interface ExpirePolicy {
   last?: number;
@@ -67,7 +67,7 @@ export interface ApplyOptions {
 export interface PolicySnapshot {
   id: string;
   date: Date;
-  tags?: string[];
+  tags?: readonly string[];
   time?: string;
 }
 
@@ -300,7 +300,7 @@ export function applyPolicy<S extends PolicySnapshot>(snapshots: S[], policy: Ex
 }
 
 /** The key restic groups by: host, sorted paths and sorted tags, each only when selected. */
-export function groupKey(s: { hostname?: string; paths: string[]; tags?: string[] }, by: GroupBy): string {
+export function groupKey(s: { hostname?: string; paths: readonly string[]; tags?: readonly string[] }, by: GroupBy): string {
   return JSON.stringify({
     hostname: by.host ? (s.hostname ?? '') : '',
     paths: by.paths ? [...s.paths].sort() : null,
@@ -313,7 +313,7 @@ export function groupKey(s: { hostname?: string; paths: string[]; tags?: string[
  * its default is host and paths). Keys are JSON of {hostname, paths, tags}; order of first
  * appearance.
  */
-export function groupSnapshots<S extends { hostname?: string; paths: string[]; tags?: string[] }>(snaps: S[], by: GroupBy): Map<string, S[]> {
+export function groupSnapshots<S extends { hostname?: string; paths: readonly string[]; tags?: readonly string[] }>(snaps: S[], by: GroupBy): Map<string, S[]> {
   const groups = new Map<string, S[]>();
   for (const s of snaps) {
     const k = groupKey(s, by);

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createMemoryStorage } from '../storage/memory/memory-storage.ts';
-import { Repository } from '../repo/repository.ts';
-import { loadSnapshot } from '../repo/snapshot/snapshot.ts';
-import { SnapshotWriter } from './artifact-store.ts';
+import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
+import { Repository } from '../repository.ts';
+import { loadSnapshot } from '../snapshot/snapshot.ts';
+import { SnapshotWriter } from './stack-writer.ts';
 
 test('the summary of a stack snapshot counts the files of the source and its artifacts', async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'lifeboat-stack-summary-'));

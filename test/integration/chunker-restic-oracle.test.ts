@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chunkStream } from './chunk-stream.ts';
-import { MAX_SIZE } from './chunker.ts';
+import { chunkStream } from '../../src/repo/chunker/chunk-stream.ts';
+import { MAX_SIZE } from '../../src/repo/chunker/chunker.ts';
 
 const MiB = 1024 * 1024;
 const haveRestic = spawnSync('restic', ['version'], { stdio: 'ignore' }).status === 0;

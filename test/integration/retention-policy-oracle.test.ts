@@ -12,12 +12,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalStorage } from '../../storage/local/local-storage.ts';
-import { Repository } from '../repository.ts';
-import { listSnapshots, saveSnapshot } from '../snapshot/snapshot.ts';
-import type { Snapshot } from '../snapshot/snapshot.ts';
-import { applyPolicy, groupSnapshots } from './policy.ts';
-import type { ExpirePolicy } from './policy.ts';
+import { createLocalStorage } from '../../src/storage/local/local-storage.ts';
+import { Repository } from '../../src/repo/repository.ts';
+import { listSnapshots, saveSnapshot } from '../../src/repo/snapshot/snapshot.ts';
+import type { Snapshot } from '../../src/repo/snapshot/snapshot.ts';
+import { applyPolicy, groupSnapshots } from '../../src/ops/retention-policy.ts';
+import type { ExpirePolicy } from '../../src/ops/retention-policy.ts';
 
 const PASSWORD = 'policy oracle password';
 const haveRestic = spawnSync('restic', ['version'], { encoding: 'utf8' }).status === 0;

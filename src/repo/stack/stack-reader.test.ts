@@ -6,13 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { idOf } from '../core/ids.ts';
-import { IntegrityError } from '../core/errors.ts';
-import { Repository } from '../repo/repository.ts';
-import { loadSnapshot, saveSnapshot } from '../repo/snapshot/snapshot.ts';
-import { createMemoryStorage } from '../storage/memory/memory-storage.ts';
-import { tempDir } from '../../test/support/tmp.ts';
-import { SnapshotReader } from './artifact-store.ts';
+import { idOf } from '../../core/ids.ts';
+import { IntegrityError } from '../../core/errors.ts';
+import { Repository } from '../repository.ts';
+import { loadSnapshot, saveSnapshot } from '../snapshot/snapshot.ts';
+import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
+import { tempDir } from '../../../test/support/tmp.ts';
+import { SnapshotReader } from './stack-reader.ts';
 
 const T = '2024-05-06T07:08:09Z';
 

@@ -3,9 +3,9 @@
 // arithmetic of --keep-within, tags, unlimited counts, the oldest-snapshot rule and time zones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UsageError } from '../../core/errors.ts';
-import { applyPolicy, formatDuration, groupSnapshots, isEmptyPolicy, isoWeek, parseDuration } from './policy.ts';
-import type { ApplyOptions, ExpirePolicy, PolicySnapshot } from './policy.ts';
+import { UsageError } from '../core/errors.ts';
+import { applyPolicy, formatDuration, groupSnapshots, isEmptyPolicy, isoWeek, parseDuration } from './retention-policy.ts';
+import type { ApplyOptions, ExpirePolicy, PolicySnapshot } from './retention-policy.ts';
 
 interface Snap extends PolicySnapshot {
   hostname?: string;

@@ -1,0 +1,39 @@
+/**
+ * The one content reader: a file's data blobs in order, each verified (MAC, then SHA-256),
+ * with a few loads in flight ahead of the one being consumed. The restorer, `dump` and the
+ * stack reader all read through it, so an artifact restores at the speed `dump` reads it
+ * (docs/performance.md, "stack restore").
+ */
+import type { Repository } from './repository.ts';
+
+/** Blobs loaded ahead of the one being consumed: enough to keep a codec thread and the storage busy. */
+export const READ_AHEAD = 4;
+
+export interface ContentReadOptions {
+  signal?: AbortSignal;
+  /** Loads in flight (default READ_AHEAD). */
+  readAhead?: number;
+  /** Called before each blob is handed out (a caller's cancellation check). */
+  beforeEach?: () => void;
+}
+
+export async function* readContent(repo: Repository, ids: readonly string[], opts: ContentReadOptions = {}): AsyncGenerator<Buffer> {
+  const depth = Math.max(1, opts.readAhead ?? READ_AHEAD);
+  const inFlight: Array<Promise<Buffer>> = [];
+  let next = 0;
+  const fill = (): void => {
+    while (next < ids.length && inFlight.length < depth) {
+      // The codec thread has the most of a large file's work: this thread helps when it is full.
+      const p = repo.loadBlob('data', ids[next++] as string, { signal: opts.signal, helpInline: true });
+      p.catch(() => undefined); // awaited in order below; an early failure is not unhandled
+      inFlight.push(p);
+    }
+  };
+  fill();
+  while (inFlight.length > 0) {
+    opts.beforeEach?.();
+    const data = await (inFlight.shift() as Promise<Buffer>);
+    fill();
+    yield data;
+  }
+}
