@@ -64,7 +64,9 @@ function mariadbTemplate(installDb: string, userArgs: string[], sizing: string[]
   return cachedTemplate('mariadb', async (dataDir) => {
     const install = await runCommand(
       installDb,
-      ['--no-defaults', `--datadir=${dataDir}`, ...userArgs, '--auth-root-authentication-method=normal', '--skip-test-db', ...sizing],
+      // Its own tmpdir: two test processes bootstrapping at once in /tmp collide on the
+      // bootstrap's temporary table files ("Could not remove temporary table", then abort).
+      ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${dirname(dataDir)}`, ...userArgs, '--auth-root-authentication-method=normal', '--skip-test-db', ...sizing],
       { env: cleanEnv(), cwd: dirname(dataDir), timeoutMs: 120_000 },
     );
     if (install.code !== 0) throw new Error(`mariadb-install-db failed in ${dataDir}: ${install.stderr.trim() || install.stdout.trim()}`);
