@@ -11,7 +11,7 @@ import { enableCompileCache } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseGoDuration } from '../util/schedule.ts';
 import { UsageError, CancelledError } from '../core/errors.ts';
-import { ExitCode, exitCodeFor } from './exit-codes.ts';
+import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { commandNames, loadCommands } from './commands/index.ts';
@@ -64,6 +64,7 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
     .addOption(new Option('--debug', 'print stack traces and debug details').default(false))
+    .addHelpText('after', `\n${EXIT_CODE_HELP}\n`)
     .showHelpAfterError('(run "lifeboat --help" for usage)')
     .exitOverride()
     .configureOutput({

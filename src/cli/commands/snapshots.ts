@@ -1,7 +1,7 @@
 /**
  * `lifeboat snapshots`: lists snapshots, filtered like restic's. A snapshot file that cannot
  * be read is warned about as restic does, but unlike restic the command then fails naming
- * them (exit 11 when they are damaged): a listing that silently lacks a backup is a false "ok".
+ * them (exit 5 when they are damaged): a listing that silently lacks a backup is a false "ok".
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
