@@ -34,7 +34,7 @@
  */
 import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { lchown, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
@@ -48,7 +48,7 @@ import { unixPermFromGoMode, unsafeName } from './tree/node.ts';
 import { fsPath } from './tree/raw-names.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
-import { gidOf, uidOf } from './archiver/owners.ts';
+import { isSpecialFile, makeSpecialFile } from './special-files.ts';
 import { writeXattrsSync } from './archiver/xattrs.ts';
 
 export interface RestoreProgress {
@@ -113,6 +113,14 @@ const DIR_META = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_
 const fdPath = (fd: number, p: string): string => (process.platform === 'linux' ? `/proc/self/fd/${fd}` : p);
 
 /** `name` inside `dir`: both come from a walk that refused unsafe names (no path.join needed). */
+/**
+ * The numeric owner, as restic (0.14 to 0.18) restores it: names are recorded for people
+ * reading a listing; a uid that means another user on this host still gets the uid.
+ */
+function ownerOf(node: TreeNode): { uid: number; gid: number } {
+  return { uid: node.uid, gid: node.gid };
+}
+
 function childPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
@@ -473,16 +481,15 @@ export class Restorer {
 
   /** The permission bits for a file node, and whether open's mode (after umask) falls short. */
   #perm(node: TreeNode): { perm: number; chmodAfter: boolean } {
-    if (node.mode === undefined) return { perm: 0o600, chmodAfter: false };
-    const perm = unixPermFromGoMode(node.mode);
+    // No mode is mode 0 (Go's omitempty drops it): restic restores such a file as ----------.
+    const perm = unixPermFromGoMode(node.mode ?? 0);
     return { perm, chmodAfter: perm !== (perm & 0o777 & ~UMASK) };
   }
 
   /** Owner to set when running as root, or undefined when a new file already has it. */
   #owner(node: TreeNode, dir: string): { uid: number; gid: number } | undefined {
     if (!isRoot) return undefined;
-    const uid = uidOf(node.user) ?? node.uid;
-    const gid = gidOf(node.group) ?? node.gid;
+    const { uid, gid } = ownerOf(node);
     // A new file belongs to root:root-of-the-process unless its directory is setgid.
     if (uid === 0 && gid === EGID && this.#plainDirs.has(dir)) return undefined;
     return { uid, gid };
@@ -608,8 +615,10 @@ export class Restorer {
         this.#makeDir(p);
         this.#dirs.push({ node, path: p });
         if (node.subtree) await this.#walk(node.subtree, p);
+      } else if (isSpecialFile(node)) {
+        await this.#writeSpecial(node, p);
       }
-      // Devices, fifos and sockets are not recreated (restic needs root and mknod for them).
+      // Sockets are not recreated, as by restic: one belongs to the process that listens on it.
     } catch (err) {
       if (err instanceof CancelledError) throw err;
       this.#result.errors.push({ path: p, message: errorMessage(err) });
@@ -635,7 +644,7 @@ export class Restorer {
     const tmp = tmpName(p);
     await symlink(fsPath(node.linktarget ?? ''), fsPath(tmp));
     try {
-      if (isRoot) await lchown(fsPath(tmp), uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      if (isRoot) await lchown(fsPath(tmp), ownerOf(node).uid, ownerOf(node).gid);
       const t = timesOf(node);
       if (t) setLinkTimes(fsPath(tmp), t.atime, t.mtime);
       await rename(fsPath(tmp), fsPath(p));
@@ -647,6 +656,31 @@ export class Restorer {
   }
 
   /**
+   * Makes a fifo or device under a temporary name, sets its owner, mode and times (by path:
+   * opening a device can have effects, and an O_PATH descriptor takes no chmod), and renames
+   * it into place, as a symlink. The temporary name is new in a directory of the target, so
+   * nothing at it is followed: lchown and utimensat never follow, and chmod runs only after
+   * lstat found the node made here.
+   */
+  async #writeSpecial(node: TreeNode, p: string): Promise<void> {
+    const tmp = tmpName(p);
+    const fp = fsPath(tmp);
+    makeSpecialFile(typeof fp === 'string' ? Buffer.from(fp) : fp, node, unixPermFromGoMode(node.mode ?? 0));
+    try {
+      if (isRoot) await lchown(fp, ownerOf(node).uid, ownerOf(node).gid);
+      if (lstatSync(fp).isSymbolicLink()) throw new Error('refusing to set the mode through a symlink');
+      chmodSync(fp, unixPermFromGoMode(node.mode ?? 0));
+      const t = timesOf(node);
+      if (t) setLinkTimes(fp, t.atime, t.mtime);
+      await rename(fp, fsPath(p));
+    } catch (err) {
+      await rm(fp, { force: true });
+      throw err;
+    }
+    this.#result.files++;
+  }
+
+  /**
    * A directory's metadata, set on a descriptor opened with O_NOFOLLOW|O_DIRECTORY: if a link
    * stands where the directory was made, the open fails and nothing outside is touched.
    */
@@ -654,7 +688,7 @@ export class Restorer {
     const fd = openSync(fsPath(p), DIR_META);
     try {
       if (node.extended_attributes?.length) writeXattrsSync(fdPath(fd, p), node.extended_attributes);
-      if (isRoot) fchownSync(fd, uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      if (isRoot) fchownSync(fd, ownerOf(node).uid, ownerOf(node).gid);
       if (node.mode !== undefined) fchmodSync(fd, unixPermFromGoMode(node.mode));
       const t = timesOf(node);
       if (t) setTimesFd(fd, t.atime, t.mtime);
