@@ -93,4 +93,28 @@ describe('damage found while reading exits with the integrity code', () => {
     }
     assert.equal((await run(['snapshots'])).code, 0);
   });
+
+  test('restore latest with the newest snapshot file damaged fails naming it, as restic, instead of restoring the one before', async () => {
+    const opened = await openRepositoryAt(`local:${repo}`, PW, { loadIndex: false });
+    const ids = (await listSnapshots(opened.repo)).map((s) => s.id);
+    await opened.close();
+    const newest = ids.at(-1) as string;
+    const victim = path.join(repo, 'snapshots', newest);
+    const bytes = await readFile(victim);
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 5] = (bad[bad.length - 5] as number) ^ 0xff;
+    await writeFile(victim, bad);
+    try {
+      const r = await run(['restore', 'latest', '--target', path.join(tmp.path, 'latest-out')]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot tell which snapshot is the latest: 1 snapshot file cannot be read \\(${newest.slice(0, 8)}`));
+      assert.match(r.stderr, /hint: name a snapshot by ID/);
+      const ls = await run(['ls', 'latest']);
+      assert.equal(ls.code, 5, ls.stderr);
+      const older = await run(['restore', (ids[0] as string).slice(0, 8), '--target', path.join(tmp.path, 'older-out')]);
+      assert.equal(older.code, 0, older.stderr);
+    } finally {
+      await writeFile(victim, bytes);
+    }
+  });
 });
