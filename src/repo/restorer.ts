@@ -60,8 +60,14 @@ export interface RestoreProgress {
 
 export interface RestoreOptions {
   signal?: AbortSignal;
-  /** Restore only this subtree path of the snapshot (e.g. "/srv/app"). */
+  /** Restore only this subtree path of the snapshot (e.g. "/srv/app"), into the target itself. */
   include?: string;
+  /**
+   * restic's `restore --include/--exclude`: which nodes to restore, by their path in the
+   * snapshot ("/srv/app/x"); `descend`: whether a directory's children may be selected.
+   * Directories on the way to a selected node are made without their metadata, as restic.
+   */
+  select?: (snapshotPath: string, node: TreeNode) => { selected: boolean; descend: boolean };
   /** Files of several blobs streamed at once (default 2). */
   fileConcurrency?: number;
   onProgress?: (p: Readonly<RestoreProgress>) => void;
@@ -222,10 +228,15 @@ export class Restorer {
     this.#opts.onProgress?.(this.#progress);
   }
 
-  /** Walks a tree: makes directories and symlinks, queues files. */
-  async #walk(treeId: string, dir: string): Promise<void> {
+  /**
+   * Walks a tree: makes directories and symlinks, queues files. `snapDir` is the tree's path
+   * in the snapshot (for `select`); `ensureDir`, when given, makes `dir` (and the directories
+   * above it) once something in it is restored.
+   */
+  async #walk(treeId: string, dir: string, snapDir = '/', ensureDir?: () => void): Promise<void> {
     this.#cancelled();
     const tree = await this.#trees.load(treeId);
+    const select = this.#opts.select;
     for (const node of tree.nodes) {
       // TreeStore refuses trees with such names (decodeTree); this guards the paths all the same.
       if (unsafeName(node.name) !== undefined) {
@@ -233,13 +244,28 @@ export class Restorer {
         continue;
       }
       const p = childPath(dir, node.name);
+      const snapPath = childPath(snapDir, node.name);
       try {
+        const choice = select?.(snapPath, node) ?? { selected: true, descend: true };
+        if (!choice.selected && !(choice.descend && node.type === 'dir')) continue;
+        if (node.type === 'dir' && !choice.selected) {
+          let made = false;
+          const ensure = (): void => {
+            if (made) return;
+            ensureDir?.();
+            if (this.#makeDir(p) && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
+            made = true;
+          };
+          if (node.subtree) await this.#walk(node.subtree, p, snapPath, ensure);
+          continue;
+        }
+        ensureDir?.();
         if (node.type === 'dir') {
           const made = this.#makeDir(p);
           if (made && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
           this.#result.dirs++;
           this.#dirs.push({ node, path: p });
-          if (node.subtree) await this.#walk(node.subtree, p);
+          if (node.subtree && choice.descend) await this.#walk(node.subtree, p, snapPath);
         } else if (node.type === 'file') {
           await this.#queueFile(node, p, dir);
         } else {

@@ -9,6 +9,7 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { printResults, withStack } from '../stack-access.ts';
 import { withRepository } from '../repo-access.ts';
 import { Archiver } from '../../repo/archiver/archiver.ts';
+import { compilePatterns } from '../../repo/archiver/path-pattern.ts';
 import { CodecPool } from '../../repo/codec/codec-pool.ts';
 import type { BackupSummary } from '../../repo/archiver/archiver.ts';
 import { listSnapshots } from '../../repo/snapshot/snapshot.ts';
@@ -41,7 +42,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
     .option('--tag <tags>', 'add tags to the snapshot (comma separated; repeatable)', collect, [])
     .option('--host <hostname>', 'hostname to record in the snapshot')
     .option('--parent <id>', 'snapshot to compare with for unchanged files (default: latest of the same paths)')
-    .option('-e, --exclude <pattern>', 'exclude paths matching a glob (repeatable)', collect, [])
+    .option('-e, --exclude <pattern>', 'exclude a pattern, as restic (*, ?, [..], **; /a/b anchored, a/b anywhere; repeatable)', collect, [])
     .option('-f, --force', 'read all files, ignoring the parent snapshot')
     .option('--only <sources>', 'stack mode: back up only these sources of lifeboat.yml (comma separated)')
     .action(async (paths: string[], flags: BackupFlags) => {
@@ -52,7 +53,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
       const started = Date.now();
       await withRepository(ctx, { lock: 'shared' }, async ({ repo }) => {
         let lastDraw = 0;
-        const exclude = flags.exclude.length > 0 ? (abs: string) => flags.exclude.some((g) => path.matchesGlob(abs, g) || path.matchesGlob(path.basename(abs), g)) : undefined;
+        const exclude = compilePatterns(flags.exclude);
         // Totals for a percentage and an ETA, counted next to the backup (TTY only).
         let totals: ScanTotals | undefined;
         if (ctx.out.isInteractive && !flags.stdin) void scanTotals(paths, { exclude, signal: ctx.signal }).then((t) => (totals = t));
@@ -88,9 +89,9 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           // No earlier snapshot of these paths: every file is new, so the codec thread will be
           // needed; it loads while the walk starts instead of after the first 16 MiB.
           if (!parent && !flags.force) CodecPool.shared().prestart();
-          tree = await archiver.saveTargets(snapPaths, parent);
+          tree = await archiver.saveTargets(paths, parent);
         }
-        const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });
+        const id = await archiver.finish(tree, snapPaths, { hostname: host, tags, excludes: flags.exclude, parent: parent?.id, programVersion: `lifeboat ${VERSION}` });
         ctx.out.clearProgress();
         printSummary(ctx, archiver.summary, id, Date.now() - started, parent);
         if (archiver.summary.errors.length > 0) ctx.setExitCode(3);

@@ -1,5 +1,5 @@
 /**
- * `lifeboat restore SNAPSHOT --target DIR [--include PATH]` (restic's restore), and without
+ * `lifeboat restore SNAPSHOT --target DIR [--include|--exclude PATTERN…]` (restic's restore), and without
  * --target, the stack restore from lifeboat.yml:
  * `lifeboat restore [--only a,b] [--snapshot ID|latest] [--at TIME] [--to …] [--dry-run] [--yes]
  * [--no-safety-snapshot]`. An in-place stack restore first backs up the live data it replaces
@@ -12,10 +12,12 @@ import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts'
 import { withRepository } from '../repo-access.ts';
 import { findSnapshot } from '../../repo/snapshot/snapshot.ts';
 import { Restorer } from '../../repo/restorer.ts';
+import type { RestoreOptions } from '../../repo/restorer.ts';
+import { childMayMatch, matchesPath, parsePathPattern, pathComponents } from '../../repo/archiver/path-pattern.ts';
 import { CodecPool } from '../../repo/codec/codec-pool.ts';
 import { printResults, withStack } from '../stack-access.ts';
 import { formatBytes, formatDuration } from '../output.ts';
-import { addLatestFilterOptions, etaText, latestFilter, rateLine } from './common.ts';
+import { addLatestFilterOptions, collect, etaText, latestFilter, rateLine } from './common.ts';
 import type { LatestFilterFlags } from './common.ts';
 import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -25,7 +27,8 @@ import { asDamage } from '../exit-codes.ts';
 
 interface RestoreFlags extends LatestFilterFlags {
   target?: string;
-  include?: string;
+  include: string[];
+  exclude: string[];
   only?: string;
   snapshot?: string;
   at?: string;
@@ -42,7 +45,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .description('restore a snapshot to a directory (--target), or the sources of lifeboat.yml in dependency order')
     .argument('[snapshot]', 'snapshot ID (or prefix) or "latest"')
     .option('-t, --target <dir>', 'directory to restore a snapshot into (restic mode)')
-    .option('-i, --include <path>', 'with --target: restore only this path of the snapshot')
+    .option('-i, --include <pattern>', 'with --target: restore only what matches, under its full path, as restic (repeatable)', collect, [])
+    .option('-e, --exclude <pattern>', 'with --target: leave out what matches, as restic (repeatable)', collect, [])
     .option('--only <sources>', 'stack mode: restore only these sources (comma separated)')
     .option('--snapshot <id>', 'stack mode: restore this snapshot (of one source)')
     .option('--at <time>', 'stack mode: the latest snapshots taken at or before this time (2026-12-01T10:00+01:00, 2026-12-01 10:00 local, 2h ago)')
@@ -69,7 +73,7 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
     let total: number | undefined;
     const restorer = new Restorer(repo, {
       signal: ctx.signal,
-      include: flags.include,
+      select: selection(flags),
       onProgress: (p) => {
         const now = Date.now();
         if (now - last < 200) return;
@@ -96,6 +100,28 @@ async function restoreToDir(ctx: CliContext, ref: string, flags: RestoreFlags): 
       });
     }
   });
+}
+
+/**
+ * restic's restore filters (cmd_restore.go): an excluded node and everything below it is left
+ * out; with includes, a node is restored when a pattern matches it or a parent, and a
+ * directory is entered while a pattern may match below it. As restic 0.14, not both at once.
+ */
+function selection(flags: RestoreFlags): RestoreOptions['select'] {
+  if (flags.include.length > 0 && flags.exclude.length > 0) throw new UsageError('--include and --exclude cannot be given together (as restic)');
+  const exclude = flags.exclude.map(parsePathPattern);
+  if (exclude.length > 0) {
+    return (p, node) => {
+      const selected = !exclude.some((x) => matchesPath(x, pathComponents(p)));
+      return { selected, descend: selected && node.type === 'dir' };
+    };
+  }
+  const include = flags.include.map(parsePathPattern);
+  if (include.length === 0) return undefined;
+  return (p, node) => {
+    const comps = pathComponents(p);
+    return { selected: include.some((x) => matchesPath(x, comps)), descend: node.type === 'dir' && include.some((x) => childMayMatch(x, comps)) };
+  };
 }
 
 /** Sum of file sizes under a tree (trees only, no data read), for the progress line's ETA. */
