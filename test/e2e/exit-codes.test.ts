@@ -63,6 +63,15 @@ describe('exit codes as restic 0.17+', () => {
     }
   });
 
+  test('forget without a policy removes nothing and exits 0, as restic', async () => {
+    assert.equal((await runCli(['-r', repo, 'backup', path.join(tmp.path, 'repo', 'keys')], env())).code, 0);
+    const r = await runCli(['-r', repo, 'forget'], env());
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no policy was specified, no snapshots will be removed/);
+    const left = await runCli(['-r', repo, '--json', 'snapshots'], env());
+    assert.equal((JSON.parse(left.stdout) as unknown[]).length, 1);
+  });
+
   test('--help ends with the table of exit codes', async () => {
     const r = await runCli(['--help'], env());
     assert.equal(r.code, 0);

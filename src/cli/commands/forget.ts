@@ -128,7 +128,10 @@ export function registerForget(program: Command, ctx: CliContext): void {
       if (ids.length === 0 && isEmptyPolicy(policy)) {
         // No flags: apply each source's retention from lifeboat.yml, if there is one.
         if (ctx.globals().config || ctx.env.LIFEBOAT_CONFIG || hasDefaultConfig()) return forgetByRetention(ctx, f);
-        throw new UsageError('no policy given: refusing to forget every snapshot', { hint: 'give snapshot IDs or --keep-* flags, or keep retention in lifeboat.yml' });
+        // As restic: nothing to decide is not an error; scripts run "forget $POLICY" unconditionally.
+        ctx.out.warn('no policy was specified, no snapshots will be removed');
+        ctx.out.result({ message_type: 'forget', dry_run: f.dryRun === true, groups: [], removed: [] });
+        return;
       }
       await withRepository(ctx, { lock: 'exclusive', loadIndex: false }, async (opened) => {
         const { repo } = opened;
