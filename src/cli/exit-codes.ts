@@ -26,6 +26,8 @@ export const ExitCode = {
   locked: 11,
   wrongPassword: 12,
   cancelled: 130,
+  /** The reader of stdout went away (`| head`): 128 + SIGPIPE, what restic's shell reports. */
+  brokenPipe: 141,
 } as const;
 
 /** The table `--help` ends with and the README shows. */
@@ -39,7 +41,8 @@ export const EXIT_CODE_HELP = `Exit codes (restic's, plus 2, 4 and 5):
   10   the repository does not exist
   11   the repository is locked (failed to lock)
   12   wrong password
-  130  interrupted`;
+  130  interrupted
+  141  the reader of standard output went away (| head)`;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 const byCode: Record<string, ExitCode> = {

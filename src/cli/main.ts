@@ -98,13 +98,23 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   const wantsDebug = argv.includes('--debug');
   let out = new Output({ json: wantsJson, debug: wantsDebug, stdout: opts.stdout, stderr: opts.stderr });
   let exitCode: number = ExitCode.ok;
+  // A reader that goes away (`lifeboat ls latest | head`) is not a failure to report with a
+  // stack trace: the work stops, and the exit code is the one of a process killed by SIGPIPE,
+  // as restic's (a Go program) is.
+  const pipeGone = new AbortController();
+  const stdout = opts.stdout ?? process.stdout;
+  const onOutError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') pipeGone.abort(err);
+  };
+  stdout.on('error', onOutError);
+  const signal = AbortSignal.any([opts.signal ?? new AbortController().signal, pipeGone.signal]);
   const holder: { program?: Command; command?: string } = {};
   const ctx: CliContext = {
     get out() {
       return out;
     },
     env,
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     globals(): GlobalOptions {
       const o = holder.program?.opts() ?? {};
       return {
@@ -137,8 +147,9 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return exitCode;
+    return pipeGone.signal.aborted ? ExitCode.brokenPipe : exitCode;
   } catch (err) {
+    if (pipeGone.signal.aborted) return ExitCode.brokenPipe;
     if (err instanceof CommanderError) {
       // --help and --version end parsing with a "success" CommanderError.
       if (err.exitCode === 0) return ExitCode.ok;

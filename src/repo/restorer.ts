@@ -34,6 +34,7 @@
  */
 import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { lchown, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -730,7 +731,8 @@ export class Restorer {
     for await (const data of this.#blobs(node.content ?? [])) {
       n += data.length;
       // The stream may hold the buffer until it is written out: free it once it has been.
-      if (!out.write(data, () => release(data))) await new Promise<void>((r) => out.once('drain', () => r()));
+      // once() also rejects when the stream fails (EPIPE): a reader that went away ends the dump.
+      if (!out.write(data, () => release(data))) await once(out, 'drain', { signal: this.#opts.signal });
     }
     return n;
   }
