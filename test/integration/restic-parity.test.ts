@@ -6,6 +6,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { lifeboat } from '../support/lifeboat-cli.ts';
@@ -47,6 +48,7 @@ describe('restic 0.14 parity on the same material', { skip: missingBinaries('res
     for (const f of ['src/a.txt', 'src/sub/b.txt', 'src/sub/c.log', 'src/sub/deep/d.txt', 'src/cache/e.bin', 'src/other/sub/f.log', 'src/other/g.txt']) {
       await writeFile(path.join(root, f), `${f}\n`);
     }
+    spawnSync('mkfifo', ['-m', '0640', path.join(root, 'src/sub/pipe')]);
     await resticInit({ repo: rRepo, password: PW });
     await l(['init']);
   });
@@ -86,6 +88,15 @@ describe('restic 0.14 parity on the same material', { skip: missingBinaries('res
     }
     const mixed = await lifeboat(['-r', lRepo, 'restore', 'latest', '--target', path.join(tmp.path, 'x'), '--include', 'a', '--exclude', 'b'], { password: PW });
     assert.equal(mixed.code, 2, 'restic 0.14 refuses --include with --exclude too');
+  });
+
+  test('ls --json prints the lines restic prints: the snapshot, then its nodes with their fields', async () => {
+    await r(['backup', '--tag', 'ls', 'src'], root);
+    const theirs = (await resticOk(['--json', 'ls', 'latest', '--tag', 'ls'], { repo: rRepo, password: PW })).stdout.trim().split('\n');
+    const ours = (await lifeboat(['-r', rRepo, '--json', 'ls', 'latest', '--tag', 'ls'], { password: PW })).stdout.trim().split('\n');
+    assert.equal(JSON.parse(ours[0] as string).struct_type, 'snapshot');
+    assert.ok(theirs.some((l) => l.includes('"type":"fifo"') && l.includes('"permissions":"prw-r-----"')), theirs.join('\n'));
+    assert.deepEqual(ours.map((l) => JSON.parse(l) as unknown), theirs.map((l) => JSON.parse(l) as unknown));
   });
 
   test('a missing repository: restic 0.14 exits 1 (restic 0.17+: 10), lifeboat 10', async () => {
