@@ -99,6 +99,18 @@ describe('restic 0.14 parity on the same material', { skip: missingBinaries('res
     assert.deepEqual(ours.map((l) => JSON.parse(l) as unknown), theirs.map((l) => JSON.parse(l) as unknown));
   });
 
+  test('snapshots --latest N is per host and path set, and --group-by groups as restic', async () => {
+    await r(['backup', '--tag', 'again', 'src'], root);
+    for (const args of [['--latest', '1'], ['--latest', '2'], ['--group-by', 'host,paths', '--latest', '1'], ['--group-by', 'tags']]) {
+      const theirs = JSON.parse((await resticOk(['--json', 'snapshots', ...args], { repo: rRepo, password: PW })).stdout) as unknown;
+      const ours = await lifeboat(['-r', rRepo, '--json', 'snapshots', ...args], { password: PW });
+      assert.equal(ours.code, 0, ours.stderr);
+      // restic prints groups in Go's map order (random): compare them sorted.
+      const sorted = (v: unknown): unknown => (args.includes('--group-by') ? (v as Array<{ group_key: unknown }>).sort((a, b) => JSON.stringify(a.group_key).localeCompare(JSON.stringify(b.group_key))) : v);
+      assert.deepEqual(sorted(JSON.parse(ours.stdout)), sorted(theirs), args.join(' '));
+    }
+  });
+
   test('a missing repository: restic 0.14 exits 1 (restic 0.17+: 10), lifeboat 10', async () => {
     const res = await restic(['snapshots'], { repo: path.join(tmp.path, 'none'), password: PW });
     assert.notEqual(res.code, 0);

@@ -6,8 +6,8 @@ import { withRepository } from '../repo-access.ts';
 import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../repo/forget/policy.ts';
-import type { ExpirePolicy, GroupBy } from '../../repo/forget/policy.ts';
-import { collect, tagGroups } from './common.ts';
+import type { ExpirePolicy } from '../../repo/forget/policy.ts';
+import { collect, parseGroupBy, tagGroups } from './common.ts';
 import { existsSync } from 'node:fs';
 import type { Retention } from '../../sources/source-kit.ts';
 import { withStack } from '../stack-access.ts';
@@ -78,17 +78,6 @@ async function forgetByRetention(ctx: CliContext, f: ForgetFlags): Promise<void>
       await opened.close();
     }
   });
-}
-
-export function parseGroupBy(v: string): GroupBy {
-  const by: GroupBy = {};
-  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (part === 'host') by.host = true;
-    else if (part === 'paths') by.paths = true;
-    else if (part === 'tags') by.tags = true;
-    else throw new UsageError(`--group-by ${v}: unknown field "${part}" (use host, paths, tags)`);
-  }
-  return by;
 }
 
 export function registerForget(program: Command, ctx: CliContext): void {
