@@ -124,6 +124,22 @@ describe('restic 0.14 parity on the same material', { skip: missingBinaries('res
     }
   });
 
+  test('copy: -r is the destination and --from-repo the source, as restic', async () => {
+    const rDest = path.join(tmp.path, 'restic-dest');
+    const lDest = path.join(tmp.path, 'lifeboat-dest');
+    await resticInit({ repo: rDest, password: 'dest-pw' });
+    await resticOk(['copy', '--from-repo', rRepo], { repo: rDest, password: 'dest-pw', env: { RESTIC_FROM_PASSWORD: PW } });
+    assert.equal((await lifeboat(['-r', lDest, 'init'], { password: 'dest-pw' })).code, 0);
+    const c = await lifeboat(['-r', lDest, 'copy', '--from-repo', rRepo], { password: 'dest-pw', env: { LIFEBOAT_FROM_PASSWORD: PW } });
+    assert.equal(c.code, 0, c.stderr);
+    const ids = async (repo: string, password: string) => (await resticJSON<Array<{ tree: string; time: string }>>(['snapshots'], { repo, password })).map((x) => `${x.time} ${x.tree}`).sort();
+    const source = await ids(rRepo, PW);
+    assert.ok(source.length > 3);
+    assert.deepEqual(await ids(rDest, 'dest-pw'), source);
+    assert.deepEqual(await ids(lDest, 'dest-pw'), source);
+    assert.deepEqual((await ids(rRepo, PW)), source, 'the source is unchanged');
+  });
+
   test('a missing repository: restic 0.14 exits 1 (restic 0.17+: 10), lifeboat 10', async () => {
     const res = await restic(['snapshots'], { repo: path.join(tmp.path, 'none'), password: PW });
     assert.notEqual(res.code, 0);
