@@ -13,6 +13,7 @@ import { parseGoDuration } from '../util/schedule.ts';
 import { UsageError, CancelledError } from '../core/errors.ts';
 import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
+import { withResticFallbacks } from './restic-env.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { commandNames, loadCommands } from './commands/index.ts';
 import { VERSION } from '../version.ts';
@@ -57,9 +58,9 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .description('Back up every data store of a stack into a restic-format repository; restore and drill it.')
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--json', 'print machine-readable JSON instead of text').default(false))
-    .addOption(new Option('-r, --repo <url>', 'repository (local:/path, /path; env LIFEBOAT_REPOSITORY)'))
+    .addOption(new Option('-r, --repo <url>', 'repository (local:/path, /path; env LIFEBOAT_REPOSITORY, else RESTIC_REPOSITORY or RESTIC_REPOSITORY_FILE)'))
     .addOption(new Option('-c, --config <file>', 'lifeboat.yml to use (env LIFEBOAT_CONFIG)'))
-    .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE)'))
+    .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE; RESTIC_PASSWORD* when no LIFEBOAT_PASSWORD* is set)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))
     .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
@@ -93,7 +94,13 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   } catch {
     // older Node.js without the API, or no usable directory
   }
-  const env = opts.env ?? process.env;
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = withResticFallbacks(opts.env ?? process.env);
+  } catch (err) {
+    new Output({ json: argv.includes('--json'), debug: argv.includes('--debug'), stdout: opts.stdout, stderr: opts.stderr }).error(err);
+    return exitCodeFor(err);
+  }
   const wantsJson = argv.includes('--json');
   const wantsDebug = argv.includes('--debug');
   let out = new Output({ json: wantsJson, debug: wantsDebug, stdout: opts.stdout, stderr: opts.stderr });
