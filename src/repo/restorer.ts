@@ -35,7 +35,7 @@
 import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { lchown, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
@@ -46,7 +46,7 @@ import type { BlobLocation } from './index/master-index.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
 import { unixPermFromGoMode, unsafeName } from './tree/node.ts';
-import { fsPath } from './tree/raw-names.ts';
+import { fsPath, nameFromBytes } from './tree/raw-names.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
 import { isSpecialFile, makeSpecialFile } from './special-files.ts';
@@ -69,6 +69,13 @@ export interface RestoreOptions {
    * Directories on the way to a selected node are made without their metadata, as restic.
    */
   select?: (snapshotPath: string, node: TreeNode) => { selected: boolean; descend: boolean };
+  /**
+   * restic's `--overwrite` for a file that already exists in the target: always (default),
+   * if-changed (size or mtime differ), if-newer (the snapshot's mtime is later), never.
+   */
+  overwrite?: 'always' | 'if-changed' | 'if-newer' | 'never';
+  /** restic's `--delete`: remove what a restored directory holds that the snapshot does not. */
+  delete?: boolean;
   /** Files of several blobs streamed at once (default 2). */
   fileConcurrency?: number;
   onProgress?: (p: Readonly<RestoreProgress>) => void;
@@ -76,6 +83,10 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   files: number;
+  /** Files left as they were (--overwrite). */
+  skipped: number;
+  /** Entries removed from the target (--delete). */
+  deleted: number;
   dirs: number;
   bytes: number;
   errors: Array<{ path: string; message: string }>;
@@ -153,7 +164,7 @@ export class Restorer {
   readonly #repo: Repository;
   readonly #trees: TreeStore;
   readonly #opts: RestoreOptions;
-  readonly #result: RestoreResult = { files: 0, dirs: 0, bytes: 0, errors: [] };
+  readonly #result: RestoreResult = { files: 0, skipped: 0, deleted: 0, dirs: 0, bytes: 0, errors: [] };
   readonly #progress: RestoreProgress = { files: 0, bytes: 0 };
   /** (device, inode) → path that holds the content: a string once written, null if that failed. */
   readonly #hardlinks = new Map<string, string | null | undefined>();
@@ -206,6 +217,7 @@ export class Restorer {
       await this.#restoreNode(start, path.join(path.resolve(target), start.name));
     } else {
       await this.#walk(start?.subtree ?? snapshot.tree, path.resolve(target));
+      if (this.#opts.delete) this.#deleteExtra(path.resolve(target), new Set((await this.#trees.load(start?.subtree ?? snapshot.tree)).nodes.map((n) => n.name)));
     }
     await this.#drain();
     // Children before parents: writing into a directory changes its mtime.
@@ -267,6 +279,7 @@ export class Restorer {
           this.#result.dirs++;
           this.#dirs.push({ node, path: p });
           if (node.subtree && choice.descend) await this.#walk(node.subtree, p, snapPath);
+          if (this.#opts.delete && !made && node.subtree) this.#deleteExtra(p, new Set((await this.#trees.load(node.subtree)).nodes.map((n) => n.name)));
         } else if (node.type === 'file') {
           await this.#queueFile(node, p, dir);
         } else {
@@ -301,7 +314,38 @@ export class Restorer {
     return true;
   }
 
+  /** Whether --overwrite leaves the file at `p` as it is. */
+  #keepExisting(node: TreeNode, p: string): boolean {
+    const mode = this.#opts.overwrite ?? 'always';
+    if (mode === 'always') return false;
+    let st;
+    try {
+      st = lstatSync(fsPath(p), { bigint: true });
+    } catch {
+      return false; // nothing there (or unreadable): restore it
+    }
+    if (!st.isFile()) return false;
+    if (mode === 'never') return true;
+    const mtime = node.mtime ? parseNs(node.mtime) : 0n;
+    if (mode === 'if-newer') return mtime <= st.mtimeNs;
+    return BigInt(node.size ?? 0) === st.size && mtime === st.mtimeNs;
+  }
+
+  /** --delete: removes the entries of the restored directory `p` that `names` lacks (never following a link). */
+  #deleteExtra(p: string, names: ReadonlySet<string>): void {
+    for (const entry of readdirSync(fsPath(p), { encoding: 'buffer' })) {
+      const name = nameFromBytes(entry);
+      if (names.has(name) || name.includes('.lifeboat-')) continue;
+      rmSync(fsPath(childPath(p, name)), { recursive: true, force: true });
+      this.#result.deleted++;
+    }
+  }
+
   async #queueFile(node: TreeNode, p: string, dir: string): Promise<void> {
+    if (this.#keepExisting(node, p)) {
+      this.#result.skipped++;
+      return;
+    }
     const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
     if (hlKey !== undefined) {
       if (this.#hardlinks.has(hlKey)) {
