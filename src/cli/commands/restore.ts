@@ -229,7 +229,8 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 }
 
 async function restoreStackCommand(ctx: CliContext, ref: string | undefined, flags: RestoreFlags): Promise<void> {
-  if (flags.include) throw new UsageError('--include needs --target');
+  if (flags.include.length + flags.exclude.length > 0) throw new UsageError('--include and --exclude need --target');
+  if (flags.delete || flags.verify || flags.overwrite !== 'always') throw new UsageError('--overwrite, --delete and --verify need --target');
   const at = flags.at !== undefined ? parseAt(flags.at) : undefined;
   await withStack(ctx, async (stack, opts) => {
     const { planStackRestore, restoreStack } = await import('../../app/stack.ts');
