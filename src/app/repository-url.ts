@@ -9,6 +9,7 @@ import type { Storage } from '../storage/storage.ts';
 import { createLocalStorage } from '../storage/local/local-storage.ts';
 import { createRestStorage } from '../storage/rest/rest-storage.ts';
 import { withRetries } from '../storage/wrappers/retrying-storage.ts';
+import { withRateLimits } from '../storage/wrappers/rate-limited-storage.ts';
 
 export interface StorageOptions {
   env?: NodeJS.ProcessEnv;
@@ -25,6 +26,21 @@ async function s3Storage(location: string): Promise<Storage> {
 }
 
 export async function openStorage(location: string, opts: StorageOptions = {}): Promise<Storage> {
+  return limited(await openPlainStorage(location, opts), opts.env);
+}
+
+/** LIFEBOAT_LIMIT_UPLOAD/_DOWNLOAD (KiB/s; the CLI's --limit-upload/--limit-download), as restic. */
+function limited(s: Storage, env: NodeJS.ProcessEnv | undefined): Storage {
+  const kib = (v: string | undefined): number | undefined => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`${JSON.stringify(v)} is not a rate in KiB/s`, { hint: 'give --limit-upload/--limit-download a whole number of KiB/s' });
+    return n * 1024;
+  };
+  return withRateLimits(s, { uploadBytesPerSec: kib(env?.LIFEBOAT_LIMIT_UPLOAD), downloadBytesPerSec: kib(env?.LIFEBOAT_LIMIT_DOWNLOAD) });
+}
+
+async function openPlainStorage(location: string, opts: StorageOptions): Promise<Storage> {
   const retry = (s: Storage): Storage =>
     withRetries(s, { onRetry: (err, attempt, h) => opts.onRetry?.(`retrying ${h ? `${h.type}/${h.name.slice(0, 12)}` : 'request'} (attempt ${attempt}): ${err.message}`) });
   if (location.startsWith('rest:')) return retry(createRestStorage(location, { env: opts.env }));

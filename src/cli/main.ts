@@ -26,7 +26,7 @@ export interface MainOptions {
 }
 
 /** Global options of `buildProgram` that take a value (the next argument, unless `=`-joined). */
-const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock']);
+const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock', '--limit-upload', '--limit-download']);
 const FLAG_OPTIONS = new Set(['--json', '-q', '--quiet', '--debug']);
 
 /**
@@ -40,7 +40,7 @@ export function commandOf(argv: readonly string[]): string | undefined {
       i++;
       continue;
     }
-    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock)=/.test(a)) continue;
+    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock|limit-upload|limit-download)=/.test(a)) continue;
     if (a.startsWith('-')) return undefined;
     return commandNames.includes(a) ? a : undefined;
   }
@@ -63,6 +63,8 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE; RESTIC_PASSWORD* when no LIFEBOAT_PASSWORD* is set)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))
     .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
+    .addOption(new Option('--limit-upload <KiB/s>', 'limit uploads to the repository to this rate, as restic').argParser(parseRate))
+    .addOption(new Option('--limit-download <KiB/s>', 'limit downloads from the repository to this rate, as restic').argParser(parseRate))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
     .addOption(new Option('--debug', 'print stack traces and debug details').default(false))
     .addHelpText('after', `\n${EXIT_CODE_HELP}\n`)
@@ -75,6 +77,11 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     });
   for (const register of registers) register(program, ctx);
   return program;
+}
+
+function parseRate(value: string): string {
+  if (!/^\d+$/.test(value) || Number(value) === 0) throw new InvalidArgumentError(`"${value}" is not a whole number of KiB/s`);
+  return value;
 }
 
 /** `--retry-lock` takes Go's durations, as restic's does. */
@@ -150,6 +157,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     while (top.parent && top.parent !== program) top = top.parent;
     holder.command = top.name();
     const g = ctx.globals();
+    // The storage layer reads the limits where it opens a repository (app/repository-url.ts).
+    const o = program.opts();
+    if (o.limitUpload !== undefined) env.LIFEBOAT_LIMIT_UPLOAD = o.limitUpload as string;
+    if (o.limitDownload !== undefined) env.LIFEBOAT_LIMIT_DOWNLOAD = o.limitDownload as string;
     out = new Output({ json: g.json, debug: g.debug, quiet: g.quiet, stdout: opts.stdout, stderr: opts.stderr });
   });
   try {

@@ -87,4 +87,11 @@ describe('backup flags as restic', () => {
     assert.equal(await snapshotCount(), before);
     assert.equal((await readdir(path.join(repo, 'data'), { recursive: true })).length, packs);
   });
+
+  test('--limit-upload/--limit-download and --read-concurrency are taken; a rate of 0 is a usage error', async () => {
+    const r = await runCli(['-r', repo, '--limit-upload', '100000', '--limit-download', '100000', 'backup', '--read-concurrency', '1', path.join(src, 'a')], env());
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await runCli(['-r', repo, '--limit-upload', '0', 'snapshots'], env())).code, 2);
+    assert.equal((await run(['backup', '--read-concurrency', 'many', src])).code, 2);
+  });
 });

@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { CancelledError, LifeboatError, UsageError } from '../../core/errors.ts';
@@ -36,6 +37,7 @@ interface BackupFlags {
   excludeCaches?: boolean;
   skipIfUnchanged?: boolean;
   dryRun?: boolean;
+  readConcurrency?: number;
   force?: boolean;
   only?: string;
 }
@@ -57,6 +59,11 @@ export function registerBackup(program: Command, ctx: CliContext): void {
     .option('--exclude-caches', 'leave out the contents of directories with a CACHEDIR.TAG file (the tag is kept)')
     .option('--skip-if-unchanged', 'write no snapshot when nothing changed since the parent snapshot')
     .option('-n, --dry-run', 'do not write anything: count what would be backed up')
+    .option('--read-concurrency <n>', 'large files read at once (default 2), as restic', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a positive whole number`);
+      return n;
+    })
     .option('-f, --force', 'read all files, ignoring the parent snapshot')
     .option('--only <sources>', 'stack mode: back up only these sources of lifeboat.yml (comma separated)')
     .action(async (given: string[], flags: BackupFlags) => {
@@ -85,6 +92,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         const archiver = new Archiver(repo, {
           signal: ctx.signal,
           exclude,
+          fileConcurrency: flags.readConcurrency ?? envConcurrency(ctx.env.RESTIC_READ_CONCURRENCY),
           onProgress: (p) => {
             const now = Date.now();
             if (now - lastDraw < 200) return;
@@ -269,4 +277,10 @@ function excludeRules(patterns: ((p: string) => boolean) | undefined, paths: rea
     }
     return flags.excludeCaches === true && path.basename(p) !== 'CACHEDIR.TAG' && isCacheDir(dir);
   };
+}
+
+/** restic's RESTIC_READ_CONCURRENCY, when it is a positive whole number. */
+function envConcurrency(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
 }
