@@ -8,7 +8,7 @@
  * polynomial so that later backups written straight to it deduplicate against the copies.
  * A `copies:` target must exist: a typo in a URL must not silently start a new repository.
  */
-import { NotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
+import { LifeboatError, NotFoundError, RepositoryNotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
 import { copySnapshots } from '../repo/copier/copier.ts';
 import type { CopyProgress, CopySummary } from '../repo/copier/copier.ts';
 import { Repository } from '../repo/repository.ts';
@@ -72,7 +72,7 @@ async function ensureTarget(src: Repository, target: CopyTarget, opts: CopyToOpt
     }
     const where = displayLocation(target.location);
     if (!opts.init) {
-      throw new NotFoundError(`no repository at copy target ${where}`, {
+      throw new RepositoryNotFoundError(`no repository at copy target ${where}`, {
         hint: `create it with "lifeboat copy --to ${where} --init-to" (same chunker parameters as the source), then run again`,
       });
     }

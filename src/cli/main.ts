@@ -11,8 +11,9 @@ import { enableCompileCache } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseGoDuration } from '../util/schedule.ts';
 import { UsageError, CancelledError } from '../core/errors.ts';
-import { ExitCode, exitCodeFor } from './exit-codes.ts';
+import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes.ts';
 import { Output } from './output.ts';
+import { withResticFallbacks } from './restic-env.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { commandNames, loadCommands } from './commands/index.ts';
 import { addExamples } from './examples.ts';
@@ -27,7 +28,7 @@ export interface MainOptions {
 }
 
 /** Global options of `buildProgram` that take a value (the next argument, unless `=`-joined). */
-const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock']);
+const VALUE_OPTIONS = new Set(['-r', '--repo', '-c', '--config', '-p', '--password-file', '--password-command', '--retry-lock', '--limit-upload', '--limit-download']);
 const FLAG_OPTIONS = new Set(['--json', '-q', '--quiet', '--debug']);
 
 /**
@@ -41,7 +42,7 @@ export function commandOf(argv: readonly string[]): string | undefined {
       i++;
       continue;
     }
-    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock)=/.test(a)) continue;
+    if (FLAG_OPTIONS.has(a) || /^--(repo|config|password-file|password-command|retry-lock|limit-upload|limit-download)=/.test(a)) continue;
     if (a.startsWith('-')) return undefined;
     return commandNames.includes(a) ? a : undefined;
   }
@@ -59,13 +60,16 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
     .description('Back up every data store of a stack into a restic-format repository; restore and drill it.')
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--json', 'print machine-readable JSON instead of text').default(false))
-    .addOption(new Option('-r, --repo <url>', `repository (${locationExamples()}, or a plain path; env LIFEBOAT_REPOSITORY)`))
+    .addOption(new Option('-r, --repo <url>', `repository (${locationExamples()}, or a plain path; env LIFEBOAT_REPOSITORY, else RESTIC_REPOSITORY or RESTIC_REPOSITORY_FILE)`))
     .addOption(new Option('-c, --config <file>', 'lifeboat.yml to use (env LIFEBOAT_CONFIG)'))
-    .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE)'))
+    .addOption(new Option('-p, --password-file <file>', 'read the repository password from a file (env LIFEBOAT_PASSWORD_FILE; RESTIC_PASSWORD* when no LIFEBOAT_PASSWORD* is set)'))
     .addOption(new Option('--password-command <cmd>', 'run a command that prints the repository password (env LIFEBOAT_PASSWORD_COMMAND)'))
     .addOption(new Option('--retry-lock <duration>', 'if the repository is locked, keep trying this long (e.g. 30s, 5m, 1h30m), as restic').argParser(parseRetryLock))
+    .addOption(new Option('--limit-upload <KiB/s>', 'limit uploads to the repository to this rate, as restic').argParser(parseRate))
+    .addOption(new Option('--limit-download <KiB/s>', 'limit downloads from the repository to this rate, as restic').argParser(parseRate))
     .addOption(new Option('-q, --quiet', 'print only errors').default(false))
     .addOption(new Option('--debug', 'print stack traces and debug details').default(false))
+    .addHelpText('after', `\n${EXIT_CODE_HELP}\n`)
     .showHelpAfterError('(run "lifeboat --help" for usage)')
     .exitOverride()
     .configureOutput({
@@ -76,6 +80,11 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
   for (const register of registers) register(program, ctx);
   addExamples(program);
   return program;
+}
+
+function parseRate(value: string): string {
+  if (!/^\d+$/.test(value) || Number(value) === 0) throw new InvalidArgumentError(`"${value}" is not a whole number of KiB/s`);
+  return value;
 }
 
 /** `--retry-lock` takes Go's durations, as restic's does. */
@@ -95,18 +104,34 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   } catch {
     // older Node.js without the API, or no usable directory
   }
-  const env = opts.env ?? process.env;
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = withResticFallbacks(opts.env ?? process.env);
+  } catch (err) {
+    new Output({ json: argv.includes('--json'), debug: argv.includes('--debug'), stdout: opts.stdout, stderr: opts.stderr }).error(err);
+    return exitCodeFor(err);
+  }
   const wantsJson = argv.includes('--json');
   const wantsDebug = argv.includes('--debug');
   let out = new Output({ json: wantsJson, debug: wantsDebug, stdout: opts.stdout, stderr: opts.stderr });
   let exitCode: number = ExitCode.ok;
+  // A reader that goes away (`lifeboat ls latest | head`) is not a failure to report with a
+  // stack trace: the work stops, and the exit code is the one of a process killed by SIGPIPE,
+  // as restic's (a Go program) is.
+  const pipeGone = new AbortController();
+  const stdout = opts.stdout ?? process.stdout;
+  const onOutError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') pipeGone.abort(err);
+  };
+  stdout.on('error', onOutError);
+  const signal = AbortSignal.any([opts.signal ?? new AbortController().signal, pipeGone.signal]);
   const holder: { program?: Command; command?: string } = {};
   const ctx: CliContext = {
     get out() {
       return out;
     },
     env,
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     globals(): GlobalOptions {
       const o = holder.program?.opts() ?? {};
       return {
@@ -135,6 +160,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     while (top.parent && top.parent !== program) top = top.parent;
     holder.command = top.name();
     const g = ctx.globals();
+    // The storage layer reads the limits where it opens a repository (app/repository-url.ts).
+    const o = program.opts();
+    if (o.limitUpload !== undefined) env.LIFEBOAT_LIMIT_UPLOAD = o.limitUpload as string;
+    if (o.limitDownload !== undefined) env.LIFEBOAT_LIMIT_DOWNLOAD = o.limitDownload as string;
     out = new Output({ json: g.json, debug: g.debug, quiet: g.quiet, stdout: opts.stdout, stderr: opts.stderr });
   });
   // A promise that fails with nobody waiting on it (a bug: every failure should reach the
@@ -147,12 +176,14 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   process.on('unhandledRejection', onStray);
   try {
     await program.parseAsync(argv, { from: 'user' });
+    if (pipeGone.signal.aborted) return ExitCode.brokenPipe;
     if (stray !== undefined) {
       out.error(stray.reason);
       return Math.max(exitCodeFor(stray.reason), ExitCode.failure);
     }
     return exitCode;
   } catch (err) {
+    if (pipeGone.signal.aborted) return ExitCode.brokenPipe;
     if (err instanceof CommanderError) {
       // --help and --version end parsing with a "success" CommanderError.
       if (err.exitCode === 0) return ExitCode.ok;

@@ -37,6 +37,11 @@ export class NotFoundError extends LifeboatError {
   }
 }
 
+/** No repository at the location: its config file is not there. */
+export class RepositoryNotFoundError extends NotFoundError {
+  override readonly code: string = 'repository_not_found';
+}
+
 /** Wrong command line usage: unknown flag, missing argument. */
 export class UsageError extends LifeboatError {
   constructor(message: string, options: LifeboatErrorOptions = {}) {

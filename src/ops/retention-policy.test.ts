@@ -147,6 +147,19 @@ test('-1 keeps one snapshot of every period', () => {
   assert.ok(k.every((t) => t.endsWith('T20:00:00Z')));
 });
 
+test('the oldest snapshot inside a keep-within-* duration is kept as well (restic >= 0.16)', () => {
+  const snaps = [snap('2025-03-01T08:00:00Z'), snap('2025-03-01T09:00:00Z'), snap('2025-03-02T09:00:00Z')];
+  const d = applyPolicy(snaps, { withinDaily: '7d' }, NOW);
+  assert.deepEqual(d.map((x) => [x.snapshot.time, x.keep, x.reasons]), [
+    ['2025-03-02T09:00:00Z', true, ['daily within 7d']],
+    ['2025-03-01T09:00:00Z', true, ['daily within 7d']],
+    ['2025-03-01T08:00:00Z', true, ['oldest daily within 7d']],
+  ]);
+  assert.deepEqual(kept(snaps, { withinDaily: '7d' }, { keepOldest: false }), ['2025-03-02T09:00:00Z', '2025-03-01T09:00:00Z']);
+  // Outside the duration, the oldest is not kept.
+  assert.deepEqual(kept(snaps, { withinDaily: '1h' }), ['2025-03-02T09:00:00Z']);
+});
+
 test('the oldest snapshot is kept while a counted rule has counts left (restic >= 0.16)', () => {
   const snaps = [snap('2025-03-01T08:00:00Z'), snap('2025-03-01T09:00:00Z'), snap('2025-03-02T09:00:00Z')];
   const d = applyPolicy(snaps, { daily: 5 }, NOW);

@@ -8,7 +8,8 @@
  * differs from the last one that rule kept and the rule has counts left (-1 = unlimited).
  * Only periods that have a snapshot count, so a week without backups keeps nothing alive
  * for longer. When a rule still has counts left at the oldest snapshot, that one is kept
- * too (restic >= 0.16), which keeps the longest history the counts allow.
+ * too (restic >= 0.16), which keeps the longest history the counts allow; so is the oldest
+ * snapshot inside a `within-*` duration.
  * `within*` durations are measured back from the newest snapshot that is not in the
  * future, with calendar arithmetic (one month back from 31 March is 3 March, as Go's
  * AddDate normalises). `tags` keep every snapshot holding all tags of one list.
@@ -293,6 +294,9 @@ export function applyPolicy<S extends PolicySnapshot>(snapshots: S[], policy: Ex
       if (val !== b.last) {
         b.last = val;
         reasons.push(`${b.reason} ${formatDuration(b.dur)}`);
+      } else if (oldest && keepOldest) {
+        // The oldest snapshot within the duration is kept too (restic >= 0.16).
+        reasons.push(`oldest ${b.reason} ${formatDuration(b.dur)}`);
       }
     });
     return { snapshot: s, keep: reasons.length > 0, reasons };

@@ -12,6 +12,8 @@ import { exactTimesSupported, setLinkTimes, setTimesFd } from './file-times.ts';
 
 const A = 1_600_000_000_987_654_321n;
 const M = 1_700_000_000_123_456_789n;
+/** 1960-05-01T12:00:00.25Z */
+const BEFORE_1970 = -305_121_599_750_000_000n;
 
 test('futimens and utimensat set a file\'s and a symlink\'s times to the nanosecond', { skip: exactTimesSupported() || process.env.REQUIRE_SERVERS === '1' ? false : 'koffi is not installed' }, (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-times-'));
@@ -51,14 +53,24 @@ test('without koffi the float calls are used and one warning says so', (t) => {
       fs.symlinkSync('f' + i, p + 'l');
       setLinkTimes(p + 'l', ${A}n, ${M}n);
     }
+    const old = ${JSON.stringify(dir)} + '/old';
+    fs.writeFileSync(old, 'x');
+    const ofd = fs.openSync(old, 'r');
+    setTimesFd(ofd, ${BEFORE_1970}n, ${BEFORE_1970}n);
+    fs.closeSync(ofd);
+    fs.symlinkSync('old', old + 'l');
+    setLinkTimes(old + 'l', ${BEFORE_1970}n, ${BEFORE_1970}n);
     await new Promise((r) => setImmediate(r));
     const st = fs.statSync(${JSON.stringify(dir)} + '/f2', { bigint: true });
-    console.log(JSON.stringify({ exact: exactTimesSupported(), warnings, mtime: String(st.mtimeNs) }));
+    const before1970 = [fs.statSync(old, { bigint: true }).mtimeNs, fs.lstatSync(old + 'l', { bigint: true }).mtimeNs].map(String);
+    console.log(JSON.stringify({ exact: exactTimesSupported(), warnings, mtime: String(st.mtimeNs), before1970 }));
   `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { exact: boolean; warnings: number; mtime: string };
+  const out = JSON.parse(r.stdout) as { exact: boolean; warnings: number; mtime: string; before1970: string[] };
   assert.equal(out.exact, false);
   assert.equal(out.warnings, 1);
   assert.ok(BigInt(out.mtime) - M < 1000n && M - BigInt(out.mtime) < 1000n, `mtime ${out.mtime} within a microsecond of ${M}`);
+  // Node's float calls turn a negative time into "now"; restic restores it.
+  for (const t of out.before1970) assert.ok(BigInt(t) - BEFORE_1970 < 1000n && BEFORE_1970 - BigInt(t) < 1000n, `mtime ${t} within a microsecond of ${BEFORE_1970}`);
 });

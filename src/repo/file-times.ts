@@ -77,7 +77,15 @@ const toSpec = (ns: bigint): Timespec => {
   return { tv_sec: sec, tv_nsec: Number(nsec) };
 };
 
-const seconds = (ns: bigint): number => Number(ns) / 1e9;
+/**
+ * Seconds for Node's float calls. A negative number (before 1970) is taken by Node as "now"
+ * (toUnixTimestamp in lib/internal/fs/utils.js), a numeric string is not: restic restores
+ * such times, so they go as strings.
+ */
+const seconds = (ns: bigint): number | string => {
+  const s = Number(ns) / 1e9;
+  return s < 0 ? String(s) : s;
+};
 
 /** An error shaped like node:fs's (code, errno, syscall), from a libc errno. */
 function fail(call: string, errno: number, path?: string | Buffer): never {

@@ -8,7 +8,7 @@
  * Every read is verified: the MAC before decrypting, the SHA-256 of the plaintext after.
  */
 import { hostname as osHostname, userInfo } from 'node:os';
-import { IntegrityError, LifeboatError, NotFoundError, WrongPasswordError, isNotFound } from '../core/errors.ts';
+import { IntegrityError, LifeboatError, NotFoundError, RepositoryNotFoundError, WrongPasswordError, isNotFound } from '../core/errors.ts';
 import { idOf, isId, randomId } from '../core/ids.ts';
 import { Semaphore } from '../util/semaphore.ts';
 import { release } from '../util/memory.ts';
@@ -129,7 +129,7 @@ export class Repository {
       raw = await storage.load({ type: 'config', name: '' }, { signal: opts.signal });
     } catch (err) {
       if (isNotFound(err)) {
-        throw new NotFoundError(`no repository at ${storage.properties.location} (config file not found)`, {
+        throw new RepositoryNotFoundError(`no repository at ${storage.properties.location} (config file not found)`, {
           hint: 'check the repository location, or create one with "lifeboat init"',
           cause: err,
         });

@@ -34,7 +34,8 @@
  */
 import { release } from '../util/memory.ts';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { lchown, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError, errorMessage } from '../core/errors.ts';
@@ -46,10 +47,10 @@ import type { Repository } from './repository.ts';
 import { READ_AHEAD, readContent } from './content-reader.ts';
 import type { Snapshot } from './snapshot/snapshot.ts';
 import { unixPermFromGoMode, unsafeName } from './tree/node.ts';
-import { fsPath } from './tree/raw-names.ts';
+import { fsPath, nameFromBytes } from './tree/raw-names.ts';
 import type { TreeNode } from './tree/node.ts';
 import { TreeStore } from './tree/tree-io.ts';
-import { gidOf, uidOf } from './archiver/owners.ts';
+import { isSpecialFile, makeSpecialFile } from './special-files.ts';
 import { writeXattrsSync } from './archiver/xattrs.ts';
 
 export interface RestoreProgress {
@@ -61,8 +62,21 @@ export interface RestoreProgress {
 
 export interface RestoreOptions {
   signal?: AbortSignal;
-  /** Restore only this subtree path of the snapshot (e.g. "/srv/app"). */
+  /** Restore only this subtree path of the snapshot (e.g. "/srv/app"), into the target itself. */
   include?: string;
+  /**
+   * restic's `restore --include/--exclude`: which nodes to restore, by their path in the
+   * snapshot ("/srv/app/x"); `descend`: whether a directory's children may be selected.
+   * Directories on the way to a selected node are made without their metadata, as restic.
+   */
+  select?: (snapshotPath: string, node: TreeNode) => { selected: boolean; descend: boolean };
+  /**
+   * restic's `--overwrite` for a file that already exists in the target: always (default),
+   * if-changed (size or mtime differ), if-newer (the snapshot's mtime is later), never.
+   */
+  overwrite?: 'always' | 'if-changed' | 'if-newer' | 'never';
+  /** restic's `--delete`: remove what a restored directory holds that the snapshot does not. */
+  delete?: boolean;
   /** Files of several blobs streamed at once (default 2). */
   fileConcurrency?: number;
   onProgress?: (p: Readonly<RestoreProgress>) => void;
@@ -70,6 +84,10 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   files: number;
+  /** Files left as they were (--overwrite). */
+  skipped: number;
+  /** Entries removed from the target (--delete). */
+  deleted: number;
   dirs: number;
   bytes: number;
   errors: Array<{ path: string; message: string }>;
@@ -112,6 +130,14 @@ const DIR_META = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_
 const fdPath = (fd: number, p: string): string => (process.platform === 'linux' ? `/proc/self/fd/${fd}` : p);
 
 /** `name` inside `dir`: both come from a walk that refused unsafe names (no path.join needed). */
+/**
+ * The numeric owner, as restic (0.14 to 0.18) restores it: names are recorded for people
+ * reading a listing; a uid that means another user on this host still gets the uid.
+ */
+function ownerOf(node: TreeNode): { uid: number; gid: number } {
+  return { uid: node.uid, gid: node.gid };
+}
+
 function childPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
@@ -137,7 +163,7 @@ export class Restorer {
   readonly #repo: Repository;
   readonly #trees: TreeStore;
   readonly #opts: RestoreOptions;
-  readonly #result: RestoreResult = { files: 0, dirs: 0, bytes: 0, errors: [] };
+  readonly #result: RestoreResult = { files: 0, skipped: 0, deleted: 0, dirs: 0, bytes: 0, errors: [] };
   readonly #progress: RestoreProgress = { files: 0, bytes: 0 };
   /** (device, inode) → path that holds the content: a string once written, null if that failed. */
   readonly #hardlinks = new Map<string, string | null | undefined>();
@@ -190,6 +216,7 @@ export class Restorer {
       await this.#restoreNode(start, path.join(path.resolve(target), start.name));
     } else {
       await this.#walk(start?.subtree ?? snapshot.tree, path.resolve(target));
+      if (this.#opts.delete) this.#deleteExtra(path.resolve(target), new Set((await this.#trees.load(start?.subtree ?? snapshot.tree)).nodes.map((n) => n.name)));
     }
     await this.#drain();
     // Children before parents: writing into a directory changes its mtime.
@@ -213,10 +240,15 @@ export class Restorer {
     this.#opts.onProgress?.(this.#progress);
   }
 
-  /** Walks a tree: makes directories and symlinks, queues files. */
-  async #walk(treeId: string, dir: string): Promise<void> {
+  /**
+   * Walks a tree: makes directories and symlinks, queues files. `snapDir` is the tree's path
+   * in the snapshot (for `select`); `ensureDir`, when given, makes `dir` (and the directories
+   * above it) once something in it is restored.
+   */
+  async #walk(treeId: string, dir: string, snapDir = '/', ensureDir?: () => void): Promise<void> {
     this.#cancelled();
     const tree = await this.#trees.load(treeId);
+    const select = this.#opts.select;
     for (const node of tree.nodes) {
       // TreeStore refuses trees with such names (decodeTree); this guards the paths all the same.
       if (unsafeName(node.name) !== undefined) {
@@ -224,13 +256,29 @@ export class Restorer {
         continue;
       }
       const p = childPath(dir, node.name);
+      const snapPath = childPath(snapDir, node.name);
       try {
+        const choice = select?.(snapPath, node) ?? { selected: true, descend: true };
+        if (!choice.selected && !(choice.descend && node.type === 'dir')) continue;
+        if (node.type === 'dir' && !choice.selected) {
+          let made = false;
+          const ensure = (): void => {
+            if (made) return;
+            ensureDir?.();
+            if (this.#makeDir(p) && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
+            made = true;
+          };
+          if (node.subtree) await this.#walk(node.subtree, p, snapPath, ensure);
+          continue;
+        }
+        ensureDir?.();
         if (node.type === 'dir') {
           const made = this.#makeDir(p);
           if (made && this.#plainDirs.has(dir)) this.#plainDirs.add(p);
           this.#result.dirs++;
           this.#dirs.push({ node, path: p });
-          if (node.subtree) await this.#walk(node.subtree, p);
+          if (node.subtree && choice.descend) await this.#walk(node.subtree, p, snapPath);
+          if (this.#opts.delete && !made && node.subtree) this.#deleteExtra(p, new Set((await this.#trees.load(node.subtree)).nodes.map((n) => n.name)));
         } else if (node.type === 'file') {
           await this.#queueFile(node, p, dir);
         } else {
@@ -265,7 +313,38 @@ export class Restorer {
     return true;
   }
 
+  /** Whether --overwrite leaves the file at `p` as it is. */
+  #keepExisting(node: TreeNode, p: string): boolean {
+    const mode = this.#opts.overwrite ?? 'always';
+    if (mode === 'always') return false;
+    let st;
+    try {
+      st = lstatSync(fsPath(p), { bigint: true });
+    } catch {
+      return false; // nothing there (or unreadable): restore it
+    }
+    if (!st.isFile()) return false;
+    if (mode === 'never') return true;
+    const mtime = node.mtime ? parseNs(node.mtime) : 0n;
+    if (mode === 'if-newer') return mtime <= st.mtimeNs;
+    return BigInt(node.size ?? 0) === st.size && mtime === st.mtimeNs;
+  }
+
+  /** --delete: removes the entries of the restored directory `p` that `names` lacks (never following a link). */
+  #deleteExtra(p: string, names: ReadonlySet<string>): void {
+    for (const entry of readdirSync(fsPath(p), { encoding: 'buffer' })) {
+      const name = nameFromBytes(entry);
+      if (names.has(name) || name.includes('.lifeboat-')) continue;
+      rmSync(fsPath(childPath(p, name)), { recursive: true, force: true });
+      this.#result.deleted++;
+    }
+  }
+
   async #queueFile(node: TreeNode, p: string, dir: string): Promise<void> {
+    if (this.#keepExisting(node, p)) {
+      this.#result.skipped++;
+      return;
+    }
     const hlKey = (node.links ?? 1) > 1 && node.inode ? `${node.device_id ?? 0}:${node.inode}` : undefined;
     if (hlKey !== undefined) {
       if (this.#hardlinks.has(hlKey)) {
@@ -472,16 +551,15 @@ export class Restorer {
 
   /** The permission bits for a file node, and whether open's mode (after umask) falls short. */
   #perm(node: TreeNode): { perm: number; chmodAfter: boolean } {
-    if (node.mode === undefined) return { perm: 0o600, chmodAfter: false };
-    const perm = unixPermFromGoMode(node.mode);
+    // No mode is mode 0 (Go's omitempty drops it): restic restores such a file as ----------.
+    const perm = unixPermFromGoMode(node.mode ?? 0);
     return { perm, chmodAfter: perm !== (perm & 0o777 & ~UMASK) };
   }
 
   /** Owner to set when running as root, or undefined when a new file already has it. */
   #owner(node: TreeNode, dir: string): { uid: number; gid: number } | undefined {
     if (!isRoot) return undefined;
-    const uid = uidOf(node.user) ?? node.uid;
-    const gid = gidOf(node.group) ?? node.gid;
+    const { uid, gid } = ownerOf(node);
     // A new file belongs to root:root-of-the-process unless its directory is setgid.
     if (uid === 0 && gid === EGID && this.#plainDirs.has(dir)) return undefined;
     return { uid, gid };
@@ -591,8 +669,10 @@ export class Restorer {
         this.#makeDir(p);
         this.#dirs.push({ node, path: p });
         if (node.subtree) await this.#walk(node.subtree, p);
+      } else if (isSpecialFile(node)) {
+        await this.#writeSpecial(node, p);
       }
-      // Devices, fifos and sockets are not recreated (restic needs root and mknod for them).
+      // Sockets are not recreated, as by restic: one belongs to the process that listens on it.
     } catch (err) {
       if (err instanceof CancelledError) throw err;
       this.#result.errors.push({ path: p, message: errorMessage(err) });
@@ -618,7 +698,7 @@ export class Restorer {
     const tmp = tmpName(p);
     await symlink(fsPath(node.linktarget ?? ''), fsPath(tmp));
     try {
-      if (isRoot) await lchown(fsPath(tmp), uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      if (isRoot) await lchown(fsPath(tmp), ownerOf(node).uid, ownerOf(node).gid);
       const t = timesOf(node);
       if (t) setLinkTimes(fsPath(tmp), t.atime, t.mtime);
       await rename(fsPath(tmp), fsPath(p));
@@ -630,6 +710,31 @@ export class Restorer {
   }
 
   /**
+   * Makes a fifo or device under a temporary name, sets its owner, mode and times (by path:
+   * opening a device can have effects, and an O_PATH descriptor takes no chmod), and renames
+   * it into place, as a symlink. The temporary name is new in a directory of the target, so
+   * nothing at it is followed: lchown and utimensat never follow, and chmod runs only after
+   * lstat found the node made here.
+   */
+  async #writeSpecial(node: TreeNode, p: string): Promise<void> {
+    const tmp = tmpName(p);
+    const fp = fsPath(tmp);
+    makeSpecialFile(typeof fp === 'string' ? Buffer.from(fp) : fp, node, unixPermFromGoMode(node.mode ?? 0));
+    try {
+      if (isRoot) await lchown(fp, ownerOf(node).uid, ownerOf(node).gid);
+      if (lstatSync(fp).isSymbolicLink()) throw new Error('refusing to set the mode through a symlink');
+      chmodSync(fp, unixPermFromGoMode(node.mode ?? 0));
+      const t = timesOf(node);
+      if (t) setLinkTimes(fp, t.atime, t.mtime);
+      await rename(fp, fsPath(p));
+    } catch (err) {
+      await rm(fp, { force: true });
+      throw err;
+    }
+    this.#result.files++;
+  }
+
+  /**
    * A directory's metadata, set on a descriptor opened with O_NOFOLLOW|O_DIRECTORY: if a link
    * stands where the directory was made, the open fails and nothing outside is touched.
    */
@@ -637,7 +742,7 @@ export class Restorer {
     const fd = openSync(fsPath(p), DIR_META);
     try {
       if (node.extended_attributes?.length) writeXattrsSync(fdPath(fd, p), node.extended_attributes);
-      if (isRoot) fchownSync(fd, uidOf(node.user) ?? node.uid, gidOf(node.group) ?? node.gid);
+      if (isRoot) fchownSync(fd, ownerOf(node).uid, ownerOf(node).gid);
       if (node.mode !== undefined) fchmodSync(fd, unixPermFromGoMode(node.mode));
       const t = timesOf(node);
       if (t) setTimesFd(fd, t.atime, t.mtime);
@@ -653,7 +758,8 @@ export class Restorer {
     for await (const data of this.#blobs(node.content ?? [])) {
       n += data.length;
       // The stream may hold the buffer until it is written out: free it once it has been.
-      if (!out.write(data, () => release(data))) await new Promise<void>((r) => out.once('drain', () => r()));
+      // once() also rejects when the stream fails (EPIPE): a reader that went away ends the dump.
+      if (!out.write(data, () => release(data))) await once(out, 'drain', { signal: this.#opts.signal });
     }
     return n;
   }

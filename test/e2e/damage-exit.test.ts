@@ -1,6 +1,6 @@
 /**
  * Damage found while reading is reported as damage: a pack the index names but storage lacks
- * makes `restore` and `dump` exit 11 (integrity) with a hint, and `snapshots` with an
+ * makes `restore` and `dump` exit 5 (integrity) with a hint, and `snapshots` with an
  * unreadable snapshot file lists the readable ones, then fails naming the unreadable one.
  */
 import { describe, test, before, after } from 'node:test';
@@ -54,17 +54,17 @@ describe('damage found while reading exits with the integrity code', () => {
     }
   }
 
-  test('restore and dump with a missing data pack exit 11 and name the next step', async () => {
+  test('restore and dump with a missing data pack exit 5 and name the next step', async () => {
     const pack = await dataPackOfBigFile();
     const file = path.join(repo, 'data', pack.slice(0, 2), pack);
     await rename(file, `${file}.gone`);
     try {
       const r = await run(['restore', 'latest', '--target', path.join(tmp.path, 'out')]);
-      assert.equal(r.code, 11, r.stderr);
+      assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /restore incomplete/);
       assert.match(r.stderr, /hint: run "lifeboat check/);
       const d = await run(['dump', 'latest', path.join(src, 'big.bin')]);
-      assert.equal(d.code, 11, d.stderr);
+      assert.equal(d.code, 5, d.stderr);
       assert.match(d.stderr, new RegExp(`pack ${pack.slice(0, 16)}… is missing from the repository, but the index names it`));
       assert.match(d.stderr, /hint: run "lifeboat check" to see which snapshots it affects/);
     } finally {
@@ -84,7 +84,7 @@ describe('damage found while reading exits with the integrity code', () => {
     await writeFile(victim, bad);
     try {
       const r = await run(['snapshots']);
-      assert.equal(r.code, 11, r.stderr);
+      assert.equal(r.code, 5, r.stderr);
       assert.match(r.stdout, new RegExp((ids[1] as string).slice(0, 8)));
       assert.match(r.stdout, /1 snapshots/);
       assert.match(r.stderr, new RegExp(`1 snapshot file cannot be read: ${(ids[0] as string).slice(0, 8)}`));
@@ -92,5 +92,29 @@ describe('damage found while reading exits with the integrity code', () => {
       await writeFile(victim, bytes);
     }
     assert.equal((await run(['snapshots'])).code, 0);
+  });
+
+  test('restore latest with the newest snapshot file damaged fails naming it, as restic, instead of restoring the one before', async () => {
+    const opened = await openRepositoryAt(`local:${repo}`, PW, { loadIndex: false });
+    const ids = (await listSnapshots(opened.repo)).map((s) => s.id);
+    await opened.close();
+    const newest = ids.at(-1) as string;
+    const victim = path.join(repo, 'snapshots', newest);
+    const bytes = await readFile(victim);
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 5] = (bad[bad.length - 5] as number) ^ 0xff;
+    await writeFile(victim, bad);
+    try {
+      const r = await run(['restore', 'latest', '--target', path.join(tmp.path, 'latest-out')]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot tell which snapshot is the latest: 1 snapshot file cannot be read \\(${newest.slice(0, 8)}`));
+      assert.match(r.stderr, /hint: name a snapshot by ID/);
+      const ls = await run(['ls', 'latest']);
+      assert.equal(ls.code, 5, ls.stderr);
+      const older = await run(['restore', (ids[0] as string).slice(0, 8), '--target', path.join(tmp.path, 'older-out')]);
+      assert.equal(older.code, 0, older.stderr);
+    } finally {
+      await writeFile(victim, bytes);
+    }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `--retry-lock DURATION` (restic's flag): a command that finds the repository locked keeps
- * trying until the lock is released or the duration has passed, then fails as locked (exit 10).
+ * trying until the lock is released or the duration has passed, then fails as locked (exit 11, as restic).
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,10 +44,10 @@ describe('--retry-lock', () => {
     const held = await holdLock();
     try {
       const r = await runCli(['-r', repo, 'prune', '--retry-lock=1s'], env());
-      assert.equal(r.code, 10, r.stderr);
+      assert.equal(r.code, 11, r.stderr);
       assert.match(r.stderr, /is locked exclusively by .*\(gave up after waiting 1s\)/);
       const once = await runCli(['-r', repo, 'check'], env());
-      assert.equal(once.code, 10);
+      assert.equal(once.code, 11);
       assert.doesNotMatch(once.stderr, /waiting|gave up/);
     } finally {
       await held.close();

@@ -33,7 +33,7 @@ describe('check during a backup', () => {
   });
   after(() => tmp.cleanup());
 
-  test('a check while a backup holds its lock exits 10 and reports no damage', async () => {
+  test('a check while a backup holds its lock exits 11 (locked) and reports no damage', async () => {
     const backup = spawnLifeboat(['-r', repo, 'backup', '--stdin', '--stdin-filename', 'busy.bin'], { password: PASSWORD, stdin: 'pipe' });
     const closed = new Promise<number | null>((resolve) => backup.on('close', (code) => resolve(code)));
     try {
@@ -42,7 +42,7 @@ describe('check during a backup', () => {
       for (let i = 0; i < 600 && (await dataPacks(repo)) === 0; i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok((await dataPacks(repo)) > 0, 'the backup wrote a pack before its index');
       const r = await lifeboat(['-r', repo, 'check'], { password: PASSWORD });
-      assert.equal(r.code, 10, r.stdout + r.stderr);
+      assert.equal(r.code, 11, r.stdout + r.stderr);
       assert.match(r.stderr, /locked shared by .*pid/);
       assert.doesNotMatch(r.stdout + r.stderr, /error:|unreferenced|damage|forget/i);
     } finally {

@@ -50,17 +50,17 @@ describe('a tree with a repeated name through the CLI', () => {
   });
   after(() => tmp.cleanup());
 
-  test('check exits 11 naming the tree and the snapshot', async () => {
+  test('check exits 5 naming the tree and the snapshot', async () => {
     const r = await lifeboat(['-r', repo, 'check'], { password: PASSWORD });
-    assert.equal(r.code, 11, r.stdout + r.stderr);
+    assert.equal(r.code, 5, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`tree ${badTree}[^\\n]*"a" appears twice`));
     assert.match(r.stdout + r.stderr, new RegExp(`needed by snapshot\\(s\\) ${snapId.slice(0, 8)}`));
   });
 
-  test('restore exits 11 naming the tree, and nothing is written outside the target', async () => {
+  test('restore exits 5 naming the tree, and nothing is written outside the target', async () => {
     const target = path.join(tmp.path, 'target');
     const r = await lifeboat(['-r', repo, 'restore', snapId, '--target', target], { password: PASSWORD });
-    assert.equal(r.code, 11, r.stdout + r.stderr);
+    assert.equal(r.code, 5, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`tree ${badTree} is damaged`));
     assert.deepEqual(readdirSync(outside), []);
   });

@@ -158,13 +158,13 @@ describe('bad input: clear errors, documented exit codes, no wrong byte restored
     assert.match(r.stderr, /hint: /);
   });
 
-  test('missing repository: clear error naming the location', async () => {
+  test('missing repository: exit 10 (restic 0.17+), clear error naming the location', async () => {
     const r = await lifeboat(['-r', path.join(tmp.path, 'nope'), 'snapshots'], { password: PASSWORD });
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 10);
     assert.match(r.stderr, /no repository at .*nope/);
   });
 
-  test('a flipped byte in a pack: restore exits 11, names the file, and leaves no damaged file in place', async () => {
+  test('a flipped byte in a pack: restore exits 5, names the file, and leaves no damaged file in place', async () => {
     const copy = path.join(tmp.path, 'repo-flip');
     await resticOk(['copy', '--repo2', copy], { repo, password: PASSWORD, env: {} }).catch(() => undefined);
     // Damage the largest pack (it holds big.bin's chunks).
@@ -179,7 +179,7 @@ describe('bad input: clear errors, documented exit codes, no wrong byte restored
     try {
       const target = path.join(tmp.path, 'flip-restore');
       const r = await lifeboat(['-r', repo, 'restore', 'latest', '--target', target], { password: PASSWORD });
-      assert.equal(r.code, 11, r.stderr);
+      assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /damaged|MAC/);
       const restored = path.join(target, src);
       // Whatever file held the damaged blob is absent, never present with wrong bytes.

@@ -5,7 +5,7 @@
  * `forget --keep-last 1 --prune` over and over.
  *
  * The lock protocol decides who runs: backups share the repository, forget/prune needs it
- * alone, and whoever finds a conflicting lock fails fast with exit code 10 (and is retried
+ * alone, and whoever finds a conflicting lock fails fast with exit code 11 (and is retried
  * here, as a scheduler would). Nothing may be lost: every backup that succeeded left a
  * snapshot, the last one per host survives the final forget, restores byte-identical, and
  * the repository checks clean with `lifeboat check --read-data` and `restic check --read-data`.
@@ -25,7 +25,7 @@ import { tempDir } from '../support/tmp.ts';
 
 const PASSWORD = 'shared-repository-password-3318';
 const ROUNDS = 3;
-const LOCKED = 10;
+const LOCKED = 11;
 
 async function digests(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LifeboatError, NotFoundError } from '../../src/core/errors.ts';
 import { createLocalStorage } from '../../src/storage/local/local-storage.ts';
+import { Repository } from '../../src/repo/repository.ts';
 import { createS3Storage, type S3StorageOptions } from '../../src/storage/s3/s3-storage.ts';
 import { FILE_TYPES, filePath } from '../../src/storage/storage.ts';
 import type { FileInfo, FileType, Handle, Storage } from '../../src/storage/storage.ts';
@@ -303,6 +304,23 @@ describe('s3 storage', () => {
     }
     assert.equal(counts.config, 1);
     assert.ok(counts.keys >= 1 && counts.snapshots === 1 && counts.index >= 1 && counts.data >= 1, JSON.stringify(counts));
+  });
+
+  test('a repository restic 0.14 made in the legacy S3 layout is named as such, not as a wrong password', { timeout: 120_000 }, async (t) => {
+    if (!needBinaries(t, 'restic')) return;
+    const s3 = await server();
+    const bucket = randomBucketName();
+    t.after(() => s3.dropBucket(bucket));
+    const restic = { repo: s3.resticUrl(bucket, 'legacy'), password: PASSWORD, env: s3.resticEnv() };
+    await resticOk(['init', '-o', 's3.layout=s3legacy'], restic);
+    const s = createS3Storage({ endpoint: s3.endpoint, bucket, prefix: 'legacy', credentials: s3.credentials() });
+    t.after(() => s.close());
+    await assert.rejects(Repository.open(s, PASSWORD), (err: unknown) => {
+      assert.ok(err instanceof LifeboatError && err.code === 'legacy_layout', String(err));
+      assert.match(err.message, /legacy S3 layout/);
+      assert.match(err.hint ?? '', /restic migrate s3_layout/);
+      return true;
+    });
   });
 
   test('restic reads a repository lifeboat copied into S3, and checks every byte of it', { timeout: 180_000 }, async (t) => {

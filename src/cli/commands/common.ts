@@ -1,5 +1,7 @@
 /** Small helpers shared by the command files. */
 import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.ts';
+import type { GroupBy } from '../../ops/retention-policy.ts';
 import type { SnapshotFilter } from '../../repo/snapshot/snapshot.ts';
 import { formatBytes } from '../output.ts';
 
@@ -41,4 +43,16 @@ export function addLatestFilterOptions(cmd: Command): Command {
 
 export function latestFilter(flags: LatestFilterFlags): SnapshotFilter {
   return { hosts: flags.host, tags: tagGroups(flags.tag), paths: flags.path };
+}
+
+/** restic's `--group-by host,paths,tags` (forget, snapshots). */
+export function parseGroupBy(v: string): GroupBy {
+  const by: GroupBy = {};
+  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (part === 'host') by.host = true;
+    else if (part === 'paths') by.paths = true;
+    else if (part === 'tags') by.tags = true;
+    else throw new UsageError(`--group-by ${v}: unknown field "${part}" (use host, paths, tags)`);
+  }
+  return by;
 }

@@ -4,6 +4,10 @@
  * lifeboat.yml); the target's password comes from --to-password-file, LIFEBOAT_TO_PASSWORD_FILE,
  * LIFEBOAT_TO_PASSWORD_COMMAND or LIFEBOAT_TO_PASSWORD, never from argv. Without --to, the
  * `copies:` of lifeboat.yml are brought up to date. Both repositories get a shared lock.
+ *
+ * restic's own form works as in restic: `lifeboat -r DEST copy --from-repo SRC`: -r (with the
+ * usual password) is the destination, the source's password comes from --from-password-file,
+ * --from-password-command or LIFEBOAT_FROM_PASSWORD[_FILE|_COMMAND] (RESTIC_FROM_* too).
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -24,6 +28,8 @@ import { formatLocal } from '../../util/time.ts';
 
 interface CopyFlags {
   to?: string;
+  fromRepo?: string;
+  fromPasswordCommand?: string;
   from?: string;
   fromPasswordFile?: string;
   toPasswordFile?: string;
@@ -94,12 +100,16 @@ export function registerCopy(program: Command, ctx: CliContext): void {
     .option('--to <location>', 'target repository (password: --to-password-file or env LIFEBOAT_TO_PASSWORD[_FILE|_COMMAND])')
     .option('--to-password-file <file>', 'read the target repository password from a file')
     .option('--from <location>', 'source repository (same as -r)')
-    .option('--from-password-file <file>', 'read the source repository password from a file (same as -p)')
+    .option('--from-repo <location>', 'source repository, as restic: then -r is the destination (env LIFEBOAT_FROM_REPOSITORY, RESTIC_FROM_REPOSITORY)')
+    .option('--from-password-file <file>', 'read the source repository password from a file')
+    .option('--from-password-command <cmd>', 'with --from-repo: a command that prints the source password')
     .option('--only <sources>', 'copy only snapshots of these stack sources (comma separated)')
     .option('--host <host>', 'only snapshots of this host (repeatable)', collect, [])
     .option('--tag <tags>', 'only snapshots with these tags (a,b = both; repeat for either)', collect, [])
     .option('--init-to', 'create the target repository (with the source\'s chunker parameters) if it does not exist')
     .action(async (ids: string[], flags: CopyFlags) => {
+      const fromRepo = flags.fromRepo ?? (flags.to ? undefined : (ctx.env.LIFEBOAT_FROM_REPOSITORY ?? ctx.env.RESTIC_FROM_REPOSITORY));
+      if (fromRepo) return copyFromRepo(ctx, fromRepo, ids, flags);
       const only = flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
       const explicitSource = Boolean(flags.from || ctx.globals().repo || ctx.env.LIFEBOAT_REPOSITORY);
       // lifeboat.yml is needed for its repository (then --only names are checked) or its copies:.
@@ -152,6 +162,47 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         await opened.close();
       }
     });
+}
+
+/** The source password of restic's form: its --from-* flags, then LIFEBOAT_FROM_*, then RESTIC_FROM_*. */
+function fromPassword(flags: CopyFlags, env: NodeJS.ProcessEnv): Promise<string> {
+  const pick = (k: string): string | undefined => env[`LIFEBOAT_FROM_${k}`] ?? env[`RESTIC_FROM_${k}`];
+  const own = ['PASSWORD_FILE', 'PASSWORD_COMMAND', 'PASSWORD'].some((k) => env[`LIFEBOAT_FROM_${k}`]);
+  const from = (k: string): string | undefined => (own ? env[`LIFEBOAT_FROM_${k}`] : pick(k));
+  return resolvePassword({
+    passwordFile: flags.fromPasswordFile,
+    passwordCommand: flags.fromPasswordCommand,
+    env: { LIFEBOAT_PASSWORD_FILE: from('PASSWORD_FILE'), LIFEBOAT_PASSWORD_COMMAND: from('PASSWORD_COMMAND'), LIFEBOAT_PASSWORD: from('PASSWORD') },
+  }).catch((err: unknown) => {
+    if (err instanceof UsageError) throw new UsageError('no password for the copy source given', { hint: 'use --from-password-file FILE or --from-password-command CMD, or set LIFEBOAT_FROM_PASSWORD_FILE or LIFEBOAT_FROM_PASSWORD', cause: err });
+    throw err;
+  });
+}
+
+/** restic's form: `-r DEST copy --from-repo SRC`. */
+async function copyFromRepo(ctx: CliContext, fromRepo: string, ids: string[], flags: CopyFlags): Promise<void> {
+  if (flags.to || flags.from) throw new UsageError('--from-repo (restic\'s form: -r is the destination) cannot be combined with --to or --from', { hint: 'use either "-r DEST copy --from-repo SRC" or "-r SRC copy --to DEST"' });
+  const g = ctx.globals();
+  const dest = g.repo ?? ctx.env.LIFEBOAT_REPOSITORY;
+  if (!dest) throw new UsageError('no destination repository given', { hint: 'with --from-repo, -r/--repo (or LIFEBOAT_REPOSITORY) names the destination, as in restic' });
+  const destPassword = await resolvePassword({ passwordFile: g.passwordFile, passwordCommand: g.passwordCommand, env: ctx.env });
+  const opened = await openRepositoryAt(fromRepo, await fromPassword(flags, ctx.env), { ...lockWait(ctx), lock: 'shared', signal: ctx.signal, env: ctx.env });
+  try {
+    const all = await listSnapshots(opened.repo, { signal: ctx.signal, onError: (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} cannot be read: ${(err as Error).message}`) });
+    const chosen = pickSnapshots(all, ids, flags, undefined);
+    const r = await copyToRepository(opened.repo, { location: dest, password: destPassword }, chosen, {
+      ...lockWait(ctx),
+      signal: ctx.signal,
+      env: ctx.env,
+      init: flags.initTo === true,
+      onProgress: (p) => ctx.out.progress(`snapshot ${p.index + 1}/${p.total} ${p.snapshot.slice(0, 8)}: ${p.blobsCopied} blobs, ${formatBytes(p.bytesCopied)} copied`),
+    });
+    ctx.out.clearProgress();
+    ctx.out.result({ message_type: 'copy', source: opened.repo.location, repository: r.repository, created: r.created, copied: r.copied.length, skipped: r.skipped.length, blobs_copied: r.blobsCopied, bytes_copied: r.bytesCopied, duration_ms: r.duration_ms });
+    ctx.out.line(`${r.copied.length} snapshot(s) copied from ${displayLocation(opened.repo.location)}, ${r.skipped.length} already in ${r.repository}; ${r.blobsCopied} blobs, ${formatBytes(r.bytesCopied)} added in ${formatDuration(r.duration_ms)}`);
+  } finally {
+    await opened.close();
+  }
 }
 
 /** `lifeboat copy` without --to: every copies: target of lifeboat.yml. */

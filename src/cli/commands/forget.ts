@@ -7,7 +7,7 @@ import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../ops/retention-policy.ts';
 import type { ExpirePolicy, GroupBy } from '../../ops/retention-policy.ts';
-import { collect, tagGroups } from './common.ts';
+import { collect, parseGroupBy, tagGroups } from './common.ts';
 import { existsSync } from 'node:fs';
 import { runRetention } from '../../ops/retention.ts';
 import { withStack } from '../stack-access.ts';
@@ -62,17 +62,6 @@ async function forgetByRetention(ctx: CliContext, f: ForgetFlags): Promise<void>
   });
 }
 
-export function parseGroupBy(v: string): GroupBy {
-  const by: GroupBy = {};
-  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (part === 'host') by.host = true;
-    else if (part === 'paths') by.paths = true;
-    else if (part === 'tags') by.tags = true;
-    else throw new UsageError(`--group-by ${v}: unknown field "${part}" (use host, paths, tags)`);
-  }
-  return by;
-}
-
 export function registerForget(program: Command, ctx: CliContext): void {
   program
     .command('forget')
@@ -110,7 +99,10 @@ export function registerForget(program: Command, ctx: CliContext): void {
       if (ids.length === 0 && isEmptyPolicy(policy)) {
         // No flags: apply each source's retention from lifeboat.yml, if there is one.
         if (ctx.globals().config || ctx.env.LIFEBOAT_CONFIG || hasDefaultConfig()) return forgetByRetention(ctx, f);
-        throw new UsageError('no policy given: refusing to forget every snapshot', { hint: 'give snapshot IDs or --keep-* flags, or keep retention in lifeboat.yml' });
+        // As restic: nothing to decide is not an error; scripts run "forget $POLICY" unconditionally.
+        ctx.out.warn('no policy was specified, no snapshots will be removed');
+        ctx.out.result({ message_type: 'forget', dry_run: f.dryRun === true, groups: [], removed: [] });
+        return;
       }
       await withRepository(ctx, { lock: 'exclusive', loadIndex: false }, async (opened) => {
         const { repo } = opened;

@@ -1,4 +1,7 @@
-/** `lifeboat ls SNAPSHOT [PATH]`: lists the files of a snapshot. */
+/**
+ * `lifeboat ls SNAPSHOT [PATH]`: lists the files of a snapshot. `--json` prints restic's
+ * lines: the snapshot (struct_type "snapshot"), then one per node with restic's fields.
+ */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { withRepository } from '../repo-access.ts';
@@ -22,6 +25,8 @@ export function registerLs(program: Command, ctx: CliContext): void {
         const trees = new TreeStore(repo);
         const want = prefix.replace(/\/+$/, '') || '/';
         ctx.out.line(`snapshot ${snap.id.slice(0, 8)} of [${snap.paths.join(' ')}] at ${snap.time}:`);
+        const { id, date: _date, ...doc } = snap;
+        ctx.out.result({ ...doc, id, short_id: id.slice(0, 8), struct_type: 'snapshot' });
         const walk = async (treeId: string, dir: string): Promise<void> => {
           const tree = await trees.load(treeId, { signal: ctx.signal });
           for (const n of tree.nodes) {
@@ -33,11 +38,40 @@ export function registerLs(program: Command, ctx: CliContext): void {
           }
         };
         const print = (n: TreeNode, p: string): void => {
-          ctx.out.result({ struct_type: 'node', name: n.name, type: n.type, path: p, size: n.size, mode: n.mode, mtime: n.mtime, uid: n.uid, gid: n.gid });
+          ctx.out.result(lsNode(n, p));
           if (flags.long) ctx.out.line(`${n.type.padEnd(7)} ${String(n.size ?? '').padStart(12)}  ${n.mtime ?? ''}  ${p}`);
           else ctx.out.line(p);
         };
         await walk(snap.tree, '/');
       });
     });
+}
+
+/** A node as restic's `ls --json` prints it (cmd_ls.go, lsNode): size and mode omitted when 0. */
+function lsNode(n: TreeNode, p: string): Record<string, unknown> {
+  return {
+    name: n.name,
+    type: n.type,
+    path: p,
+    uid: n.uid,
+    gid: n.gid,
+    size: n.size || undefined,
+    mode: n.mode || undefined,
+    permissions: goModeString(n.mode ?? 0),
+    mtime: n.mtime,
+    atime: n.atime,
+    ctime: n.ctime,
+    struct_type: 'node',
+  };
+}
+
+/** Go's os.FileMode.String(): type letters "dalTLDpSugct?" by bit from 1<<31 down, then rwx. */
+export function goModeString(mode: number): string {
+  const letters = 'dalTLDpSugct?';
+  let out = '';
+  for (let i = 0; i < letters.length; i++) if ((mode >>> (31 - i)) & 1) out += letters[i];
+  if (out === '') out = '-';
+  const rwx = 'rwxrwxrwx';
+  for (let i = 0; i < 9; i++) out += (mode >> (8 - i)) & 1 ? rwx[i] : '-';
+  return out;
 }

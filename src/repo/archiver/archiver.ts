@@ -34,7 +34,7 @@ import { open } from 'node:fs/promises';
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { CancelledError, LifeboatError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, LifeboatError, UsageError, errorMessage } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
 import { ByteBudget, Semaphore } from '../../util/semaphore.ts';
 import { limitHeapGrowth, release } from '../../util/memory.ts';
@@ -673,32 +673,43 @@ export class Archiver {
   }
 
   /**
-   * Backs up absolute paths (files or dirs). The root tree mirrors the path components, as
-   * restic does: /srv/app → node "srv" → node "app". Returns the root tree ID.
+   * Backs up paths (files or dirs). The root tree mirrors the path components, as restic
+   * does: /srv/app → node "srv" → node "app". A relative path contributes only its own
+   * components, as restic (archiver/tree.go, pathComponents): `backup src` from /srv/app
+   * stores node "src" at the root, and "../x" stores "x"; "." or "/" is the root itself.
+   * The snapshot records the absolute paths all the same. Returns the root tree ID.
    */
   async saveTargets(paths: readonly string[], parent?: Snapshot): Promise<string> {
     const parentRoot = parent ? await this.trees.load(parent.tree).catch(() => undefined) : undefined;
-    // Build a nested map of path components to the backed-up targets.
-    type Dir = { children: Map<string, Dir>; target?: string };
-    const root: Dir = { children: new Map() };
+    // Build a nested map of path components (in the tree) to where they are on disk.
+    type Dir = { children: Map<string, Dir>; real: string; target?: string };
+    const root: Dir = { children: new Map(), real: '/' };
     for (const p of paths) {
-      const parts = path.resolve(p).split('/').filter(Boolean);
+      const real = path.resolve(p);
+      const realParts = real.split('/').filter(Boolean);
+      const parts = (path.isAbsolute(p) ? real : path.resolve('/', p)).split('/').filter(Boolean);
       let d = root;
-      for (const part of parts) {
+      parts.forEach((part, i) => {
         let next = d.children.get(part);
         if (!next) {
-          next = { children: new Map() };
+          // The tree's components are the last ones of the real path (".." only drops some).
+          next = { children: new Map(), real: `/${realParts.slice(0, realParts.length - parts.length + i + 1).join('/')}` };
           d.children.set(part, next);
         }
         d = next;
-      }
-      d.target = path.resolve(p);
+      });
+      d.target = real;
     }
-    const build = async (d: Dir, abs: string, prev: Tree | undefined): Promise<string> => {
+    if (root.target !== undefined) {
+      if (paths.length > 1) throw new UsageError(`"${root.target}" as the root of the snapshot cannot be backed up together with other paths`, { hint: 'back it up on its own, or name its entries' });
+      this.summary.dirs++;
+      return this.#saveDir(root.target, parentRoot);
+    }
+    const build = async (d: Dir, prev: Tree | undefined): Promise<string> => {
       const nodes: TreeNode[] = [];
       const prevByName = new Map((prev?.nodes ?? []).map((n) => [n.name, n]));
       for (const [name, child] of d.children) {
-        const p = path.join(abs, name);
+        const p = child.real;
         const st = lstatSync(p, { bigint: true });
         const node = this.#nodeFromStat(name, st);
         const prevNode = prevByName.get(name);
@@ -716,7 +727,7 @@ export class Archiver {
             node.linktarget = readLinkTarget(p);
           }
         } else {
-          node.subtree = await build(child, p, prevSub);
+          node.subtree = await build(child, prevSub);
           // restic counts the directories on the way to a target too.
           this.#countDir(node.subtree, prevNode);
         }
@@ -724,7 +735,7 @@ export class Archiver {
       }
       return this.#saveTree({ nodes });
     };
-    return build(root, '/', parentRoot);
+    return build(root, parentRoot);
   }
 
   /** Builds a tree of virtual files (named streams) and returns the root tree ID. */

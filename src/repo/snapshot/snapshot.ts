@@ -2,7 +2,7 @@
  * Snapshots (design.rst, "Snapshots"): one unpacked file per backup naming its root tree,
  * with the host, user, paths and tags that forget policies group and filter by.
  */
-import { LifeboatError, NotFoundError } from '../../core/errors.ts';
+import { IntegrityError, LifeboatError, NotFoundError, errorMessage } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import type { CallOptions } from '../../storage/storage.ts';
 import type { Repository } from '../repository.ts';
@@ -115,7 +115,20 @@ export function matchesFilter(s: Snapshot, f: SnapshotFilter): boolean {
 /** Resolves "latest", a full ID or a unique prefix to one snapshot. */
 export async function findSnapshot(repo: Repository, ref: string, filter: SnapshotFilter = {}, opts: CallOptions = {}): Promise<Snapshot> {
   if (ref === 'latest') {
-    const all = (await listSnapshots(repo, { ...opts, onError: () => undefined })).filter((s) => matchesFilter(s, filter));
+    // An unreadable snapshot file may be the newest one: choosing the one before it would
+    // restore older data without a word. restic fails here too.
+    const unreadable: Array<{ id: string; err: unknown }> = [];
+    const all = (await listSnapshots(repo, { ...opts, onError: (id, err) => unreadable.push({ id, err }) })).filter((s) => matchesFilter(s, filter));
+    const first = unreadable[0];
+    if (first) {
+      if (!(first.err instanceof LifeboatError && first.err.code === 'integrity') && !(first.err instanceof SyntaxError)) throw first.err;
+      const ids = unreadable.map((u) => u.id.slice(0, 8)).join(', ');
+      throw new IntegrityError(`cannot tell which snapshot is the latest: ${unreadable.length} snapshot file${unreadable.length === 1 ? '' : 's'} cannot be read (${ids}: ${errorMessage(first.err)})`, {
+        cause: first.err,
+        data: { snapshots: unreadable.map((u) => u.id) },
+        hint: 'name a snapshot by ID (see "lifeboat snapshots"), or "lifeboat forget" the damaged one',
+      });
+    }
     const last = all.at(-1);
     if (!last) {
       const narrowed = [filter.hosts?.length ? `host ${filter.hosts.join(' or ')}` : '', filter.tags?.length ? `tags ${filter.tags.map((g) => g.join('+')).join(' or ')}` : '', filter.paths?.length ? `path ${filter.paths.join(' and ')}` : ''].filter(Boolean);

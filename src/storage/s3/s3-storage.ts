@@ -364,6 +364,7 @@ export class S3Storage implements Storage {
     }
     const dir = `${this.prefix === '' ? '' : `${this.prefix}/`}${type}/`;
     let token: string | undefined;
+    let listed = 0;
     do {
       checkSignal(opts.signal, `list ${type}`);
       let page;
@@ -374,10 +375,34 @@ export class S3Storage implements Storage {
       }
       for (const obj of page.Contents ?? []) {
         const name = listedName(type, obj.Key?.slice(dir.length));
-        if (name !== undefined && obj.Key?.startsWith(dir) === true) yield { name, size: obj.Size ?? 0 };
+        if (name !== undefined && obj.Key?.startsWith(dir) === true) {
+          listed++;
+          yield { name, size: obj.Size ?? 0 };
+        }
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
+    if (type === 'keys' && listed === 0) await this.#refuseLegacyLayout(opts.signal);
+  }
+
+  /**
+   * restic's legacy S3 layout (before 0.7: key/, snapshot/, index/, lock/ and data/ without
+   * the two-hex folders) has no keys/; without this check its repositories look like one
+   * whose password is wrong. restic 0.18 no longer opens it either; 0.14 to 0.17 convert it.
+   */
+  async #refuseLegacyLayout(signal: AbortSignal | undefined): Promise<void> {
+    const dir = `${this.prefix === '' ? '' : `${this.prefix}/`}key/`;
+    let page;
+    try {
+      page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, MaxKeys: 1 }), { abortSignal: signal });
+    } catch (err) {
+      throw this.#fail(err, 'list', 'key/', dir, signal);
+    }
+    if ((page.Contents ?? []).length === 0) return;
+    throw new LifeboatError('legacy_layout', `the repository at ${this.properties.location} uses restic's legacy S3 layout (key/, snapshot/, data/ without subfolders), which lifeboat does not read`, {
+      hint: 'convert it with "restic migrate s3_layout" (restic 0.14 to 0.17), then open it again',
+      data: { bucket: this.bucket, prefix: this.prefix },
+    });
   }
 
   async close(): Promise<void> {
