@@ -8,7 +8,7 @@
  * polynomial so that later backups written straight to it deduplicate against the copies.
  * A `copies:` target must exist: a typo in a URL must not silently start a new repository.
  */
-import { LifeboatError, NotFoundError, RepositoryNotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
+import { RepositoryNotFoundError, UsageError, errorMessage, isNotFound } from '../core/errors.ts';
 import { copySnapshots } from '../repo/copier/copier.ts';
 import type { CopyProgress, CopySummary } from '../repo/copier/copier.ts';
 import { Repository } from '../repo/repository.ts';

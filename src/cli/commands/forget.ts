@@ -6,7 +6,7 @@ import { withRepository } from '../repo-access.ts';
 import { listSnapshots, matchesFilter } from '../../repo/snapshot/snapshot.ts';
 import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../../ops/retention-policy.ts';
-import type { ExpirePolicy, GroupBy } from '../../ops/retention-policy.ts';
+import type { ExpirePolicy } from '../../ops/retention-policy.ts';
 import { collect, parseGroupBy, tagGroups } from './common.ts';
 import { existsSync } from 'node:fs';
 import { runRetention } from '../../ops/retention.ts';
