@@ -7,7 +7,8 @@ import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
 import { commandType } from './command/command-source.ts';
 import { qdrantType } from './qdrant/qdrant-source.ts';
+import { wikijsType } from './wikijs/wikijs-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, qdrantType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, qdrantType, wikijsType({ postgres: postgresType, files: filesType })] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

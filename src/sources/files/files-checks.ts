@@ -10,7 +10,9 @@
 import { open, lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { checkFaissIndex, FAISS_HEAD_BYTES, type FaissIndexInfo } from './faiss-index.ts';
-import type { ExcludeFilter } from './files-source.ts';
+
+/** files-source.ts's filter: true when an entry is left out (declared here too, against an import cycle). */
+type ExcludeFilter = (absPath: string, isDir: boolean) => boolean;
 
 export const DEFAULT_INDEX_FILES: readonly string[] = ['*.faiss', '*.index'];
 
