@@ -132,8 +132,9 @@ export class QdrantClient {
     return this.#json<CollectionInfo>('GET', `/collections/${seg(name)}`);
   }
 
+  /** delete_collection has no `wait` (it answers when the collection is gone), only `timeout`. */
   async deleteCollection(name: string): Promise<void> {
-    await this.#json('DELETE', `/collections/${seg(name)}`, { wait: true }, undefined, this.#o.idleTimeoutMs);
+    await this.#json('DELETE', `/collections/${seg(name)}`, {}, undefined, this.#o.idleTimeoutMs);
   }
 
   /** Exact point count (`exact: true`: approximate counts are unreliable during indexing). */
