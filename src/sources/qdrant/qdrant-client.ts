@@ -52,11 +52,21 @@ export class QdrantClient {
     return `${this.#base}${path}${q.length > 0 ? `?${q.join('&')}` : ''}`;
   }
 
-  /** One request; the timer covers the time until the response headers arrive. */
-  async #fetch(method: string, path: string, init: { query?: Query; body?: string | ReadableStream<Uint8Array>; headers?: Record<string, string>; timeoutMs: number; stream?: boolean }): Promise<Response> {
+  /**
+   * One request; the timer covers the time until the response headers arrive. A streamed body
+   * gets `touch`, which restarts the timer as each chunk goes out: the limit is then silence,
+   * not the length of the upload.
+   */
+  async #fetch(method: string, path: string, init: { query?: Query; body?: string | ReadableStream<Uint8Array>; headers?: Record<string, string>; timeoutMs: number; stream?: boolean; touch?: { fn: () => void } }): Promise<Response> {
     if (this.#o.signal.aborted) throw new CancelledError(`${this.#o.what}: cancelled`);
     const timer = new AbortController();
-    const t = setTimeout(() => timer.abort(), init.timeoutMs);
+    let t = setTimeout(() => timer.abort(), init.timeoutMs);
+    if (init.touch) {
+      init.touch.fn = () => {
+        clearTimeout(t);
+        t = setTimeout(() => timer.abort(), init.timeoutMs);
+      };
+    }
     const headers: Record<string, string> = { ...init.headers };
     if (this.#o.apiKey !== undefined) headers['api-key'] = this.#o.apiKey;
     let res: Response;
@@ -203,9 +213,11 @@ export class QdrantClient {
       yield tail;
     }
     const iter = body();
+    const touch = { fn: (): void => undefined };
     const stream = new ReadableStream<Uint8Array>({
       async pull(ctrl) {
         const { done, value } = await iter.next();
+        touch.fn();
         if (done) ctrl.close();
         else ctrl.enqueue(value);
       },
@@ -219,6 +231,7 @@ export class QdrantClient {
       headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
       timeoutMs: this.#o.idleTimeoutMs,
       stream: true,
+      touch,
     });
     await res.arrayBuffer();
   }

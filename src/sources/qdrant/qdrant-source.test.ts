@@ -154,6 +154,29 @@ describe('qdrant source against the double', () => {
     }
   });
 
+  test('a damaged snapshot file is refused by the server\'s checksum check and the live collection stays', async () => {
+    const q = await startQdrantDouble({ apiKey: KEY });
+    const arts = await memoryArtifacts();
+    try {
+      await seed(q);
+      const src = source(q.url, { collections: ['code_embeddings'] });
+      await src.backup(arts.sink, testContext());
+      const file = Buffer.from(arts.get('collections/code_embeddings.snapshot') as Buffer);
+      file[600] ^= 1;
+      arts.set('collections/code_embeddings.snapshot', file);
+      await http(q, 'POST', '/collections/code_embeddings/points/delete', { points: [1] });
+      await assert.rejects(src.restore(arts.reader(), testContext()), (err: unknown) => {
+        assert.ok(err instanceof SourceError, String(err));
+        assert.match(err.message, /POST \/collections\/code_embeddings\/snapshots\/upload failed with HTTP 400: Wrong input: Snapshot checksum mismatch/);
+        return true;
+      });
+      assert.equal(q.collections.get('code_embeddings')?.points.size, 119);
+    } finally {
+      await arts.cleanup();
+      await q.close();
+    }
+  });
+
   test('a wrong or missing api-key is one line with a hint, without the key', async () => {
     const q = await startQdrantDouble({ apiKey: 'another-key' });
     try {
