@@ -13,8 +13,13 @@ export interface QdrantBackupMeta {
   readonly full?: { readonly artifact: string; readonly size: number; readonly sha256: string };
 }
 
-/** Collection names may hold characters a path should not: the artifact name is encoded. */
-export const collectionArtifact = (name: string): string => `collections/${encodeURIComponent(name)}.snapshot`;
+/**
+ * Artifact names are flat (the stack snapshot keeps artifacts in one directory per source) and
+ * never collide: every collection's starts with "collection-", the full snapshot's does not.
+ * Collection names may hold characters a file name should not: they are percent-encoded.
+ */
+export const collectionArtifact = (name: string): string => `collection-${encodeURIComponent(name)}.snapshot`;
+export const FULL_ARTIFACT = 'full-storage.snapshot';
 
 /**
  * Why a snapshot of `from` cannot be recovered on `to`, or undefined. Qdrant's docs: a

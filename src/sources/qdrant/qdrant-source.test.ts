@@ -65,7 +65,7 @@ describe('qdrant source against the double', () => {
         },
       });
       assert.deepEqual([...q.snapshots.values()].flatMap((m) => [...m.keys()]), [], 'snapshot copies left on the server');
-      assert.deepEqual(arts.reader().list().map((a) => a.name).sort(), ['collections/code_embeddings.snapshot', 'collections/doc_embeddings.snapshot', 'full/storage.snapshot', 'qdrant.json']);
+      assert.deepEqual(arts.reader().list().map((a) => a.name).sort(), ['collection-code_embeddings.snapshot', 'collection-doc_embeddings.snapshot', 'full-storage.snapshot', 'qdrant.json']);
       assert.ok(q.requests.every((r) => r.authorized), 'a request went without the api-key');
       assert.ok(!JSON.stringify([out, ctx.infos, ctx.warnings, arts.get('qdrant.json')?.toString()]).includes(KEY));
 
@@ -79,7 +79,7 @@ describe('qdrant source against the double', () => {
         assert.equal(uploads.length, 2);
         for (const u of uploads) assert.match(u.url, /[?&]checksum=[0-9a-f]{64}(&|$)/);
         assert.deepEqual(compareFingerprints(out.fingerprint, await source(q.url).fingerprint(testContext(), { to: q2.url })), []);
-        assert.match(ctx2.warnings.join('\n'), /aliases live only in the full-storage snapshot full\/storage\.snapshot.*--storage-snapshot/);
+        assert.match(ctx2.warnings.join('\n'), /aliases live only in the full-storage snapshot full-storage\.snapshot.*--storage-snapshot/);
       } finally {
         await q2.close();
       }
@@ -95,7 +95,7 @@ describe('qdrant source against the double', () => {
     try {
       await seed(q);
       await source(q.url).backup(arts.sink, testContext());
-      const file = arts.get('collections/code_embeddings.snapshot') as Buffer;
+      const file = arts.get('collection-code_embeddings.snapshot') as Buffer;
       const form = new FormData();
       form.set('snapshot', new Blob([file]), 'x.snapshot');
       const res = await fetch(`${q.url}/collections/fresh/snapshots/upload?wait=true`, { method: 'POST', body: form });
@@ -161,9 +161,9 @@ describe('qdrant source against the double', () => {
       await seed(q);
       const src = source(q.url, { collections: ['code_embeddings'] });
       await src.backup(arts.sink, testContext());
-      const file = Buffer.from(arts.get('collections/code_embeddings.snapshot') as Buffer);
+      const file = Buffer.from(arts.get('collection-code_embeddings.snapshot') as Buffer);
       file[600] ^= 1;
-      arts.set('collections/code_embeddings.snapshot', file);
+      arts.set('collection-code_embeddings.snapshot', file);
       await http(q, 'POST', '/collections/code_embeddings/points/delete', { points: [1] });
       await assert.rejects(src.restore(arts.reader(), testContext()), (err: unknown) => {
         assert.ok(err instanceof SourceError, String(err));
@@ -211,7 +211,7 @@ describe('qdrant source against the double', () => {
       const out = await src.backup(arts.sink, testContext());
       const good = await src.verify!(arts.reader(), testContext());
       assert.deepEqual(good.problems, []);
-      assert.match(good.checks.join('\n'), /collections\/code_embeddings\.snapshot: SHA-256 matches the server's checksum, tar archive of 3 entries/);
+      assert.match(good.checks.join('\n'), /collection-code_embeddings\.snapshot: SHA-256 matches the server's checksum, tar archive of 3 entries/);
 
       const scratch = await src.scratchTarget!(arts.reader(), testContext());
       await src.restore(arts.reader(), testContext(), { to: scratch.to });
@@ -220,11 +220,11 @@ describe('qdrant source against the double', () => {
       await scratch.cleanup();
       assert.deepEqual([...q.collections.keys()].sort(), ['code_embeddings', 'doc_embeddings']);
 
-      const file = arts.get('collections/doc_embeddings.snapshot') as Buffer;
-      arts.set('collections/doc_embeddings.snapshot', file.subarray(0, 700));
+      const file = arts.get('collection-doc_embeddings.snapshot') as Buffer;
+      arts.set('collection-doc_embeddings.snapshot', file.subarray(0, 700));
       const bad = await src.verify!(arts.reader(), testContext());
       assert.deepEqual(bad.problems.length, 1);
-      assert.match(bad.problems[0], /^collections\/doc_embeddings\.snapshot: SHA-256 [0-9a-f]{64}, the server's checksum was/);
+      assert.match(bad.problems[0], /^collection-doc_embeddings\.snapshot: SHA-256 [0-9a-f]{64}, the server's checksum was/);
     } finally {
       await arts.cleanup();
       await q.close();

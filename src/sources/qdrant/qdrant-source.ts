@@ -2,7 +2,7 @@
  * The `qdrant` source: a Qdrant vector database, through its REST snapshot API.
  *
  * Backup: the fingerprint first, then per collection a snapshot is created on the server,
- * downloaded as a stream into its artifact (collections/<name>.snapshot) while its SHA-256 is
+ * downloaded as a stream into its artifact (collection-<name>.snapshot) while its SHA-256 is
  * computed and compared with the server's `checksum`, and the server's copy deleted again, also
  * after a failure (each copy costs the collection's size in disk). With `full_snapshot` a
  * full-storage snapshot (aliases included) is stored as well. qdrant.json records the server
@@ -30,7 +30,7 @@ import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { QdrantClient } from './qdrant-client.ts';
 import { qdrantKeys, type QdrantConfig } from './qdrant-config.ts';
 import { fingerprintQdrant } from './qdrant-fingerprint.ts';
-import { META_ARTIFACT, TarChecker, collectionArtifact, versionMismatch, type QdrantBackupMeta } from './qdrant-snapshot.ts';
+import { FULL_ARTIFACT, META_ARTIFACT, TarChecker, collectionArtifact, versionMismatch, type QdrantBackupMeta } from './qdrant-snapshot.ts';
 
 const DRILL_PREFIX = 'lifeboat_drill_';
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
@@ -134,7 +134,7 @@ export class QdrantSource implements Source {
       }
       let full: QdrantBackupMeta['full'];
       if (this.#config.full_snapshot === true) {
-        const artifact = 'full/storage.snapshot';
+        const artifact = FULL_ARTIFACT;
         full = { artifact, ...(await this.#store(client, sink, null, artifact, ctx)) };
       }
       const meta: QdrantBackupMeta = { server_version: version, collections, ...(full ? { full } : {}) };
