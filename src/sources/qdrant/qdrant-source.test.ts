@@ -79,6 +79,12 @@ describe('qdrant source against the double', () => {
         assert.equal(uploads.length, 2);
         for (const u of uploads) assert.match(u.url, /[?&]checksum=[0-9a-f]{64}(&|$)/);
         assert.deepEqual(compareFingerprints(out.fingerprint, await source(q.url).fingerprint(testContext(), { to: q2.url })), []);
+        assert.ok(!ctx2.warnings.some((w) => w.includes('not in the backup')));
+        await http(q2, 'PUT', '/collections/newer', { vectors: { size: 2, distance: 'Dot' } });
+        const ctx3 = testContext();
+        await source(q.url).restore(arts.reader(), ctx3, { to: q2.url });
+        assert.match(ctx3.warnings.join('\n'), /: collections newer are not in the backup and were left as they are/);
+        assert.ok(q2.collections.has('newer'));
         assert.match(ctx2.warnings.join('\n'), /aliases live only in the full-storage snapshot full-storage\.snapshot.*--storage-snapshot/);
       } finally {
         await q2.close();

@@ -12,7 +12,8 @@
  * patch; Qdrant panics on anything else), checked before anything is sent. Each collection is
  * recovered by upload with `priority=snapshot` (the default `replica` leaves a new collection
  * empty) and the checksum, which the server verifies first. `to` is another server's URL or,
- * for drills, a collection name prefix on the configured server. A full-storage snapshot has no
+ * for drills, a collection name prefix on the configured server. Collections that are not in the
+ * backup are left alone (and named in a warning). A full-storage snapshot has no
  * HTTP recovery (Qdrant loads it only at start with --storage-snapshot): it is kept in the
  * snapshot for that, and the restore says so.
  *
@@ -185,6 +186,11 @@ export class QdrantSource implements Source {
       if (ctx.signal.aborted) throw new CancelledError(`${what}: restore cancelled`);
       await client.uploadSnapshot(prefix + c.name, reader.open(c.artifact), c.sha256);
       ctx.log.info(`${what}: recovered collection ${prefix + c.name} from ${c.artifact} (${c.size} bytes)`);
+    }
+    if (this.#config.collections === undefined) {
+      const stored = new Set(meta.collections.map((c) => prefix + c.name));
+      const extra = (await client.listCollections()).filter((c) => !stored.has(c) && !c.startsWith(DRILL_PREFIX) && c.startsWith(prefix));
+      if (extra.length > 0) ctx.log.warn(`${what}: collections ${extra.join(', ')} are not in the backup and were left as they are`);
     }
     if (meta.full !== undefined) {
       ctx.log.warn(`${what}: the collections were recovered one by one; aliases live only in the full-storage snapshot ${meta.full.artifact}, which Qdrant loads at start (qdrant --storage-snapshot FILE)`);
