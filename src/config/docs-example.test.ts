@@ -27,4 +27,22 @@ describe('docs/config.md', () => {
       await dir.cleanup();
     }
   });
+
+  it('has per-type source examples that load with the registered source types', async () => {
+    const doc = await readFile(DOC, 'utf8');
+    const types = doc.slice(doc.indexOf('## Keys of each source type'));
+    // A source entry: the block's first line is "  name:" (two spaces in, as under sources:).
+    const blocks = [...types.matchAll(/```yaml\n( {2}[a-z][\w-]*:[\s\S]*?)```/g)].map((m) => m[1]);
+    assert.ok(blocks.length >= 3, `found ${blocks.length} source examples`);
+    const dir = await tempDir('docs-types');
+    try {
+      for (const block of blocks) {
+        const yaml = `repository: { url: 'local:/var/backups/lifeboat', password: { env: LIFEBOAT_PASSWORD } }\nsources:\n${block}`;
+        const loaded = await loadConfig(await writeConfig(dir.path, yaml), { env: { HOME: '/home/ops' } });
+        assert.equal(loaded.sources.length, 1, block);
+      }
+    } finally {
+      await dir.cleanup();
+    }
+  });
 });

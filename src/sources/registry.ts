@@ -6,7 +6,10 @@ import { redisType } from './redis/redis-source.ts';
 import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
 import { commandType } from './command/command-source.ts';
+import { qdrantType } from './qdrant/qdrant-source.ts';
+import { wikijsType } from './wikijs/wikijs-source.ts';
+import { n8nType } from './n8n/n8n-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

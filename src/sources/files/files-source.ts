@@ -19,6 +19,11 @@
  * swap leaves the live tree as it was. With `to: DIR` the original absolute paths are recreated
  * below DIR (/srv/data → DIR/srv/data).
  *
+ * Index files (`format: faiss`): the copy is repeated until no entry changed while it was read
+ * (files-checks.ts), each index file must parse (a torn or truncated index fails the backup
+ * instead of being stored as good), and the fingerprint adds each index's fourcc, d and
+ * ntotal, which verify and drills check on the restored copy.
+ *
  * verify restores the whole tree into a temp dir under deps.tmpDir (reading every file, which
  * also checks every blob), fingerprints the copy the way backup fingerprints the live paths,
  * reports the counts and tree hashes, and removes the copy. A drill's scratch target is a temp
@@ -37,6 +42,7 @@ import type {
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { filesKeys } from './files-config.ts';
 import { TreeSwap, lstatOrNull, makeStaging, mountsUnder, stagingParent } from './files-replace.ts';
+import { DEFAULT_INDEX_FILES, checkIndexFiles, firstChange, indexFingerprint, statTree } from './files-checks.ts';
 import type { FilesConfig } from './files-config.ts';
 
 /** True when an entry is left out of the backup and of the fingerprint. */
@@ -167,6 +173,10 @@ interface Place {
   readonly configured: boolean;
 }
 
+const STABLE_ATTEMPTS = 3;
+
+type IndexedFingerprint = FilesFingerprint & { readonly indexes?: ReturnType<typeof indexFingerprint> };
+
 export class FilesSource implements Source {
   readonly name: string;
   readonly type = 'files';
@@ -176,6 +186,9 @@ export class FilesSource implements Source {
   readonly #filtered: boolean;
   /** Where verify's copy and drill targets go. */
   readonly #tmpDir: string;
+  /** Globs of the index files to parse, when `format` is set. */
+  readonly #indexGlobs: readonly string[] | undefined;
+  readonly #stableCopy: boolean;
 
   constructor(name: string, config: FilesConfig, deps?: SourceDeps) {
     this.name = name;
@@ -183,6 +196,8 @@ export class FilesSource implements Source {
     this.#excluded = excludeFilter(config);
     this.#filtered = (config.exclude?.length ?? 0) > 0 || config.include !== undefined;
     this.#tmpDir = deps?.tmpDir ?? tmpdir();
+    this.#indexGlobs = config.format === 'faiss' ? (config.format_files ?? DEFAULT_INDEX_FILES) : undefined;
+    this.#stableCopy = config.stable_copy ?? config.format !== undefined;
   }
 
   #cancelled(what: string, cause?: unknown): CancelledError {
@@ -202,17 +217,51 @@ export class FilesSource implements Source {
       }
     }
     try {
-      const stored = await sink.putFiles(this.#roots, { exclude: this.#excluded });
+      const stored = await this.#copy(sink, ctx);
       if (ctx.signal.aborted) throw this.#cancelled('backup');
       // Read after the copy: files that change meanwhile make the fingerprint differ from the
       // stored tree, which a restore drill reports. Stop writers with hooks for an exact copy.
-      const fingerprint = await fingerprintTrees(this.#roots, (p) => p, this.#excluded, ctx.signal);
+      const fingerprint = await this.#fingerprint((p) => p, ctx);
+      const torn = Object.entries(fingerprint.indexes ?? {}).filter(([, v]) => typeof v === 'string');
+      if (torn.length > 0) {
+        throw new SourceError(`source ${this.name}: ${torn[0][0]} is ${torn[0][1]}`, {
+          hint: 'the index was being written or its last write crashed; stop its writer with backup.hooks.before (or have it write a temp file and rename) and back up again',
+        });
+      }
       ctx.log.info(`source ${this.name}: stored ${stored.files} files, ${stored.bytes} bytes`);
       return { fingerprint: { ...fingerprint }, commands: [`files ${this.#roots.join(' ')}`] };
     } catch (err) {
       if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('backup', err);
       throw err;
     }
+  }
+
+  /**
+   * putFiles; with stable_copy again while some entry changed during the copy, at most
+   * STABLE_ATTEMPTS times (each copy stores only what changed: the rest dedupes).
+   */
+  async #copy(sink: ArtifactSink, ctx: SourceContext): Promise<{ files: number; bytes: number }> {
+    if (!this.#stableCopy) return sink.putFiles(this.#roots, { exclude: this.#excluded });
+    let changed = '';
+    for (let attempt = 1; attempt <= STABLE_ATTEMPTS; attempt++) {
+      const before = await statTree(this.#roots, this.#excluded);
+      const stored = await sink.putFiles(this.#roots, { exclude: this.#excluded });
+      const moved = firstChange(before, await statTree(this.#roots, this.#excluded));
+      if (moved === undefined) return stored;
+      changed = moved;
+      if (ctx.signal.aborted) throw this.#cancelled('backup');
+      ctx.log.warn(`source ${this.name}: ${moved} changed while it was copied (copy ${attempt} of at most ${STABLE_ATTEMPTS}); copying again`);
+    }
+    throw new SourceError(`source ${this.name}: ${changed} kept changing during ${STABLE_ATTEMPTS} copies; no consistent copy was stored`, {
+      retryable: true,
+      hint: 'stop its writer during the backup with backup.hooks.before/after, or back up when it is idle',
+    });
+  }
+
+  async #fingerprint(locate: (p: string) => string, ctx: SourceContext): Promise<IndexedFingerprint> {
+    const fp = await fingerprintTrees(this.#roots, locate, this.#excluded, ctx.signal);
+    if (this.#indexGlobs === undefined) return fp;
+    return { ...fp, indexes: indexFingerprint(await checkIndexFiles(this.#roots, locate, this.#excluded, this.#indexGlobs)) };
   }
 
   #target(root: string, opts?: RestoreOptions): string {
@@ -326,7 +375,7 @@ export class FilesSource implements Source {
 
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
-    return { ...(await fingerprintTrees(this.#roots, (p) => this.#target(p, opts), this.#excluded, ctx.signal)) };
+    return { ...(await this.#fingerprint((p) => this.#target(p, opts), ctx)) };
   }
 
   /**
@@ -345,9 +394,9 @@ export class FilesSource implements Source {
         if (ctx.signal.aborted) throw this.#cancelled('verify', err);
         return { checks: [], problems: [`file tree: cannot be restored: ${errorMessage(err)}`] };
       }
-      let fp: FilesFingerprint;
+      let fp: IndexedFingerprint;
       try {
-        fp = await fingerprintTrees(this.#roots, (p) => path.join(copy, p), this.#excluded, ctx.signal);
+        fp = await this.#fingerprint((p) => path.join(copy, p), ctx);
       } catch (err) {
         if (ctx.signal.aborted) throw this.#cancelled('verify', err);
         return { checks: [], problems: [`file tree: the restored copy cannot be read: ${errorMessage(err)}`] };
@@ -360,6 +409,11 @@ export class FilesSource implements Source {
         `file tree: fingerprint of the copy: ${fp.files} files, ${fp.bytes} bytes`,
         ...Object.entries(fp.trees).filter(([, hash]) => hash !== null).map(([root, hash]) => `file tree: ${root} tree hash ${hash}`),
       ];
+      for (const [file, index] of Object.entries(fp.indexes ?? {})) {
+        if (typeof index === 'string') problems.push(`${file}: ${index}`);
+        else checks.push(`${file}: FAISS ${index.fourcc} index, d=${index.d}, ntotal=${index.ntotal}, parses`);
+      }
+      if (fp.indexes !== undefined && Object.keys(fp.indexes).length === 0) problems.push(`file tree: no index file (${(this.#indexGlobs ?? []).join(', ')}) in the copy, though format: faiss is set`);
       return { checks, problems };
     } finally {
       await rm(copy, { recursive: true, force: true });
