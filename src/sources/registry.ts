@@ -7,7 +7,8 @@ import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
 import { commandType } from './command/command-source.ts';
 import { opensearchType } from './opensearch/opensearch-source.ts';
+import { neo4jType } from './neo4j/neo4j-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, opensearchType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, opensearchType, neo4jType] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );
