@@ -98,14 +98,14 @@ export async function startNeo4j(): Promise<Neo4jServer> {
     ].join('\n'));
     const env = `NEO4J_HOME=${q(root.dir)} NEO4J_CONF=${q(root.path('conf'))}`;
     const admin = root.path('bin', 'neo4j-admin');
-    await writeFile(admin, `#!/bin/sh\n${env} exec java -Xmx256m -XX:+UseSerialGC -cp ${q(lib)} org.neo4j.cli.AdminTool "$@"\n`);
+    await writeFile(admin, `#!/bin/sh\n${env} exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp ${q(lib)} org.neo4j.cli.AdminTool "$@"\n`);
     const ctl = root.path('bin', 'neo4j-ctl');
     await writeFile(ctl, `#!/bin/sh
 PID=${q(pidFile)}
 case "$1" in
 start)
   if [ -f "$PID" ] && kill -0 "$(cat "$PID")" 2>/dev/null; then exit 0; fi
-  ${env} setsid java -Xmx384m -XX:+UseSerialGC -cp ${q(lib)} org.neo4j.server.CommunityEntryPoint --home-dir=${q(root.dir)} --config-dir=${q(root.path('conf'))} >>${q(root.path('neo4j.out'))} 2>&1 </dev/null &
+  ${env} setsid java -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp ${q(lib)} org.neo4j.server.CommunityEntryPoint --home-dir=${q(root.dir)} --config-dir=${q(root.path('conf'))} >>${q(root.path('neo4j.out'))} 2>&1 </dev/null &
   echo $! >"$PID" ;;
 stop)
   [ -f "$PID" ] || exit 0

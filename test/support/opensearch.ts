@@ -101,7 +101,7 @@ export async function startOpenSearch(): Promise<OpenSearchServer> {
       // The transport port (node-to-node) must be free too; a second free port is taken the same way.
       const transport = await withFreePort(async (p) => p);
       const args = [
-        '-Xms256m', '-Xmx512m', '-XX:+UseSerialGC',
+        '-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
         `-Dlifeboat.repo=${repoDir}`, `-Dlifeboat.transport=${transport}`,
         '-cp', `${path.join(home, 'classes')}:${path.join(home, 'lib', '*')}`, 'LifeboatOpenSearch',
         // The runner adds the node number (1) to the base port.
