@@ -20,6 +20,7 @@ import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { CancelledError, ConfigError, NotFoundError, SourceError, errorMessage } from '../../core/errors.ts';
+import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
@@ -155,6 +156,11 @@ export class OpenSearchSource implements Source {
       }
       await this.#unregister(client, repo, ctx);
       registered = false;
+      // A snapshot is not a point in time across shards and writes go on meanwhile: say so when
+      // the counts moved, since a drill of this backup would then report a difference.
+      const after = await fingerprintIndices(client, mappings, signal);
+      const moved = compareFingerprints(fingerprint, after);
+      if (moved.length > 0) ctx.log.warn(`${this.#what}: the indices changed while the snapshot ran (${moved.slice(0, 3).join('; ')}); the stored fingerprint is the one from before the snapshot`);
       const info: OpenSearchBackupInfo = { snapshot, indices: names, include_global_state: includeGlobal, version };
       await sink.put(MANIFEST_ARTIFACT, Readable.from([Buffer.from(`${JSON.stringify(info, null, 2)}\n`)]));
       const copied = await putRepository(dirs.local, sink, signal).catch((err: unknown) => {
