@@ -101,6 +101,17 @@ describe('neo4j source', { skip, timeout: 900_000 }, () => {
     await arts.cleanup();
   });
 
+  it('a hanging stop_command is stopped after start_timeout, with one line naming it', async () => {
+    const arts = await memoryArtifacts();
+    await assert.rejects(make({ stop_command: ['sleep', '600'], start_timeout: '1s' }).backup(arts.sink, testContext()), (err: unknown) => {
+      assert.ok(err instanceof SourceError);
+      assert.equal(err.message, 'neo4j source graph: stop_command (sleep 600) did not finish within 1 s and was stopped');
+      return true;
+    });
+    assert.deepEqual(arts.reader().list(), []);
+    await arts.cleanup();
+  });
+
   it('a failing dump fails the backup and the DBMS is started again', async () => {
     await seed();
     const arts = await memoryArtifacts();

@@ -26,7 +26,7 @@ export const neo4jKeys = {
   admin_command: argv('admin_command').optional(),
   stop_command: argv('stop_command'),
   start_command: argv('start_command'),
-  /** How long to wait for the DBMS to answer after start_command (default 3m). */
+  /** How long stop_command and start_command may run, and the wait for the DBMS after start_command (default 3m). */
   start_timeout: durationSchema.optional(),
 };
 

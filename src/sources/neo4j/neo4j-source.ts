@@ -84,9 +84,20 @@ export class Neo4jSource implements Source {
     return new SourceError(`${this.#what}: ${what} (${describeCommand(spec)}) ${how}${detail ? `: ${detail}` : ''}`, { data: { code: fin.code }, hint });
   }
 
+  get #startTimeoutMs(): number {
+    return this.#config.start_timeout === undefined ? DEFAULT_START_TIMEOUT_MS : parseDurationMs(this.#config.start_timeout);
+  }
+
+  /** Runs stop_command or start_command, bounded by start_timeout: a hung `docker stop` must not hold the backup. */
   async #step(argv: readonly string[], what: string, signal: AbortSignal): Promise<void> {
-    const spec: RunSpec = { command: argv[0], args: argv.slice(1), signal };
+    const timeout = AbortSignal.timeout(this.#startTimeoutMs);
+    const spec: RunSpec = { command: argv[0], args: argv.slice(1), signal: AbortSignal.any([signal, timeout]) };
     const fin = await collect(this.#deps.runner, spec);
+    if (timeout.aborted && !signal.aborted) {
+      throw new SourceError(`${this.#what}: ${what} (${describeCommand(spec)}) did not finish within ${Math.round(this.#startTimeoutMs / 1000)} s and was stopped`, {
+        hint: `check the DBMS by hand; raise start_timeout if ${what} only needs longer`,
+      });
+    }
     if (!succeeded(fin)) throw this.#failure(what, spec, fin, `check ${what} in lifeboat.yml`);
   }
 
@@ -99,7 +110,7 @@ export class Neo4jSource implements Source {
 
   /** Polls until every configured database is online, or start_timeout passes. */
   async #waitOnline(client: Neo4jClient, signal: AbortSignal): Promise<void> {
-    const limit = this.#config.start_timeout === undefined ? DEFAULT_START_TIMEOUT_MS : parseDurationMs(this.#config.start_timeout);
+    const limit = this.#startTimeoutMs;
     const deadline = Date.now() + limit;
     let last = '';
     for (;;) {
@@ -123,18 +134,21 @@ export class Neo4jSource implements Source {
   }
 
   /**
-   * Runs `work` with the DBMS stopped, and always starts it again. A failed start is reported even
+   * Runs `work` with the DBMS stopped, and always starts it again (also when stop_command failed). A failed start is reported even
    * after a successful dump: the store being down matters more than the backup.
    */
   async #offline<T>(client: Neo4jClient, ctx: SourceContext, work: () => Promise<T>): Promise<T> {
-    await this.#step(this.#config.stop_command, 'stop_command', ctx.signal);
     let result: T;
     try {
+      // Inside the try: a stop_command that failed or timed out may have stopped the DBMS anyway.
+      await this.#step(this.#config.stop_command, 'stop_command', ctx.signal);
       result = await work();
     } catch (err) {
       try {
-        await this.#step(this.#config.start_command, 'start_command', AbortSignal.timeout(DEFAULT_START_TIMEOUT_MS));
-        await this.#waitOnline(client, AbortSignal.timeout(DEFAULT_START_TIMEOUT_MS + 60_000));
+        // Started even when the backup was cancelled: the signal that stopped the dump must not keep the store down.
+        const fresh = new AbortController().signal;
+        await this.#step(this.#config.start_command, 'start_command', fresh);
+        await this.#waitOnline(client, fresh);
       } catch (startErr) {
         ctx.log.warn(`${this.#what}: Neo4j could not be started again: ${errorMessage(startErr)}`);
       }
