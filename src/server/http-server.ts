@@ -3,6 +3,7 @@
  * and a versioned JSON API under `/api/v1/`. Every JSON answer carries `"api_version": 1`;
  * fields are only ever added within a version.
  *
+ *   GET  /, /app.js, /style.css          the dashboard (src/dashboard)
  *   GET  /metrics
  *   GET  /api/v1/status                  daemon, repository and watchdog conditions
  *   GET  /api/v1/sources                 the per-source overview
@@ -23,6 +24,7 @@ import type { Daemon } from '../daemon/daemon.ts';
 import type { JobKind } from '../daemon/scheduler.ts';
 import { VERSION } from '../version.ts';
 import { authorize, isLoopbackHost } from './auth.ts';
+import { DASHBOARD_HEADERS, dashboardAsset } from './dashboard-assets.ts';
 import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 
 export const API_VERSION = 1;
@@ -78,6 +80,14 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
     const mutating = method !== 'GET' && method !== 'HEAD';
+    const asset = mutating ? undefined : dashboardAsset(url.pathname);
+    if (asset) {
+      // The pages hold no data (the API they call checks the token): only the Host check applies.
+      authorize(req, { loopback, hosts }, false);
+      res.writeHead(200, { 'content-type': asset.type, ...DASHBOARD_HEADERS });
+      res.end(method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
     authorize(req, { token: opts.token, loopback, hosts }, mutating);
     // Bodies are not needed; read and drop what a client sends, within reason.
     let size = 0;
