@@ -192,8 +192,22 @@ async function checks() {
     lists[i].runs.length ? runsTable(lists[i].runs) : el('p', { class: 'muted' }, `No ${k} runs yet.`)]);
 }
 
+async function testNotifications(button) {
+  const out = document.getElementById('notify-results');
+  button.disabled = true;
+  out.replaceChildren('Sending…');
+  try {
+    const { results } = await api('notifications/test', { method: 'POST' });
+    out.replaceChildren(...results.map((r) => el('div', { 'data-channel': r.channel }, badge(r.ok ? 'ok' : 'failed'), ` ${r.channel}: ${r.ok ? 'sent' : r.error ?? 'failed'}`)));
+  } catch (err) {
+    out.replaceChildren(el('span', { class: 'error' }, err.message));
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function health() {
-  const [status, { alerts }] = await Promise.all([api('status'), api('alerts')]);
+  const [status, { alerts }, { notifications }] = await Promise.all([api('status'), api('alerts'), api('notifications')]);
   return [
     el('h1', {}, 'Repository and watchdog'),
     el('p', {}, `lifeboat ${status.version}; ${status.jobs} jobs.`),
@@ -206,6 +220,15 @@ async function health() {
       ? el('table', {}, el('tbody', {}, alerts.map((a) => el('tr', {},
         el('td', {}, badge(a.event === 'recovery' ? 'ok' : a.event === 'overdue' ? 'overdue' : 'failed')), el('td', {}, a.title), el('td', {}, a.message), el('td', {}, when(a.at))))))
       : el('p', { class: 'muted' }, 'No alerts sent.'),
+    el('h2', {}, 'Notifications'),
+    notifications.length
+      ? [el('table', { id: 'notifications' },
+        el('thead', {}, el('tr', {}, ['Channel', 'Type', 'Events', 'Timeout'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, notifications.map((n) => el('tr', {}, el('td', {}, n.name), el('td', {}, n.type), el('td', {}, n.on.join(', ')), el('td', {}, duration(n.timeout_ms / 1000)))))),
+      el('p', {}, el('button', { id: 'notify-test', onclick: (e) => testNotifications(e.currentTarget) }, 'Send a test notification'), ' ',
+        el('span', { class: 'muted' }, 'URLs and tokens stay in lifeboat.yml; they are never shown here.')),
+      el('div', { id: 'notify-results' })]
+      : el('p', { class: 'muted' }, 'No notification channels in lifeboat.yml.'),
   ];
 }
 
@@ -233,7 +256,7 @@ async function render() {
   try {
     const m = /^runs\/(\d+)$/.exec(hash);
     const page = m ? await runDetail(m[1]) : hash === 'runs' ? await runs() : hash === 'checks' ? await checks() : hash === 'health' ? await health() : await overview();
-    main.replaceChildren(...page.filter(Boolean));
+    main.replaceChildren(...page.flat().filter(Boolean));
   } catch (err) {
     main.replaceChildren(el('p', { class: 'error' }, `Could not load this page: ${err.message}`));
   }

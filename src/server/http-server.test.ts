@@ -22,6 +22,7 @@ function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void
   const listeners = new Set<(e: never) => void>();
   return {
     triggered,
+    channels: [],
     subscribe: (l) => (listeners.add(l as never), () => listeners.delete(l as never)),
     emit: (e) => listeners.forEach((l) => l(e as never)),
     sources: () => [],

@@ -11,6 +11,8 @@
  *   GET  /api/v1/runs?limit&job&kind&before
  *   GET  /api/v1/runs/:id                a run, with its log lines while it runs
  *   GET  /api/v1/alerts                  the last alerts sent
+ *   GET  /api/v1/notifications           channels: name, type, events (never a URL or secret)
+ *   POST /api/v1/notifications/test      a test alert to every channel; each one's result
  *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
@@ -19,6 +21,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { makeAlert, notify } from '../daemon/notify/notifier.ts';
 import { renderPrometheus } from '../daemon/prometheus-text.ts';
 import type { Daemon } from '../daemon/daemon.ts';
 import type { JobKind } from '../daemon/scheduler.ts';
@@ -30,7 +33,7 @@ import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
+export type DaemonApi = Pick<Daemon, 'channels' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -120,6 +123,10 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         case 'alerts':
           if (id === undefined) return send(res, 200, { alerts: api.alerts() });
           break;
+        case 'notifications':
+          // Names, types and events only: a channel's URL, token or password is never shown.
+          if (id === undefined) return send(res, 200, { notifications: api.channels.map((c) => ({ name: c.name, type: c.type, on: [...c.events], timeout_ms: c.timeoutMs })) });
+          break;
         case 'events':
           if (id === undefined) return streamEvents(req, res);
           break;
@@ -142,6 +149,11 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         const job = `backup:${id}`;
         if (!api.hasJob(job)) throw new HttpError(404, 'not_found', `no source named "${id}"`, 'GET /api/v1/sources lists them');
         return accepted(res, job, api.runNow(job));
+      }
+      if (what === 'notifications' && id === 'test' && parts.length === 4) {
+        if (api.channels.length === 0) throw new HttpError(404, 'not_found', 'lifeboat.yml has no notifications', 'add notifications: [{ type: webhook, url: … }] (docs/daemon.md)');
+        const alert = makeAlert({ event: 'failure', subject: 'test', title: 'test notification from lifeboat', message: 'If you can read this, lifeboat can reach this channel.' });
+        return send(res, 200, { results: await notify(api.channels, alert, { force: true }) });
       }
       if (what === 'jobs' && id !== undefined && parts.length === 5) {
         if (!api.hasJob(id)) throw new HttpError(404, 'not_found', `no job named "${id}"`, 'GET /api/v1/jobs lists them');

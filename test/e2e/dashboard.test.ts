@@ -2,12 +2,15 @@
  * The dashboard end to end in Debian's Chromium (playwright-core drives it; it never downloads
  * a browser): the real HTTP server and the real pages over a scripted daemon, so each step is
  * decided by the test, not by timing. Load the overview, see a failed source turn red, back it
- * up from the page, watch the run's log arrive live over SSE, see the source turn green.
+ * up from the page, watch the run's log arrive live over SSE, see the source turn green; send a
+ * test notification from the settings, whose webhook URL is never in a page.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/dashboard-*.png (the pictures docs/daemon.md shows).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +19,7 @@ import type { DaemonEvent } from '../../src/daemon/daemon.ts';
 import type { JobStatus } from '../../src/daemon/scheduler.ts';
 import type { SourceView } from '../../src/daemon/views.ts';
 import type { Condition } from '../../src/daemon/watchdog.ts';
+import { createChannels } from '../../src/daemon/notify/notifier.ts';
 import { startServer } from '../../src/server/http-server.ts';
 import type { DaemonApi } from '../../src/server/http-server.ts';
 import { parseSchedule } from '../../src/util/schedule.ts';
@@ -29,7 +33,7 @@ const background = (e: unknown): string => (globalThis as unknown as { getComput
 const docs = path.join(import.meta.dirname, '../../docs');
 
 /** A daemon whose runs the test starts and finishes by hand, over a real run catalog. */
-function scriptedDaemon() {
+function scriptedDaemon(hookUrl: string) {
   const catalog = RunCatalog.open(':memory:');
   const listeners = new Set<(e: DaemonEvent) => void>();
   const emit = (e: DaemonEvent) => listeners.forEach((l) => l(e));
@@ -61,7 +65,11 @@ function scriptedDaemon() {
       history: catalog.days(jobId, ago(30 * 86_400_000)),
     };
   };
+  const channels = createChannels([{ type: 'webhook', name: 'ops-hook', url: hookUrl, on: ['failure', 'recovery'] }], {
+    secrets: () => Promise.reject(new Error('no secret references here')),
+  });
   const api: DaemonApi = {
+    channels,
     subscribe: (l) => (listeners.add(l), () => listeners.delete(l)),
     sources: () => [view('db', 'postgres', 30 * 3600), view('cache', 'redis', 6 * 3600)],
     jobs: () => jobs,
@@ -114,7 +122,14 @@ test('the overview turns a failed source red, backs it up from the page and show
   if (!needBinaries(t, 'chromium')) return;
   const chromium = await loadPlaywright(t);
   if (!chromium) return;
-  const daemon = scriptedDaemon();
+  const hooked: string[] = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => (hooked.push(body), res.writeHead(204).end()));
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const daemon = scriptedDaemon(`http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/secret-path-5531`);
   const srv = await startServer(daemon.api, { listen: '127.0.0.1:0' });
   const profile = await mkdtemp(path.join(tmpdir(), 'lifeboat-chromium-'));
   const browser = await chromium.launchPersistentContext(profile, {
@@ -162,10 +177,25 @@ test('the overview turns a failed source red, backs it up from the page and show
     await page.goto(`${srv.url}/`);
     await dbState.getByText('ok').waitFor();
     assert.equal(await dbState.evaluate(background), GREEN);
+
+    // Notification settings: names and events, never the URL; the test button reaches the hook.
+    await page.goto(`${srv.url}/#/health`);
+    await page.locator('#notifications').getByText('ops-hook').waitFor();
+    await page.locator('#notify-test').click();
+    await page.locator('[data-channel="ops-hook"]').getByText('ops-hook: sent').waitFor();
+    assert.equal(hooked.length, 1);
+    assert.match(JSON.parse(hooked[0] as string).title, /test notification/);
+    if (shots) await page.screenshot({ path: path.join(docs, 'dashboard-health.png'), fullPage: true });
+    for (const p of ['#/', '#/runs', '#/checks', '#/health']) {
+      await page.goto(`${srv.url}/${p}`);
+      await page.locator('main h1').first().waitFor();
+      assert.doesNotMatch(await page.content(), /secret-path-5531/);
+    }
     assert.deepEqual(pageErrors, []);
   } finally {
     await browser.close();
     await srv.close();
+    receiver.close();
     await rm(profile, { recursive: true, force: true });
   }
 });
