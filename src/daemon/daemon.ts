@@ -31,6 +31,9 @@ import { Scheduler } from './scheduler.ts';
 import type { JobSpec, JobStatus, RunContext } from './scheduler.ts';
 import { Watchdog } from './watchdog.ts';
 import type { Condition } from './watchdog.ts';
+import { ProgressMeter } from '../ops/progress-meter.ts';
+import type { ProgressEvent } from '../ops/progress-meter.ts';
+import type { SourceProgress } from '../ops/run-report.ts';
 import { sourceViews } from './views.ts';
 import type { SourceView } from './views.ts';
 
@@ -59,6 +62,8 @@ const MAX_LOG_LINES = 200;
 export type DaemonEvent =
   | { type: 'run_started'; run_id: number; job: string; trigger: string; attempt: number; at: string }
   | { type: 'run_log'; run_id: number; job: string; line: string }
+  /** A source's bytes, rate and ETA while a backup runs (at most once a second per source; docs/reports.md). */
+  | { type: 'run_progress'; run_id: number; job: string; progress: ProgressEvent }
   | { type: 'run_finished'; run_id: number; job: string; status: string; error: string | null; retry_at: string | null; at: string }
   | { type: 'alert'; alert: AlertEvent };
 
@@ -203,8 +208,14 @@ export class Daemon {
     };
     base.log.info(`${job.id}: started (${ctx.trigger}${ctx.attempt > 1 ? `, attempt ${ctx.attempt}` : ''})`);
     void this.#track(this.#send(makeAlert({ event: 'start', subject: `job:${job.id}`, title: `${this.#describe(job)} started`, message: `trigger ${ctx.trigger}`, source: job.kind === 'backup' ? job.target : undefined, run_id: id }, started)));
+    const meter = new ProgressMeter();
+    const onSourceProgress = (p: SourceProgress): void => {
+      // Wall time, not the scheduler's clock: a rate is bytes per real second.
+      const { event } = meter.update(p, Date.now());
+      if (event) this.#emit({ type: 'run_progress', run_id: id, job: job.id, progress: event });
+    };
     try {
-      return await runJob(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log });
+      return await runJob(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log, onSourceProgress });
     } catch (err) {
       // A run that fails before its own report (wrong password, no repository, a secret) leaves one, as the CLI's do.
       if (job.kind === 'backup' || job.kind === 'verify' || job.kind === 'drill') {

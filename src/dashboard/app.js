@@ -245,9 +245,20 @@ async function runDetail(id) {
       run.bytes_read !== null && run.bytes_read !== undefined ? ` · read ${bytes(run.bytes_read)}, added ${bytes(run.bytes_added)}` : '',
       run.snapshot_id ? ` · snapshot ${run.snapshot_id.slice(0, 8)}` : ''),
     run.error ? el('p', { class: 'error', id: 'run-error' }, run.error) : null,
+    el('div', { id: 'run-progress' }),
     el('h2', {}, 'Log'),
     el('pre', { class: 'log', id: 'run-log' }, lines.map((l) => `${l}\n`).join('')),
   ];
+}
+
+/** One line per source: the same numbers as the CLI's progress (docs/reports.md). */
+function showProgress(p) {
+  const box = document.getElementById('run-progress');
+  if (!box) return;
+  const text = [`${p.source}: ${bytes(p.bytes)}`, p.percent !== undefined ? `${p.percent}%` : null, `${bytes(p.bytes_per_second)}/s`,
+    p.bytes_added !== undefined ? `+${bytes(p.bytes_added)} added` : null, p.eta_seconds !== undefined ? `ETA ${duration(p.eta_seconds)}` : null].filter(Boolean).join(' · ');
+  const line = [...box.children].find((c) => c.dataset.source === p.source) ?? box.appendChild(el('div', { class: 'progress', 'data-source': p.source }));
+  line.textContent = text;
 }
 
 async function render() {
@@ -275,6 +286,10 @@ function onEvent(type, data) {
     return;
   }
   if (type === 'run_log') return;
+  if (type === 'run_progress') {
+    if (data.run_id === currentRun) showProgress(data.progress);
+    return;
+  }
   rerender();
 }
 

@@ -96,6 +96,9 @@ function scriptedDaemon(hookUrl: string) {
       catalog.finish(id, { status: 'failed', at: new Date(), error, errorCode: 'source' });
       emit({ type: 'run_finished', run_id: id, job: 'backup:db', status: 'failed', error, retry_at: null, at: new Date().toISOString() });
     },
+    progress(bytes: number, total: number) {
+      emit({ type: 'run_progress', run_id: state.running as number, job: 'backup:db', progress: { message_type: 'progress', phase: 'backup', source: 'db', bytes, bytes_added: 1 << 20, total, percent: Math.round((1000 * bytes) / total) / 10, elapsed_ms: 3000, bytes_per_second: Math.round(bytes / 3), eta_seconds: 9 } });
+    },
     log(line: string) {
       emit({ type: 'run_log', run_id: state.running as number, job: 'backup:db', line });
     },
@@ -169,6 +172,9 @@ test('the overview turns a failed source red, backs it up from the page and show
     await page.locator('#live.on').waitFor();
     daemon.log('db: 12.0 MiB read, 1.0 MiB added, 4.0 MiB/s, ETA 9s');
     await page.locator('#run-log').getByText('ETA 9s').waitFor();
+    daemon.progress(12 << 20, 48 << 20);
+    await page.locator('#run-progress [data-source="db"]').getByText('25%').waitFor();
+    assert.equal(await page.locator('#run-progress [data-source="db"]').innerText(), 'db: 12.0 MiB · 25% · 4.0 MiB/s · +1.0 MiB added · ETA 9s');
     if (shots) await page.screenshot({ path: path.join(docs, 'dashboard-run.png'), fullPage: true });
     daemon.finish();
     await page.locator('.state-ok').first().waitFor();
