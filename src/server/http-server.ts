@@ -13,7 +13,7 @@
  *   GET  /api/v1/alerts                  the last alerts sent
  *   GET  /api/v1/notifications           channels: name, type, events (never a URL or secret)
  *   POST /api/v1/notifications/test      a test alert to every channel; each one's result
- *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_finished, alert
+ *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_progress, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
  *
