@@ -34,6 +34,8 @@ import type { Condition } from './watchdog.ts';
 import { ProgressMeter } from '../ops/progress-meter.ts';
 import type { ProgressEvent } from '../ops/progress-meter.ts';
 import type { SourceProgress } from '../ops/run-report.ts';
+import { restorePreview } from './restore-preview.ts';
+import type { RestorePreview } from './restore-preview.ts';
 import { sourceViews } from './views.ts';
 import type { SourceView } from './views.ts';
 
@@ -345,6 +347,16 @@ export class Daemon {
     if (!r) return undefined;
     const live = this.#live.get(id);
     return live ? { ...r, log: [...live.lines] } : r;
+  }
+
+  /** One source's snapshots as of the last repository probe, newest first (no repository access). */
+  snapshots(source: string): { snapshots: Array<{ id: string; time: string }>; probed_at: string | null } {
+    const mine = (this.#probe?.snapshots ?? []).filter((s) => s.source === source).sort((a, b) => b.time.getTime() - a.time.getTime());
+    return { snapshots: mine.map((s) => ({ id: s.id, time: s.time.toISOString() })), probed_at: this.#probe ? new Date(this.#probe.at).toISOString() : null };
+  }
+
+  restorePreview(source: string, snapshot: string): Promise<RestorePreview> {
+    return restorePreview(this.stack, source, snapshot);
   }
 
   conditions(): Condition[] {

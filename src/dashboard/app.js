@@ -123,7 +123,7 @@ async function overview() {
     el('table', { id: 'sources' },
       el('thead', {}, el('tr', {}, ['Source', 'State', 'Last good backup', 'Age / RPO', 'Last run', 'Next run', 'Last drill RTO / RPO', '30 days', ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, sources.map((s) => el('tr', { 'data-source': s.name },
-        el('td', {}, el('strong', {}, s.name), el('div', { class: 'muted' }, s.type)),
+        el('td', {}, el('a', { href: `#/sources/${encodeURIComponent(s.name)}` }, el('strong', {}, s.name)), el('div', { class: 'muted' }, s.type)),
         el('td', {}, badge(s.state), s.paused ? el('div', { class: 'muted' }, 'paused') : null),
         el('td', {}, s.last_backup ? [when(s.last_backup.at), el('div', { class: 'muted' }, s.last_backup.snapshot_id?.slice(0, 8) ?? '')] : '—'),
         el('td', {}, ageCell(s)),
@@ -234,6 +234,47 @@ async function health() {
 
 let currentRun;
 
+/** A source's snapshots, each with a restore preview (a dry run: nothing is restored from here). */
+async function sourcePage(name) {
+  const { snapshots, probed_at } = await api(`sources/${encodeURIComponent(name)}/snapshots`);
+  const planBox = el('div', { id: 'restore-plan' });
+  const preview = async (id, button) => {
+    button.disabled = true;
+    planBox.replaceChildren('Reading the snapshot…');
+    try {
+      const { plan } = await api(`sources/${encodeURIComponent(name)}/restore-plan?snapshot=${id}`);
+      planBox.replaceChildren(
+        el('h2', {}, `Restore plan: ${plan.source} from ${plan.snapshot_id.slice(0, 8)}`),
+        el('ul', {},
+          el('li', {}, `snapshot of ${new Date(plan.time).toISOString().replace('T', ' ').slice(0, 19)} UTC from host ${plan.host ?? '?'}`),
+          el('li', {}, plan.to ? `restored into ${plan.to} (the live store is not touched)` : 'restored in place: the live data is replaced'),
+          el('li', {}, plan.safety_snapshot ? 'a safety snapshot of the live data is taken first (undo possible)' : 'no safety snapshot is taken'),
+          plan.depends_on.length ? el('li', {}, `after: ${plan.depends_on.join(', ')}`) : null,
+          el('li', {}, `hooks: ${plan.hooks.before} before, ${plan.hooks.after} after`),
+          ...plan.artifacts.map((a) => el('li', { class: 'artifact' }, `${a.name}: ${bytes(a.size)}`)),
+          plan.files ? el('li', {}, `${plan.files.count} files, ${bytes(plan.files.bytes)}`) : null),
+        el('p', {}, 'To restore, run on the host (it asks for confirmation):'),
+        el('pre', { class: 'log', id: 'restore-command' }, plan.command));
+    } catch (err) {
+      planBox.replaceChildren(el('p', { class: 'error' }, err.message));
+    } finally {
+      button.disabled = false;
+    }
+  };
+  return [
+    el('h1', {}, `Snapshots of ${name}`),
+    el('p', { class: 'muted' }, probed_at ? `as of the repository probe ${ago(probed_at)}` : 'the repository has not been read yet'),
+    snapshots.length
+      ? el('table', { id: 'snapshots' },
+        el('thead', {}, el('tr', {}, ['Snapshot', 'Time', ''].map((h) => el('th', {}, h)))),
+        el('tbody', {}, snapshots.map((sn) => el('tr', { 'data-snapshot': sn.id },
+          el('td', {}, el('code', {}, sn.id.slice(0, 8))), el('td', {}, when(sn.time)),
+          el('td', {}, el('button', { class: 'preview', onclick: (e) => preview(sn.id, e.currentTarget) }, 'Preview restore'))))))
+      : el('p', { class: 'muted' }, 'No snapshots.'),
+    planBox,
+  ];
+}
+
 async function runDetail(id) {
   const { run } = await api(`runs/${id}`);
   currentRun = run.id;
@@ -266,7 +307,8 @@ async function render() {
   currentRun = undefined;
   try {
     const m = /^runs\/(\d+)$/.exec(hash);
-    const page = m ? await runDetail(m[1]) : hash === 'runs' ? await runs() : hash === 'checks' ? await checks() : hash === 'health' ? await health() : await overview();
+    const src = /^sources\/(.+)$/.exec(hash);
+    const page = m ? await runDetail(m[1]) : src ? await sourcePage(decodeURIComponent(src[1])) : hash === 'runs' ? await runs() : hash === 'checks' ? await checks() : hash === 'health' ? await health() : await overview();
     main.replaceChildren(...page.flat().filter(Boolean));
   } catch (err) {
     main.replaceChildren(el('p', { class: 'error' }, `Could not load this page: ${err.message}`));
@@ -285,7 +327,8 @@ function onEvent(type, data) {
     document.getElementById('run-log')?.append(`${data.line}\n`);
     return;
   }
-  if (type === 'run_log') return;
+  // A source's page holds a restore preview the reader is looking at: no redraw under them.
+  if (type === 'run_log' || location.hash.startsWith('#/sources/')) return;
   if (type === 'run_progress') {
     if (data.run_id === currentRun) showProgress(data.progress);
     return;

@@ -23,6 +23,8 @@ function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void
   return {
     triggered,
     channels: [],
+    snapshots: () => ({ snapshots: [], probed_at: null }),
+    restorePreview: () => Promise.reject(new Error('not in this test')),
     subscribe: (l) => (listeners.add(l as never), () => listeners.delete(l as never)),
     emit: (e) => listeners.forEach((l) => l(e as never)),
     sources: () => [],

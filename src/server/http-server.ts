@@ -7,6 +7,8 @@
  *   GET  /metrics
  *   GET  /api/v1/status                  daemon, repository and watchdog conditions
  *   GET  /api/v1/sources                 the per-source overview
+ *   GET  /api/v1/sources/:name/snapshots  its snapshots as of the last repository probe
+ *   GET  /api/v1/sources/:name/restore-plan?snapshot=ID  what restoring it would do (dry run)
  *   GET  /api/v1/jobs                    every job: schedule, next run, running, paused
  *   GET  /api/v1/runs?limit&job&kind&before
  *   GET  /api/v1/runs/:id                a run, with its log lines while it runs
@@ -33,7 +35,7 @@ import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'channels' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
+export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -110,9 +112,18 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         case 'status':
           if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length });
           break;
-        case 'sources':
+        case 'sources': {
           if (id === undefined) return send(res, 200, { sources: api.sources() });
+          if (parts.length !== 5) break;
+          if (!api.hasJob(`backup:${id}`)) throw new HttpError(404, 'not_found', `no source named "${id}"`, 'GET /api/v1/sources lists them');
+          if (action === 'snapshots') return send(res, 200, api.snapshots(id));
+          if (action === 'restore-plan') {
+            const snapshot = url.searchParams.get('snapshot') ?? '';
+            if (!/^[0-9a-f]{4,64}$/.test(snapshot)) throw new HttpError(400, 'usage', 'restore-plan takes ?snapshot=<ID> (at least 4 hex digits)');
+            return send(res, 200, { plan: await api.restorePreview(id, snapshot) });
+          }
           break;
+        }
         case 'jobs':
           if (id === undefined) {
             return send(res, 200, {

@@ -3,7 +3,7 @@
  * a browser): the real HTTP server and the real pages over a scripted daemon, so each step is
  * decided by the test, not by timing. Load the overview, see a failed source turn red, back it
  * up from the page, watch the run's log arrive live over SSE, see the source turn green; send a
- * test notification from the settings, whose webhook URL is never in a page.
+ * test notification from the settings, whose webhook URL is never in a page; preview a restore.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/dashboard-*.png (the pictures docs/daemon.md shows).
  */
@@ -38,7 +38,7 @@ function scriptedDaemon(hookUrl: string) {
   const listeners = new Set<(e: DaemonEvent) => void>();
   const emit = (e: DaemonEvent) => listeners.forEach((l) => l(e));
   const ago = (ms: number) => new Date(Date.now() - ms);
-  const state = { running: undefined as number | undefined, triggered: [] as string[], conditions: [] as Condition[] };
+  const state = { running: undefined as number | undefined, triggered: [] as string[], previewed: [] as string[], conditions: [] as Condition[] };
   for (const [name, h] of [['db', 26], ['cache', 3]] as const) {
     for (let d = 20; d >= 1; d--) {
       const id = catalog.start({ job: `backup:${name}`, kind: 'backup', target: name, trigger: 'schedule', attempt: 1, at: ago(d * 86_400_000 + h * 3_600_000) });
@@ -70,6 +70,15 @@ function scriptedDaemon(hookUrl: string) {
   });
   const api: DaemonApi = {
     channels,
+    snapshots: (source) => ({ snapshots: source === 'db' ? [{ id: 'c0ffee'.padEnd(64, '0'), time: ago(26 * 3_600_000).toISOString() }, { id: '2'.padStart(64, 'a'), time: ago(50 * 3_600_000).toISOString() }] : [], probed_at: new Date().toISOString() }),
+    restorePreview: (source, snapshot) => {
+      state.previewed.push(`${source}@${snapshot}`);
+      return Promise.resolve({
+        source, snapshot_id: snapshot.padEnd(64, '0'), time: ago(26 * 3_600_000).toISOString(), host: 'db1', to: null, safety_snapshot: true,
+        depends_on: [], hooks: { before: 1, after: 1 }, artifacts: [{ name: 'globals.sql', size: 2048 }, { name: 'shop.dump', size: 48 << 20 }], files: null,
+        command: `lifeboat restore --only ${source} --snapshot ${snapshot.slice(0, 8)}`,
+      });
+    },
     subscribe: (l) => (listeners.add(l), () => listeners.delete(l)),
     sources: () => [view('db', 'postgres', 30 * 3600), view('cache', 'redis', 6 * 3600)],
     jobs: () => jobs,
@@ -183,6 +192,22 @@ test('the overview turns a failed source red, backs it up from the page and show
     await page.goto(`${srv.url}/`);
     await dbState.getByText('ok').waitFor();
     assert.equal(await dbState.evaluate(background), GREEN);
+
+    // A source's snapshots and the preview of a restore (a dry run; nothing is restored).
+    await page.goto(`${srv.url}/`);
+    await db.getByRole('link', { name: 'db' }).click();
+    const rows = page.locator('#snapshots tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 2);
+    await rows.first().getByRole('button', { name: 'Preview restore' }).click();
+    await page.locator('#restore-command').waitFor();
+    assert.deepEqual(daemon.state.previewed, [`db@${'c0ffee'.padEnd(64, '0')}`]);
+    const plan = await page.locator('#restore-plan').innerText();
+    assert.match(plan, /restored in place: the live data is replaced/);
+    assert.match(plan, /a safety snapshot of the live data is taken first/);
+    assert.match(plan, /shop\.dump: 48\.0 MiB/);
+    assert.equal(await page.locator('#restore-command').innerText(), 'lifeboat restore --only db --snapshot c0ffee00');
+    if (shots) await page.screenshot({ path: path.join(docs, 'dashboard-restore-preview.png'), fullPage: true });
 
     // Notification settings: names and events, never the URL; the test button reaches the hook.
     await page.goto(`${srv.url}/#/health`);
