@@ -1,4 +1,4 @@
-/* global document, Node, sessionStorage, alert, location, TextDecoderStream, addEventListener */
+/* global document, Node, sessionStorage, alert, location, TextDecoderStream, addEventListener, CSS */
 /**
  * The dashboard: plain ES module, no build step. Every page is drawn from the daemon's JSON
  * API (relative URLs, so it also works behind a reverse proxy under a sub-path) and kept live
@@ -128,7 +128,7 @@ async function overview() {
         el('td', {}, s.last_backup ? [when(s.last_backup.at), el('div', { class: 'muted' }, s.last_backup.snapshot_id?.slice(0, 8) ?? '')] : '—'),
         el('td', {}, ageCell(s)),
         el('td', {}, s.last_run ? [runLink(s.last_run.id), ' ', badge(s.last_run.status), s.last_run.error ? el('div', { class: 'error' }, s.last_run.error) : null] : '—'),
-        el('td', {}, s.running ? badge('running') : when(s.next_run)),
+        el('td', {}, s.running ? [badge('running'), el('div', { class: 'muted live-progress', 'data-source': s.name })] : when(s.next_run)),
         el('td', {}, s.last_drill ? [duration(s.last_drill.rto_ms / 1000), ' / ', duration(s.last_drill.rpo_ms / 1000),
           s.rto_seconds !== null ? el('div', { class: 'muted' }, `target ${duration(s.rto_seconds)}`) : null] : '—'),
         el('td', {}, strip(s.history)),
@@ -293,11 +293,15 @@ async function runDetail(id) {
 }
 
 /** One line per source: the same numbers as the CLI's progress (docs/reports.md). */
+function progressText(p) {
+  return [`${p.source}: ${bytes(p.bytes)}`, p.percent !== undefined ? `${p.percent}%` : null, `${bytes(p.bytes_per_second)}/s`,
+    p.bytes_added !== undefined ? `+${bytes(p.bytes_added)} added` : null, p.eta_seconds !== undefined ? `ETA ${duration(p.eta_seconds)}` : null].filter(Boolean).join(' · ');
+}
+
 function showProgress(p) {
   const box = document.getElementById('run-progress');
   if (!box) return;
-  const text = [`${p.source}: ${bytes(p.bytes)}`, p.percent !== undefined ? `${p.percent}%` : null, `${bytes(p.bytes_per_second)}/s`,
-    p.bytes_added !== undefined ? `+${bytes(p.bytes_added)} added` : null, p.eta_seconds !== undefined ? `ETA ${duration(p.eta_seconds)}` : null].filter(Boolean).join(' · ');
+  const text = progressText(p);
   const line = [...box.children].find((c) => c.dataset.source === p.source) ?? box.appendChild(el('div', { class: 'progress', 'data-source': p.source }));
   line.textContent = text;
 }
@@ -331,6 +335,8 @@ function onEvent(type, data) {
   if (type === 'run_log' || location.hash.startsWith('#/sources/')) return;
   if (type === 'run_progress') {
     if (data.run_id === currentRun) showProgress(data.progress);
+    const row = document.querySelector(`.live-progress[data-source="${CSS.escape(data.progress.source)}"]`);
+    if (row) row.textContent = progressText(data.progress);
     return;
   }
   rerender();

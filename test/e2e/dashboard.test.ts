@@ -175,6 +175,8 @@ test('the overview turns a failed source red, backs it up from the page and show
     await db.getByRole('button', { name: 'Back up now' }).click();
     await dbState.getByText('running').waitFor();
     assert.deepEqual(daemon.state.triggered, ['backup:db']);
+    daemon.progress(6 << 20, 48 << 20);
+    assert.equal(await db.locator('.live-progress').getByText('12.5%').innerText(), 'db: 6.0 MiB · 12.5% · 2.0 MiB/s · +1.0 MiB added · ETA 9s');
     const runId = daemon.state.running as number;
     await page.goto(`${srv.url}/#/runs/${runId}`);
     await page.locator('#run-log').waitFor();
