@@ -8,7 +8,7 @@
  * Usage: node scripts/build.ts   (npm run build; npm pack runs it as prepack)
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -19,3 +19,5 @@ if (r.status !== 0) {
   process.stderr.write(`build: tsc failed (exit ${r.status ?? r.signal}); dist/ is incomplete\n`);
   process.exit(1);
 }
+// The dashboard's static files are served as they are (no build step): copy them beside the code.
+cpSync(new URL('../src/dashboard', import.meta.url), new URL('../dist/dashboard', import.meta.url), { recursive: true, filter: (f) => !f.endsWith('.ts') });

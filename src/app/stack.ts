@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ConfigError, NotFoundError, UsageError } from '../core/errors.ts';
-import type { Source, SourceContext } from '../core/source.ts';
+import type { ArtifactReader, Source, SourceContext } from '../core/source.ts';
 import { findConfigFile, loadConfig } from '../config/loader.ts';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { SourceConfig } from '../config/schema.ts';
@@ -18,16 +18,16 @@ import { runBackup } from '../ops/backup-run.ts';
 import type { PlannedSource } from '../ops/backup-run.ts';
 import { runRestore } from '../ops/restore-run.ts';
 import { overallStatus } from '../ops/run-report.ts';
-import type { RunReport, SourceRunResult } from '../ops/run-report.ts';
+import type { RunReport, SourceProgress, SourceRunResult } from '../ops/run-report.ts';
 import type { Snapshot } from '../repo/snapshot/snapshot.ts';
-import type { SnapshotStore } from '../core/snapshot-store.ts';
+import type { SnapshotStore, StackSnapshotReader } from '../core/snapshot-store.ts';
 import { createRepositorySnapshotStore } from '../repo/stack/repository-snapshot-store.ts';
 import { PRE_RESTORE_TAG, toStackSnapshot } from '../repo/stack/tags.ts';
 import { chooseSnapshots as choose } from '../ops/snapshot-choice.ts';
 import { planRestore } from '../ops/restore-plan.ts';
 import type { RestorePlan, RestoreRequest as PlanRequest } from '../ops/restore-plan.ts';
 import { runHooks } from './hooks.ts';
-import { reportEnvelope, saveRunReport } from './reports.ts';
+import { loadLatestReport, reportEnvelope, saveRunReport } from './reports.ts';
 import { addCopiesToReport, syncCopies } from './copies.ts';
 import { openRepositoryAt } from './open-repository.ts';
 import type { OpenedRepository } from './open-repository.ts';
@@ -42,6 +42,8 @@ export interface StackOptions {
   log: { info(msg: string): void; warn(msg: string): void };
   /** Keep trying this long for a lock another process holds (`--retry-lock`). */
   retryLockMs?: number;
+  /** Called as each source's bytes move (often: the receiver throttles). */
+  onSourceProgress?: (p: SourceProgress) => void;
 }
 
 export interface Stack {
@@ -138,11 +140,14 @@ export async function backupStack(stack: Stack, opts: StackOptions & { only?: st
       const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
       return { source: s.source, hooks: s.config.backup?.hooks };
     });
+    const previous = opts.onSourceProgress ? await previousSizes(stack) : new Map<string, number>();
     const results = await runBackup(
       plan,
       {
         openSession: (source) => {
-          const w = snapshotStoreOf(opened).openWriter({ name: source.name, type: source.type }, { signal: opts.signal });
+          const total = previous.get(source.name);
+          const onProgress = opts.onSourceProgress && ((bytes: number, added: number) => opts.onSourceProgress?.({ source: source.name, phase: 'backup', bytes, bytes_added: added, total }));
+          const w = snapshotStoreOf(opened).openWriter({ name: source.name, type: source.type }, { signal: opts.signal, onProgress });
           const tags = stack.sources.get(source.name)?.config.tags;
           return { sink: w, commit: (outcome) => w.commit(outcome, { tags }) };
         },
@@ -189,7 +194,7 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
         const snap = plan.snapshots.get(p.snapshotId);
         if (!snap) throw new NotFoundError(`snapshot ${p.snapshotId} is not in the restore plan`);
         const reader = await snapshotStoreOf(opened).openReader(snap, { signal: opts.signal });
-        return { reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
+        return { reader: opts.onSourceProgress ? countingReader(reader, p.source.name, opts.onSourceProgress) : reader, fingerprint: reader.manifest.fingerprint as Record<string, unknown> };
       },
       runHooks: (cmds, what, signal) => runHooks(cmds, what, signal, opts.log.info, path.dirname(stack.loaded.file)),
       takeSafetySnapshot: async (p) => {
@@ -204,4 +209,34 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
   const r = report('restore', started, opened.repo.location, results, opts.signal.aborted);
   await saveReport(stack.loaded.stateDir, r, opts.log.warn);
   return r;
+}
+
+/** Each source's bytes read by the last backup (from its report): a backup's expected total, for an ETA. */
+async function previousSizes(stack: Stack): Promise<Map<string, number>> {
+  // No report yet, or an unreadable one: the progress simply has no ETA.
+  const last = await loadLatestReport<RunReport>(stack.loaded.stateDir, 'backup').catch(() => undefined);
+  return new Map((last?.sources ?? []).flatMap((s) => (s.status === 'ok' && s.bytes_read ? [[s.source, s.bytes_read] as const] : [])));
+}
+
+/** The reader a restore streams from, reporting the bytes handed to the source against the manifest's total. */
+function countingReader(reader: StackSnapshotReader, source: string, onProgress: (p: SourceProgress) => void): ArtifactReader {
+  const total = reader.manifest.artifacts.reduce((n, a) => n + a.size, 0) + (reader.manifest.files?.bytes ?? 0);
+  let bytes = 0;
+  const report = (): void => onProgress({ source, phase: 'restore', bytes, total });
+  return {
+    list: () => reader.list(),
+    async *open(name) {
+      for await (const chunk of reader.open(name)) {
+        bytes += chunk.length;
+        report();
+        yield chunk;
+      }
+    },
+    async restoreFiles(targetDir, opts) {
+      const r = await (reader as ArtifactReader).restoreFiles(targetDir, opts);
+      bytes += r.bytes;
+      report();
+      return r;
+    },
+  };
 }

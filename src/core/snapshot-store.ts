@@ -82,7 +82,10 @@ export interface SnapshotStore {
   /** Where the store lives, without credentials (for reports and messages). */
   readonly location: string;
   list(opts?: { signal?: AbortSignal; onError?: (id: string, err: unknown) => void }): Promise<StackSnapshot[]>;
-  openWriter(source: { readonly name: string; readonly type: string }, opts?: { signal?: AbortSignal }): StackSnapshotWriter;
+  openWriter(
+    source: { readonly name: string; readonly type: string },
+    opts?: { signal?: AbortSignal; onProgress?: (bytesRead: number, bytesAdded: number) => void },
+  ): StackSnapshotWriter;
   openReader(snapshot: StackSnapshot, opts?: { signal?: AbortSignal }): Promise<StackSnapshotReader>;
   /** Removes snapshots (not their data: prune frees that). */
   forget(ids: readonly string[], opts?: { signal?: AbortSignal }): Promise<void>;

@@ -16,7 +16,7 @@ import { displayLocation } from '../app/copies.ts';
 import type { Stack, StackOptions } from '../app/stack.ts';
 import { parseDurationMs } from '../config/daemon-schema.ts';
 import type { Clock } from '../util/clock.ts';
-import { nowDate, systemClock } from '../util/clock.ts';
+import { nowDate, nowMs, systemClock } from '../util/clock.ts';
 import { jobsFromConfig } from './jobs.ts';
 import { runJob } from './job-runner.ts';
 import type { JobOutcome } from './job-runner.ts';
@@ -31,6 +31,11 @@ import { Scheduler } from './scheduler.ts';
 import type { JobSpec, JobStatus, RunContext } from './scheduler.ts';
 import { Watchdog } from './watchdog.ts';
 import type { Condition } from './watchdog.ts';
+import { ProgressMeter } from '../ops/progress-meter.ts';
+import type { ProgressEvent } from '../ops/progress-meter.ts';
+import type { SourceProgress } from '../ops/run-report.ts';
+import { restorePreview } from './restore-preview.ts';
+import type { RestorePreview } from './restore-preview.ts';
 import { sourceViews } from './views.ts';
 import type { SourceView } from './views.ts';
 
@@ -59,6 +64,8 @@ const MAX_LOG_LINES = 200;
 export type DaemonEvent =
   | { type: 'run_started'; run_id: number; job: string; trigger: string; attempt: number; at: string }
   | { type: 'run_log'; run_id: number; job: string; line: string }
+  /** A source's bytes, rate and ETA while a backup runs (at most once a second per source; docs/reports.md). */
+  | { type: 'run_progress'; run_id: number; job: string; progress: ProgressEvent }
   | { type: 'run_finished'; run_id: number; job: string; status: string; error: string | null; retry_at: string | null; at: string }
   | { type: 'alert'; alert: AlertEvent };
 
@@ -203,8 +210,14 @@ export class Daemon {
     };
     base.log.info(`${job.id}: started (${ctx.trigger}${ctx.attempt > 1 ? `, attempt ${ctx.attempt}` : ''})`);
     void this.#track(this.#send(makeAlert({ event: 'start', subject: `job:${job.id}`, title: `${this.#describe(job)} started`, message: `trigger ${ctx.trigger}`, source: job.kind === 'backup' ? job.target : undefined, run_id: id }, started)));
+    const meter = new ProgressMeter();
+    const onSourceProgress = (p: SourceProgress): void => {
+      // Wall time, not the scheduler's clock: a rate is bytes per real second.
+      const { event } = meter.update(p, nowMs());
+      if (event) this.#emit({ type: 'run_progress', run_id: id, job: job.id, progress: event });
+    };
     try {
-      return await runJob(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log });
+      return await runJob(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log, onSourceProgress });
     } catch (err) {
       // A run that fails before its own report (wrong password, no repository, a secret) leaves one, as the CLI's do.
       if (job.kind === 'backup' || job.kind === 'verify' || job.kind === 'drill') {
@@ -334,6 +347,16 @@ export class Daemon {
     if (!r) return undefined;
     const live = this.#live.get(id);
     return live ? { ...r, log: [...live.lines] } : r;
+  }
+
+  /** One source's snapshots as of the last repository probe, newest first (no repository access). */
+  snapshots(source: string): { snapshots: Array<{ id: string; time: string }>; probed_at: string | null } {
+    const mine = (this.#probe?.snapshots ?? []).filter((s) => s.source === source).sort((a, b) => b.time.getTime() - a.time.getTime());
+    return { snapshots: mine.map((s) => ({ id: s.id, time: s.time.toISOString() })), probed_at: this.#probe ? new Date(this.#probe.at).toISOString() : null };
+  }
+
+  restorePreview(source: string, snapshot: string): Promise<RestorePreview> {
+    return restorePreview(this.stack, source, snapshot);
   }
 
   conditions(): Condition[] {

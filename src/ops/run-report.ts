@@ -39,6 +39,21 @@ export interface SourceRunResult {
   undo?: string;
 }
 
+/**
+ * Bytes one source's backup or restore moved so far: the CLI's progress line and `--json`
+ * progress events, and the daemon's `run_progress` stream, all come from this.
+ */
+export interface SourceProgress {
+  readonly source: string;
+  readonly phase: 'backup' | 'restore';
+  /** Read from the source (backup) or streamed back into it (restore). */
+  readonly bytes: number;
+  /** Backup only: what the repository did not have yet. */
+  readonly bytes_added?: number;
+  /** The expected total, when known: a restore's artifact sizes, a backup's previous size. */
+  readonly total?: number;
+}
+
 export interface RunReport extends ReportEnvelope<'backup' | 'restore'> {
   status: 'ok' | 'partial' | 'failed';
   /** Set when the run was cancelled (SIGINT/SIGTERM): the sources it did not finish are `skipped`. */

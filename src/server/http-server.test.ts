@@ -22,6 +22,9 @@ function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void
   const listeners = new Set<(e: never) => void>();
   return {
     triggered,
+    channels: [],
+    snapshots: () => ({ snapshots: [], probed_at: null }),
+    restorePreview: () => Promise.reject(new Error('not in this test')),
     subscribe: (l) => (listeners.add(l as never), () => listeners.delete(l as never)),
     emit: (e) => listeners.forEach((l) => l(e as never)),
     sources: () => [],
@@ -158,6 +161,35 @@ test('/api/v1/events streams run events as Server-Sent Events', async () => {
     await readUntil(/event: run_finished[^]*\n\n$/);
     assert.match(text, /event: run_finished\ndata: \{"type":"run_finished","run_id":3,"job":"backup:db","status":"ok"/);
     await reader.cancel();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('the dashboard is served under / with a strict CSP, to this daemon\'s Host only; its data still needs the token', async () => {
+  const api = fakeDaemon();
+  const srv = await startServer(api, { listen: '127.0.0.1:0', token: 'dash-token-8812' });
+  try {
+    const page = await fetch(`${srv.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'.*frame-ancestors 'none'/);
+    assert.match(await page.text(), /<script type="module" src="app.js"><\/script>/);
+    assert.match((await fetch(`${srv.url}/app.js`)).headers.get('content-type') ?? '', /^text\/javascript/);
+    assert.equal((await fetch(`${srv.url}/style.css`)).status, 200);
+    // DNS rebinding: a page fetched under another name gets nothing.
+    const port = new URL(srv.url).port;
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/', headers: { host: `evil.example:${port}` } }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject).end();
+    });
+    assert.equal(status, 403);
+    // The pages carry no data; an action still needs the token.
+    assert.equal((await fetch(`${srv.url}/api/v1/notifications/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 401);
+    const ok = await fetch(`${srv.url}/api/v1/sources/db/snapshots`, { headers: { authorization: 'Bearer dash-token-8812' } });
+    assert.deepEqual(await ok.json(), { api_version: 1, snapshots: [], probed_at: null });
+    const bad = await fetch(`${srv.url}/api/v1/sources/db/restore-plan?snapshot=../x`, { headers: { authorization: 'Bearer dash-token-8812' } });
+    assert.equal(bad.status, 400);
   } finally {
     await srv.close();
   }

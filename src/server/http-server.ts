@@ -3,14 +3,19 @@
  * and a versioned JSON API under `/api/v1/`. Every JSON answer carries `"api_version": 1`;
  * fields are only ever added within a version.
  *
+ *   GET  /, /app.js, /style.css          the dashboard (src/dashboard)
  *   GET  /metrics
  *   GET  /api/v1/status                  daemon, repository and watchdog conditions
  *   GET  /api/v1/sources                 the per-source overview
+ *   GET  /api/v1/sources/:name/snapshots  its snapshots as of the last repository probe
+ *   GET  /api/v1/sources/:name/restore-plan?snapshot=ID  what restoring it would do (dry run)
  *   GET  /api/v1/jobs                    every job: schedule, next run, running, paused
  *   GET  /api/v1/runs?limit&job&kind&before
  *   GET  /api/v1/runs/:id                a run, with its log lines while it runs
  *   GET  /api/v1/alerts                  the last alerts sent
- *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_finished, alert
+ *   GET  /api/v1/notifications           channels: name, type, events (never a URL or secret)
+ *   POST /api/v1/notifications/test      a test alert to every channel; each one's result
+ *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_progress, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
  *
@@ -18,17 +23,19 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { makeAlert, notify } from '../daemon/notify/notifier.ts';
 import { renderPrometheus } from '../daemon/prometheus-text.ts';
 import type { Daemon } from '../daemon/daemon.ts';
 import type { JobKind } from '../daemon/scheduler.ts';
 import { VERSION } from '../version.ts';
 import { authorize, isLoopbackHost } from './auth.ts';
+import { DASHBOARD_HEADERS, dashboardAsset } from './dashboard-assets.ts';
 import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
+export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -78,6 +85,14 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
     const mutating = method !== 'GET' && method !== 'HEAD';
+    const asset = mutating ? undefined : dashboardAsset(url.pathname);
+    if (asset) {
+      // The pages hold no data (the API they call checks the token): only the Host check applies.
+      authorize(req, { loopback, hosts }, false);
+      res.writeHead(200, { 'content-type': asset.type, ...DASHBOARD_HEADERS });
+      res.end(method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
     authorize(req, { token: opts.token, loopback, hosts }, mutating);
     // Bodies are not needed; read and drop what a client sends, within reason.
     let size = 0;
@@ -97,9 +112,18 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         case 'status':
           if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length });
           break;
-        case 'sources':
+        case 'sources': {
           if (id === undefined) return send(res, 200, { sources: api.sources() });
+          if (parts.length !== 5) break;
+          if (!api.hasJob(`backup:${id}`)) throw new HttpError(404, 'not_found', `no source named "${id}"`, 'GET /api/v1/sources lists them');
+          if (action === 'snapshots') return send(res, 200, api.snapshots(id));
+          if (action === 'restore-plan') {
+            const snapshot = url.searchParams.get('snapshot') ?? '';
+            if (!/^[0-9a-f]{4,64}$/.test(snapshot)) throw new HttpError(400, 'usage', 'restore-plan takes ?snapshot=<ID> (at least 4 hex digits)');
+            return send(res, 200, { plan: await api.restorePreview(id, snapshot) });
+          }
           break;
+        }
         case 'jobs':
           if (id === undefined) {
             return send(res, 200, {
@@ -109,6 +133,10 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
           break;
         case 'alerts':
           if (id === undefined) return send(res, 200, { alerts: api.alerts() });
+          break;
+        case 'notifications':
+          // Names, types and events only: a channel's URL, token or password is never shown.
+          if (id === undefined) return send(res, 200, { notifications: api.channels.map((c) => ({ name: c.name, type: c.type, on: [...c.events], timeout_ms: c.timeoutMs })) });
           break;
         case 'events':
           if (id === undefined) return streamEvents(req, res);
@@ -132,6 +160,11 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         const job = `backup:${id}`;
         if (!api.hasJob(job)) throw new HttpError(404, 'not_found', `no source named "${id}"`, 'GET /api/v1/sources lists them');
         return accepted(res, job, api.runNow(job));
+      }
+      if (what === 'notifications' && id === 'test' && parts.length === 4) {
+        if (api.channels.length === 0) throw new HttpError(404, 'not_found', 'lifeboat.yml has no notifications', 'add notifications: [{ type: webhook, url: … }] (docs/daemon.md)');
+        const alert = makeAlert({ event: 'failure', subject: 'test', title: 'test notification from lifeboat', message: 'If you can read this, lifeboat can reach this channel.' });
+        return send(res, 200, { results: await notify(api.channels, alert, { force: true }) });
       }
       if (what === 'jobs' && id !== undefined && parts.length === 5) {
         if (!api.hasJob(id)) throw new HttpError(404, 'not_found', `no job named "${id}"`, 'GET /api/v1/jobs lists them');

@@ -30,6 +30,8 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   'redis-cli': 'redis-tools',
   restic: 'restic',
   rclone: 'rclone',
+  // The dashboard's browser tests (playwright-core drives Debian's build; it never downloads one).
+  chromium: 'chromium',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */

@@ -20,6 +20,7 @@ import type { Snapshot } from '../../repo/snapshot/snapshot.ts';
 import { VERSION } from '../../version.ts';
 import { formatBytes, formatDuration } from '../output.ts';
 import { collect, etaText, rateLine } from './common.ts';
+import { stackProgressOptions } from '../stack-progress.ts';
 import { scanTotals } from '../../util/scan.ts';
 import { releasing } from '../../util/memory.ts';
 import type { ScanTotals } from '../../util/scan.ts';
@@ -177,7 +178,7 @@ async function backupStackCommand(ctx: CliContext, only?: string): Promise<void>
     const report = await backupStack(stack, {
       ...opts,
       only: names,
-      onSourceDone: (r) => ctx.out.progress(`${r.source}: ${r.status}`),
+      ...stackProgressOptions(ctx.out),
     });
     ctx.out.clearProgress();
     ctx.out.result(report);

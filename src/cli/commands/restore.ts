@@ -30,6 +30,7 @@ import { TreeStore } from '../../repo/tree/tree-io.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { formatLocal } from '../../util/time.ts';
 import { parseAt, warnManyHosts } from './snapshot-choice.ts';
+import { stackProgressOptions } from '../stack-progress.ts';
 import { asDamage } from '../exit-codes.ts';
 import { nowMs } from '../../util/clock.ts';
 
@@ -273,7 +274,7 @@ async function restoreStackCommand(ctx: CliContext, ref: string | undefined, fla
         const ok = await confirm(ctx, `This replaces the live data of ${inPlace.join(', ')}${keep}. Continue?`);
         if (!ok) throw new UsageError('restore not confirmed', { hint: 'run it again and answer "y", or pass --yes' });
       }
-      const report = await restoreStack(stack, opened, plan, { ...opts, onSourceDone: (r) => ctx.out.progress(`${r.source}: ${r.status}`) });
+      const report = await restoreStack(stack, opened, plan, { ...opts, ...stackProgressOptions(ctx.out) });
       ctx.out.clearProgress();
       ctx.out.result(report);
       printResults(ctx, report.sources, 'restore');

@@ -26,7 +26,7 @@ export function createRepositorySnapshotStore(repo: Repository): SnapshotStore {
       return out;
     },
     openWriter(source, opts = {}) {
-      return new SnapshotWriter(repo, source, opts.signal);
+      return new SnapshotWriter(repo, source, opts.signal, opts.onProgress);
     },
     async openReader(snapshot, opts = {}) {
       const snap = listed.get(snapshot.id) ?? (await loadSnapshot(repo, snapshot.id, { signal: opts.signal }));

@@ -30,11 +30,13 @@ export class SnapshotWriter implements StackSnapshotWriter {
   readonly #started = nowDate();
   #filesRoot: string | undefined;
   #files: { paths: string[]; count: number; bytes: number } | undefined;
+  readonly #onProgress: ((bytesRead: number, bytesAdded: number) => void) | undefined;
 
-  constructor(repo: Repository, source: { name: string; type: string }, signal?: AbortSignal) {
+  constructor(repo: Repository, source: { name: string; type: string }, signal?: AbortSignal, onProgress?: (bytesRead: number, bytesAdded: number) => void) {
     this.#repo = repo;
     this.#source = source;
-    this.#archiver = new Archiver(repo, { signal });
+    this.#onProgress = onProgress;
+    this.#archiver = new Archiver(repo, { signal, onProgress: onProgress && ((p) => onProgress(p.bytesRead, p.bytesAdded)) });
   }
 
   get summary() {
@@ -53,7 +55,13 @@ export class SnapshotWriter implements StackSnapshotWriter {
 
   async putFiles(paths: readonly string[], opts: { exclude?: (absPath: string, isDir: boolean) => boolean } = {}): Promise<{ files: number; bytes: number }> {
     const abs = paths.map((p) => path.resolve(p));
-    const archiver = new Archiver(this.#repo, { exclude: opts.exclude });
+    const done = this.summary;
+    const onProgress = this.#onProgress;
+    const archiver = new Archiver(this.#repo, {
+      exclude: opts.exclude,
+      // Counted on top of the artifacts already stored, so the source's bytes only grow.
+      onProgress: onProgress && ((p) => onProgress(done.bytesRead + p.bytesRead, done.bytesAdded + p.bytesAdded)),
+    });
     this.#filesRoot = await archiver.saveTargets(abs);
     const s = archiver.summary;
     this.#archiver.absorb(archiver);

@@ -27,6 +27,7 @@ import { Neo4jClient } from './neo4j-client.ts';
 import { neo4jKeys } from './neo4j-config.ts';
 import type { Neo4jConfig } from './neo4j-config.ts';
 import { fingerprintDatabase } from './neo4j-fingerprint.ts';
+import { nowMs } from '../../util/clock.ts';
 
 const DUMP_SUFFIX = '.dump';
 const DEFAULT_DATABASES = ['system', 'neo4j'];
@@ -111,7 +112,7 @@ export class Neo4jSource implements Source {
   /** Polls until every configured database is online, or start_timeout passes. */
   async #waitOnline(client: Neo4jClient, signal: AbortSignal): Promise<void> {
     const limit = this.#startTimeoutMs;
-    const deadline = Date.now() + limit;
+    const deadline = nowMs() + limit;
     let last = '';
     for (;;) {
       try {
@@ -124,7 +125,7 @@ export class Neo4jSource implements Source {
         if (signal.aborted) throw err;
         last = errorMessage(err);
       }
-      if (Date.now() > deadline) {
+      if (nowMs() > deadline) {
         throw new SourceError(`${this.#what}: Neo4j at ${client.url} is not back online ${Math.round(limit / 1000)} s after start_command (${last})`, {
           hint: 'check the Neo4j log and start it by hand; raise start_timeout if it only needs longer',
         });

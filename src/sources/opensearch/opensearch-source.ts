@@ -34,6 +34,7 @@ import {
   MANIFEST_ARTIFACT, REPOSITORY_PREFIX, checkRepositoryLayout, ownerOf, putRepository, writeRepository,
 } from './opensearch-repository.ts';
 import type { OpenSearchBackupInfo } from './opensearch-repository.ts';
+import { nowDate } from '../../util/clock.ts';
 
 interface SnapshotInfo {
   snapshot: string;
@@ -131,7 +132,7 @@ export class OpenSearchSource implements Source {
     }
     const fingerprint = await fingerprintIndices(client, mappings, signal);
     const repo = `lifeboat-${randomBytes(6).toString('hex')}`;
-    const snapshot = `lifeboat-${new Date().toISOString().replace(/[-:.]/g, '').toLowerCase()}`;
+    const snapshot = `lifeboat-${nowDate().toISOString().replace(/[-:.]/g, '').toLowerCase()}`;
     const dirs = this.#dirs(repo);
     const includeGlobal = this.#config.include_global_state ?? false;
     let registered = false;

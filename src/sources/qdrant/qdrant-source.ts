@@ -32,6 +32,7 @@ import { QdrantClient } from './qdrant-client.ts';
 import { qdrantKeys, type QdrantConfig } from './qdrant-config.ts';
 import { fingerprintQdrant } from './qdrant-fingerprint.ts';
 import { FULL_ARTIFACT, META_ARTIFACT, TarChecker, collectionArtifact, versionMismatch, type QdrantBackupMeta } from './qdrant-snapshot.ts';
+import { nowDate } from '../../util/clock.ts';
 
 const DRILL_PREFIX = 'lifeboat_drill_';
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
@@ -247,7 +248,7 @@ export class QdrantSource implements Source {
 
   /** New collections named `lifeboat_drill_<stamp>_<name>` on the configured server. */
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+    const stamp = nowDate().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
     const prefix = `${DRILL_PREFIX}${stamp}_${Math.random().toString(16).slice(2, 6)}_`;
     const url = this.#config.url;
     return {
