@@ -7,7 +7,8 @@ import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
 import { commandType } from './command/command-source.ts';
 import { vaultType } from './vault/vault-source.ts';
+import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, vaultType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, vaultType, victoriametricsType] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );
