@@ -7,8 +7,9 @@ import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
 import { commandType } from './command/command-source.ts';
 import { vaultType } from './vault/vault-source.ts';
+import { s3Type } from './s3/s3-source.ts';
 import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, vaultType, victoriametricsType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, vaultType, victoriametricsType, s3Type] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );
