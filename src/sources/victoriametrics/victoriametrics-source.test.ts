@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SourceError } from '../../core/errors.ts';
-import { compareFingerprints } from '../../core/source.ts';
+import { IntegrityError, SourceError } from '../../core/errors.ts';
+import { compareFingerprints, type ArtifactReader } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
 import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
 import { freePort, pollUntil } from '../../../test/support/ports.ts';
@@ -127,6 +127,24 @@ describe('victoriametrics source (real server)', { skip }, () => {
     const before = await readFile(path.join(vm.dataDir, 'flock.lock')).catch(() => undefined);
     await assert.rejects(src.restore(arts.reader(), testContext()), (err: unknown) => err instanceof SourceError && /is running/.test(err.message) && /stop_command/.test(err.hint ?? ''));
     assert.deepEqual(await readFile(path.join(vm.dataDir, 'flock.lock')).catch(() => undefined), before);
+    await arts.cleanup();
+  });
+
+  it('a restore that fails midway starts the server again on its old data, with a coded error', async () => {
+    const src = source(vm, tmp);
+    const arts = await memoryArtifacts();
+    const out = await src.backup(arts.sink, testContext());
+    const good = arts.reader();
+    const broken: ArtifactReader = {
+      list: () => good.list(),
+      restoreFiles: (d, o) => good.restoreFiles(d, o),
+      open: (name) => (name.startsWith('indexdb/') ? (async function* (): AsyncGenerator<Uint8Array> {
+        throw new IntegrityError(`artifact ${name} does not match its manifest`);
+      })() : good.open(name)),
+    };
+    await assert.rejects(src.restore(broken, testContext()), (err: unknown) => err instanceof IntegrityError);
+    assert.deepEqual(compareFingerprints(out.fingerprint, await src.fingerprint(testContext())), [], 'the server is not back on its old data');
+    assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('lifeboat-restore')), [], 'a staging dir was left behind');
     await arts.cleanup();
   });
 });

@@ -159,6 +159,21 @@ export class VictoriametricsSource implements Source {
         });
       }
     }
+    try {
+      await this.#replace(reader, dir, ctx);
+    } finally {
+      // Started again also after a failure: the old data is then still in place.
+      if (live && this.#config.start_command !== undefined) {
+        await this.#run(this.#config.start_command, 'start_command', ctx);
+        await this.#waitUp(client, true, ctx);
+      }
+    }
+    this.#rangeEnds.set(live ? '' : dir, rangeEnd);
+    ctx.log.info(`${this.#what}: ${reader.list().length - 1} files restored into ${dir}`);
+  }
+
+  /** Writes the snapshot's files into a staging dir beside `dir`, then swaps it in by rename. */
+  async #replace(reader: ArtifactReader, dir: string, ctx: SourceContext): Promise<void> {
     await mkdir(path.dirname(dir), { recursive: true });
     const staging = await mkdtemp(path.join(path.dirname(dir), `.${path.basename(dir)}.lifeboat-restore-`));
     try {
@@ -166,7 +181,7 @@ export class VictoriametricsSource implements Source {
         if (a.name === RANGE_ARTIFACT) continue;
         const file = path.join(staging, a.name);
         await mkdir(path.dirname(file), { recursive: true });
-        await pipelineTo(reader.open(a.name), file, ctx.signal);
+        await pipeline(reader.open(a.name), createWriteStream(file, { flags: 'wx' }), { signal: ctx.signal });
       }
       const old = `${staging}.old`;
       const had = await stat(dir).then(() => true, () => false);
@@ -178,12 +193,6 @@ export class VictoriametricsSource implements Source {
       if (err instanceof LifeboatError) throw err;
       throw new SourceError(`${this.#what}: writing the restored data into ${dir} failed, the old data is still in place: ${errorMessage(err)}`, { cause: err });
     }
-    this.#rangeEnds.set(live ? '' : dir, rangeEnd);
-    if (live && this.#config.start_command !== undefined) {
-      await this.#run(this.#config.start_command, 'start_command', ctx);
-      await this.#waitUp(client, true, ctx);
-    }
-    ctx.log.info(`${this.#what}: ${reader.list().length - 1} files restored into ${dir}`);
   }
 
   async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
@@ -232,10 +241,6 @@ async function text(chunks: AsyncIterable<Uint8Array>): Promise<string> {
   const parts: Buffer[] = [];
   for await (const c of chunks) parts.push(Buffer.from(c));
   return Buffer.concat(parts).toString('utf8');
-}
-
-async function pipelineTo(chunks: AsyncIterable<Uint8Array>, file: string, signal: AbortSignal): Promise<void> {
-  await pipeline(chunks, createWriteStream(file, { flags: 'wx' }), { signal });
 }
 
 /** A throwaway server on a restored directory, loopback only, on a free port; SIGKILLed by stop(). */
