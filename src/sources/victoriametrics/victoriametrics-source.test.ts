@@ -139,6 +139,7 @@ describe('victoriametrics source (real server)', { skip }, () => {
       list: () => good.list(),
       restoreFiles: (d, o) => good.restoreFiles(d, o),
       open: (name) => (name.startsWith('indexdb/') ? (async function* (): AsyncGenerator<Uint8Array> {
+        yield Buffer.from('partial');
         throw new IntegrityError(`artifact ${name} does not match its manifest`);
       })() : good.open(name)),
     };
