@@ -16,6 +16,7 @@ const REQUIRED = [
   'mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-dump',
   'redis-server', 'redis-cli',
   'restic', 'rclone',
+  'victoria-metrics',
 ] as const;
 
 const dryRun = process.argv.includes('--dry-run');

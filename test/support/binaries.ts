@@ -30,6 +30,7 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   'redis-cli': 'redis-tools',
   restic: 'restic',
   rclone: 'rclone',
+  'victoria-metrics': 'victoria-metrics',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */

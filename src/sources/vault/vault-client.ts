@@ -119,7 +119,7 @@ export class VaultClient {
     const { res, done } = await this.#fetch('POST', path, stream, true);
     done();
     if (!res.ok) await this.#fail(res, 'POST', path);
-    await res.body?.cancel();
+    await res.arrayBuffer();
   }
 }
 
