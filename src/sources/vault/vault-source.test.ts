@@ -92,6 +92,23 @@ describe('vault source (OpenBao on raft)', { skip }, () => {
     await arts.cleanup();
   });
 
+  it('restores into a rebuilt cluster (restore.to) with its own token, snapshot-force and the source\'s unseal keys', async () => {
+    const rebuilt = await startOpenbao();
+    try {
+      const secrets: Record<string, string> = { BAO_TOKEN: bao.rootToken, NEW_TOKEN: rebuilt.rootToken, BAO_UNSEAL: bao.unsealKey };
+      const source = vaultType.create('secrets', { url: bao.url, token: { env: 'BAO_TOKEN' }, target_token: { env: 'NEW_TOKEN' }, unseal_keys: { env: 'BAO_UNSEAL' }, canaries: ['secret/app/db'] }, {
+        runner: localRunner, secrets: async (ref) => secrets[(ref as { env: string }).env] ?? '', tmpDir: tmp.path,
+      });
+      const arts = await memoryArtifacts();
+      const out = await source.backup(arts.sink, testContext());
+      await source.restore(arts.reader(), testContext(), { to: rebuilt.url });
+      assert.deepEqual(compareFingerprints(out.fingerprint, await source.fingerprint(testContext(), { to: rebuilt.url })), []);
+      await arts.cleanup();
+    } finally {
+      await rebuilt.stop();
+    }
+  });
+
   it('a drill without unseal_keys fails with a coded error naming the next step', async () => {
     const source = makeSource(bao, tmp.path);
     const arts = await memoryArtifacts();
