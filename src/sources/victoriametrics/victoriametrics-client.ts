@@ -42,6 +42,8 @@ export class VmClient {
       } catch {
         // not JSON: keep the text
       }
+      // VictoriaMetrics echoes a wrong authKey in its answer: never let it into a message.
+      if (this.#o.authKey) msg = msg.replaceAll(this.#o.authKey, '***');
       throw new SourceError(`${this.#o.what}: ${path} answered HTTP ${res.status}: ${msg}`, {
         retryable: res.status >= 500,
         hint: res.status === 401 || /authKey/i.test(msg) ? 'set auth_key to the server\'s -snapshotAuthKey' : undefined,

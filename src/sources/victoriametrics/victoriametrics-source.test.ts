@@ -30,11 +30,11 @@ interface Vm {
 }
 
 /** A server started and stopped by shell commands, as a source's start_command/stop_command would. */
-async function startVm(tmp: TempDir): Promise<Vm> {
+async function startVm(tmp: TempDir, extra = ''): Promise<Vm> {
   const port = await freePort();
   const dataDir = path.join(tmp.path, 'vmdata');
   const pidFile = path.join(tmp.path, 'vm.pid');
-  const start = `setsid victoria-metrics -storageDataPath='${dataDir}' -httpListenAddr=127.0.0.1:${port} -retentionPeriod=100y >>'${tmp.path}/vm.log' 2>&1 </dev/null & echo $! >'${pidFile}'`;
+  const start = `setsid victoria-metrics -storageDataPath='${dataDir}' -httpListenAddr=127.0.0.1:${port} -retentionPeriod=100y ${extra} >>'${tmp.path}/vm.log' 2>&1 </dev/null & echo $! >'${pidFile}'`;
   const stop = `kill -INT "$(cat '${pidFile}')"`;
   const url = `http://127.0.0.1:${port}`;
   const up = async (): Promise<boolean> => (await fetch(`${url}/health`).then((r) => r.ok, () => false));
@@ -147,5 +147,30 @@ describe('victoriametrics source (real server)', { skip }, () => {
     assert.deepEqual(compareFingerprints(out.fingerprint, await src.fingerprint(testContext())), [], 'the server is not back on its old data');
     assert.deepEqual((await readdir(tmp.path)).filter((n) => n.includes('lifeboat-restore')), [], 'a staging dir was left behind');
     await arts.cleanup();
+  });
+
+  it('passes auth_key to a server with -snapshotAuthKey, and a wrong key never reaches the error', async () => {
+    const t2 = await tempDir('vm-auth');
+    const guarded = await startVm(t2, '-snapshotAuthKey=right-key-7f3a');
+    try {
+      await seed(guarded);
+      const make = (key: string) => victoriametricsType.create('metrics', { url: guarded.url, data_dir: guarded.dataDir, auth_key: { env: 'K' } }, {
+        runner: localRunner, secrets: async () => key, tmpDir: t2.path,
+      });
+      const arts = await memoryArtifacts();
+      await assert.rejects(make('wrong-key-91c2').backup(arts.sink, testContext()), (err: unknown) => {
+        assert.ok(err instanceof SourceError, String(err));
+        assert.ok(!err.message.includes('wrong-key-91c2') && !JSON.stringify(err.data).includes('wrong-key-91c2'), err.message);
+        assert.match(err.hint ?? '', /auth_key/);
+        return true;
+      });
+      const out = await make('right-key-7f3a').backup(arts.sink, testContext());
+      assert.equal(out.fingerprint.series, 55);
+      assert.deepEqual(await readdir(path.join(guarded.dataDir, 'snapshots')), []);
+      await arts.cleanup();
+    } finally {
+      await guarded.kill();
+      await t2.cleanup();
+    }
   });
 });
