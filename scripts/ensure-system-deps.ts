@@ -17,6 +17,7 @@ const REQUIRED = [
   'redis-server', 'redis-cli',
   'restic', 'rclone',
   'chromium',
+  'victoria-metrics',
 ] as const;
 
 const dryRun = process.argv.includes('--dry-run');

@@ -11,7 +11,13 @@ import { wikijsType } from './wikijs/wikijs-source.ts';
 import { n8nType } from './n8n/n8n-source.ts';
 import { opensearchType } from './opensearch/opensearch-source.ts';
 import { neo4jType } from './neo4j/neo4j-source.ts';
+import { vaultType } from './vault/vault-source.ts';
+import { s3Type } from './s3/s3-source.ts';
+import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([postgresType, mysqlType, redisType, sqliteType, filesType, commandType, qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType] as Array<SourceType<never>>).map((t) => [t.type, t]),
+  ([
+    postgresType, mysqlType, redisType, sqliteType, filesType, commandType,
+    qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType, vaultType, victoriametricsType, s3Type,
+  ] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

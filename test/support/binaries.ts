@@ -32,6 +32,7 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   rclone: 'rclone',
   // The dashboard's browser tests (playwright-core drives Debian's build; it never downloads one).
   chromium: 'chromium',
+  'victoria-metrics': 'victoria-metrics',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */

@@ -13,6 +13,7 @@ import { loadSnapshot, saveSnapshot } from '../snapshot/snapshot.ts';
 import { createMemoryStorage } from '../../storage/memory/memory-storage.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { SnapshotReader } from './stack-reader.ts';
+import { SnapshotWriter } from './stack-writer.ts';
 
 const T = '2024-05-06T07:08:09Z';
 
@@ -40,4 +41,24 @@ test('a manifest path with ".." is refused as damage and nothing is restored', a
   } finally {
     await tmp.cleanup();
   }
+});
+
+test('an artifact with a nested name (data/small/part.bin) reads back byte for byte', async () => {
+  const repo = await Repository.init(createMemoryStorage(), 'pw');
+  const writer = new SnapshotWriter(repo, { name: 'metrics', type: 'victoriametrics' });
+  const bytes = (s: string) => (async function* () {
+    yield Buffer.from(s);
+  })();
+  await writer.put('data/small/2026_12/part/values.bin', bytes('nested'));
+  await writer.put('range.json', bytes('flat'));
+  const { snapshotId } = await writer.commit({ fingerprint: {}, commands: [] });
+  const reader = await SnapshotReader.open(repo, await loadSnapshot(repo, snapshotId), 'metrics');
+  const read = async (name: string): Promise<string> => {
+    const parts: Buffer[] = [];
+    for await (const c of reader.open(name)) parts.push(c);
+    return Buffer.concat(parts).toString();
+  };
+  assert.equal(await read('data/small/2026_12/part/values.bin'), 'nested');
+  assert.equal(await read('range.json'), 'flat');
+  await assert.rejects(read('data/small/missing.bin'), /is not in snapshot/);
 });

@@ -50,10 +50,22 @@ export class SnapshotReader implements StackSnapshotReader {
     return this.manifest.artifacts;
   }
 
+  /** The file node of an artifact; a name with "/" (data/small/x.bin) was written as subdirectories. */
+  async #node(name: string): Promise<TreeNode | undefined> {
+    const parts = name.split('/');
+    let nodes = this.#nodes;
+    for (const dir of parts.slice(0, -1)) {
+      const n = nodes.get(dir);
+      if (n?.type !== 'dir' || !n.subtree) return undefined;
+      nodes = new Map((await new TreeStore(this.#repo).load(n.subtree, { signal: this.#signal })).nodes.map((c) => [c.name, c]));
+    }
+    return nodes.get(parts.at(-1) ?? '');
+  }
+
   /** Streams an artifact; the whole stream's SHA-256 is checked against the manifest at the end. */
   async *open(name: string): AsyncGenerator<Buffer> {
     const info = this.manifest.artifacts.find((a) => a.name === name);
-    const node = this.#nodes.get(name);
+    const node = await this.#node(name);
     if (!info || !node) throw new NotFoundError(`artifact ${name} is not in snapshot ${this.snapshot.id.slice(0, 8)}`);
     const hash = createHash('sha256');
     let size = 0;

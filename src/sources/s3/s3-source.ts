@@ -1,0 +1,213 @@
+/**
+ * The `s3` source: a bucket (or a prefix of it) of MinIO or any S3 server as the data to back up.
+ *
+ * Backup lists the objects and streams each into an artifact objects/<key> (s3-object-names.ts),
+ * hashing it on the way; index.jsonl, written last, holds per object its key, size, SHA-256, the
+ * ETag and LastModified it had, its content headers, user metadata and tags. Unchanged objects
+ * cost no repository space (their chunks deduplicate) but are read again: see docs/config.md.
+ *
+ * Restore uploads every object of the index with its headers, metadata and tags, then deletes
+ * the objects under the prefix that the snapshot does not have, so the prefix equals the
+ * snapshot. A PUT gives a new LastModified, and the ETag of a multipart object is no content
+ * hash, so the fingerprint proves the restore by content: object count, bytes, and a digest
+ * over (key, size, SHA-256, headers, metadata, tags) of every object, which reads every object.
+ *
+ * A drill restores into a new bucket lifeboat-drill-<random> on the same endpoint and deletes
+ * it afterwards.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { CancelledError, LifeboatError, SourceError, errorMessage } from '../../core/errors.ts';
+import type {
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
+} from '../../core/source.ts';
+import { sourceTimeouts } from '../source-kit.ts';
+import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { S3BucketClient, type ObjectAttributes } from './s3-client.ts';
+import { s3Keys, type S3SourceConfig } from './s3-config.ts';
+import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
+
+export const INDEX_ARTIFACT = 'index.jsonl';
+
+export interface IndexEntry extends ObjectAttributes {
+  readonly key: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly etag: string;
+  readonly last_modified: string;
+}
+
+/** The fingerprint of a list of entries: what a restore must reproduce, not ETags or dates. */
+export function fingerprintEntries(entries: readonly IndexEntry[]): Fingerprint {
+  const digest = createHash('sha256');
+  let bytes = 0;
+  for (const e of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const { etag: _e, last_modified: _l, ...content } = e;
+    digest.update(`${JSON.stringify(content)}\n`);
+    bytes += e.size;
+  }
+  return { objects: entries.length, bytes, digest: digest.digest('hex') };
+}
+
+export class S3Source implements Source {
+  readonly name: string;
+  readonly type = 's3';
+  readonly #config: S3SourceConfig;
+  readonly #deps: SourceDeps;
+
+  constructor(name: string, config: S3SourceConfig, deps: SourceDeps) {
+    this.name = name;
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  get #what(): string {
+    return `s3 source ${this.name}`;
+  }
+
+  async #client(): Promise<S3BucketClient> {
+    const c = this.#config;
+    const { connectMs, idleMs } = sourceTimeouts(c);
+    return new S3BucketClient(this.#what, {
+      endpoint: c.endpoint,
+      region: c.region,
+      forcePathStyle: c.force_path_style,
+      accessKeyId: await this.#deps.secrets(c.access_key_id, `access_key_id of s3 source ${this.name}`),
+      secretAccessKey: await this.#deps.secrets(c.secret_access_key, `secret_access_key of s3 source ${this.name}`),
+      connectTimeoutMs: connectMs,
+      idleTimeoutMs: idleMs,
+    });
+  }
+
+  /** Reads every object under the prefix (hashing it); `store` gets each body as it streams. */
+  async #walk(bucket: string, ctx: SourceContext, store?: (e: Omit<IndexEntry, 'sha256'>, body: AsyncIterable<Uint8Array>) => Promise<void>): Promise<IndexEntry[]> {
+    const client = await this.#client();
+    const entries: IndexEntry[] = [];
+    try {
+      for await (const o of client.list(bucket, this.#config.prefix ?? '', ctx.signal)) {
+        if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: cancelled`);
+        const obj = await client.open(bucket, o.key, ctx.signal);
+        const hash = createHash('sha256');
+        let size = 0;
+        const body = (async function* () {
+          for await (const c of obj.body) {
+            hash.update(c);
+            size += c.length;
+            yield c;
+          }
+        })();
+        const meta = { key: o.key, size: obj.size, etag: obj.etag, last_modified: obj.lastModified, ...obj.attributes };
+        if (store) await store(meta, body);
+        else for await (const _ of body) { /* hash only */ }
+        if (size !== obj.size) throw new SourceError(`${this.#what}: s3://${bucket}/${o.key} ended after ${size} of ${obj.size} bytes`, { retryable: true, hint: 'retry the backup' });
+        entries.push({ ...meta, sha256: hash.digest('hex') });
+      }
+    } finally {
+      client.close();
+    }
+    return entries;
+  }
+
+  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
+    const bucket = this.#config.bucket;
+    let entries: IndexEntry[];
+    try {
+      entries = await this.#walk(bucket, ctx, async (e, body) => {
+        await sink.put(keyToArtifact(e.key), body);
+      });
+      await sink.put(INDEX_ARTIFACT, (async function* () {
+        for (const e of entries) yield Buffer.from(`${JSON.stringify(e)}\n`);
+      })());
+    } catch (err) {
+      if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`, { cause: err });
+      if (err instanceof LifeboatError) throw err;
+      throw new SourceError(`${this.#what}: backup of bucket ${bucket} failed: ${errorMessage(err)}`, { cause: err });
+    }
+    const fingerprint = fingerprintEntries(entries);
+    ctx.log.info(`${this.#what}: ${entries.length} objects, ${String(fingerprint.bytes)} bytes from bucket ${bucket}`);
+    return { fingerprint, commands: [`ListObjectsV2 + GetObject + GetObjectTagging of s3://${bucket}/${this.#config.prefix ?? ''} into objects/ and ${INDEX_ARTIFACT}`] };
+  }
+
+  async #index(reader: ArtifactReader): Promise<IndexEntry[]> {
+    if (!reader.list().some((a) => a.name === INDEX_ARTIFACT)) {
+      throw new SourceError(`${this.#what}: the snapshot has no ${INDEX_ARTIFACT}`, { hint: 'pick a snapshot made by an s3 source' });
+    }
+    const parts: Buffer[] = [];
+    for await (const c of reader.open(INDEX_ARTIFACT)) parts.push(Buffer.from(c));
+    return Buffer.concat(parts).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
+  }
+
+  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    const entries = await this.#index(reader);
+    const bucket = opts.to ?? this.#config.bucket;
+    const client = await this.#client();
+    try {
+      await client.ensureBucket(bucket, ctx.signal);
+      for (const e of entries) {
+        if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: restore cancelled`);
+        const { key, size, sha256: _s, etag: _e, last_modified: _l, ...attributes } = e;
+        await client.put(bucket, key, reader.open(keyToArtifact(key)), size, attributes, ctx.signal);
+      }
+      const keep = new Set(entries.map((e) => e.key));
+      const extra: string[] = [];
+      for await (const o of client.list(bucket, this.#config.prefix ?? '', ctx.signal)) if (!keep.has(o.key)) extra.push(o.key);
+      for (const key of extra) await client.delete(bucket, key, ctx.signal);
+      ctx.log.info(`${this.#what}: ${entries.length} objects uploaded to bucket ${bucket}, ${extra.length} not in the snapshot deleted`);
+    } finally {
+      client.close();
+    }
+  }
+
+  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return fingerprintEntries(await this.#walk(opts.to ?? this.#config.bucket, ctx));
+  }
+
+  /** Every object artifact against the index: present, same size and SHA-256 (the repository checked the bytes). */
+  async verify(reader: ArtifactReader): Promise<VerifyResult> {
+    let entries: IndexEntry[];
+    try {
+      entries = await this.#index(reader);
+    } catch (err) {
+      return { checks: [], problems: [`${INDEX_ARTIFACT}: ${errorMessage(err)}`] };
+    }
+    const stored = new Map(reader.list().map((a) => [a.name, a]));
+    const problems: string[] = [];
+    for (const e of entries) {
+      const a = stored.get(keyToArtifact(e.key));
+      if (a === undefined) problems.push(`${keyToArtifact(e.key)}: missing (listed in ${INDEX_ARTIFACT})`);
+      else if (a.size !== e.size || a.sha256 !== e.sha256) problems.push(`${a.name}: ${a.size} bytes, SHA-256 ${a.sha256}; the index says ${e.size} bytes, ${e.sha256}`);
+    }
+    for (const name of stored.keys()) if (name !== INDEX_ARTIFACT && !entries.some((e) => e.key === artifactToKey(name))) problems.push(`${name}: not in ${INDEX_ARTIFACT}`);
+    return { checks: problems.length === 0 ? [`${entries.length} objects match ${INDEX_ARTIFACT} (size and SHA-256)`] : [], problems };
+  }
+
+  /** A new bucket on the same endpoint, deleted with everything in it afterwards. */
+  async scratchTarget(_reader: ArtifactReader, _ctx: SourceContext): Promise<ScratchTarget> {
+    const bucket = `lifeboat-drill-${randomBytes(6).toString('hex')}`;
+    let done = false;
+    return {
+      to: bucket,
+      description: `scratch bucket ${bucket} on ${this.#config.endpoint ?? 'AWS S3'}`,
+      cleanup: async () => {
+        if (done) return;
+        const client = await this.#client();
+        try {
+          await client.deleteBucket(bucket, new AbortController().signal).catch((err: unknown) => {
+            // Never created (the restore failed before): nothing to remove.
+            if (!(err instanceof SourceError && err.data.status === 404)) throw err;
+          });
+          done = true;
+        } finally {
+          client.close();
+        }
+      },
+    };
+  }
+}
+
+export const s3Type: SourceType<S3SourceConfig> = {
+  type: 's3',
+  description: 'an S3 bucket (MinIO or any S3) as a source: objects with headers, metadata and tags; restore by upload, checked by content hashes',
+  keys: s3Keys,
+  create: (name, config, deps) => new S3Source(name, config, deps),
+};
