@@ -7,6 +7,7 @@
  * after `flush` may a snapshot reference the blobs (design.rst, "Read and Write Ordering").
  * Every read is verified: the MAC before decrypting, the SHA-256 of the plaintext after.
  */
+import { randomInt } from 'node:crypto';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { IntegrityError, LifeboatError, NotFoundError, RepositoryNotFoundError, WrongPasswordError, isNotFound } from '../core/errors.ts';
 import { idOf, isId, randomId } from '../core/ids.ts';
@@ -63,6 +64,13 @@ export interface SaveBlobResult {
 type UnpackedType = Extract<FileType, 'snapshots' | 'index' | 'locks'>;
 
 const DEFAULT_PACK_SIZE = 4 * 1024 * 1024;
+/**
+ * Packs of data blobs open at once, each new blob going to one picked at random: pack files
+ * then hold no file's chunks in order, so their sizes do not give away chunk boundaries, the
+ * mitigation restic 0.18 made for the chunking attack of eprint 2025/532 (its security fix
+ * #5291). Costs one more open pack of memory; tree blobs reveal nothing of the kind.
+ */
+const OPEN_DATA_PACKS = 2;
 const MAX_BLOBS_PER_INDEX = 50_000;
 
 /** Blobs gathered for one pack file not yet written. */
@@ -80,7 +88,8 @@ export class Repository {
   readonly #key: MasterKey;
   readonly #packSize: number;
   readonly #level: number;
-  readonly #open = new Map<BlobType, OpenPack>();
+  /** The open packs of each type (OPEN_DATA_PACKS slots for data, one for trees). */
+  readonly #open = new Map<BlobType, Array<OpenPack | undefined>>();
   /** Blobs accepted but not yet in the index (in an open pack or uploading). */
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #uploads = new Set<Promise<void>>();
@@ -286,12 +295,13 @@ export class Repository {
     const r: SaveBlobResult = { id, known: false, added: sealed.length, plain: uncompressedLength ?? sealed.length - CRYPTO_OVERHEAD };
     try {
       this.#throwIfWriteFailed();
-      const pack = this.#openPack(type);
+      const slot = type === 'data' ? randomInt(OPEN_DATA_PACKS) : 0;
+      const pack = this.#openPack(type, slot);
       pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
       pack.parts.push(sealed);
       pack.size += sealed.length;
       onAdded?.(r);
-      if (pack.size >= this.#packSize) full = this.#finishPack(type);
+      if (pack.size >= this.#packSize) full = this.#finishPack(type, slot);
     } catch (err) {
       return this.#storeFailed(key, err);
     }
@@ -304,20 +314,20 @@ export class Repository {
     throw err;
   }
 
-  #openPack(type: BlobType): OpenPack {
-    let p = this.#open.get(type);
-    if (!p) {
-      p = { parts: [], entries: [], size: 0 };
-      this.#open.set(type, p);
-    }
+  #openPack(type: BlobType, slot: number): OpenPack {
+    let slots = this.#open.get(type);
+    if (!slots) this.#open.set(type, (slots = []));
+    let p = slots[slot];
+    if (!p) slots[slot] = p = { parts: [], entries: [], size: 0 };
     return p;
   }
 
-  /** Closes the open pack of a type and starts its upload (waits for a free upload slot). */
-  async #finishPack(type: BlobType): Promise<void> {
-    const pack = this.#open.get(type);
-    if (!pack || pack.entries.length === 0) return;
-    this.#open.delete(type);
+  /** Closes one open pack of a type and starts its upload (waits for a free upload slot). */
+  async #finishPack(type: BlobType, slot: number): Promise<void> {
+    const slots = this.#open.get(type);
+    const pack = slots?.[slot];
+    if (!slots || !pack || pack.entries.length === 0) return;
+    slots[slot] = undefined;
     const header = seal(this.#key, encodeHeader(pack.entries));
     const tail = Buffer.alloc(4);
     tail.writeUInt32LE(header.length);
@@ -378,8 +388,8 @@ export class Repository {
     // writer is still compressing was already reported as known to this caller, so wait until
     // every blob accepted so far sits in a pack before closing the packs.
     await Promise.allSettled([...this.#pending.values()]);
-    await this.#finishPack('data');
-    await this.#finishPack('tree');
+    for (let slot = 0; slot < OPEN_DATA_PACKS; slot++) await this.#finishPack('data', slot);
+    await this.#finishPack('tree', 0);
     while (this.#uploads.size > 0) await Promise.all([...this.#uploads]);
     this.#throwIfWriteFailed();
     // Take the batch before writing: uploads finishing meanwhile belong to the next index file.
