@@ -11,6 +11,7 @@
  * kill signals the exec's process when the engine runs on this host (its pid from the
  * inspect), and closes the connection in any case, so a writer dies of a broken pipe.
  */
+import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,7 +50,49 @@ export async function resolveContainer(api: DockerApi, t: ContainerTarget): Prom
 }
 
 export function createContainerRunner(api: DockerApi, target: ContainerTarget): CommandRunner {
-  return { start: (spec) => startExec(api, target, spec) };
+  const start = (spec: RunSpec): RunningCommand => startExec(api, target, spec);
+  return {
+    start,
+    /** A private dir made by mktemp inside the container (0700), the file written through exec stdin. */
+    async stageFile(name, data, signal) {
+      const where = describeTarget(target);
+      const mk = await run(start({ command: 'mktemp', args: ['-d', '/tmp/lifeboat-stage.XXXXXXXX'], signal }), '');
+      const dir = mk.stdout.trim();
+      if (mk.code !== 0 || !dir.startsWith('/tmp/lifeboat-stage.')) {
+        throw new TransportError('transport_failed', `cannot make a temp dir in ${where}: ${mk.stderr.trim() || `exit ${mk.code}`}`, { hint: 'the image needs mktemp and a writable /tmp' });
+      }
+      const remove = async (): Promise<void> => {
+        await run(start({ command: 'rm', args: ['-rf', '--', dir] }), '');
+      };
+      const file = `${dir}/${name}`;
+      try {
+        const w = await run(start({ command: 'sh', args: ['-c', 'umask 077 && cat > "$1"', 'sh', file], signal }), data);
+        if (w.code !== 0) throw new TransportError('transport_failed', `cannot write ${file} in ${where}: ${w.stderr.trim() || `exit ${w.code}`}`, { hint: 'free space in the container\'s /tmp' });
+      } catch (err) {
+        await remove().catch(() => undefined);
+        throw err;
+      }
+      return { path: file, remove };
+    },
+  };
+}
+
+/** Feeds `input` to a command and collects its (small) stdout. */
+async function run(cmd: RunningCommand, input: string | AsyncIterable<Uint8Array>): Promise<Finished & { stdout: string }> {
+  const parts: Buffer[] = [];
+  cmd.stdout.on('data', (c: Buffer) => parts.push(c));
+  const fed = (async () => {
+    if (typeof input === 'string') {
+      cmd.stdin.end(input);
+      return;
+    }
+    for await (const chunk of input) {
+      if (!cmd.stdin.write(chunk)) await once(cmd.stdin, 'drain');
+    }
+    cmd.stdin.end();
+  })();
+  const [fin] = await Promise.all([cmd.done, fed]);
+  return { ...fin, stdout: Buffer.concat(parts).toString('utf8') };
 }
 
 type Finished = { code: number | null; signal: NodeJS.Signals | null; stderr: string };
