@@ -150,6 +150,9 @@ export const composeServiceSchema = z.strictObject({
 export const commonSourceKeys = {
   container: z.string().min(1).optional().describe('Docker or Podman container (name or id) the store runs in: its tools run there'),
   compose: composeServiceSchema.optional(),
+  stop: z.array(z.union([z.string().min(1), composeServiceSchema]))
+    .optional()
+    .describe('Containers (by name) or compose services stopped during the backup and the restore, started again afterwards, also on failure'),
   depends_on: z.array(z.string()).optional(),
   schedule: z.string().optional(),
   retention: retentionSchema.optional(),

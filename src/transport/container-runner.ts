@@ -38,15 +38,29 @@ export async function resolveContainer(api: DockerApi, t: ContainerTarget): Prom
     const running = found.filter((c) => c.State === 'running').sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''));
     const first = running[0];
     if (first === undefined) {
-      throw new TransportError('container_not_running', `compose service ${service} of project ${project} has no running container`, {
-        hint: `start it (docker compose -p ${project} up -d ${service}) and run lifeboat again`,
+      throw new TransportError('container_not_running', `compose service ${service} of project ${project} has no running container: start it (docker compose -p ${project} up -d ${service}) and run lifeboat again`, {
+        hint: `docker compose -p ${project} up -d ${service}`,
       });
     }
     return first.Id;
   }
-  throw new TransportError('container_not_found', `no container of compose service ${service} in project ${project}`, {
+  throw new TransportError('container_not_found', `no container of compose service ${service} in project ${project}: check the project and service names (docker compose ls)`, {
     hint: `check the project and service names (docker compose ls; docker ps --filter label=com.docker.compose.project=${project})`,
   });
+}
+
+/** The id of a target's running container, undefined when it exists but is not running. */
+export async function resolveContainerId(api: DockerApi, t: ContainerTarget): Promise<string | undefined> {
+  if ('container' in t) {
+    const c = await api.inspect(t.container);
+    return c.running ? c.id : undefined;
+  }
+  try {
+    return await resolveContainer(api, t);
+  } catch (err) {
+    if (err instanceof TransportError && err.code === 'container_not_running') return undefined;
+    throw err;
+  }
 }
 
 export function createContainerRunner(api: DockerApi, target: ContainerTarget): CommandRunner {

@@ -76,7 +76,7 @@ export class DockerApi {
     const hint = code === 'EACCES'
       ? `run lifeboat as a user allowed to use ${this.socketPath} (the docker group, or root)`
       : `start the container engine, or point DOCKER_HOST at its socket (unix://…)`;
-    return new TransportError('transport_unreachable', `cannot reach the container engine at ${this.socketPath}: ${code ?? (err as Error).message}`, { hint, cause: err });
+    return new TransportError('transport_unreachable', `cannot reach the container engine at ${this.socketPath} (${code ?? (err as Error).message}): ${hint}`, { hint, cause: err });
   }
 
   /** Containers (running or not) whose labels include every `key=value` of `labels`. */
@@ -91,11 +91,22 @@ export class DockerApi {
   async inspect(nameOrId: string): Promise<{ id: string; running: boolean }> {
     const r = await this.request('GET', `/containers/${encodeURIComponent(nameOrId)}/json`);
     if (r.status === 404) {
-      throw new TransportError('container_not_found', `container ${nameOrId} does not exist`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
+      throw new TransportError('container_not_found', `container ${nameOrId} does not exist: check the name (docker ps -a) and the container: key in lifeboat.yml`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
     }
     if (r.status !== 200) throw apiError(r, `inspect container ${nameOrId}`);
     const b = r.body as { Id: string; State: { Running: boolean } };
     return { id: b.Id, running: b.State.Running };
+  }
+
+  /** Stops a running container (SIGTERM, then SIGKILL after `timeoutS`); one already stopped is fine. */
+  async stop(id: string, timeoutS: number): Promise<void> {
+    const r = await this.request('POST', `/containers/${encodeURIComponent(id)}/stop?t=${timeoutS}`);
+    if (r.status !== 204 && r.status !== 304) throw apiError(r, `stop container ${id}`);
+  }
+
+  async start(id: string): Promise<void> {
+    const r = await this.request('POST', `/containers/${encodeURIComponent(id)}/start`);
+    if (r.status !== 204 && r.status !== 304) throw apiError(r, `start container ${id}`);
   }
 
   async execCreate(container: string, o: ExecOptions): Promise<string> {
@@ -107,10 +118,10 @@ export class DockerApi {
       ...(o.workingDir === undefined ? {} : { WorkingDir: o.workingDir }),
     });
     if (r.status === 409) {
-      throw new TransportError('container_not_running', `container ${container} is not running`, { hint: `start it (docker start ${container}) and run lifeboat again` });
+      throw new TransportError('container_not_running', `container ${container} is not running: start it (docker start ${container}) and run lifeboat again`, { hint: `docker start ${container}` });
     }
     if (r.status === 404) {
-      throw new TransportError('container_not_found', `container ${container} does not exist`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
+      throw new TransportError('container_not_found', `container ${container} does not exist: check the name (docker ps -a) and the container: key in lifeboat.yml`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
     }
     if (r.status !== 201) throw apiError(r, `exec in container ${container}`);
     return (r.body as { Id: string }).Id;
