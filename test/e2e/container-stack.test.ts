@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
+import { once } from 'node:events';
+import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { freePort, pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
@@ -160,6 +161,34 @@ sources:
     } finally {
       await dockerOk(['start', webName]);
     }
+  });
+
+  test('SIGTERM during a backup still starts the stopped containers again', async (t) => {
+    if (!engine) return t.skip('no engine');
+    const slowCfg = path.join(tmp.path, 'slow.yml');
+    await writeFile(slowCfg, `
+repository:
+  url: ./repo
+  password: { env: LB_PW }
+state_dir: ./state
+sources:
+  slow:
+    type: command
+    container: ${appName}
+    stop: [${webName}]
+    backup_command: sleep 100
+    restore_command: cat > /dev/null
+`);
+    const child = spawnLifeboat(['-c', slowCfg, 'backup'], { cwd: tmp.path, env: { PATH: hostPath, DOCKER_HOST: engine.dockerHost, LB_PW } });
+    const exited = once(child, 'exit');
+    // The web container stops before the command starts; then lifeboat is told to stop.
+    await pollUntil(async () => (await started(webName)).endsWith(' false'), { timeoutMs: 60_000, what: 'web stopped by lifeboat' });
+    await pollUntil(async () => (await dockerOk(['top', appName])).includes('sleep 100'), { timeoutMs: 60_000, what: 'the backup command running' });
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    assert.notEqual(code, 0);
+    assert.match(await started(webName), / true$/);
+    assert.ok(!(await dockerOk(['top', appName])).includes('sleep 100'), 'the command in the container was not stopped');
   });
 
   test('a stopped container fails its source with the container named and the next step', async (t) => {
