@@ -139,16 +139,24 @@ function startExec(api: DockerApi, target: ContainerTarget, spec: RunSpec): Runn
 
   const kill = (sig: NodeJS.Signals = 'SIGTERM'): void => {
     killedBy ??= sig;
-    if (execId !== undefined) {
-      void api.execInspect(execId).then((i) => {
-        if (i.running && i.pid > 0) {
-          try {
-            process.kill(i.pid, sig);
-          } catch {
-            // the engine runs elsewhere or the process is gone: closing the stream stops it
+    const id = execId;
+    if (id !== undefined) {
+      // Right after the start the engine may not know the pid yet: ask a few times.
+      void (async () => {
+        for (let i = 0; i < 20; i++) {
+          const info = await api.execInspect(id);
+          if (info.running && info.pid > 0) {
+            try {
+              process.kill(info.pid, sig);
+            } catch {
+              // the engine runs elsewhere or the process is gone: closing the stream stops it
+            }
+            return;
           }
+          if (info.exitCode !== null) return;
+          await sleep(25);
         }
-      }, () => undefined);
+      })().catch(() => undefined);
     }
     socket?.destroy();
   };
@@ -159,13 +167,17 @@ function startExec(api: DockerApi, target: ContainerTarget, spec: RunSpec): Runn
   const run = async (): Promise<Finished> => {
     const where = describeTarget(target);
     const container = await resolveContainer(api, target);
+    // Killed before it started: never start it.
+    if (killedBy !== null) return { code: null, signal: killedBy, stderr };
     execId = await api.execCreate(container, { cmd: [spec.command, ...spec.args], env: spec.env, workingDir: spec.cwd });
+    if (killedBy !== null) return { code: null, signal: killedBy, stderr };
     socket = await api.execStart(execId);
     const s = socket;
     for (const p of pendingStdin) s.write(p.chunk, () => p.cb());
     pendingStdin = [];
     if (stdinEnded) s.end();
-    if (killedBy !== null) s.destroy();
+    // Killed while the exec was being set up: signal the process that has just started too.
+    if (killedBy !== null) kill(killedBy);
     await demux(s, stdout, (text) => {
       stderr = (stderr + text).slice(-STDERR_TAIL);
     }, (c) => {
@@ -186,7 +198,10 @@ function startExec(api: DockerApi, target: ContainerTarget, spec: RunSpec): Runn
   };
 
   const done = run().then(
-    (r) => r,
+    (r) => {
+      if (!stdout.writableEnded) stdout.end(); // a command that never started has no output
+      return r;
+    },
     (err: unknown) => {
       stdout.destroy();
       if (err instanceof TransportError) throw err;

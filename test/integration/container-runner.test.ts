@@ -105,4 +105,15 @@ describe('container runner (Docker Engine API)', () => {
     const fin = await cmd.done;
     assert.notEqual(fin.code, 0);
   });
+
+  test('a command aborted before its exec starts never runs in the container, and its stdout ends', async (t) => {
+    if (!engine) return t.skip('no engine');
+    const ac = new AbortController();
+    ac.abort();
+    const cmd = createContainerRunner(api, { container: name }).start({ command: 'sleep', args: ['4242'], signal: ac.signal });
+    const fin = await cmd.done;
+    assert.equal(fin.signal, 'SIGTERM');
+    for await (const _ of cmd.stdout) assert.fail('output from a command that never ran');
+    assert.ok(!(await docker(['top', name])).includes('4242'), 'sleep 4242 still runs in the container');
+  });
 });
