@@ -20,3 +20,10 @@ test('a DOCKER_HOST that is not a unix socket is a coded error saying what to se
   assert.throws(() => runnerFor('db', { ...base, container: 'x' }, { DOCKER_HOST: 'tcp://10.0.0.1:2375' }, 'lifeboat.yml'),
     (err: unknown) => err instanceof TransportError && err.code === 'transport_unreachable' && err.message.includes('tcp://10.0.0.1:2375'));
 });
+
+test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
+  for (const type of ['redis', 'sqlite', 'files']) {
+    assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
+  }
+});

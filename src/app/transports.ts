@@ -13,12 +13,23 @@ import { createContainerRunner } from '../transport/container-runner.ts';
 import type { ContainerTarget } from '../transport/container-runner.ts';
 import { stopContainers } from '../transport/container-stopper.ts';
 
+/** Source types that do not work through the container transport yet. */
+const HOST_ONLY_TYPES = new Set(['redis', 'sqlite', 'files']);
+
 export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
   const { container, compose } = config;
   if (container !== undefined && compose !== undefined) {
     throw new ConfigError(`source ${name}: set either container or compose, not both`, { file, key: `sources.${name}`, hint: 'keep the one naming where the store runs' });
   }
   if (container === undefined && compose === undefined) return localRunner;
+  // These read host paths or run helper servers in host dirs: a container key would be
+  // silently ignored (a host path backed up, or restored into) instead of honoured.
+  if (HOST_ONLY_TYPES.has(config.type)) {
+    throw new ConfigError(`source ${name}: a ${config.type} source cannot run in a container yet`, {
+      file, key: `sources.${name}.${container !== undefined ? 'container' : 'compose'}`,
+      hint: config.type === 'redis' ? 'remove the key and reach the server by an address the host can connect to (a published port or the host network)' : 'remove the key and point the source at a path on this host (a bind mount or the volume\'s mountpoint)',
+    });
+  }
   // The socket is checked when a command first runs, so `config check` works without an engine.
   const api = new DockerApi(dockerSocketPath(env));
   return createContainerRunner(api, container !== undefined ? { container } : { compose: compose as { project: string; service: string } });
