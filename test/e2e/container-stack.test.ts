@@ -73,8 +73,8 @@ describe('stores in containers, no dump tool on the host', () => {
       'set -e; echo "$PGPW" > /tmp/pw; B=/usr/lib/postgresql/15/bin; $B/initdb -D /tmp/pg -U postgres --pwfile=/tmp/pw --auth-host=scram-sha-256 --auth-local=trust >/dev/null; rm /tmp/pw; '
       + `exec $B/postgres -D /tmp/pg -p ${port} -k /tmp -c listen_addresses=127.0.0.1`], { env: { PGPW: PG_PW } });
     assert.equal(r.code, 0, r.stderr);
-    await dockerOk(['run', '-d', '--network', 'none', '--name', webName, IMAGE, 'sleep', 'infinity']);
-    await dockerOk(['run', '-d', '--network', 'none', '--name', appName, IMAGE, 'bash', '-c', 'mkdir -p /srv && echo "runbook v1" > /srv/notes.txt && exec sleep infinity']);
+    await dockerOk(['run', '-d', '--network', 'none', '--name', webName, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; sleep infinity & wait']);
+    await dockerOk(['run', '-d', '--network', 'none', '--name', appName, IMAGE, 'bash', '-c', 'mkdir -p /srv && echo "runbook v1" > /srv/notes.txt && trap "exit 0" TERM; sleep infinity & wait']);
     await pollUntil(async () => (await engine?.docker(['exec', pgName, 'pg_isready', '-q', '-h', '127.0.0.1', '-p', String(port)]))?.code === 0, { timeoutMs: 60_000, what: 'postgres in its container' });
     await psql('CREATE DATABASE shop');
     await psql("CREATE TABLE items (id int primary key, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 3000) g;", 'shop');

@@ -11,10 +11,13 @@ import { collect } from '../../src/sources/process-kit.ts';
 import { DockerApi, dockerSocketPath } from '../../src/transport/docker-api.ts';
 import { createContainerRunner } from '../../src/transport/container-runner.ts';
 import { TransportError } from '../../src/core/errors.ts';
+import { stopContainers } from '../../src/transport/container-stopper.ts';
 import { BASE_IMAGE, startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
 
 const name = `lb-runner-${process.pid}`;
+/** An idle PID 1 that stops on SIGTERM (a bare `sleep` ignores it, and each stop would wait out its timeout). */
+const IDLE = ['sh', '-c', 'trap "exit 0" TERM; sleep infinity & wait'];
 let engine: DockerEngine | undefined;
 let api: DockerApi;
 
@@ -31,7 +34,7 @@ describe('container runner (Docker Engine API)', () => {
     await engine.ensureBaseImage();
     api = new DockerApi(dockerSocketPath({ DOCKER_HOST: engine.dockerHost }));
     await docker(['run', '-d', '--network', 'none', '--name', name,
-      '--label', 'com.docker.compose.project=omni', '--label', 'com.docker.compose.service=db', BASE_IMAGE, 'sleep', 'infinity']);
+      '--label', 'com.docker.compose.project=omni', '--label', 'com.docker.compose.service=db', BASE_IMAGE, ...IDLE]);
     await docker(['create', '--network', 'none', '--name', `${name}-stopped`, BASE_IMAGE, 'true']);
   });
   after(async () => {
@@ -115,5 +118,17 @@ describe('container runner (Docker Engine API)', () => {
     assert.equal(fin.signal, 'SIGTERM');
     for await (const _ of cmd.stdout) assert.fail('output from a command that never ran');
     assert.ok(!(await docker(['top', name])).includes('4242'), 'sleep 4242 still runs in the container');
+  });
+
+  test('stop: a compose service is stopped and started again; a container that was stopped stays stopped', async (t) => {
+    if (!engine) return t.skip('no engine');
+    const state = async (n: string) => docker(['inspect', '--format', '{{.State.Running}}', n]);
+    const lines: string[] = [];
+    const restart = await stopContainers(api, [{ compose: { project: 'omni', service: 'db' } }, { container: `${name}-stopped` }], (m) => lines.push(m));
+    assert.equal(await state(name), 'false');
+    assert.deepEqual(await restart(), []);
+    assert.equal(await state(name), 'true');
+    assert.equal(await state(`${name}-stopped`), 'false');
+    assert.deepEqual(lines, ['stopped compose service db of project omni', 'started compose service db of project omni again']);
   });
 });
