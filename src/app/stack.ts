@@ -13,7 +13,7 @@ import { createSecretResolver } from '../config/secrets.ts';
 import { sourceTypes } from '../sources/registry.ts';
 import { openRunTmpDir } from '../sources/source-kit.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
-import { localRunner } from '../transport/local-runner.ts';
+import { runnerFor, withStoppedContainers } from './transports.ts';
 import { runBackup } from '../ops/backup-run.ts';
 import type { PlannedSource } from '../ops/backup-run.ts';
 import { runRestore } from '../ops/restore-run.ts';
@@ -64,7 +64,8 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
   for (const { name, config } of loaded.sources) {
     const type = sourceTypes.get(config.type);
     if (!type) throw new ConfigError(`source ${name}: unknown type ${config.type}`);
-    sources.set(name, { source: type.create(name, config as never, { runner: localRunner, secrets, tmpDir }), config });
+    const source = type.create(name, config as never, { runner: runnerFor(name, config, opts.env, loaded.file), secrets, tmpDir });
+    sources.set(name, { source: withStoppedContainers(source, config, opts.env), config });
   }
   const location = (): string => opts.repoOverride?.location ?? loaded.config.repository.url;
   return {

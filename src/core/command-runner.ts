@@ -21,8 +21,20 @@ export interface RunningCommand {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** A file put where a runner's commands can read it; `remove` deletes it (and its private dir). */
+export interface StagedFile {
+  readonly path: string;
+  remove(): Promise<void>;
+}
+
 export interface CommandRunner {
   start(spec: RunSpec): RunningCommand;
+  /**
+   * Writes `data` to a new private file that this runner's commands can read (a restore
+   * tool that needs a seekable file: `pg_restore -j`, `--use-list`). Runners whose commands
+   * see the host's files leave it out: the source's tmpDir serves.
+   */
+  stageFile?(name: string, data: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedFile>;
 }
 
 /** The text form of a command for logs and manifests (no env, so no secrets). */

@@ -93,6 +93,17 @@ export class SourceError extends LifeboatError {
   }
 }
 
+/**
+ * Where a source's store lives could not be reached or used: the container engine's socket,
+ * a container that is not running, a compose service with no container. `code` says which
+ * (`transport_unreachable`, `container_not_running`, `container_not_found`).
+ */
+export class TransportError extends LifeboatError {
+  constructor(code: string, message: string, options: LifeboatErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
 /** The operation was cancelled (Ctrl-C, AbortSignal). */
 export class CancelledError extends LifeboatError {
   constructor(message = 'operation cancelled', options: LifeboatErrorOptions = {}) {

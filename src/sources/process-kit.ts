@@ -4,9 +4,13 @@
  * when the tool fails. The tool's exit status is only known after its stdout ended, so the
  * stream waits for it before it ends: a consumer never sees a clean end of a failed dump.
  */
-import { PassThrough } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
+import type { CommandRunner, RunSpec, RunningCommand, StagedFile } from '../core/command-runner.ts';
 import { nowMs } from '../util/clock.ts';
 
 export interface Finished {
@@ -142,4 +146,22 @@ export function watchIdle(cmd: RunningCommand, idleMs: number): RunningCommand {
 
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * `data` as a private file (0600 in a 0700 dir) that `runner`'s commands can read: inside the
+ * container for a container runner, else under `tmpDir`. The caller removes it.
+ */
+export async function stageFile(runner: CommandRunner, tmpDir: string, name: string, data: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedFile> {
+  if (runner.stageFile) return runner.stageFile(name, data, signal);
+  const dir = await mkdtemp(join(tmpDir, 'stage-'));
+  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const file = join(dir, name);
+    await pipeline(typeof data === 'string' ? Readable.from([Buffer.from(data)]) : Readable.from(data), createWriteStream(file, { mode: 0o600 }), { signal });
+    return { path: file, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
 }

@@ -137,8 +137,22 @@ export function sourceTimeouts(config: unknown): SourceTimeouts {
 const hookList = z.array(z.string().min(1));
 export const hooksSchema = z.strictObject({ before: hookList.optional(), after: hookList.optional() });
 
+/**
+ * Where a source's store lives when not on this machine: its tools run there (transport/).
+ * At most one of `container` and `compose` per source.
+ */
+export const composeServiceSchema = z.strictObject({
+  project: z.string().min(1),
+  service: z.string().min(1),
+}).describe('A Compose service: its container is found by the com.docker.compose.* (or io.podman.compose.*) labels');
+
 /** Keys every source has, whatever its type. */
 export const commonSourceKeys = {
+  container: z.string().min(1).optional().describe('Docker or Podman container (name or id) the store runs in: its tools run there'),
+  compose: composeServiceSchema.optional(),
+  stop: z.array(z.union([z.string().min(1), composeServiceSchema]))
+    .optional()
+    .describe('Containers (by name) or compose services stopped during the backup and the restore, started again afterwards, also on failure'),
   depends_on: z.array(z.string()).optional(),
   schedule: z.string().optional(),
   retention: retentionSchema.optional(),

@@ -13,12 +13,10 @@
  * fresh → live in one transaction: either both renames happen or neither, and a failure leaves
  * the live database as it was.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CommandRunner } from '../../core/command-runner.ts';
 import { SourceError, errorMessage } from '../../core/errors.ts';
 import type { ArtifactReader } from '../../core/source.ts';
-import { collect, succeeded } from '../process-kit.ts';
+import { collect, stageFile, succeeded } from '../process-kit.ts';
 import { quoteIdent } from './postgres-client.ts';
 import type { PgClient } from './postgres-client.ts';
 
@@ -115,11 +113,10 @@ export async function createDatabaseLike(
   const entries = databaseEntries(list.stdout);
   let sql = `CREATE DATABASE ${quoteIdent(o.name)} TEMPLATE template0;`;
   if (entries.length > 0) {
-    // --use-list wants a file; it holds entry lines only, no data and no secret.
-    const dir = await mkdtemp(join(tmpDir, 'pg-restore-'));
+    // --use-list wants a file (where pg_restore runs); it holds entry lines only, no data and no secret.
+    const staged = await stageFile(runner, tmpDir, 'database.list', `${entries.join('\n')}\n`, o.signal);
     try {
-      await writeFile(join(dir, 'database.list'), `${entries.join('\n')}\n`, { mode: 0o600 });
-      const r = await collect(runner, client.spec('pg_restore', ['--create', `--use-list=${join(dir, 'database.list')}`, '--file=-'], o.signal), o.reader.open(o.artifact));
+      const r = await collect(runner, client.spec('pg_restore', ['--create', `--use-list=${staged.path}`, '--file=-'], o.signal), o.reader.open(o.artifact));
       if (!succeeded(r)) throw client.failure(`pg_restore of the database entries of ${o.artifact}`, r);
       try {
         sql = renameDatabaseSql(r.stdout, o.from, o.name, { owners: o.owners });
@@ -130,7 +127,7 @@ export async function createDatabaseLike(
         });
       }
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await staged.remove();
     }
   }
   await client.psql(o.admin, sql, `creating database "${o.name}"`, { signal: o.signal });

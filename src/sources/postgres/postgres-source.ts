@@ -33,13 +33,8 @@
  */
 import { restoreTargets } from '../database-targets.ts';
 import type { RestoreTarget } from '../database-targets.ts';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { describeCommand } from '../../core/command-runner.ts';
-import type { RunningCommand } from '../../core/command-runner.ts';
+import type { RunningCommand, StagedFile } from '../../core/command-runner.ts';
 import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import type {
@@ -54,7 +49,7 @@ import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
-import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
+import { collect, guardedOutput, stageFile, succeeded, watchIdle } from '../process-kit.ts';
 import { drillDatabaseName, drillTimestamp, mappingProblem, verifyArchive, verifyGlobals, workDatabaseName } from './postgres-verify.ts';
 import { nowDate } from '../../util/clock.ts';
 
@@ -399,24 +394,23 @@ export class PostgresSource implements Source {
       if (!succeeded(r)) throw client.failure(what, r);
       return;
     }
-    // pg_restore --jobs seeks in the archive: stage it (0600, removed right after).
-    const dir = await mkdtemp(join(this.#deps.tmpDir, 'pg-restore-'));
+    // pg_restore --jobs seeks in the archive: stage it where pg_restore runs (0600, removed right after).
+    let staged: StagedFile;
     try {
-      const file = join(dir, 'archive.dump');
-      try {
-        await pipeline(Readable.from(reader.open(artifact)), createWriteStream(file, { mode: 0o600 }));
-      } catch (err) {
-        // A damaged artifact (IntegrityError from the reader) is reported as it is.
-        if (isLifeboatError(err)) throw err;
-        throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
-          cause: err,
-          hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
-        });
-      }
-      const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, file], ctx.signal));
+      staged = await stageFile(this.#deps.runner, this.#deps.tmpDir, 'archive.dump', reader.open(artifact), ctx.signal);
+    } catch (err) {
+      // A damaged artifact (IntegrityError from the reader) is reported as it is.
+      if (isLifeboatError(err)) throw err;
+      throw new SourceError(`${client.label}: staging ${artifact} for a parallel restore failed: ${errorMessage(err)}`, {
+        cause: err,
+        hint: 'free space in the temp dir, or set jobs: 1 to stream the archive into pg_restore',
+      });
+    }
+    try {
+      const r = await collect(this.#deps.runner, client.spec('pg_restore', [...args, `--jobs=${jobs}`, staged.path], ctx.signal));
       if (!succeeded(r)) throw client.failure(what, r);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await staged.remove();
     }
   }
 

@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, TransportError } from '../core/errors.ts';
+import type { SourceConfig } from '../config/schema.ts';
+import { localRunner } from '../transport/local-runner.ts';
+import { runnerFor } from './transports.ts';
+
+const base = { type: 'command' } as SourceConfig;
+
+test('a source without container or compose runs its tools locally', () => {
+  assert.equal(runnerFor('a', base, {}, 'lifeboat.yml'), localRunner);
+});
+
+test('container and compose on one source is a config error naming the source', () => {
+  assert.throws(() => runnerFor('db', { ...base, container: 'x', compose: { project: 'p', service: 's' } }, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('source db'));
+});
+
+test('a DOCKER_HOST that is not a unix socket is a coded error saying what to set', () => {
+  assert.throws(() => runnerFor('db', { ...base, container: 'x' }, { DOCKER_HOST: 'tcp://10.0.0.1:2375' }, 'lifeboat.yml'),
+    (err: unknown) => err instanceof TransportError && err.code === 'transport_unreachable' && err.message.includes('tcp://10.0.0.1:2375'));
+});
+
+test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
+  for (const type of ['redis', 'sqlite', 'files', 'mysql', 'vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
+    assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
+  }
+});

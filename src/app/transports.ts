@@ -1,0 +1,77 @@
+/**
+ * Which command runner a source gets: the local one, or the container transport when its
+ * config names a `container` or a `compose` service (tools then run where the store lives);
+ * and the containers stopped around its backup and restore (`stop:`).
+ */
+import { ConfigError, TransportError } from '../core/errors.ts';
+import type { CommandRunner } from '../core/command-runner.ts';
+import type { Source } from '../core/source.ts';
+import type { SourceConfig } from '../config/schema.ts';
+import { localRunner } from '../transport/local-runner.ts';
+import { DockerApi, dockerSocketPath } from '../transport/docker-api.ts';
+import { createContainerRunner } from '../transport/container-runner.ts';
+import type { ContainerTarget } from '../transport/container-runner.ts';
+import { stopContainers } from '../transport/container-stopper.ts';
+
+/**
+ * Source types that run their tools through the container transport and are tested that way.
+ * Any other type refuses `container:`/`compose:` instead of silently working on the host.
+ */
+const CONTAINER_TYPES = new Set(['postgres', 'command']);
+
+export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
+  const { container, compose } = config;
+  if (container !== undefined && compose !== undefined) {
+    throw new ConfigError(`source ${name}: set either container or compose, not both`, { file, key: `sources.${name}`, hint: 'keep the one naming where the store runs' });
+  }
+  if (container === undefined && compose === undefined) return localRunner;
+  // These read host paths or run helper servers in host dirs: a container key would be
+  // silently ignored (a host path backed up, or restored into) instead of honoured.
+  if (!CONTAINER_TYPES.has(config.type)) {
+    throw new ConfigError(`source ${name}: a ${config.type} source cannot run in a container yet`, {
+      file, key: `sources.${name}.${container !== undefined ? 'container' : 'compose'}`,
+      hint: config.type === 'redis' ? 'remove the key and reach the server by an address the host can connect to (a published port or the host network)'
+        : config.type === 'sqlite' || config.type === 'files' ? 'remove the key and point the source at a path on this host (a bind mount or the volume\'s mountpoint)'
+          : 'remove the key and reach the store from the host (a published port or the host network), or wrap its tools in a command source with container:',
+    });
+  }
+  // The socket is checked when a command first runs, so `config check` works without an engine.
+  const api = new DockerApi(dockerSocketPath(env));
+  return createContainerRunner(api, container !== undefined ? { container } : { compose: compose as { project: string; service: string } });
+}
+
+/**
+ * `source` with its `stop:` containers stopped around backup and restore, started again
+ * afterwards, a failed or cancelled run included (a cancel aborts the source, whose rejection
+ * starts them). A container that does not start again fails the run.
+ */
+export function withStoppedContainers(source: Source, config: SourceConfig, env: NodeJS.ProcessEnv): Source {
+  const list = config.stop;
+  if (list === undefined || list.length === 0) return source;
+  const targets: ContainerTarget[] = list.map((s) => (typeof s === 'string' ? { container: s } : { compose: s }));
+  const api = new DockerApi(dockerSocketPath(env));
+  const around = async <T>(ctx: { log: { info(m: string): void; warn(m: string): void } }, run: () => Promise<T>): Promise<T> => {
+    const restart = await stopContainers(api, targets, ctx.log.info);
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      // The run's own error is what the report shows; a container left stopped is a warning too.
+      for (const e of await restart()) ctx.log.warn(e);
+      throw err;
+    }
+    const errors = await restart();
+    for (const e of errors) ctx.log.warn(e);
+    if (errors.length > 0) throw new TransportError('container_not_restarted', `source ${source.name}: ${errors.join('; ')}`, { hint: 'start the containers by hand (docker start NAME)' });
+    return result;
+  };
+  return {
+    name: source.name,
+    type: source.type,
+    backup: (sink, ctx) => around(ctx, () => source.backup(sink, ctx)),
+    restore: (reader, ctx, opts) => around(ctx, () => source.restore(reader, ctx, opts)),
+    fingerprint: (ctx, opts) => source.fingerprint(ctx, opts),
+    ...(source.verify ? { verify: source.verify.bind(source) } : {}),
+    ...(source.scratchTarget ? { scratchTarget: source.scratchTarget.bind(source) } : {}),
+  };
+}
