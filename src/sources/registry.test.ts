@@ -11,6 +11,14 @@ test('every source type declares its own path keys, and each names a key of its 
     sqlite: ['path', 'restore.to'],
     files: ['paths', 'restore.to'],
     command: [],
+    qdrant: [],
+    wikijs: ['database.bin_dir'],
+    n8n: ['program:n8n_bin'],
+    opensearch: [],
+    neo4j: [],
+    vault: ['program:server_bin'],
+    victoriametrics: ['data_dir', 'program:server_bin'],
+    s3: [],
   });
   for (const [name, t] of sourceTypes) {
     for (const key of t.pathKeys ?? []) {

@@ -184,5 +184,6 @@ export const n8nType: SourceType<N8nConfig> = {
   type: 'n8n',
   description: 'n8n: workflows and credentials (encrypted) through its CLI export; restore by import',
   keys: n8nKeys,
+  pathKeys: ['program:n8n_bin'],
   create: (name, config, deps) => new N8nSource(name, config, deps),
 };

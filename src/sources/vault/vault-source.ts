@@ -237,5 +237,6 @@ export const vaultType: SourceType<VaultConfig> = {
   type: 'vault',
   description: 'HashiCorp Vault or OpenBao on raft storage: raft snapshot streamed and checked to its sealed checksum; restore by snapshot(-force) and unseal',
   keys: vaultKeys,
+  pathKeys: ['program:server_bin'],
   create: (name, config, deps) => new VaultSource(name, config, deps),
 };

@@ -282,5 +282,6 @@ export const victoriametricsType: SourceType<VictoriametricsConfig> = {
   type: 'victoriametrics',
   description: 'VictoriaMetrics single node: /snapshot/create, its files read through the symlinks; restore by stop, replace data dir, start',
   keys: victoriametricsKeys,
+  pathKeys: ['data_dir', 'program:server_bin'],
   create: (name, config, deps) => new VictoriametricsSource(name, config, deps),
 };

@@ -138,6 +138,7 @@ export function wikijsType(parts: WikijsParts): SourceType<Record<string, unknow
     type: 'wikijs',
     description: 'Wiki.js: its PostgreSQL database (pg_dump) with the git storage clone and config.yml as files, restored together',
     keys,
+    pathKeys: ['database.bin_dir'],
     // Defaults applied here too (a factory may get the config unparsed); common keys pass through.
     create: (name, config, deps) => new WikijsSource(name, z.looseObject(keys).parse(config) as WikijsConfig & { timeouts?: Timeouts }, deps, parts),
   };
