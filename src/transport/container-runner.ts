@@ -38,7 +38,7 @@ export async function resolveContainer(api: DockerApi, t: ContainerTarget): Prom
     const running = found.filter((c) => c.State === 'running').sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''));
     const first = running[0];
     if (first === undefined) {
-      throw new TransportError('container_not_running', `compose service ${service} of project ${project} has no running container: start it (docker compose -p ${project} up -d ${service}) and run lifeboat again`, {
+      throw new TransportError('container_not_running', `compose service ${service} of project ${project} has no running container: start it (docker compose -p ${project} up -d ${service}) and try again`, {
         hint: `docker compose -p ${project} up -d ${service}`,
       });
     }

@@ -74,7 +74,7 @@ export class DockerApi {
   #unreachable(err: unknown): TransportError {
     const code = (err as NodeJS.ErrnoException).code;
     const hint = code === 'EACCES'
-      ? `run lifeboat as a user allowed to use ${this.socketPath} (the docker group, or root)`
+      ? `give lifeboat access to ${this.socketPath}: start it as a user in the docker group, or as root`
       : `start the container engine, or point DOCKER_HOST at its socket (unix://…)`;
     return new TransportError('transport_unreachable', `cannot reach the container engine at ${this.socketPath} (${code ?? (err as Error).message}): ${hint}`, { hint, cause: err });
   }
@@ -118,7 +118,7 @@ export class DockerApi {
       ...(o.workingDir === undefined ? {} : { WorkingDir: o.workingDir }),
     });
     if (r.status === 409) {
-      throw new TransportError('container_not_running', `container ${container} is not running: start it (docker start ${container}) and run lifeboat again`, { hint: `docker start ${container}` });
+      throw new TransportError('container_not_running', `container ${container} is not running: start it (docker start ${container}) and try again`, { hint: `docker start ${container}` });
     }
     if (r.status === 404) {
       throw new TransportError('container_not_found', `container ${container} does not exist: check the name (docker ps -a) and the container: key in lifeboat.yml`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
