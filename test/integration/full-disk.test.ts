@@ -123,9 +123,10 @@ describe('a repository on a full disk', { skip: isRoot ? false : 'needs root to 
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.stdout?.resume();
     child.stdin?.on('error', () => undefined); // lifeboat stops reading: EPIPE is expected
-    // More than the disk holds (enough that a second pack closes and fails), then silence with
+    // Far more than the disk holds (blobs go to two packs at random, so several packs close and
+    // the disk fills however the blobs were spread), then silence with
     // stdin left open, as from a producer waiting on a lock.
-    child.stdin?.write(pseudoRandom(14_000_000, 31));
+    child.stdin?.write(pseudoRandom(24_000_000, 31));
     const hung = setTimeout(() => child.kill('SIGKILL'), 30_000);
     // 'exit', not 'close': our end of its stdin stays open.
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
