@@ -24,7 +24,7 @@ const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 const MY_PW = 'container-my-pw-5820';
 /** Dump and client tools that must run in the containers, never from the host. */
-const PG_TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'mariadb-dump', 'mysqldump', 'mariadb', 'mysql'];
+const PG_TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'mariadb-dump', 'mysqldump', 'mariadb', 'mysql', 'sqlite3'];
 
 interface Report {
   status: string;
@@ -123,7 +123,7 @@ sources:
     await tmp?.cleanup();
   });
 
-  test('the host PATH given to lifeboat has no PostgreSQL or MariaDB tool', (t) => {
+  test('the host PATH given to lifeboat has no PostgreSQL, MariaDB or SQLite tool', (t) => {
     if (!engine) return t.skip('no engine');
     for (const dir of hostPath.split(':')) for (const tool of PG_TOOLS) assert.ok(!existsSync(path.join(dir, tool)), `${dir}/${tool}`);
   });
@@ -205,6 +205,52 @@ sources:
     const bad = await my(['backup', '--json'], 'wrong-my-pw-3311');
     assert.notEqual(bad.code, 0);
     assert.ok(!(bad.stdout + bad.stderr).includes('wrong-my-pw-3311'), 'a secret was printed');
+  });
+
+  test('sqlite in a container: consistent copy by the image\'s sqlite3, restored by a rename there', async (t) => {
+    if (!engine) return t.skip('no engine');
+    const sql = (q: string, db = '/srv/app.db') => dockerOk(['exec', appName, 'sqlite3', db, q]);
+    await sql("PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 5000) INSERT INTO notes SELECT n, 'note ' || n FROM g;");
+    await dockerOk(['exec', appName, 'chmod', '640', '/srv/app.db']);
+    const digest = () => sql("SELECT count(*) || ':' || sum(length(body)) || ':' || max(body) FROM notes");
+    const want = await digest();
+    const sqCfg = path.join(tmp.path, 'sqlite.yml');
+    await writeFile(sqCfg, `
+repository:
+  url: ./repo-sq
+  password: { env: LB_PW }
+state_dir: ./state-sq
+sources:
+  app:
+    type: sqlite
+    container: ${appName}
+    path: /srv/app.db
+`);
+    const sq = (args: string[]) => lifeboat(['-c', sqCfg, ...args], { cwd: tmp.path, env: { PATH: hostPath, DOCKER_HOST: (engine as DockerEngine).dockerHost, LB_PW } });
+    assert.equal((await sq(['init'])).code, 0);
+    const b = await sq(['backup', '--json']);
+    assert.equal(b.code, 0, b.stderr + b.stdout);
+    assert.deepEqual(last<Report>(b).sources.map((s) => [s.source, s.status]), [['app', 'ok']]);
+
+    // Wiped: other tables in the same file, and a stale WAL beside it that must go.
+    await dockerOk(['exec', appName, 'sh', '-c', 'sqlite3 /srv/app.db "DROP TABLE notes; CREATE TABLE other (x);" && printf stale > /srv/app.db-wal']);
+    const r = await sq(['restore', '--yes', '--no-safety-snapshot', '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const rr = last<Report>(r);
+    assert.equal(rr.status, 'ok', JSON.stringify(rr.sources));
+    assert.deepEqual(rr.sources[0]?.fingerprint_diff, []);
+    // The old file's mode kept; its stale WAL removed before the rename.
+    assert.equal(await dockerOk(['exec', appName, 'sh', '-c', 'stat -c %a /srv/app.db; test -e /srv/app.db-wal && echo wal-left; true']), '640');
+    assert.equal(await digest(), want);
+    assert.equal(await sql("SELECT count(*) FROM sqlite_master WHERE name = 'other'"), '0');
+    // Nothing left behind in the container: no temp dir, no temp file beside the database.
+    assert.equal(await dockerOk(['exec', appName, 'sh', '-c', 'ls -d /tmp/lifeboat-* /srv/*.lifeboat-* 2>/dev/null | wc -l']), '0');
+
+    const d = await sq(['drill', '--json']);
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    assert.deepEqual(last<Report>(d).sources.map((s) => [s.source, s.status, s.cleanup]), [['app', 'pass', 'done']]);
+    assert.equal(await dockerOk(['exec', appName, 'sh', '-c', 'ls -d /tmp/lifeboat-* 2>/dev/null | wc -l']), '0');
+    assert.equal(await digest(), want);
   });
 
   test('a failed backup still starts the stopped containers again; one already stopped stays stopped', async (t) => {
