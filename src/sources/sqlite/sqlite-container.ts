@@ -15,7 +15,11 @@ import { SourceError } from '../../core/errors.ts';
 import { collect, succeeded } from '../process-kit.ts';
 import type { Collected } from '../process-kit.ts';
 
-const why = (r: Collected): string => r.stderr.trim().split('\n').at(-1) || (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.code}`);
+/** One line of why a command failed: the tool's last words, or the transport's "not installed" line. */
+const why = (r: Collected): string => {
+  const lines = r.stderr.trim().split('\n');
+  return (r.code === 127 ? lines[0] : lines.at(-1)) || (r.signal !== null ? `killed by ${r.signal}` : `exit ${r.code}`);
+};
 
 /** A private dir in the container's /tmp; removed by the returned function. */
 export async function containerTempDir(runner: CommandRunner, source: string, signal?: AbortSignal): Promise<{ dir: string; remove: () => Promise<void> }> {
@@ -28,9 +32,9 @@ export async function containerTempDir(runner: CommandRunner, source: string, si
 }
 
 /** True when `file` exists in the container. */
-export async function containerFileExists(runner: CommandRunner, file: string, signal?: AbortSignal): Promise<boolean> {
+export async function containerFileExists(runner: CommandRunner, source: string, file: string, signal?: AbortSignal): Promise<boolean> {
   const r = await collect(runner, { command: 'test', args: ['-e', file], signal });
-  if (r.code === 127) throw new SourceError(`cannot check ${file} in the container: ${why(r)}`, { hint: 'the image needs a shell with test' });
+  if (r.code === 127) throw new SourceError(`source ${source}: cannot check ${file} in the container: ${why(r)}`, { hint: 'the image needs coreutils (test, cat, mktemp)' });
   return succeeded(r);
 }
 

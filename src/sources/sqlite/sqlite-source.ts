@@ -149,7 +149,7 @@ export class SqliteSource implements Source {
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
     const file = this.#file;
-    if (!(await (this.#inContainer ? containerFileExists(this.#deps.runner, file, ctx.signal) : exists(file)))) {
+    if (!(await (this.#inContainer ? containerFileExists(this.#deps.runner, this.name, file, ctx.signal) : exists(file)))) {
       throw new SourceError(`source ${this.name}: SQLite database ${file} does not exist${this.#inContainer ? ' in the container' : ''}`, {
         hint: 'check `path` in lifeboat.yml; it must name the database file the application uses',
       });
@@ -282,7 +282,7 @@ export class SqliteSource implements Source {
 
   /** A consistent copy of the container's database, fingerprinted here like a local one. */
   async #fingerprintInContainer(file: string, ctx: SourceContext): Promise<Fingerprint> {
-    if (!(await containerFileExists(this.#deps.runner, file, ctx.signal))) return { missing: true };
+    if (!(await containerFileExists(this.#deps.runner, this.name, file, ctx.signal))) return { missing: true };
     await mkdir(this.#deps.tmpDir, { recursive: true });
     const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-fp-'));
     try {
