@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
@@ -251,6 +251,12 @@ sources:
     assert.deepEqual(last<Report>(d).sources.map((s) => [s.source, s.status, s.cleanup]), [['app', 'pass', 'done']]);
     assert.equal(await dockerOk(['exec', appName, 'sh', '-c', 'ls -d /tmp/lifeboat-* 2>/dev/null | wc -l']), '0');
     assert.equal(await digest(), want);
+
+    // A path that is not in the container: one line naming the file and where it was looked for.
+    await writeFile(sqCfg, (await readFile(sqCfg, 'utf8')).replace('/srv/app.db', '/srv/missing.db'));
+    const m = await sq(['backup', '--json']);
+    assert.notEqual(m.code, 0);
+    assert.match(m.stdout + m.stderr, /SQLite database \/srv\/missing\.db does not exist in the container/);
   });
 
   test('a failed backup still starts the stopped containers again; one already stopped stays stopped', async (t) => {
