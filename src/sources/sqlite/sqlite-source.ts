@@ -20,6 +20,10 @@
  * verify streams the artifact into a private temp dir under deps.tmpDir (a database can only be
  * opened as a file), opens it read-only, runs integrity_check and counts tables, and deletes the
  * copy. A drill's scratch target is a file path in a fresh temp dir under deps.tmpDir.
+ *
+ * With `container:`/`compose:` the database is in a container: the copy is made there by the
+ * image's sqlite3 and streamed out, the restore renamed into place there (sqlite-container.ts);
+ * the artifact, its checks and the fingerprint are the same as for a local file.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -33,6 +37,7 @@ import type {
 } from '../../core/source.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { sqliteKeys } from './sqlite-config.ts';
+import { containerFileExists, containerTempDir, pullConsistentCopy, pushAndReplace } from './sqlite-container.ts';
 import type { SqliteConfig } from './sqlite-config.ts';
 
 /**
@@ -120,8 +125,21 @@ export class SqliteSource implements Source {
     this.#deps = deps;
   }
 
+  /**
+   * A runner with `stageFile` runs its commands in a container, which does not see this host's
+   * files: the database is then reached through the image's sqlite3 (sqlite-container.ts).
+   */
+  get #inContainer(): boolean {
+    return this.#deps.runner.stageFile !== undefined;
+  }
+
+  /** The database path: on this host, or as seen inside the container (absolute). */
+  #resolve(p: string): string {
+    return this.#inContainer ? path.posix.resolve('/', p) : path.resolve(p);
+  }
+
   get #file(): string {
-    return path.resolve(this.#config.path);
+    return this.#resolve(this.#config.path);
   }
 
   #cancelled(what: string, cause?: unknown): CancelledError {
@@ -131,8 +149,8 @@ export class SqliteSource implements Source {
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
     const file = this.#file;
-    if (!(await exists(file))) {
-      throw new SourceError(`source ${this.name}: SQLite database ${file} does not exist`, {
+    if (!(await (this.#inContainer ? containerFileExists(this.#deps.runner, this.name, file, ctx.signal) : exists(file)))) {
+      throw new SourceError(`source ${this.name}: SQLite database ${file} does not exist${this.#inContainer ? ' in the container' : ''}`, {
         hint: 'check `path` in lifeboat.yml; it must name the database file the application uses',
       });
     }
@@ -140,26 +158,8 @@ export class SqliteSource implements Source {
     const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-'));
     const copy = path.join(work, path.basename(file));
     try {
-      let src: DatabaseSync;
-      try {
-        src = openDatabase(file, true);
-      } catch (err) {
-        throw new SourceError(`source ${this.name}: cannot open SQLite database ${file}: ${errorMessage(err)}`, {
-          cause: err,
-          hint: 'check that the file is a SQLite database and readable by lifeboat',
-        });
-      }
-      try {
-        await sqliteBackup(src, copy, { rate: ALL_PAGES_IN_ONE_STEP });
-      } catch (err) {
-        throw new SourceError(`source ${this.name}: online backup of ${file} failed: ${errorMessage(err)}`, {
-          cause: err,
-          retryable: /busy|locked/i.test(errorMessage(err)),
-          hint: 'if the database was locked, retry (a long write transaction of the application blocks the copy); otherwise check that the file is a SQLite database',
-        });
-      } finally {
-        src.close();
-      }
+      if (this.#inContainer) await pullConsistentCopy(this.#deps.runner, this.name, file, copy, ctx.signal);
+      else await this.#localCopy(file, copy);
       if (ctx.signal.aborted) throw this.#cancelled('backup');
 
       // The copy, not the live file, is fingerprinted: it is exactly what gets stored.
@@ -194,6 +194,30 @@ export class SqliteSource implements Source {
     }
   }
 
+  /** The online backup of a database on this host into `copy`, all pages in one step. */
+  async #localCopy(file: string, copy: string): Promise<void> {
+    let src: DatabaseSync;
+    try {
+      src = openDatabase(file, true);
+    } catch (err) {
+      throw new SourceError(`source ${this.name}: cannot open SQLite database ${file}: ${errorMessage(err)}`, {
+        cause: err,
+        hint: 'check that the file is a SQLite database and readable by lifeboat',
+      });
+    }
+    try {
+      await sqliteBackup(src, copy, { rate: ALL_PAGES_IN_ONE_STEP });
+    } catch (err) {
+      throw new SourceError(`source ${this.name}: online backup of ${file} failed: ${errorMessage(err)}`, {
+        cause: err,
+        retryable: /busy|locked/i.test(errorMessage(err)),
+        hint: 'if the database was locked, retry (a long write transaction of the application blocks the copy); otherwise check that the file is a SQLite database',
+      });
+    } finally {
+      src.close();
+    }
+  }
+
   /** The artifact holding the database: named after the configured file, or the only one. */
   #artifactName(reader: ArtifactReader): string {
     const names = reader.list().map((a) => a.name);
@@ -207,8 +231,9 @@ export class SqliteSource implements Source {
 
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
-    const target = path.resolve(opts?.to ?? this.#config.path);
     const name = this.#artifactName(reader);
+    if (this.#inContainer) return this.#restoreInContainer(reader, name, this.#resolve(opts?.to ?? this.#config.path), ctx);
+    const target = path.resolve(opts?.to ?? this.#config.path);
     const dir = path.dirname(target);
     await mkdir(dir, { recursive: true });
     // Beside the target, so the final rename is atomic on the same filesystem.
@@ -237,6 +262,43 @@ export class SqliteSource implements Source {
     }
   }
 
+  /** The artifact checked here in a private temp dir, then moved into place in the container. */
+  async #restoreInContainer(reader: ArtifactReader, name: string, target: string, ctx: SourceContext): Promise<void> {
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-restore-'));
+    try {
+      const copy = path.join(work, 'copy.db');
+      await pipeline(reader.open(name), createWriteStream(copy, { flags: 'wx', mode: 0o600 }), { signal: ctx.signal });
+      this.#verifyRestoredCopy(copy, name);
+      await pushAndReplace(this.#deps.runner, this.name, copy, target, ctx.signal);
+      ctx.log.info(`source ${this.name}: restored ${name} to ${target} in the container`);
+    } catch (err) {
+      if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('restore', err);
+      throw err;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** A consistent copy of the container's database, fingerprinted here like a local one. */
+  async #fingerprintInContainer(file: string, ctx: SourceContext): Promise<Fingerprint> {
+    if (!(await containerFileExists(this.#deps.runner, this.name, file, ctx.signal))) return { missing: true };
+    await mkdir(this.#deps.tmpDir, { recursive: true });
+    const work = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-fp-'));
+    try {
+      const copy = path.join(work, 'copy.db');
+      await pullConsistentCopy(this.#deps.runner, this.name, file, copy, ctx.signal);
+      const db = openDatabase(copy, true);
+      try {
+        return { ...fingerprintDatabase(db) };
+      } finally {
+        db.close();
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
   /** A restored file must open and pass integrity_check before it replaces anything. */
   #verifyRestoredCopy(file: string, artifact: string): void {
     let integrity: string;
@@ -262,6 +324,7 @@ export class SqliteSource implements Source {
 
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
+    if (this.#inContainer) return this.#fingerprintInContainer(this.#resolve(opts?.to ?? this.#config.path), ctx);
     const file = path.resolve(opts?.to ?? this.#config.path);
     // No database is a state too (after a wipe, before a restore): it compares as different.
     if (!(await exists(file))) return { missing: true };
@@ -323,9 +386,15 @@ export class SqliteSource implements Source {
     }
   }
 
-  /** A database path in a fresh temp dir: restore writes it, fingerprint reads it. */
+  /** A database path in a fresh temp dir (in the container for one there): restore writes it, fingerprint reads it. */
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     if (ctx.signal.aborted) throw this.#cancelled('scratch target');
+    if (this.#inContainer) {
+      // Beside the production store, in the same container, never over it.
+      const tmp = await containerTempDir(this.#deps.runner, this.name, ctx.signal);
+      const to = `${tmp.dir}/${path.posix.basename(this.#file)}`;
+      return { to, description: `file ${to} in the container`, cleanup: tmp.remove };
+    }
     await mkdir(this.#deps.tmpDir, { recursive: true });
     const dir = await mkdtemp(path.join(this.#deps.tmpDir, 'sqlite-drill-'));
     const to = path.join(dir, path.basename(this.#file));
