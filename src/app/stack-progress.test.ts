@@ -42,7 +42,9 @@ sources:
     assert.equal(first.status, 'ok');
     const bytesRead = first.sources[0]?.bytes_read as number;
     assert.ok(bytesRead >= data.length);
-    assert.ok(seen.length > 1, 'more than one progress report');
+    // How many reports a 3 MiB stream gives depends on how the codec thread batches its chunks
+    // (one batch on a loaded machine): at least one, rising, ending at the run report's count.
+    assert.ok(seen.length >= 1, 'a progress report');
     assert.ok(seen.every((p, i) => p.source === 'blob' && p.phase === 'backup' && p.total === undefined && (i === 0 || p.bytes >= (seen[i - 1] as SourceProgress).bytes)));
     // The dump, then the snapshot's manifest: the last report is what the run report counts.
     assert.equal(seen.at(-1)?.bytes, bytesRead);

@@ -7,7 +7,7 @@
  * after `flush` may a snapshot reference the blobs (design.rst, "Read and Write Ordering").
  * Every read is verified: the MAC before decrypting, the SHA-256 of the plaintext after.
  */
-import { randomInt } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { IntegrityError, LifeboatError, NotFoundError, RepositoryNotFoundError, WrongPasswordError, isNotFound } from '../core/errors.ts';
 import { idOf, isId, randomId } from '../core/ids.ts';
@@ -65,10 +65,13 @@ type UnpackedType = Extract<FileType, 'snapshots' | 'index' | 'locks'>;
 
 const DEFAULT_PACK_SIZE = 4 * 1024 * 1024;
 /**
- * Packs of data blobs open at once, each new blob going to one picked at random: pack files
- * then hold no file's chunks in order, so their sizes do not give away chunk boundaries, the
- * mitigation restic 0.18 made for the chunking attack of eprint 2025/532 (its security fix
- * #5291). Costs one more open pack of memory; tree blobs reveal nothing of the kind.
+ * Packs of data blobs open at once, each new blob going to one picked by a keyed hash of its
+ * ID: pack files then hold no file's chunks in order, so their sizes do not give away chunk
+ * boundaries, the mitigation restic 0.18 made for the chunking attack of eprint 2025/532 (its
+ * security fix #5291, which picks at random). Keyed with a key derived from the master key,
+ * the choice is as unpredictable to whoever sees only the storage, and the same on every run
+ * over the same data (a retried or interrupted run writes the same packs). Costs one more
+ * open pack of memory; tree blobs reveal nothing of the kind.
  */
 const OPEN_DATA_PACKS = 2;
 const MAX_BLOBS_PER_INDEX = 50_000;
@@ -90,6 +93,8 @@ export class Repository {
   readonly #level: number;
   /** The open packs of each type (OPEN_DATA_PACKS slots for data, one for trees). */
   readonly #open = new Map<BlobType, Array<OpenPack | undefined>>();
+  /** The key of the data blobs' pack choice (see OPEN_DATA_PACKS). */
+  readonly #slotKey: Buffer;
   /** Blobs accepted but not yet in the index (in an open pack or uploading). */
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #uploads = new Set<Promise<void>>();
@@ -105,6 +110,7 @@ export class Repository {
     this.storage = storage;
     this.config = config;
     this.#key = key;
+    this.#slotKey = createHmac('sha256', Buffer.concat([key.encrypt, key.mac.k, key.mac.r])).update('lifeboat blob-to-pack assembly').digest();
     this.keyId = keyId;
     this.#packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
     this.#level = opts.compressionLevel ?? 3;
@@ -295,7 +301,7 @@ export class Repository {
     const r: SaveBlobResult = { id, known: false, added: sealed.length, plain: uncompressedLength ?? sealed.length - CRYPTO_OVERHEAD };
     try {
       this.#throwIfWriteFailed();
-      const slot = type === 'data' ? randomInt(OPEN_DATA_PACKS) : 0;
+      const slot = type === 'data' ? (createHmac('sha256', this.#slotKey).update(id, 'hex').digest()[0] as number) % OPEN_DATA_PACKS : 0;
       const pack = this.#openPack(type, slot);
       pack.entries.push({ id, type, offset: pack.size, length: sealed.length, uncompressedLength });
       pack.parts.push(sealed);
