@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { LifeboatError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
@@ -25,6 +26,24 @@ const deps = (tmpDir: string): SourceDeps => ({
 });
 
 /** A small volume-like tree: nested dirs, an empty dir, a symlink, a binary file. */
+/**
+ * Mounts a tmpfs of `size` on `dir` (unmounted after the test, then `cleanup`); skips the test,
+ * after `cleanup`, when the mount fails. Returns whether it is mounted.
+ */
+async function mountTmpfs(t: TestContext, dir: string, size: string, cleanup: () => Promise<unknown>): Promise<boolean> {
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', size, 'tmpfs', dir], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
+    await cleanup();
+    return false;
+  }
+  t.after(async () => {
+    spawnSync('umount', [dir]);
+    await cleanup();
+  });
+  return true;
+}
+
 async function seedTree(root: string): Promise<void> {
   await mkdir(path.join(root, 'index', 'shards'), { recursive: true });
   await mkdir(path.join(root, 'empty'), { recursive: true });
@@ -201,16 +220,7 @@ describe('files source', () => {
     const arts = await memoryArtifacts();
     const vol = path.join(tmp.path, 'vol');
     await mkdir(vol);
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', vol], { encoding: 'utf8' });
-    if (mount.status !== 0) {
-      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-      return;
-    }
-    t.after(async () => {
-      spawnSync('umount', [vol]);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-    });
+    if (!(await mountTmpfs(t, vol, 'size=2m', () => Promise.all([arts.cleanup(), tmp.cleanup()])))) return;
     const local = path.join(tmp.path, 'local');
     const data = path.join(vol, 'data');
     await mkdir(local);
@@ -245,16 +255,7 @@ describe('files source', () => {
     const arts = await memoryArtifacts();
     const data = path.join(tmp.path, 'data');
     await mkdir(data);
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', data], { encoding: 'utf8' });
-    if (mount.status !== 0) {
-      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-      return;
-    }
-    t.after(async () => {
-      spawnSync('umount', [data]);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-    });
+    if (!(await mountTmpfs(t, data, 'size=4m', () => Promise.all([arts.cleanup(), tmp.cleanup()])))) return;
     await seedTree(data);
     const source = filesType.create('vol', filesConfigSchema.parse({ paths: [data] }), deps(tmp.path));
     const outcome = await source.backup(arts.sink, testContext());
@@ -272,16 +273,7 @@ describe('files source', () => {
     const data = path.join(tmp.path, 'data');
     const vol = path.join(data, 'vol');
     await mkdir(vol, { recursive: true });
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', vol], { encoding: 'utf8' });
-    if (mount.status !== 0) {
-      t.skip(`cannot mount a tmpfs: ${mount.stderr.trim()}`);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-      return;
-    }
-    t.after(async () => {
-      spawnSync('umount', [vol]);
-      await Promise.all([arts.cleanup(), tmp.cleanup()]);
-    });
+    if (!(await mountTmpfs(t, vol, 'size=4m', () => Promise.all([arts.cleanup(), tmp.cleanup()])))) return;
     await writeFile(path.join(data, 'top.txt'), 'top');
     await mkdir(path.join(vol, 'sub'));
     await writeFile(path.join(vol, 'm.txt'), 'on the mount');
