@@ -8,13 +8,12 @@
 import { LifeboatError } from '../core/errors.ts';
 import { checkRepository } from '../repo/checker/checker.ts';
 import type { CheckOptions } from '../repo/checker/checker.ts';
-import { applyPolicy, groupSnapshots, isEmptyPolicy } from '../ops/retention-policy.ts';
-import type { ExpirePolicy } from '../ops/retention-policy.ts';
+import { runRetention } from '../ops/retention.ts';
 import { describeLock, listLocks } from '../repo/lock/lock.ts';
 import { executePrune, planPrune } from '../repo/pruner/pruner.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
-import type { Retention } from '../sources/source-kit.ts';
 import { openRepositoryAt } from './open-repository.ts';
+import { snapshotStoreOf } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
 import { syncCopies } from './copies.ts';
 import type { CopyResult } from './copies.ts';
@@ -87,10 +86,6 @@ export function parseReadDataSubset(v: string | undefined): CheckOptions['readDa
   return { nth: [n as number, of as number] };
 }
 
-function policyOf(r: Retention | undefined): ExpirePolicy {
-  return { last: r?.keep_last, hourly: r?.keep_hourly, daily: r?.keep_daily, weekly: r?.keep_weekly, monthly: r?.keep_monthly, yearly: r?.keep_yearly, within: r?.keep_within };
-}
-
 export interface PruneSummary {
   removed_snapshots: number;
   packs_deleted: number;
@@ -108,24 +103,13 @@ export async function pruneStack(stack: Stack, opts: { signal: AbortSignal; now?
     if (!repo.storage.properties.canDelete) {
       throw new LifeboatError('append_only', `repository ${repo.location} does not allow deleting files (append-only)`, { hint: 'run prune with credentials that may delete' });
     }
-    const all = await listSnapshots(repo, { signal: opts.signal, onError: () => undefined });
-    let removed = 0;
-    for (const [name, { config }] of stack.sources) {
-      const policy = policyOf(config.retention);
-      if (isEmptyPolicy(policy)) continue;
-      const mine = all.filter((s) => (s.tags ?? []).includes(`source:${name}`));
-      for (const [, snaps] of groupSnapshots(mine, { host: true })) {
-        for (const d of applyPolicy(snaps, policy, opts.now ?? nowDate())) {
-          if (d.keep) continue;
-          await repo.storage.remove({ type: 'snapshots', name: d.snapshot.id }, { signal: opts.signal });
-          removed++;
-        }
-      }
-    }
+    // The same retention as `lifeboat forget` (ops/retention): per source, grouped by host.
+    const sources = [...stack.sources].map(([name, { config }]) => ({ name, retention: config.retention }));
+    const { removed } = await runRetention(snapshotStoreOf(opened), sources, { now: opts.now ?? nowDate(), signal: opts.signal });
     if (repo.index.packCount === 0) await repo.loadIndex({ signal: opts.signal });
     const plan = await planPrune(repo, { signal: opts.signal });
     const r = await executePrune(repo, plan, { signal: opts.signal });
-    return { removed_snapshots: removed, packs_deleted: r.packsDeleted, bytes_freed: r.bytesFreed };
+    return { removed_snapshots: removed.length, packs_deleted: r.packsDeleted, bytes_freed: r.bytesFreed };
   } finally {
     await opened.close();
   }
