@@ -23,9 +23,10 @@ export const daemonSchema = z.strictObject({
   drill: z.strictObject({ ...scheduled, only: z.array(z.string()).optional() }).optional().describe('lifeboat drill on a schedule (measures RTO against rto)'),
   max_check_age: durationSchema.optional().describe('Alert when the last good check or verify is older (default 8d when check or verify is scheduled)'),
   stale_lock_after: durationSchema.optional().describe('Alert when a repository lock is older (default 6h)'),
+  allow_restore: z.boolean().optional().describe('Allow restores from the API and the dashboard (POST /api/v1/restores; default false: a restore replaces live data)'),
 }).describe('lifeboat daemon: the HTTP API, repository-wide schedules and the watchdog');
 
-export const NOTIFY_EVENTS = ['failure', 'overdue', 'recovery', 'start', 'success'] as const;
+export const NOTIFY_EVENTS = ['failure', 'overdue', 'recovery', 'start', 'success', 'restore'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 export const NOTIFICATION_TYPES: readonly string[] = ['webhook', 'healthchecks', 'ntfy', 'slack', 'discord', 'telegram', 'email'];
@@ -33,7 +34,7 @@ export const NOTIFICATION_TYPES: readonly string[] = ['webhook', 'healthchecks',
 const urlOrSecret = z.union([z.url(), secretRefSchema]);
 const common = {
   name: z.string().min(1).optional().describe('Shown in logs and by `lifeboat notify test`'),
-  on: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional().describe('Events sent (default failure, overdue, recovery)'),
+  on: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional().describe('Events sent (default failure, overdue, recovery, restore)'),
   timeout: durationSchema.optional().describe('Per call (default 10s)'),
 };
 

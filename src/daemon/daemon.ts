@@ -8,7 +8,7 @@
  * (read-only, no lock); a probe that cannot open it (unreachable, wrong password, a secret that
  * cannot be read) is a `repository` failure alert, and its recovery another.
  */
-import { errorMessage, LifeboatError } from '../core/errors.ts';
+import { errorMessage, LifeboatError, NotFoundError, UsageError } from '../core/errors.ts';
 import { probeRepository } from '../app/maintenance.ts';
 import type { RepositoryProbe } from '../app/maintenance.ts';
 import { saveFailedRunReport } from '../app/reports.ts';
@@ -35,6 +35,8 @@ import { ProgressMeter } from '../ops/progress-meter.ts';
 import type { ProgressEvent } from '../ops/progress-meter.ts';
 import type { SourceProgress } from '../ops/run-report.ts';
 import { restorePreview } from './restore-preview.ts';
+import { confirmationFor, parseRestoreRequest, RestoreRefusedError } from './restore-request.ts';
+import type { RestoreInput } from './restore-request.ts';
 import type { RestorePreview } from './restore-preview.ts';
 import { sourceViews } from './views.ts';
 import type { SourceView } from './views.ts';
@@ -50,6 +52,8 @@ export interface DaemonOptions {
   readonly watchMs?: number;
   /** How often the repository is probed (default 5 minutes). */
   readonly probeMs?: number;
+  /** What a job does (default job-runner.ts; tests put a fake here). */
+  readonly runJob?: typeof runJob;
 }
 
 interface LiveRun {
@@ -99,6 +103,7 @@ export class Daemon {
     const jobs = jobsFromConfig(opts.stack.loaded.config, opts.stack.loaded.sources);
     // A job whose last run failed is still failing after a restart: no second alert for it.
     for (const job of jobs) {
+      if (job.kind === 'restore') continue;
       const last = this.catalog.lastFinished(job.id);
       if (last?.status === 'failed') this.watchdog.prime(`job:${job.id}`, this.#failureDetail(job, last.error ?? 'failed', last.id, last.error_code ?? undefined));
     }
@@ -173,6 +178,7 @@ export class Daemon {
   #describe(job: JobSpec): string {
     switch (job.kind) {
       case 'backup': return `backup of ${job.target}`;
+      case 'restore': return `restore of ${job.target ?? 'sources'}`;
       case 'copy': return `copy to ${displayLocation(this.stack.loaded.config.copies?.[Number(job.target)]?.repository.url ?? '?')}`;
       default: return job.target ? `${job.kind} of ${job.target}` : job.kind;
     }
@@ -190,8 +196,10 @@ export class Daemon {
     };
   }
 
-  async #run(job: JobSpec, ctx: RunContext): Promise<JobOutcome> {
+  async #run(spec: JobSpec, ctx: RunContext): Promise<JobOutcome> {
     const started = this.#clock.now();
+    // A restore's run names what it restores (its job has no target of its own).
+    const job = spec.kind === 'restore' && ctx.input ? { ...spec, target: (ctx.input as RestoreInput).sources.join(',') } : spec;
     const id = this.catalog.start({ job: job.id, kind: job.kind, target: job.target, trigger: ctx.trigger, attempt: ctx.attempt, at: started });
     this.#runIds.set(ctx, id);
     const live: LiveRun = { id, job: job.id, lines: [] };
@@ -217,7 +225,7 @@ export class Daemon {
       if (event) this.#emit({ type: 'run_progress', run_id: id, job: job.id, progress: event });
     };
     try {
-      return await runJob(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log, onSourceProgress });
+      return await (this.#opts.runJob ?? runJob)(this.stack, job, { ...base, signal: AbortSignal.any([ctx.signal, base.signal]), log, onSourceProgress }, ctx.input);
     } catch (err) {
       // A run that fails before its own report (wrong password, no repository, a secret) leaves one, as the CLI's do.
       if (job.kind === 'backup' || job.kind === 'verify' || job.kind === 'drill') {
@@ -228,7 +236,8 @@ export class Daemon {
     }
   }
 
-  #finished(job: JobSpec, ctx: RunContext, r: JobOutcome & { errorClass?: string; retryAt?: Date; finishedAt: Date }): void {
+  #finished(spec: JobSpec, ctx: RunContext, r: JobOutcome & { errorClass?: string; retryAt?: Date; finishedAt: Date }): void {
+    const job = spec.kind === 'restore' && ctx.input ? { ...spec, target: (ctx.input as RestoreInput).sources.join(',') } : spec;
     const id = this.#runIds.get(ctx) as number;
     const live = this.#live.get(id);
     this.#live.delete(id);
@@ -244,7 +253,15 @@ export class Daemon {
     if (r.status === 'failed') log.warn(`${job.id}: failed: ${message}${r.retryAt ? `; retrying at ${r.retryAt.toISOString()} (${r.errorClass})` : ''}`);
     else log.info(`${job.id}: ${r.status}`);
     // The repository changed: the next watch round probes it again (snapshots, size).
-    if (job.kind === 'backup' || job.kind === 'prune' || job.kind === 'copy') this.#lastProbeAt = 0;
+    if (job.kind === 'backup' || job.kind === 'prune' || job.kind === 'copy' || job.kind === 'restore') this.#lastProbeAt = 0;
+    if (job.kind === 'restore') {
+      // Every restore is news (live data was replaced, or a restore failed): one `restore` alert
+      // each time, not a watchdog condition that stays bad until the next restore.
+      const what = `${this.#describe(job)}${r.snapshotId ? ` from ${r.snapshotId.slice(0, 8)}` : ''}`;
+      const title = r.status === 'ok' ? `${what} done` : r.status === 'partial' ? `${what} partly failed` : `${what} failed`;
+      void this.#track(this.#send(makeAlert({ event: 'restore', subject: 'restore', title, message: message ?? `run ${id}: restored and verified`, run_id: id, error_code: code }, r.finishedAt)));
+      return;
+    }
     if (job.kind === 'backup' && job.target) this.#sourceUp.set(job.target, r.status !== 'failed' || r.errorClass === 'fatal' || r.errorClass === 'locked');
     // A failure waiting for its retry is not alerted yet: the retry may fix it.
     if (r.status === 'failed' && r.retryAt) return;
@@ -376,7 +393,37 @@ export class Daemon {
    * ad-hoc job. False when one is already running or queued.
    */
   runNow(jobId: string): boolean {
+    if (jobId === 'restore') throw new UsageError('a restore is started with POST /api/v1/restores, which needs its confirmation');
     return this.#scheduler.runNow(jobId);
+  }
+
+  /**
+   * Starts a guarded restore (restore-request.ts): refused unless `daemon.allow_restore` is
+   * set, the confirmation repeats the sources and snapshot, no backup of those sources runs
+   * or waits, and no other restore does. It queues as prune does, and runs alone.
+   */
+  requestRestore(body: unknown): { job: 'restore'; sources: readonly string[]; snapshot: string } {
+    if (!this.#scheduler.has('restore')) {
+      throw new RestoreRefusedError('restore_disabled', 'restores from the daemon are disabled (daemon.allow_restore is not set)', 'set daemon: { allow_restore: true } in lifeboat.yml, or run "lifeboat restore" on the host');
+    }
+    const input: RestoreInput = parseRestoreRequest(body);
+    for (const name of input.sources) {
+      if (!this.#scheduler.has(`backup:${name}`)) throw new NotFoundError(`no source named "${name}"`, { hint: 'GET /api/v1/sources lists them' });
+    }
+    // The last probe's snapshot list: refuse an ID that is not there now rather than after the queue.
+    if (input.snapshot !== 'latest' && this.#probe && !this.#probe.snapshots.some((s) => s.source === input.sources[0] && s.id.startsWith(input.snapshot))) {
+      throw new NotFoundError(`no snapshot ${input.snapshot} of ${input.sources[0]}`, { hint: `GET /api/v1/sources/${input.sources[0]}/snapshots lists them` });
+    }
+    const jobs = this.jobs();
+    const busy = input.sources.filter((n) => jobs.some((j) => j.job.id === `backup:${n}` && (j.running || j.queued)));
+    if (busy.length > 0) {
+      throw new RestoreRefusedError('backup_running', `a backup of ${busy.join(', ')} is running or waiting; a restore now would race it`, 'wait for it to finish (GET /api/v1/jobs), then ask again');
+    }
+    if (!this.#scheduler.runNow('restore', input)) {
+      throw new RestoreRefusedError('restore_running', 'another restore is running or waiting', 'watch it in GET /api/v1/runs?kind=restore');
+    }
+    this.#opts.stackOptions.log.warn(`restore of ${confirmationFor(input)} requested through the API`);
+    return { job: 'restore', sources: input.sources, snapshot: input.snapshot };
   }
 
   pause(jobId: string): void {

@@ -7,8 +7,9 @@
 import { LifeboatError } from '../core/errors.ts';
 import { drillStack, verifyStack } from '../app/assurance.ts';
 import { checkStackRepository, copyStackTo, parseReadDataSubset, pruneStack } from '../app/maintenance.ts';
-import { backupStack } from '../app/stack.ts';
+import { backupStack, planStackRestore, restoreStack } from '../app/stack.ts';
 import type { Stack, StackOptions } from '../app/stack.ts';
+import type { RestoreInput } from './restore-request.ts';
 import type { JobSpec, RunResult } from './scheduler.ts';
 
 export interface JobOutcome extends RunResult {
@@ -20,7 +21,8 @@ export interface JobOutcome extends RunResult {
 
 const failed = (code: string, message: string, report: unknown): JobOutcome => ({ status: 'failed', error: new LifeboatError(code, message), report });
 
-export async function runJob(stack: Stack, job: JobSpec, opts: StackOptions): Promise<JobOutcome> {
+/** `input`: what the run was asked with (a restore's RestoreInput). */
+export async function runJob(stack: Stack, job: JobSpec, opts: StackOptions, input?: unknown): Promise<JobOutcome> {
   const only = job.target ? job.target.split(',') : undefined;
   switch (job.kind) {
     case 'backup': {
@@ -63,5 +65,29 @@ export async function runJob(stack: Stack, job: JobSpec, opts: StackOptions): Pr
     }
     case 'prune':
       return { status: 'ok', report: await pruneStack(stack, { signal: opts.signal }) };
+    case 'restore':
+      return restoreJob(stack, input as RestoreInput, opts);
+  }
+}
+
+/** `lifeboat restore --only <sources> [--snapshot ID] --yes`: the same plan and run, safety snapshot first. */
+async function restoreJob(stack: Stack, input: RestoreInput, opts: StackOptions): Promise<JobOutcome> {
+  const opened = await stack.openRepository('shared');
+  try {
+    const plan = await planStackRestore(stack, opened, { only: [...input.sources], snapshot: input.snapshot === 'latest' ? undefined : input.snapshot });
+    for (const m of plan.missing) opts.log.warn(`${m}: no snapshot to restore`);
+    if (plan.items.length === 0) return failed('not_found', 'nothing to restore: no snapshot matches', null);
+    opts.log.info(`restoring ${plan.items.map((p) => `${p.source.name} from ${p.snapshotId.slice(0, 8)}${p.to ? ` into ${p.to}` : ''}`).join(', ')}`);
+    const report = await restoreStack(stack, opened, plan, {
+      ...opts,
+      onSourceDone: (r) => opts.log.info(`${r.source}: ${r.status} in ${r.duration_ms} ms${r.error ? `: ${r.error}` : ''}${r.undo ? `; the replaced data is in safety snapshot ${r.safety_snapshot_id?.slice(0, 8)} (undo: ${r.undo})` : ''}`),
+    });
+    const first = report.sources[0];
+    const base = { report, snapshotId: plan.items[0]?.snapshotId, bytesRead: first?.bytes_read };
+    const bad = report.sources.filter((r) => r.status !== 'ok');
+    if (report.status === 'failed' || bad.length === report.sources.length) return { ...failed('restore_failed', `restore failed for ${bad.map((b) => `${b.source}${b.error ? ` (${b.error})` : ''}`).join(', ')}`, report), ...base };
+    return { status: bad.length > 0 ? 'partial' : 'ok', ...base };
+  } finally {
+    await opened.close();
   }
 }

@@ -22,7 +22,7 @@ import type { Schedule } from '../util/schedule.ts';
 import { classifyError, DEFAULT_RETRY, retryDelay } from './error-class.ts';
 import type { ErrorClass, RetryPolicy } from './error-class.ts';
 
-export type JobKind = 'backup' | 'copy' | 'prune' | 'verify' | 'check' | 'drill';
+export type JobKind = 'backup' | 'copy' | 'prune' | 'verify' | 'check' | 'drill' | 'restore';
 export type Trigger = 'schedule' | 'catch_up' | 'manual' | 'retry';
 export type SkipReason = 'overlap' | 'paused';
 
@@ -36,12 +36,16 @@ export interface JobSpec {
   readonly schedule?: Schedule;
   /** Needs the repository to itself: queues behind every other job, and they behind it. */
   readonly exclusive: boolean;
+  /** Never retried, whatever the error (a restore: replacing live data again is the operator's call). */
+  readonly noRetry?: boolean;
 }
 
 export interface RunContext {
   readonly trigger: Trigger;
   readonly attempt: number;
   readonly signal: AbortSignal;
+  /** What `runNow` was given for this run (a restore's sources and snapshot). */
+  readonly input?: unknown;
 }
 
 /** What a run ended with; `error` when it failed (a thrown error is turned into this). */
@@ -75,7 +79,7 @@ interface JobState {
   due: number;
   paused: boolean;
   running?: { ctx: RunContext; controller: AbortController; done: Promise<void> };
-  queued?: { trigger: Trigger; attempt: number };
+  queued?: { trigger: Trigger; attempt: number; input?: unknown };
   retry?: { at: number; attempt: number };
 }
 
@@ -172,8 +176,8 @@ export class Scheduler {
     return t;
   }
 
-  #enqueue(st: JobState, trigger: Trigger, attempt: number): void {
-    st.queued = { trigger, attempt };
+  #enqueue(st: JobState, trigger: Trigger, attempt: number, input?: unknown): void {
+    st.queued = { trigger, attempt, input };
     this.#queue.push(st);
   }
 
@@ -191,10 +195,10 @@ export class Scheduler {
   }
 
   #start(st: JobState): void {
-    const q = st.queued as { trigger: Trigger; attempt: number };
+    const q = st.queued as { trigger: Trigger; attempt: number; input?: unknown };
     st.queued = undefined;
     const controller = new AbortController();
-    const ctx: RunContext = { trigger: q.trigger, attempt: q.attempt, signal: controller.signal };
+    const ctx: RunContext = { trigger: q.trigger, attempt: q.attempt, signal: controller.signal, ...(q.input !== undefined ? { input: q.input } : {}) };
     const startedAt = this.#opts.clock.now();
     const done = (async () => {
       let result: RunResult;
@@ -207,7 +211,7 @@ export class Scheduler {
       let extra: { errorClass?: ErrorClass; retryAt?: Date } = {};
       if (result.status === 'failed') {
         const errorClass = classifyError(result.error);
-        const delay = controller.signal.aborted ? undefined : retryDelay(errorClass, q.attempt, this.#opts.retry ?? DEFAULT_RETRY);
+        const delay = controller.signal.aborted || st.job.noRetry ? undefined : retryDelay(errorClass, q.attempt, this.#opts.retry ?? DEFAULT_RETRY);
         if (delay !== undefined) st.retry = { at: finishedAt.getTime() + delay, attempt: q.attempt + 1 };
         extra = { errorClass, ...(delay !== undefined ? { retryAt: new Date(finishedAt.getTime() + delay) } : {}) };
       }
@@ -223,12 +227,12 @@ export class Scheduler {
 
   /**
    * Runs a job as soon as the repository allows, outside its schedule (its slots stay where
-   * they are). False when it is already running or waiting to.
+   * they are). False when it is already running or waiting to. `input` reaches the run's context.
    */
-  runNow(jobId: string): boolean {
+  runNow(jobId: string, input?: unknown): boolean {
     const st = this.#get(jobId);
     if (st.running || st.queued) return false;
-    this.#enqueue(st, 'manual', 1);
+    this.#enqueue(st, 'manual', 1, input);
     this.#dispatch();
     return true;
   }

@@ -4,6 +4,7 @@
  * error's one-line message (never a stack, never a secret).
  */
 import { ConfigError, errorMessage, LifeboatError, NotFoundError, UsageError } from '../core/errors.ts';
+import { RestoreRefusedError } from '../daemon/restore-request.ts';
 
 /** An error the API raises about the request itself. */
 export class HttpError extends LifeboatError {
@@ -16,6 +17,7 @@ export class HttpError extends LifeboatError {
 
 export function httpStatusFor(err: unknown): number {
   if (err instanceof HttpError) return err.status;
+  if (err instanceof RestoreRefusedError) return err.code === 'restore_disabled' ? 403 : err.code === 'confirmation_mismatch' ? 400 : 409;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof UsageError || err instanceof ConfigError) return 400;
   if (err instanceof LifeboatError && err.code === 'repository_locked') return 409;

@@ -37,6 +37,9 @@ function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void
     runNow: (id) => (triggered.push(id), triggered.length === 1),
     pause: () => undefined,
     resume: () => undefined,
+    requestRestore: () => {
+      throw new Error('not in this test');
+    },
     metrics: () => collectMetrics({
       catalog, jobs, sources: [{ name: 'db', type: 'postgres' }],
       repository: { reachable: true, sizeBytes: 12345, snapshots: 3, lockAgeMs: 0 }, repositoryName: 'local:/srv/repo "main"',

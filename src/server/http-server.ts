@@ -18,6 +18,7 @@
  *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_progress, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
+ *   POST /api/v1/restores                {sources, snapshot, confirm}: a guarded restore (202)
  *
  * Bound to 127.0.0.1 by default; auth.ts says who may do what.
  */
@@ -35,7 +36,7 @@ import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe'>;
+export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe' | 'requestRestore'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -94,11 +95,13 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
       return;
     }
     authorize(req, { token: opts.token, loopback, hosts }, mutating);
-    // Bodies are not needed; read and drop what a client sends, within reason.
+    // Only a restore reads its body; any other is read and dropped, within reason.
+    const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
       if (size > 64 * 1024) throw new HttpError(413, 'too_large', 'request body too large');
+      chunks.push(chunk as Buffer);
     }
     if (method === 'GET' && url.pathname === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
@@ -160,6 +163,15 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         const job = `backup:${id}`;
         if (!api.hasJob(job)) throw new HttpError(404, 'not_found', `no source named "${id}"`, 'GET /api/v1/sources lists them');
         return accepted(res, job, api.runNow(job));
+      }
+      if (what === 'restores' && parts.length === 3) {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        } catch {
+          throw new HttpError(400, 'usage', 'the request body is not JSON', 'send {"sources": ["db"], "snapshot": "<id>", "confirm": "db <short id>"}');
+        }
+        return send(res, 202, { ...api.requestRestore(body), accepted: true });
       }
       if (what === 'notifications' && id === 'test' && parts.length === 4) {
         if (api.channels.length === 0) throw new HttpError(404, 'not_found', 'lifeboat.yml has no notifications', 'add notifications: [{ type: webhook, url: … }] (docs/daemon.md)');

@@ -96,6 +96,9 @@ function scriptedDaemon(hookUrl: string) {
     },
     pause: () => undefined,
     resume: () => undefined,
+    requestRestore: () => {
+      throw new Error('TODO');
+    },
     metrics: () => [],
   };
   return {

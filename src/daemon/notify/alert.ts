@@ -45,6 +45,6 @@ export function renderTemplate(template: string, alert: AlertEvent, escape: 'jso
 
 /** An emoji-free status word for chat messages. */
 export function headline(alert: AlertEvent): string {
-  const word = { failure: 'FAILED', overdue: 'OVERDUE', recovery: 'RECOVERED', start: 'started', success: 'ok' }[alert.event];
+  const word = { failure: 'FAILED', overdue: 'OVERDUE', recovery: 'RECOVERED', start: 'started', success: 'ok', restore: 'RESTORE' }[alert.event];
   return `[lifeboat ${alert.host}] ${word}: ${alert.title}`;
 }

@@ -48,7 +48,7 @@ export function webhookRequest(url: string, alert: AlertEvent, opts: { method?: 
 /** Healthchecks: `<url>/start`, `<url>` for success, `<url>/fail`; the message as the body. */
 export function healthchecksRequest(url: string, alert: AlertEvent): HttpRequest | undefined {
   const base = url.replace(/\/+$/, '');
-  const suffix = { start: '/start', success: '', recovery: '', failure: '/fail', overdue: '/fail' }[alert.event];
+  const suffix = { start: '/start', success: '', recovery: '', failure: '/fail', overdue: '/fail', restore: '/log' }[alert.event];
   return { url: `${base}${suffix}`, method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `${alert.title}\n${alert.message}\n`.slice(0, 100_000) };
 }
 

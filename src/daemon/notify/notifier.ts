@@ -18,7 +18,8 @@ import { nowDate } from '../../util/clock.ts';
 
 export type { AlertEvent, Channel } from './alert.ts';
 
-const DEFAULT_EVENTS: readonly NotifyEvent[] = ['failure', 'overdue', 'recovery'];
+// A restore replaced live data (or failed to): every channel hears of it unless it opts out.
+const DEFAULT_EVENTS: readonly NotifyEvent[] = ['failure', 'overdue', 'recovery', 'restore'];
 const HEALTHCHECKS_EVENTS: readonly NotifyEvent[] = ['start', 'success', 'failure', 'overdue'];
 
 export interface ChannelDeps {
