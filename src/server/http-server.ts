@@ -63,7 +63,7 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-const KINDS = new Set<JobKind>(['backup', 'copy', 'prune', 'verify', 'check', 'drill']);
+const KINDS = new Set<JobKind>(['backup', 'copy', 'prune', 'verify', 'check', 'drill', 'restore']);
 
 export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
