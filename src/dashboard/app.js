@@ -234,9 +234,68 @@ async function health() {
 
 let currentRun;
 
-/** A source's snapshots, each with a restore preview (a dry run: nothing is restored from here). */
+/** The restore the source page started: its run's events are drawn under the plan. */
+let restoreWatch;
+
+/**
+ * The guarded restore under a preview (daemon.allow_restore): the button stays disabled until
+ * the user has typed the source and the snapshot's short ID, which the API checks again.
+ */
+function restoreBox(plan) {
+  const want = `${plan.source} ${plan.snapshot_id.slice(0, 8)}`;
+  const input = el('input', { id: 'restore-confirm', autocomplete: 'off', spellcheck: 'false', 'aria-label': `type ${want} to confirm` });
+  const button = el('button', { id: 'restore-start', class: 'danger', disabled: true }, 'Restore');
+  const status = el('div', { id: 'restore-status' });
+  input.addEventListener('input', () => (button.disabled = input.value.trim() !== want));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    input.disabled = true;
+    restoreWatch = { run: undefined };
+    status.replaceChildren('Waiting for the repository (running jobs finish first)…');
+    try {
+      await api('restores', { method: 'POST', body: { sources: [plan.source], snapshot: plan.snapshot_id, confirm: input.value.trim() } });
+    } catch (err) {
+      restoreWatch = undefined;
+      status.replaceChildren(el('p', { class: 'error' }, err.message));
+      input.disabled = false;
+      button.disabled = input.value.trim() !== want;
+    }
+  });
+  const what = plan.to ? `restores ${plan.source} into ${plan.to}` : `replaces the live data of ${plan.source}${plan.safety_snapshot ? ' (a safety snapshot of it is taken first)' : ''}`;
+  return el('div', { id: 'restore-box', class: 'danger-zone' },
+    el('h2', {}, 'Restore from here'),
+    el('p', {}, `This ${what}. To confirm, type `, el('code', {}, want), ' below.'),
+    el('p', {}, input, ' ', button),
+    status,
+    el('div', { id: 'restore-progress' }),
+    el('pre', { class: 'log', id: 'restore-log' }));
+}
+
+/** Events of the restore started from the source page. */
+function onRestoreEvent(type, data) {
+  if (!restoreWatch || data.job !== 'restore') return false;
+  if (type === 'run_started' && restoreWatch.run === undefined) {
+    restoreWatch.run = data.run_id;
+    document.getElementById('restore-status')?.replaceChildren(badge('running'), ' ', runLink(data.run_id, `run #${data.run_id}`));
+    return true;
+  }
+  if (data.run_id !== restoreWatch.run) return false;
+  if (type === 'run_log') document.getElementById('restore-log')?.append(`${data.line}\n`);
+  if (type === 'run_progress') {
+    const box = document.getElementById('restore-progress');
+    if (box) box.textContent = progressText(data.progress);
+  }
+  if (type === 'run_finished') {
+    restoreWatch = undefined;
+    document.getElementById('restore-status')?.replaceChildren(badge(data.status), ' ', runLink(data.run_id, `run #${data.run_id}`),
+      data.status === 'ok' ? ': restored and verified' : data.error ? el('div', { class: 'error' }, data.error) : '');
+  }
+  return true;
+}
+
+/** A source's snapshots, each with a restore preview, then (when the daemon allows it) a guarded restore. */
 async function sourcePage(name) {
-  const { snapshots, probed_at } = await api(`sources/${encodeURIComponent(name)}/snapshots`);
+  const [{ snapshots, probed_at }, status] = await Promise.all([api(`sources/${encodeURIComponent(name)}/snapshots`), api('status')]);
   const planBox = el('div', { id: 'restore-plan' });
   const preview = async (id, button) => {
     button.disabled = true;
@@ -253,8 +312,9 @@ async function sourcePage(name) {
           el('li', {}, `hooks: ${plan.hooks.before} before, ${plan.hooks.after} after`),
           ...plan.artifacts.map((a) => el('li', { class: 'artifact' }, `${a.name}: ${bytes(a.size)}`)),
           plan.files ? el('li', {}, `${plan.files.count} files, ${bytes(plan.files.bytes)}`) : null),
-        el('p', {}, 'To restore, run on the host (it asks for confirmation):'),
-        el('pre', { class: 'log', id: 'restore-command' }, plan.command));
+        el('p', {}, status.restore_allowed ? 'Or run on the host (it asks for confirmation):' : 'To restore, run on the host (it asks for confirmation; restores from the dashboard are off: daemon.allow_restore):'),
+        el('pre', { class: 'log', id: 'restore-command' }, plan.command),
+        status.restore_allowed ? restoreBox(plan) : null);
     } catch (err) {
       planBox.replaceChildren(el('p', { class: 'error' }, err.message));
     } finally {
@@ -327,6 +387,7 @@ function rerender() {
 }
 
 function onEvent(type, data) {
+  if (onRestoreEvent(type, data)) return;
   if (type === 'run_log' && data.run_id === currentRun) {
     document.getElementById('run-log')?.append(`${data.line}\n`);
     return;

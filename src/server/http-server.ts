@@ -113,7 +113,7 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
     if (method === 'GET') {
       switch (what) {
         case 'status':
-          if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length });
+          if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length, restore_allowed: api.hasJob('restore') });
           break;
         case 'sources': {
           if (id === undefined) return send(res, 200, { sources: api.sources() });

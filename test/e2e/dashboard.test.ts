@@ -3,7 +3,8 @@
  * a browser): the real HTTP server and the real pages over a scripted daemon, so each step is
  * decided by the test, not by timing. Load the overview, see a failed source turn red, back it
  * up from the page, watch the run's log arrive live over SSE, see the source turn green; send a
- * test notification from the settings, whose webhook URL is never in a page; preview a restore.
+ * test notification from the settings, whose webhook URL is never in a page; preview a restore,
+ * type its confirmation and watch it run to done.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/dashboard-*.png (the pictures docs/daemon.md shows).
  */
@@ -23,6 +24,8 @@ import { createChannels } from '../../src/daemon/notify/notifier.ts';
 import { startServer } from '../../src/server/http-server.ts';
 import type { DaemonApi } from '../../src/server/http-server.ts';
 import { parseSchedule } from '../../src/util/schedule.ts';
+import { parseRestoreRequest } from '../../src/daemon/restore-request.ts';
+import type { RestoreInput } from '../../src/daemon/restore-request.ts';
 import { needBinaries, requireServers } from '../support/require.ts';
 
 const RED = 'rgb(207, 34, 46)';
@@ -38,7 +41,7 @@ function scriptedDaemon(hookUrl: string) {
   const listeners = new Set<(e: DaemonEvent) => void>();
   const emit = (e: DaemonEvent) => listeners.forEach((l) => l(e));
   const ago = (ms: number) => new Date(Date.now() - ms);
-  const state = { running: undefined as number | undefined, triggered: [] as string[], previewed: [] as string[], conditions: [] as Condition[] };
+  const state = { running: undefined as number | undefined, triggered: [] as string[], previewed: [] as string[], conditions: [] as Condition[], restores: [] as RestoreInput[], restoring: undefined as number | undefined };
   for (const [name, h] of [['db', 26], ['cache', 3]] as const) {
     for (let d = 20; d >= 1; d--) {
       const id = catalog.start({ job: `backup:${name}`, kind: 'backup', target: name, trigger: 'schedule', attempt: 1, at: ago(d * 86_400_000 + h * 3_600_000) });
@@ -48,7 +51,7 @@ function scriptedDaemon(hookUrl: string) {
     catalog.finish(id, { status: 'ok', at: ago(h * 3_600_000 - 4000), bytesRead: 48 << 20, bytesAdded: 3 << 20, snapshotId: 'c0ffee'.padEnd(64, '0') });
   }
   const job = (id: string, every: string): JobStatus => ({ job: { id, kind: 'backup', target: id.split(':')[1], schedule: parseSchedule(every), exclusive: false }, nextRun: new Date(Date.now() + 3_600_000), running: false, queued: false, paused: false });
-  const jobs = [job('backup:db', '@every 24h'), job('backup:cache', '@every 6h')];
+  const jobs = [job('backup:db', '@every 24h'), job('backup:cache', '@every 6h'), { job: { id: 'restore', kind: 'restore', exclusive: true, noRetry: true }, running: false, queued: false, paused: false } as JobStatus];
   const view = (name: string, type: string, rpo: number): SourceView => {
     const jobId = `backup:${name}`;
     const ok = catalog.lastSuccess('backup', name);
@@ -96,8 +99,12 @@ function scriptedDaemon(hookUrl: string) {
     },
     pause: () => undefined,
     resume: () => undefined,
-    requestRestore: () => {
-      throw new Error('TODO');
+    requestRestore: (body) => {
+      const input = parseRestoreRequest(body);
+      state.restores.push(input);
+      state.restoring = catalog.start({ job: 'restore', kind: 'restore', target: input.sources.join(','), trigger: 'manual', attempt: 1, at: new Date() });
+      emit({ type: 'run_started', run_id: state.restoring, job: 'restore', trigger: 'manual', attempt: 1, at: new Date().toISOString() });
+      return { job: 'restore', sources: input.sources, snapshot: input.snapshot };
     },
     metrics: () => [],
   };
@@ -113,6 +120,15 @@ function scriptedDaemon(hookUrl: string) {
     },
     log(line: string) {
       emit({ type: 'run_log', run_id: state.running as number, job: 'backup:db', line });
+    },
+    restoreProgress(bytes: number, total: number) {
+      emit({ type: 'run_progress', run_id: state.restoring as number, job: 'restore', progress: { message_type: 'progress', phase: 'restore', source: 'db', bytes, total, percent: Math.round((1000 * bytes) / total) / 10, elapsed_ms: 4000, bytes_per_second: Math.round(bytes / 4), eta_seconds: 12 } });
+      emit({ type: 'run_log', run_id: state.restoring as number, job: 'restore', line: 'db: safety snapshot of the live data before the restore' });
+    },
+    finishRestore() {
+      const id = state.restoring as number;
+      catalog.finish(id, { status: 'ok', at: new Date(), snapshotId: 'c0ffee'.padEnd(64, '0') });
+      emit({ type: 'run_finished', run_id: id, job: 'restore', status: 'ok', error: null, retry_at: null, at: new Date().toISOString() });
     },
     finish() {
       const id = state.running as number;
@@ -212,7 +228,24 @@ test('the overview turns a failed source red, backs it up from the page and show
     assert.match(plan, /a safety snapshot of the live data is taken first/);
     assert.match(plan, /shop\.dump: 48\.0 MiB/);
     assert.equal(await page.locator('#restore-command').innerText(), 'lifeboat restore --only db --snapshot c0ffee00');
+
+    // The guarded restore: the button waits for the typed confirmation, then the run goes live under the plan.
+    const start = page.locator('#restore-start');
+    assert.equal(await start.isDisabled(), true);
+    await page.locator('#restore-confirm').fill('db');
+    assert.equal(await start.isDisabled(), true, 'a partial confirmation does not enable it');
+    await page.locator('#restore-confirm').fill('db c0ffee00');
+    await start.click();
+    await page.locator('#restore-status').getByText('running').waitFor();
+    assert.deepEqual(daemon.state.restores, [{ sources: ['db'], snapshot: 'c0ffee'.padEnd(64, '0') }]);
+    daemon.restoreProgress(12 << 20, 48 << 20);
+    await page.locator('#restore-progress').getByText('25%').waitFor();
+    assert.equal(await page.locator('#restore-progress').innerText(), 'db: 12.0 MiB · 25% · 3.0 MiB/s · ETA 12s');
+    await page.locator('#restore-log').getByText('safety snapshot').waitFor();
     if (shots) await page.screenshot({ path: path.join(docs, 'dashboard-restore-preview.png'), fullPage: true });
+    daemon.finishRestore();
+    await page.locator('#restore-status').getByText('restored and verified').waitFor();
+    assert.equal(await page.locator('#restore-status .state').innerText(), 'ok');
 
     // Notification settings: names and events, never the URL; the test button reaches the hook.
     await page.goto(`${srv.url}/#/health`);
