@@ -121,6 +121,12 @@ export class Daemon {
       concurrency: d?.concurrency ?? 1,
       lastScheduledRun: (id) => this.catalog.lastScheduledStart(id),
     });
+    // Paused before a restart: still paused (a job since removed from lifeboat.yml is forgotten).
+    for (const p of this.catalog.pauses()) {
+      if (p.job === '*') this.#scheduler.pauseAll(true);
+      else if (this.#scheduler.has(p.job)) this.#scheduler.pause(p.job);
+      else this.catalog.setPaused(p.job, false, this.#clock.now());
+    }
   }
 
   /** Rebuilds the history of a new state directory from the repository, then starts ticking. */
@@ -426,12 +432,22 @@ export class Daemon {
     return { job: 'restore', sources: input.sources, snapshot: input.snapshot };
   }
 
+  /** Pauses a job, or every job (`*`), until resumed, across restarts; its slots stay where they are. */
   pause(jobId: string): void {
-    this.#scheduler.pause(jobId);
+    if (jobId === '*') this.#scheduler.pauseAll(true);
+    else this.#scheduler.pause(jobId);
+    this.catalog.setPaused(jobId, true, this.#clock.now());
   }
 
   resume(jobId: string): void {
-    this.#scheduler.resume(jobId);
+    if (jobId === '*') this.#scheduler.pauseAll(false);
+    else this.#scheduler.resume(jobId);
+    this.catalog.setPaused(jobId, false, this.#clock.now());
+  }
+
+  /** Whether every job is paused at once (`pause('*')`). */
+  allPaused(): boolean {
+    return this.#scheduler.allPaused;
   }
 
   metrics(): MetricFamily[] {

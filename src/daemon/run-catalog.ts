@@ -8,6 +8,9 @@
  * snapshots: one `ok` backup run per snapshot, trigger `rebuild`, so the overview and the
  * watchdog know each source's last good backup before the first run here.
  *
+ * Pauses (a job's, or `*` for all) are kept here too, so a restart does not resume what an
+ * operator paused.
+ *
  * Rows are written once when a run starts and once when it ends; a row still `running` at open
  * belongs to a daemon that died, and is closed as failed. Old rows are dropped at open.
  */
@@ -71,6 +74,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started_at);
 CREATE INDEX IF NOT EXISTS runs_kind_target ON runs (kind, target, status, started_at);
+CREATE TABLE IF NOT EXISTS pauses (job TEXT PRIMARY KEY, since INTEGER NOT NULL);
 `;
 
 /** How long runs are kept in the catalog (their reports stay in the state dir's reports/). */
@@ -231,6 +235,17 @@ export class RunCatalog {
       if (!was || rank[r.status] > rank[was]) byDay.set(day, r.status);
     }
     return [...byDay].sort(([a], [b]) => a.localeCompare(b)).map(([day, status]) => ({ day, status }));
+  }
+
+  /** Records a job as paused (`*`: every job) or resumed, so a restarted daemon keeps it so. */
+  setPaused(job: string, paused: boolean, at: Date): void {
+    if (paused) this.#db.prepare('INSERT OR IGNORE INTO pauses (job, since) VALUES (?, ?)').run(job, at.getTime());
+    else this.#db.prepare('DELETE FROM pauses WHERE job = ?').run(job);
+  }
+
+  /** The paused jobs (`*` for all) and since when. */
+  pauses(): Array<{ job: string; since: Date }> {
+    return (this.#db.prepare('SELECT job, since FROM pauses ORDER BY job').all() as Array<{ job: string; since: number }>).map((r) => ({ job: r.job, since: new Date(r.since) }));
   }
 
   isEmpty(): boolean {

@@ -101,6 +101,8 @@ export class Scheduler {
   #queue: JobState[] = [];
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Every job paused at once (maintenance), on top of each job's own pause. */
+  #allPaused = false;
 
   constructor(jobs: readonly JobSpec[], hooks: SchedulerHooks, opts: SchedulerOptions) {
     this.#opts = opts;
@@ -151,7 +153,7 @@ export class Scheduler {
         const trigger: Trigger = following + this.jitterOf(st.job) <= now ? 'catch_up' : 'schedule';
         st.slot = st.job.schedule?.kind === 'every' ? this.#everyAfter(st, now) : this.#nextSlot(st.job, now);
         st.due = st.slot + this.jitterOf(st.job);
-        if (st.paused) this.#hooks.onSkipped?.(st.job, 'paused', new Date(now));
+        if (st.paused || this.#allPaused) this.#hooks.onSkipped?.(st.job, 'paused', new Date(now));
         else if (st.running || st.queued) this.#hooks.onSkipped?.(st.job, 'overlap', new Date(now));
         else {
           // A scheduled run replaces a pending retry: it is the newer attempt.
@@ -159,7 +161,7 @@ export class Scheduler {
           this.#enqueue(st, trigger, 1);
         }
       }
-      if (st.retry && now >= st.retry.at && !st.running && !st.queued && !st.paused) {
+      if (st.retry && now >= st.retry.at && !st.running && !st.queued && !st.paused && !this.#allPaused) {
         const attempt = st.retry.attempt;
         st.retry = undefined;
         this.#enqueue(st, 'retry', attempt);
@@ -245,6 +247,15 @@ export class Scheduler {
     this.#get(jobId).paused = false;
   }
 
+  /** Pauses (or resumes) every job at once; each job's own pause stays as it was. */
+  pauseAll(paused: boolean): void {
+    this.#allPaused = paused;
+  }
+
+  get allPaused(): boolean {
+    return this.#allPaused;
+  }
+
   has(jobId: string): boolean {
     return this.#jobs.has(jobId);
   }
@@ -255,7 +266,7 @@ export class Scheduler {
       ...(Number.isFinite(s.due) ? { nextRun: new Date(s.due) } : {}),
       running: s.running !== undefined,
       queued: s.queued !== undefined,
-      paused: s.paused,
+      paused: s.paused || this.#allPaused,
       ...(s.retry ? { retryAt: new Date(s.retry.at) } : {}),
     }));
   }

@@ -117,6 +117,7 @@ async function overview() {
   const safe = bad.length === 0 && status.conditions.length === 0;
   return [
     el('h1', {}, 'Am I safe?'),
+    status.all_paused ? el('div', { class: 'banner unsafe', id: 'paused-banner' }, 'Every job is paused: nothing runs on schedule until they are resumed (Runs page).') : null,
     el('div', { class: `banner ${safe ? 'safe' : 'unsafe'}`, id: 'verdict' },
       safe ? 'Yes: every source has a backup within its RPO and nothing is alerting.'
         : `No: ${[...bad.map((s) => `${s.name} is ${s.state}`), ...status.conditions.map((c) => c.title ?? c.key)].join('; ')}.`),
@@ -157,9 +158,11 @@ function bytes(n) {
 }
 
 async function runs() {
-  const [{ runs: list }, { jobs }] = await Promise.all([api('runs?limit=100'), api('jobs')]);
+  const [{ runs: list }, { jobs, all_paused: allPaused }] = await Promise.all([api('runs?limit=100'), api('jobs')]);
   return [
     el('h1', {}, 'Jobs'),
+    el('p', {}, allPaused ? el('span', { class: 'banner unsafe', id: 'all-paused' }, 'Every job is paused (kept across restarts). ') : null,
+      el('button', { id: 'pause-all', onclick: (e) => jobAction(allPaused ? 'resume' : 'pause', undefined, e.currentTarget) }, allPaused ? 'Resume all' : 'Pause all')),
     el('table', { id: 'jobs' },
       el('thead', {}, el('tr', {}, ['Job', 'Next run', 'State', ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, jobs.map((j) => el('tr', { 'data-job': j.id },
@@ -174,10 +177,11 @@ async function runs() {
   ];
 }
 
+/** `action` on a job, or on every job when `action` is undefined and `id` is pause or resume. */
 async function jobAction(id, action, button) {
   button.disabled = true;
   try {
-    await api(`jobs/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
+    await api(action === undefined ? `jobs/${id}` : `jobs/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
     render();
   } catch (err) {
     alert(err.message);

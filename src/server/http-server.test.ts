@@ -37,6 +37,7 @@ function fakeDaemon(): DaemonApi & { triggered: string[]; emit(e: unknown): void
     runNow: (id) => (triggered.push(id), triggered.length === 1),
     pause: () => undefined,
     resume: () => undefined,
+    allPaused: () => false,
     requestRestore: () => {
       throw new Error('not in this test');
     },

@@ -18,6 +18,7 @@
  *   GET  /api/v1/events                  Server-Sent Events: run_started, run_log, run_progress, run_finished, alert
  *   POST /api/v1/sources/:name/backup    back up now (202, or 409 when already running)
  *   POST /api/v1/jobs/:id/run|pause|resume
+ *   POST /api/v1/jobs/pause|resume       every job at once
  *   POST /api/v1/restores                {sources, snapshot, confirm}: a guarded restore (202)
  *
  * Bound to 127.0.0.1 by default; auth.ts says who may do what.
@@ -36,7 +37,7 @@ import { errorBody, HttpError, httpStatusFor } from './error-handler.ts';
 export const API_VERSION = 1;
 
 /** What the server needs of the daemon. */
-export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe' | 'requestRestore'>;
+export type DaemonApi = Pick<Daemon, 'channels' | 'snapshots' | 'restorePreview' | 'sources' | 'jobs' | 'runs' | 'run' | 'conditions' | 'alerts' | 'metrics' | 'runNow' | 'pause' | 'resume' | 'hasJob' | 'subscribe' | 'requestRestore' | 'allPaused'>;
 
 export interface ServerOptions {
   /** host:port; default 127.0.0.1:9876. */
@@ -113,7 +114,7 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
     if (method === 'GET') {
       switch (what) {
         case 'status':
-          if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length, restore_allowed: api.hasJob('restore') });
+          if (id === undefined) return send(res, 200, { version: VERSION, conditions: api.conditions(), jobs: api.jobs().length, all_paused: api.allPaused(), restore_allowed: api.hasJob('restore') });
           break;
         case 'sources': {
           if (id === undefined) return send(res, 200, { sources: api.sources() });
@@ -130,6 +131,7 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         case 'jobs':
           if (id === undefined) {
             return send(res, 200, {
+              all_paused: api.allPaused(),
               jobs: api.jobs().map((j) => ({ id: j.job.id, kind: j.job.kind, target: j.job.target ?? null, exclusive: j.job.exclusive, next_run: j.nextRun?.toISOString() ?? null, running: j.running, queued: j.queued, paused: j.paused, retry_at: j.retryAt?.toISOString() ?? null })),
             });
           }
@@ -177,6 +179,10 @@ export async function startServer(api: DaemonApi, opts: ServerOptions): Promise<
         if (api.channels.length === 0) throw new HttpError(404, 'not_found', 'lifeboat.yml has no notifications', 'add notifications: [{ type: webhook, url: … }] (docs/daemon.md)');
         const alert = makeAlert({ event: 'failure', subject: 'test', title: 'test notification from lifeboat', message: 'If you can read this, lifeboat can reach this channel.' });
         return send(res, 200, { results: await notify(api.channels, alert, { force: true }) });
+      }
+      if (what === 'jobs' && (id === 'pause' || id === 'resume') && parts.length === 4) {
+        api[id]('*');
+        return send(res, 200, { all_paused: id === 'pause' });
       }
       if (what === 'jobs' && id !== undefined && parts.length === 5) {
         if (!api.hasJob(id)) throw new HttpError(404, 'not_found', `no job named "${id}"`, 'GET /api/v1/jobs lists them');

@@ -99,6 +99,7 @@ function scriptedDaemon(hookUrl: string) {
     },
     pause: () => undefined,
     resume: () => undefined,
+    allPaused: () => false,
     requestRestore: (body) => {
       const input = parseRestoreRequest(body);
       state.restores.push(input);
