@@ -1,19 +1,27 @@
 /**
  * How the daemon treats a failed run, decided from the error's class where it was born
- * (LifeboatError code and `retryable`), never from its message text:
+ * (LifeboatError code and `retryable`, errno values, and for a source's failure the
+ * `error_class` its backup recorded, core/failure-class.ts), never from the daemon's own reading
+ * of a message:
  *
  *   fatal      wrong password, no repository, bad config, a secret that cannot be read:
  *              retrying cannot help, so alert at once and wait for the next scheduled run.
+ *   auth       a source's store refused its credentials: alert at once, no retry.
+ *   config     a dump or restore tool is missing on this host: alert, no retry.
+ *   disk_full  no space left (the repository's disk or a dump's): alert, no retry.
  *   locked     another process holds the repository lock: wait, then try again.
- *   transient  network and server hiccups (`retryable`, or a socket error): retry with backoff.
+ *   transient  the repository or a source's server refused the connection, timed out or went
+ *              away (`retryable`, a socket error): retry with backoff.
  *   failed     anything else (a source's dump failed, damage found): alert, no retry.
  */
 import { LifeboatError } from '../core/errors.ts';
+import { failureClassOf } from '../core/failure-class.ts';
+import type { FailureClass } from '../core/failure-class.ts';
 
-export type ErrorClass = 'fatal' | 'locked' | 'transient' | 'failed';
+export type ErrorClass = 'fatal' | 'auth' | 'config' | 'disk_full' | 'locked' | 'transient' | 'failed';
 
 const FATAL_CODES = new Set(['wrong_password', 'config', 'usage', 'repository_not_found', 'no_repository']);
-const NETWORK_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
+const FROM_FAILURE: Record<FailureClass, ErrorClass> = { transient: 'transient', auth: 'auth', tool_missing: 'config', disk_full: 'disk_full', other: 'failed' };
 
 export function classifyError(err: unknown): ErrorClass {
   if (err instanceof LifeboatError) {
@@ -21,13 +29,11 @@ export function classifyError(err: unknown): ErrorClass {
     if (FATAL_CODES.has(err.code)) return 'fatal';
     // Repository.open's "no repository at … (config file not found)".
     if (err.code === 'not_found' && /^no repository at /.test(err.message)) return 'fatal';
-    if (err.retryable) return 'transient';
+    // A source's failure inside a backup, classified when it was caught (ops/backup-run.ts).
+    const recorded = err.data.failure_class;
+    if (typeof recorded === 'string' && recorded in FROM_FAILURE) return FROM_FAILURE[recorded as FailureClass];
   }
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined && NETWORK_ERRNO.has(code)) return 'transient';
-  }
-  return 'failed';
+  return FROM_FAILURE[failureClassOf(err)];
 }
 
 /** When the next attempt runs, or undefined for none; `attempt` is the one that just failed (1…). */

@@ -33,7 +33,11 @@ export async function runJob(stack: Stack, job: JobSpec, opts: StackOptions, inp
       });
       const s = report.sources[0];
       const base = { report, bytesRead: s?.bytes_read, bytesAdded: s?.bytes_added, snapshotId: s?.snapshot_id };
-      if (report.status === 'failed') return { ...failed('backup_failed', s?.error ?? 'the backup failed', report), ...base };
+      if (report.status === 'failed') {
+        // The source's own failure class decides the retry (a server that refused the connection is retried).
+        const error = new LifeboatError('backup_failed', s?.error ?? 'the backup failed', { data: { failure_class: s?.error_class } });
+        return { status: 'failed', error, ...base };
+      }
       return { status: report.status, ...base };
     }
     case 'copy': {

@@ -7,6 +7,8 @@
  * Knows only interfaces: the composition root (app/) supplies how snapshots are written.
  */
 import { errorMessage } from '../core/errors.ts';
+import { failureClassOf } from '../core/failure-class.ts';
+import type { FailureClass } from '../core/failure-class.ts';
 import type { ArtifactSink, BackupOutcome, Source, SourceContext } from '../core/source.ts';
 import { runAfterHooks } from './after-hooks.ts';
 import type { HookRunner } from './after-hooks.ts';
@@ -43,6 +45,7 @@ async function backupOne(p: PlannedSource, deps: BackupRunDeps, signal: AbortSig
   const base = { source: source.name, type: source.type };
   let committed: { snapshotId: string; bytesRead: number; bytesAdded: number } | undefined;
   let error: string | undefined;
+  let errorClass: FailureClass | undefined;
   try {
     if (p.hooks?.before?.length) await deps.runHooks(p.hooks.before, `${source.name}: before-backup hook`, signal);
     const session = deps.openSession(source);
@@ -50,13 +53,14 @@ async function backupOne(p: PlannedSource, deps: BackupRunDeps, signal: AbortSig
     committed = await session.commit(outcome);
   } catch (err) {
     error = errorMessage(err);
+    errorClass = failureClassOf(err);
   }
   if (p.hooks?.after?.length) {
     const hookError = await runAfterHooks(deps.runHooks, p.hooks.after, `${source.name}: after-backup hook`, deps.afterHooksTimeoutMs);
     if (hookError) error = error ? `${error}; ${hookError}` : `snapshot ${committed?.snapshotId.slice(0, 8)} saved, but ${hookError}`;
   }
   const duration_ms = deps.now() - t0;
-  if (!committed) return signal.aborted ? { ...base, status: 'skipped', error: 'cancelled before it finished', duration_ms } : { ...base, status: 'failed', error, duration_ms };
+  if (!committed) return signal.aborted ? { ...base, status: 'skipped', error: 'cancelled before it finished', duration_ms } : { ...base, status: 'failed', error, error_class: errorClass ?? 'other', duration_ms };
   const sizes = {
     snapshot_id: committed.snapshotId,
     bytes_read: committed.bytesRead,

@@ -3,6 +3,7 @@
  * (`<state_dir>/reports/<kind>-<time>.json` and `<state_dir>/reports/latest-<kind>.json`).
  * The shape is stable and documented in docs/reports.md; human output summarises it.
  */
+import type { FailureClass } from '../core/failure-class.ts';
 
 export type ReportKind = 'backup' | 'restore' | 'verify' | 'drill' | 'synthetic';
 
@@ -30,6 +31,8 @@ export interface SourceRunResult {
   dedup_ratio?: number;
   duration_ms: number;
   error?: string;
+  /** When a backup failed: what kind of failure (core/failure-class.ts), e.g. `transient` for a store that refused the connection. */
+  error_class?: FailureClass;
   /** Fingerprint differences after a restore (empty when equal). */
   fingerprint_diff?: string[];
   artifacts?: Array<{ name: string; size: number; sha256: string }>;
