@@ -168,9 +168,10 @@ async function runs() {
       el('tbody', {}, jobs.map((j) => el('tr', { 'data-job': j.id },
         el('td', {}, j.id), el('td', {}, when(j.next_run)),
         el('td', {}, j.running ? badge('running') : j.queued ? badge('queued') : j.paused ? 'paused' : j.retry_at ? ['retry ', when(j.retry_at)] : ''),
-        el('td', {},
+        // A restore starts from a source's snapshot page, with its confirmation; never from here.
+        el('td', {}, j.kind === 'restore' ? el('span', { class: 'muted' }, 'started from a source\'s snapshots') : [
           el('button', { onclick: (e) => jobAction(j.id, 'run', e.currentTarget) }, 'Run now'), ' ',
-          el('button', { onclick: (e) => jobAction(j.id, j.paused ? 'resume' : 'pause', e.currentTarget) }, j.paused ? 'Resume' : 'Pause'))),
+          el('button', { onclick: (e) => jobAction(j.id, j.paused ? 'resume' : 'pause', e.currentTarget) }, j.paused ? 'Resume' : 'Pause')])),
       ))),
     el('h1', {}, 'Runs'),
     runsTable(list),

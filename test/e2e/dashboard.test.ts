@@ -41,7 +41,7 @@ function scriptedDaemon(hookUrl: string) {
   const listeners = new Set<(e: DaemonEvent) => void>();
   const emit = (e: DaemonEvent) => listeners.forEach((l) => l(e));
   const ago = (ms: number) => new Date(Date.now() - ms);
-  const state = { running: undefined as number | undefined, triggered: [] as string[], previewed: [] as string[], conditions: [] as Condition[], restores: [] as RestoreInput[], restoring: undefined as number | undefined };
+  const state = { running: undefined as number | undefined, triggered: [] as string[], previewed: [] as string[], conditions: [] as Condition[], restores: [] as RestoreInput[], restoring: undefined as number | undefined, allPaused: false };
   for (const [name, h] of [['db', 26], ['cache', 3]] as const) {
     for (let d = 20; d >= 1; d--) {
       const id = catalog.start({ job: `backup:${name}`, kind: 'backup', target: name, trigger: 'schedule', attempt: 1, at: ago(d * 86_400_000 + h * 3_600_000) });
@@ -97,9 +97,13 @@ function scriptedDaemon(hookUrl: string) {
       emit({ type: 'run_started', run_id: state.running, job: id, trigger: 'manual', attempt: 1, at: new Date().toISOString() });
       return true;
     },
-    pause: () => undefined,
-    resume: () => undefined,
-    allPaused: () => false,
+    pause: (id) => {
+      if (id === '*') state.allPaused = true;
+    },
+    resume: (id) => {
+      if (id === '*') state.allPaused = false;
+    },
+    allPaused: () => state.allPaused,
     requestRestore: (body) => {
       const input = parseRestoreRequest(body);
       state.restores.push(input);
@@ -247,6 +251,19 @@ test('the overview turns a failed source red, backs it up from the page and show
     daemon.finishRestore();
     await page.locator('#restore-status').getByText('restored and verified').waitFor();
     assert.equal(await page.locator('#restore-status .state').innerText(), 'ok');
+
+    // Pause everything (maintenance): the runs page and the overview say so; a restore has no Run now.
+    await page.goto(`${srv.url}/#/runs`);
+    await page.locator('#pause-all').getByText('Pause all').click();
+    await page.locator('#all-paused').waitFor();
+    assert.equal(daemon.state.allPaused, true);
+    assert.equal(await page.locator('tr[data-job="restore"] button').count(), 0);
+    await page.goto(`${srv.url}/`);
+    await page.locator('#paused-banner').waitFor();
+    await page.goto(`${srv.url}/#/runs`);
+    await page.locator('#pause-all').getByText('Resume all').click();
+    await page.locator('#pause-all').getByText('Pause all').waitFor();
+    assert.equal(daemon.state.allPaused, false);
 
     // Notification settings: names and events, never the URL; the test button reaches the hook.
     await page.goto(`${srv.url}/#/health`);
