@@ -13,14 +13,15 @@ import { describeLock, listLocks } from '../repo/lock/lock.ts';
 import { executePrune, planPrune } from '../repo/pruner/pruner.ts';
 import { listSnapshots } from '../repo/snapshot/snapshot.ts';
 import { openRepositoryAt } from './open-repository.ts';
-import { snapshotStoreOf } from './stack.ts';
+import { PRE_RESTORE_TAG, snapshotStoreOf } from './stack.ts';
 import type { Stack, StackOptions } from './stack.ts';
 import { syncCopies } from './copies.ts';
 import type { CopyResult } from './copies.ts';
 import { nowDate } from '../util/clock.ts';
 
 export interface RepositoryProbe {
-  snapshots: Array<{ id: string; time: Date; source: string }>;
+  /** `isSafety`: a pre-restore snapshot of what a restore replaced, not a backup. */
+  snapshots: Array<{ id: string; time: Date; source: string; isSafety: boolean }>;
   snapshotCount: number;
   /** Sum of the pack files' sizes. */
   sizeBytes: number;
@@ -36,7 +37,7 @@ export async function probeRepository(stack: Stack, opts: { signal: AbortSignal;
     const all = await listSnapshots(opened.repo, { signal: opts.signal, onError: () => undefined });
     const snapshots = all.flatMap((s) => {
       const tag = (s.tags ?? []).find((t) => t.startsWith('source:'));
-      return tag ? [{ id: s.id, time: s.date, source: tag.slice('source:'.length) }] : [];
+      return tag ? [{ id: s.id, time: s.date, source: tag.slice('source:'.length), isSafety: (s.tags ?? []).includes(PRE_RESTORE_TAG) }] : [];
     });
     let sizeBytes = 0;
     for await (const f of opened.repo.storage.list('data', { signal: opts.signal })) sizeBytes += f.size;

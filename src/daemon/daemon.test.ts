@@ -167,7 +167,7 @@ notifications:
   }
 });
 
-test('a new state directory (a DR host) gets its history from the repository at start', async () => {
+test('a new state directory (a DR host) gets its history from the repository\'s backups at start (not from safety snapshots)', async () => {
   const tmp = await tempDir('daemon-rebuild');
   const repo = path.join(tmp.path, 'repo');
   await initRepositoryAt(`local:${repo}`, PW, { scrypt: { N: 1024, r: 8, p: 1 } });
@@ -187,13 +187,21 @@ sources:
     await write('state-old');
     const { backupStack } = await import('../app/stack.ts');
     const first = await backupStack(await openStack(opts), opts);
+    // A restore in place leaves a pre-restore safety snapshot: what it replaced, not a backup.
+    await writeFile(path.join(tmp.path, 'docs', 'a.txt'), 'a, changed\n');
+    const { planStackRestore, restoreStack } = await import('../app/stack.ts');
+    const restoring = await openStack(opts);
+    const opened = await restoring.openRepository('shared');
+    const restored = await restoreStack(restoring, opened, await planStackRestore(restoring, opened, {}), opts).finally(() => opened.close());
+    const safety = restored.sources[0]?.safety_snapshot_id;
+    assert.match(safety ?? '', /^[0-9a-f]{64}$/);
     await write('state-new');
     const daemon = new Daemon({ stack: await openStack(opts), stackOptions: opts, watchMs: 3_600_000 });
     try {
       await daemon.start();
-      const [runRow] = daemon.runs({ job: 'backup:docs' });
-      assert.equal(runRow?.trigger, 'rebuild');
-      assert.equal(runRow?.snapshot_id, first.sources[0]?.snapshot_id);
+      const rebuilt = daemon.runs({ job: 'backup:docs' });
+      assert.deepEqual(rebuilt.map((r) => [r.trigger, r.snapshot_id]), [['rebuild', first.sources[0]?.snapshot_id]], 'the safety snapshot is not a backup');
+      assert.deepEqual(daemon.snapshots('docs').snapshots.map((x) => [x.id, x.safety]), [[safety, true], [first.sources[0]?.snapshot_id, false]]);
       const docs = daemon.sources()[0];
       assert.equal(docs?.state, 'ok');
       assert.equal(docs?.last_backup?.snapshot_id, first.sources[0]?.snapshot_id);

@@ -373,9 +373,9 @@ export class Daemon {
   }
 
   /** One source's snapshots as of the last repository probe, newest first (no repository access). */
-  snapshots(source: string): { snapshots: Array<{ id: string; time: string }>; probed_at: string | null } {
+  snapshots(source: string): { snapshots: Array<{ id: string; time: string; safety: boolean }>; probed_at: string | null } {
     const mine = (this.#probe?.snapshots ?? []).filter((s) => s.source === source).sort((a, b) => b.time.getTime() - a.time.getTime());
-    return { snapshots: mine.map((s) => ({ id: s.id, time: s.time.toISOString() })), probed_at: this.#probe ? new Date(this.#probe.at).toISOString() : null };
+    return { snapshots: mine.map((s) => ({ id: s.id, time: s.time.toISOString(), safety: s.isSafety })), probed_at: this.#probe ? new Date(this.#probe.at).toISOString() : null };
   }
 
   restorePreview(source: string, snapshot: string): Promise<RestorePreview> {

@@ -61,6 +61,8 @@ export interface SnapshotFact {
   id: string;
   time: Date;
   source: string;
+  /** A pre-restore safety snapshot: what a restore replaced, not a backup (not rebuilt as one). */
+  isSafety?: boolean;
 }
 
 const SCHEMA = `
@@ -253,11 +255,12 @@ export class RunCatalog {
   }
 
   /**
-   * Fills an empty catalog from the repository's snapshots (a new state directory); returns
+   * Fills an empty catalog from the repository's backups (a new state directory); returns
    * how many runs it recorded. Does nothing when the catalog has runs.
    */
-  rebuildFromSnapshots(snapshots: readonly SnapshotFact[]): number {
+  rebuildFromSnapshots(all: readonly SnapshotFact[]): number {
     if (!this.isEmpty()) return 0;
+    const snapshots = all.filter((s) => !s.isSafety);
     const insert = this.#db.prepare("INSERT INTO runs (job, kind, target, trigger, status, started_at, finished_at, duration_ms, snapshot_id) VALUES (?, 'backup', ?, 'rebuild', 'ok', ?, ?, NULL, ?)");
     this.#db.exec('BEGIN');
     try {

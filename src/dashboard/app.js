@@ -333,7 +333,7 @@ async function sourcePage(name) {
       ? el('table', { id: 'snapshots' },
         el('thead', {}, el('tr', {}, ['Snapshot', 'Time', ''].map((h) => el('th', {}, h)))),
         el('tbody', {}, snapshots.map((sn) => el('tr', { 'data-snapshot': sn.id },
-          el('td', {}, el('code', {}, sn.id.slice(0, 8))), el('td', {}, when(sn.time)),
+          el('td', {}, el('code', {}, sn.id.slice(0, 8)), sn.safety ? el('div', { class: 'muted', title: 'taken before a restore replaced the live data' }, 'pre-restore (safety)') : null), el('td', {}, when(sn.time)),
           el('td', {}, el('button', { class: 'preview', onclick: (e) => preview(sn.id, e.currentTarget) }, 'Preview restore'))))))
       : el('p', { class: 'muted' }, 'No snapshots.'),
     planBox,

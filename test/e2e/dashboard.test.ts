@@ -73,7 +73,7 @@ function scriptedDaemon(hookUrl: string) {
   });
   const api: DaemonApi = {
     channels,
-    snapshots: (source) => ({ snapshots: source === 'db' ? [{ id: 'c0ffee'.padEnd(64, '0'), time: ago(26 * 3_600_000).toISOString() }, { id: '2'.padStart(64, 'a'), time: ago(50 * 3_600_000).toISOString() }] : [], probed_at: new Date().toISOString() }),
+    snapshots: (source) => ({ snapshots: source === 'db' ? [{ id: 'c0ffee'.padEnd(64, '0'), time: ago(26 * 3_600_000).toISOString(), safety: false }, { id: '2'.padStart(64, 'a'), time: ago(50 * 3_600_000).toISOString(), safety: true }] : [], probed_at: new Date().toISOString() }),
     restorePreview: (source, snapshot) => {
       state.previewed.push(`${source}@${snapshot}`);
       return Promise.resolve({
@@ -225,6 +225,8 @@ test('the overview turns a failed source red, backs it up from the page and show
     const rows = page.locator('#snapshots tbody tr');
     await rows.first().waitFor();
     assert.equal(await rows.count(), 2);
+    assert.match(await rows.nth(1).innerText(), /pre-restore \(safety\)/);
+    assert.doesNotMatch(await rows.nth(0).innerText(), /safety/);
     await rows.first().getByRole('button', { name: 'Preview restore' }).click();
     await page.locator('#restore-command').waitFor();
     assert.deepEqual(daemon.state.previewed, [`db@${'c0ffee'.padEnd(64, '0')}`]);
