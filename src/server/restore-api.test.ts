@@ -145,6 +145,13 @@ test('a restore is refused while a backup of its source runs, queues behind anot
     await t.daemon.idle();
     const restoreAlerts = t.alerts.filter((a) => a.event === 'restore');
     assert.deepEqual(restoreAlerts.map((a) => [a.subject, a.title]), [['restore', 'restore of cache from c0ffee12 done']]);
+
+    // Several sources at once, each from its latest backup: the confirmation names them all.
+    assert.equal((await t.post('restores', { sources: ['db', 'cache'], snapshot: 'latest', confirm: 'db latest' })).body.error?.code, 'confirmation_mismatch');
+    assert.equal((await t.post('restores', { sources: ['db', 'cache'], snapshot: 'latest', confirm: 'db,cache latest' })).status, 202);
+    await t.daemon.idle();
+    assert.deepEqual(t.calls.at(-1), { job: 'restore', input: { sources: ['db', 'cache'], snapshot: 'latest' } });
+    assert.equal(t.daemon.runs({ kind: 'restore', limit: 1 })[0]?.target, 'db,cache');
   } finally {
     await reader.cancel().catch(() => undefined);
     await t.close();
