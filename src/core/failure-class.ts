@@ -42,8 +42,9 @@ export function failureClassOf(err: unknown): FailureClass {
     if (errno !== undefined && NETWORK_ERRNO.has(errno)) return 'transient';
     if (e instanceof LifeboatError) {
       if (TRANSIENT_CODES.has(e.code)) return 'transient';
-      const data = (e.data ?? {}) as { code?: unknown; status?: unknown };
-      if (data.code === 127) return 'tool_missing';
+      // A tool's exit status is `code` (database clients) or `exitCode` (command sources); 127: not found.
+      const data = (e.data ?? {}) as { code?: unknown; exitCode?: unknown; status?: unknown };
+      if (data.code === 127 || data.exitCode === 127) return 'tool_missing';
       if (data.status === 401 || data.status === 403) return 'auth';
       if (e.code === 'source') {
         for (const [re, cls] of TOOL_TEXT) if (re.test(e.message)) return cls;

@@ -22,6 +22,7 @@ test('a source\'s failures are classified: network retried, auth and a missing t
     // The dump tool is not installed: a configuration problem of this host.
     ['spawn ENOENT', new SourceError('db: cannot run pg_dump', { cause: errno('ENOENT', 'spawn pg_dump ENOENT', 'spawn pg_dump') }), 'config'],
     ['shell exit 127', new SourceError('app: backup_command failed (exit 127): sh: 1: mysqldump: not found', { data: { code: 127 } }), 'config'],
+    ['a command source\'s exit 127', new SourceError('source app: backup_command exited with code 127; stderr ends with:\nsh: 1: dumper: not found | x', { data: { command: 'backup_command', exitCode: 127 } }), 'config'],
     // No space: alert, never retry into a full disk.
     ['ENOSPC', new LifeboatError('storage', 'write data/ab…: no space', { cause: errno('ENOSPC', 'ENOSPC: no space left on device, write') }), 'disk_full'],
     ['a dump tool out of space', new SourceError('db: pg_dump failed (exit 1): could not write to output file: No space left on device'), 'disk_full'],
