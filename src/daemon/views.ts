@@ -24,6 +24,8 @@ export interface SourceView {
   last_run: { id: number; status: string; started_at: string; error: string | null } | null;
   next_run: string | null;
   running: boolean;
+  /** A restore of this source is running (its state is then `running` too). */
+  restoring: boolean;
   paused: boolean;
   last_drill: { run_id: number; at: string; status: string; rto_ms: number | null; rpo_ms: number | null } | null;
   /** Worst result per UTC day, the last 30 days (days without runs are absent). */
@@ -34,6 +36,7 @@ interface DrillReportLike { sources?: Array<{ source: string; status: string; rt
 
 export function sourceViews(stack: Stack, catalog: RunCatalog, jobs: readonly JobStatus[], watchdog: Watchdog, now: Date): SourceView[] {
   const drills = catalog.list({ kind: 'drill', limit: 50 }).filter((r) => r.status === 'ok' || r.status === 'failed');
+  const restoring = new Set(catalog.list({ kind: 'restore', limit: 1 }).find((r) => r.status === 'running')?.target?.split(',') ?? []);
   return stack.loaded.sources.map(({ name, config }) => {
     const jobId = `backup:${name}`;
     const job = jobs.find((j) => j.job.id === jobId);
@@ -50,7 +53,7 @@ export function sourceViews(stack: Stack, catalog: RunCatalog, jobs: readonly Jo
       }
     }
     let state: SourceState = 'ok';
-    if (job?.running) state = 'running';
+    if (job?.running || restoring.has(name)) state = 'running';
     else if (last?.status === 'failed' || watchdog.isBad(`job:${jobId}`)) state = 'failed';
     else if (watchdog.isBad(`rpo:${name}`) || (rpoMs !== undefined && age !== undefined && age > rpoMs)) state = 'overdue';
     else if (!ok) state = 'never';
@@ -65,6 +68,7 @@ export function sourceViews(stack: Stack, catalog: RunCatalog, jobs: readonly Jo
       last_run: last ? { id: last.id, status: last.status, started_at: last.started_at, error: last.error } : null,
       next_run: job?.nextRun?.toISOString() ?? null,
       running: job?.running ?? false,
+      restoring: restoring.has(name),
       paused: job?.paused ?? false,
       last_drill: drill,
       history: catalog.days(jobId, new Date(now.getTime() - 30 * 86_400_000)),

@@ -125,7 +125,7 @@ async function overview() {
       el('thead', {}, el('tr', {}, ['Source', 'State', 'Last good backup', 'Age / RPO', 'Last run', 'Next run', 'Last drill RTO / RPO', '30 days', ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, sources.map((s) => el('tr', { 'data-source': s.name },
         el('td', {}, el('a', { href: `#/sources/${encodeURIComponent(s.name)}` }, el('strong', {}, s.name)), el('div', { class: 'muted' }, s.type)),
-        el('td', {}, badge(s.state), s.paused ? el('div', { class: 'muted' }, 'paused') : null),
+        el('td', {}, badge(s.state), s.restoring ? el('div', { class: 'muted' }, 'restoring') : null, s.paused ? el('div', { class: 'muted' }, 'paused') : null),
         el('td', {}, s.last_backup ? [when(s.last_backup.at), el('div', { class: 'muted' }, s.last_backup.snapshot_id?.slice(0, 8) ?? '')] : '—'),
         el('td', {}, ageCell(s)),
         el('td', {}, s.last_run ? [runLink(s.last_run.id), ' ', badge(s.last_run.status), s.last_run.error ? el('div', { class: 'error' }, s.last_run.error) : null] : '—'),

@@ -38,6 +38,9 @@ daemon: ${daemonYaml}
   const alerts: Array<{ event: string; subject: string; title: string; message: string }> = [];
   const fakeFetch = (async (_u: string | URL | Request, init?: RequestInit) => (alerts.push(JSON.parse(String(init?.body))), new Response('ok'))) as typeof fetch;
   const calls: Array<{ job: string; input?: unknown }> = [];
+  /** What the overview said of the restored sources while the restore ran. */
+  const during: string[] = [];
+  const ref: { daemon?: Daemon } = {};
   let releaseBackup = (): void => undefined;
   const backupGate = new Promise<void>((r) => (releaseBackup = r));
   const runJob = async (_s: unknown, job: { id: string; kind: string }, opts: { onSourceProgress?: (p: never) => void }, input?: unknown): Promise<JobOutcome> => {
@@ -48,6 +51,7 @@ daemon: ${daemonYaml}
     }
     // A run's progress events go out at most once a second (ops/progress-meter.ts): the second is due.
     const progress = (bytes: number) => opts.onSourceProgress?.({ source: (input as RestoreInput).sources[0], phase: 'restore', bytes, total: 200 } as never);
+    for (const s of ref.daemon?.sources() ?? []) during.push(`${s.name}: ${s.state}${s.restoring ? ', restoring' : ''}`);
     progress(40);
     await sleep(1100);
     progress(100);
@@ -55,6 +59,7 @@ daemon: ${daemonYaml}
   };
   const stack = await openStack({ configFile: cfg, env, signal, log: quiet });
   const daemon = new Daemon({ stack, stackOptions: { configFile: cfg, env, signal, log: quiet }, fetch: fakeFetch, runJob: runJob as never });
+  ref.daemon = daemon;
   const srv = await startServer(daemon, { listen: '127.0.0.1:0', token });
   const post = (p: string, body: unknown, auth?: string) => fetch(`${srv.url}/api/v1/${p}`, {
     method: 'POST',
@@ -62,7 +67,7 @@ daemon: ${daemonYaml}
     body: JSON.stringify(body),
   }).then(async (r) => ({ status: r.status, body: await r.json() as { error?: { code: string; message: string }; accepted?: boolean } }));
   return {
-    daemon, srv, post, calls, alerts, releaseBackup,
+    daemon, srv, post, calls, alerts, releaseBackup, during,
     async close() {
       await srv.close();
       releaseBackup();
@@ -137,6 +142,7 @@ test('a restore is refused while a backup of its source runs, queues behind anot
     t.releaseBackup();
     await t.daemon.idle();
     assert.deepEqual(t.calls.at(-1), { job: 'restore', input: { sources: ['cache'], snapshot: 'latest' } });
+    assert.deepEqual([...t.during].sort(), ['cache: running, restoring', 'db: ok'], 'the overview shows the restore');
     await reading;
     const [run] = t.daemon.runs({ kind: 'restore' });
     assert.deepEqual([run?.job, run?.target, run?.trigger, run?.status, run?.snapshot_id], ['restore', 'cache', 'manual', 'ok', SNAP]);

@@ -63,7 +63,7 @@ function scriptedDaemon(hookUrl: string) {
       state: running ? 'running' : last?.status === 'failed' ? 'failed' : age > rpo ? 'overdue' : 'ok',
       last_backup: ok ? { at: ok.started_at, snapshot_id: ok.snapshot_id, run_id: ok.id, age_seconds: age } : null,
       last_run: last ? { id: last.id, status: last.status, started_at: last.started_at, error: last.error } : null,
-      next_run: new Date(Date.now() + 3_600_000).toISOString(), running, paused: false,
+      next_run: new Date(Date.now() + 3_600_000).toISOString(), running, restoring: false, paused: false,
       last_drill: { run_id: 1, at: ago(86_400_000 * 2).toISOString(), status: 'ok', rto_ms: 95_000, rpo_ms: 3_600_000 },
       history: catalog.days(jobId, ago(30 * 86_400_000)),
     };
