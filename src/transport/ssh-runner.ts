@@ -22,15 +22,19 @@
  * signal. ssh itself exits 255 when the connection fails: before the script has started
  * (it announces itself on stderr), that is a TransportError naming the host.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import type { CommandRunner, RunSpec, RunningCommand, StagedFile } from '../core/command-runner.ts';
 import { TransportError } from '../core/errors.ts';
 
 const STDERR_TAIL = 8 * 1024;
 const STARTED = 'lifeboat-ssh: started';
+const STARTED_LINE = /lifeboat-ssh: started (\d+)\n/;
 
 /** Where the store lives: `ssh: { host, user, port?, identity_file?, known_hosts? }`. */
 export interface SshTarget {
@@ -51,7 +55,7 @@ const REMOTE_SCRIPT = [
   'IFS= read -r n || exit 125',
   'case "$n" in ""|*[!0-9]*) exit 125;; esac',
   '[ "$n" -eq 0 ] || eval "$(head -c "$n")" || exit 125',
-  `echo '${STARTED}' >&2`,
+  `echo "${STARTED} $$" >&2`,
   '[ -z "$1" ] || cd -- "$1" || exit 126',
   'shift',
   '(while kill -0 "$PPID" 2>/dev/null; do sleep 1; done; kill -TERM 0) </dev/null >/dev/null 2>&1 &',
@@ -82,11 +86,14 @@ export function describeSshTarget(t: SshTarget): string {
 }
 
 /** The ssh client's arguments for one command (no secret among them). */
-export function sshArgs(t: SshTarget, spec: Pick<RunSpec, 'command' | 'args' | 'cwd'>): string[] {
+export function sshArgs(t: SshTarget, spec: Pick<RunSpec, 'command' | 'args' | 'cwd'>, controlDir?: string): string[] {
   const remote = ['exec', 'sh', '-c', REMOTE_SCRIPT, 'lifeboat-ssh', spec.cwd ?? '', spec.command, ...spec.args].map((a, i) => (i < 3 ? a : shellQuote(a))).join(' ');
   return [
     '-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'LogLevel=ERROR',
     '-o', 'ForwardAgent=no', '-o', 'ForwardX11=no', '-o', 'ClearAllForwardings=yes',
+    // One socket per target as configured (its key and known_hosts too): a connection made
+    // with one known_hosts file never serves a target that names another.
+    ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${path.join(controlDir, createHash('sha256').update(JSON.stringify(t)).digest('hex').slice(0, 20))}`, '-o', 'ControlPersist=60'] : []),
     ...(t.knownHosts !== undefined ? ['-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null'] : []),
     ...(t.identityFile !== undefined ? ['-i', t.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
     ...(t.connectTimeoutMs !== undefined ? ['-o', `ConnectTimeout=${Math.max(1, Math.ceil(t.connectTimeoutMs / 1000))}`] : []),
@@ -125,12 +132,38 @@ export function connectionError(t: SshTarget, stderr: string): TransportError {
 
 /** ssh clients still running: ended (and with them their remote commands) when lifeboat exits. */
 const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
+let control: string | undefined;
+
+/**
+ * The private dir (0700) of this process's ssh control sockets, made on first use: one
+ * connection per target, reused by its commands, so a
+ * source's many short commands do not each pay a handshake. At exit the clients still
+ * running are ended, the masters told to exit and the dir removed.
+ */
+function controlDir(sshCommand: string): string {
+  if (control !== undefined) return control;
+  const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-ssh-'));
+  control = dir;
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGTERM');
+    for (const name of readdirSync(dir)) {
+      spawnSync(sshCommand, ['-o', `ControlPath=${path.join(dir, name)}`, '-O', 'exit', 'lifeboat'], { stdio: 'ignore', timeout: 5_000 });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 export function createSshRunner(target: SshTarget, sshCommand = 'ssh'): CommandRunner {
-  const start = (spec: RunSpec): RunningCommand => startSsh(target, sshCommand, spec);
+  /** Signals a remote command's process group through a second session (no TTY: ssh cannot). */
+  const killRemote = (pid: number, sig: NodeJS.Signals): void => {
+    const k = startSsh(target, sshCommand, { command: 'kill', args: ['-s', sig.replace(/^SIG/, ''), '--', `-${pid}`] }, () => undefined);
+    k.stdin.end();
+    k.stdout.resume();
+  };
+  const start = (spec: RunSpec): RunningCommand => startSsh(target, sshCommand, spec, killRemote);
   return {
     start,
     /** A private dir made by mktemp on the host (0700), the file written through stdin. */
@@ -177,22 +210,21 @@ async function collect(cmd: RunningCommand, input: string | AsyncIterable<Uint8A
   return { ...fin, stdout: Buffer.concat(parts).toString('utf8') };
 }
 
-function startSsh(target: SshTarget, sshCommand: string, spec: RunSpec): RunningCommand {
+function startSsh(target: SshTarget, sshCommand: string, spec: RunSpec, killRemote: (pid: number, sig: NodeJS.Signals) => void): RunningCommand {
   const block = envBlock(spec.env);
+  const control = controlDir(sshCommand);
   // ssh's own environment is ours (HOME, SSH_AUTH_SOCK); the source's env goes in the block.
   // Its own process group, as local commands: a terminal's Ctrl-C is lifeboat's to handle.
-  const child = spawn(sshCommand, sshArgs(target, spec), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of live) c.kill('SIGTERM');
-    });
-  }
+  const child = spawn(sshCommand, sshArgs(target, spec, control), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   live.add(child);
   let killedBy: NodeJS.Signals | null = null;
+  /** The remote script's pid (its process group), once it has announced itself. */
+  let remotePid: number | undefined;
   const kill = (sig: NodeJS.Signals = 'SIGTERM'): void => {
     killedBy ??= sig;
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    const running = child.exitCode === null && child.signalCode === null;
+    if (running && remotePid !== undefined) killRemote(remotePid, sig);
+    if (running) child.kill(sig);
   };
   const onAbort = (): void => kill('SIGTERM');
   if (spec.signal?.aborted) queueMicrotask(onAbort);
@@ -200,30 +232,38 @@ function startSsh(target: SshTarget, sshCommand: string, spec: RunSpec): Running
   // First on the wire: the caller's writes queue behind it.
   child.stdin.write(block);
   child.stdin.on('error', () => undefined);
-  let raw = '';
+  let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
-    raw = (raw + s).slice(-STDERR_TAIL - STARTED.length - 1);
+    stderr += s;
+    if (remotePid === undefined) {
+      const m = STARTED_LINE.exec(stderr);
+      if (m !== null) {
+        remotePid = Number(m[1]);
+        stderr = stderr.replace(STARTED_LINE, '');
+        // Killed while connecting: the remote command has just started, end it too.
+        if (killedBy !== null) killRemote(remotePid, killedBy);
+      }
+    }
+    stderr = stderr.slice(-STDERR_TAIL);
   });
   const done = new Promise<Finished>((resolve, reject) => {
     const settle = (r: Finished | TransportError): void => {
+      live.delete(child);
       spec.signal?.removeEventListener('abort', onAbort);
       if (r instanceof TransportError) reject(r);
       else resolve(r);
     };
-    child.on('error', (err) => { live.delete(child); settle(new TransportError('transport_failed', `cannot run the ssh client (${sshCommand}) for ${describeSshTarget(target)}: ${err.message}`, {
+    child.on('error', (err) => settle(new TransportError('transport_failed', `cannot run the ssh client (${sshCommand}) for ${describeSshTarget(target)}: ${err.message}`, {
       hint: 'install the OpenSSH client (apt-get install openssh-client)', cause: err,
-    })); });
+    })));
     child.on('close', (code, signal) => {
-      live.delete(child);
-      const started = raw.includes(`${STARTED}\n`);
-      const stderr = raw.replace(`${STARTED}\n`, '').slice(-STDERR_TAIL);
       if (killedBy !== null && code !== 0) return settle({ code: null, signal: killedBy, stderr });
       if (signal !== null) return settle({ code: null, signal, stderr });
-      if (!started) {
+      if (remotePid === undefined) {
         if (code === 255) return settle(connectionError(target, stderr));
         return settle(new TransportError('transport_failed', `the remote command on ${describeSshTarget(target)} did not start (exit ${code}): ${stderr.trim() || 'no message'}`, {
-          hint: 'the host needs a POSIX sh with head and kill as the login shell\'s sh',
+          hint: 'the host needs a POSIX sh with head and kill',
         }));
       }
       if (code === 127 && /not found/.test(stderr)) {
