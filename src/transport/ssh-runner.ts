@@ -14,9 +14,10 @@
  * shell; the rest of stdin is the tool's, untouched.
  *
  * Without a TTY, sshd neither signals nor kills a command whose client went away: it would
- * run on. So the script watches its parent (the sshd session, which exits when the connection
- * ends) and then ends its process group, which sshd made for the session (setsid). A kill
- * here therefore ends the local ssh, and the remote command within a second.
+ * run on. So the script announces its pid on stderr (sshd made it a process-group leader:
+ * setsid), and a kill here signals that group through a second session before ending the
+ * local client. Should the connection itself drop, the script's watchdog sees its parent
+ * (the sshd connection) gone and ends the group within a second.
  *
  * The remote shell reports a tool killed by signal N as status 128+N; it comes back as that
  * signal. ssh itself exits 255 when the connection fails: before the script has started

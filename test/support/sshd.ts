@@ -92,7 +92,7 @@ export async function startSshd(t: Skippable, opts: SshdOptions = {}): Promise<S
       try {
         await pollUntil(async () => {
           if (started.exitInfo !== undefined) {
-            if (/Address already in use/.test(started.logTail())) throw new PortInUseError(p);
+            if (/Address already in use/.test(started.logTail())) throw new PortInUseError(p, started.logTail(3));
             throw new Error(`sshd ${started.describeExit()}:\n${started.logTail()}`);
           }
           return isPortOpen(p);
