@@ -115,7 +115,27 @@ describe('ssh runner against a real sshd', () => {
     const r = await cmd.done;
     assert.equal(r.signal, 'SIGTERM');
     // The sshd side notices the closed connection and ends the process group.
-    await pollUntil(async () => !existsSync(`/proc/${pid}`) || /^\S+ \S+ Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x')), {
+    await pollUntil(async () => !existsSync(`/proc/${pid}`) || /^[ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')), {
+      timeoutMs: 15_000, what: `remote sleep ${pid} to end`,
+    });
+  });
+
+  test('a dropped connection ends the remote command too (its watchdog)', async (t) => {
+    if (!sshd) return t.skip('no sshd');
+    const cmd = createSshRunner(target).start({ command: 'sh', args: ['-c', 'echo $$; exec sleep 300'] });
+    let out = '';
+    cmd.stdout.setEncoding('utf8');
+    cmd.stdout.on('data', (s: string) => {
+      out += s;
+    });
+    await pollUntil(async () => out.includes('\n'), { timeoutMs: 20_000, what: 'the remote pid' });
+    const pid = Number(out.trim());
+    const ppid = (p: number) => Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+    // sleep's parent is the remote script; its parent, the sshd process serving the connection.
+    const connection = ppid(ppid(pid));
+    process.kill(connection, 'SIGKILL');
+    await cmd.done.catch(() => undefined);
+    await pollUntil(async () => !existsSync(`/proc/${pid}`) || /^[ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')), {
       timeoutMs: 15_000, what: `remote sleep ${pid} to end`,
     });
   });
