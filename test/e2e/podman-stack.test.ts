@@ -1,7 +1,8 @@
 /**
  * The container transport against Podman's Docker-compatible API end to end through the CLI:
  * PostgreSQL in a Podman container of the store image (found as a compose service by its
- * labels) and a command source in another (by name) are backed up, wiped, restored
+ * labels, with a third container stopped around its backup) and a command source in another
+ * (by name) are backed up, wiped, restored
  * (pg_restore -j staged inside the container) and drilled with fingerprints equal, while
  * lifeboat's PATH has no PostgreSQL tool and DOCKER_HOST names Podman's socket.
  */
@@ -39,6 +40,7 @@ describe('stores in Podman containers through its Docker-compatible API', () => 
   let port: number;
   const pgName = `lb-pm-pg-${process.pid}`;
   const appName = `lb-pm-app-${process.pid}`;
+  const webName = `lb-pm-web-${process.pid}`;
   const hostPath = (process.env.PATH ?? '').split(':').filter((d) => d !== '' && !TOOLS.some((t) => existsSync(path.join(d, t)))).join(':');
 
   const ok = async (args: string[], input?: string): Promise<string> => {
@@ -66,6 +68,7 @@ describe('stores in Podman containers through its Docker-compatible API', () => 
       + `exec $B/postgres -D /tmp/pg -p ${port} -k /tmp -c listen_addresses=127.0.0.1`], { env: { PGPW: PG_PW } });
     assert.equal(r.code, 0, r.stderr);
     await ok(['run', '-d', '--network', 'none', '--name', appName, IMAGE, 'bash', '-c', 'mkdir -p /srv && echo "runbook v1" > /srv/notes.txt && trap "exit 0" TERM; sleep infinity & wait']);
+    await ok(['run', '-d', '--network', 'none', '--name', webName, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; sleep infinity & wait']);
     await pollUntil(async () => (await pm?.podman(['exec', pgName, 'pg_isready', '-q', '-h', '127.0.0.1', '-p', String(port)]))?.code === 0, { timeoutMs: 60_000, what: 'postgres in its Podman container' });
     await psql('CREATE DATABASE shop');
     await psql("CREATE TABLE items (id int primary key, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 3000) g;", 'shop');
@@ -82,6 +85,7 @@ sources:
     connection: { host: 127.0.0.1, port: ${port}, user: postgres, password: { env: PG_PW } }
     databases: [shop]
     jobs: 2
+    stop: [${webName}]
   notes:
     type: command
     container: ${appName}
@@ -98,8 +102,14 @@ sources:
     if (!pm) return t.skip('no podman');
     assert.equal((await run(['init'])).code, 0);
     const digest = await shopDigest();
+    const started = () => ok(['inspect', '--format', '{{.State.StartedAt}} {{.State.Running}}', webName]);
+    const webBefore = await started();
     const b = await run(['backup', '--json']);
     assert.equal(b.code, 0, b.stderr + b.stdout);
+    // Stopped around the backup (`stop:`, through Podman's API) and running again.
+    const webAfter = await started();
+    assert.match(webAfter, / true$/);
+    assert.notEqual(webAfter, webBefore);
     assert.deepEqual(last<Report>(b).sources.map((s) => [s.source, s.status]), [['notes', 'ok'], ['shop', 'ok']]);
     assert.ok(!(b.stdout + b.stderr).includes(PG_PW), 'a secret was printed');
 

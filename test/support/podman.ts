@@ -20,7 +20,7 @@
  *   await pm.stop();                            // removes its containers, stops the service
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { BASE_IMAGE, baseRecipeHash, cacheRoot, hashTree, makeBaseTarball, takeLock, which } from './docker-engine.ts';
@@ -112,12 +112,37 @@ export async function startPodman(t: Skippable): Promise<PodmanEngine | undefine
   const removeAllSync = (): void => {
     spawnSync(podmanPath, ['rm', '--all', '--force', '--time', '1'], { env, stdio: 'ignore', timeout: 60_000 });
   };
+  /**
+   * Each exec session leaves a conmon waiting up to five minutes (`--exit-delay 300`) for a
+   * client to ask for its exit code, even once its container is gone: ours (their command
+   * line names this storage) end with the service.
+   */
+  const killExecMonitorsSync = (): void => {
+    const marker = `${path.join(dir, 'graph')}/`;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      if (cmdline.startsWith('/usr/bin/conmon\0') && cmdline.includes(marker)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  };
   const sock = path.join(run, 'podman.sock');
   rmSync(sock, { force: true });
   const service = new ManagedProcess(podmanPath, ['system', 'service', '--time=0', `unix://${sock}`], { env, logFile: path.join(dir, 'service.log') });
   // Containers live on under conmon when the service dies: the exit hook removes them too.
   const entry = register({ label: `podman service ${dir}`, pgid: service.pid, afterDeathSync: () => {
     removeAllSync();
+    killExecMonitorsSync();
     rmSync(lock, { force: true });
   } });
   let stopped = false;
@@ -126,6 +151,7 @@ export async function startPodman(t: Skippable): Promise<PodmanEngine | undefine
     stopped = true;
     await podman(['rm', '--all', '--force', '--time', '1'], { timeoutMs: 60_000 });
     await service.stop('SIGTERM', 10_000);
+    killExecMonitorsSync();
     unregister(entry);
     rmSync(lock, { force: true });
   };
