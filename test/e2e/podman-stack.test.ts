@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
+import { once } from 'node:events';
+import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { freePort, pollUntil } from '../support/ports.ts';
 import { startPodman } from '../support/podman.ts';
@@ -173,5 +174,32 @@ sources:
     } finally {
       await dc(['down', '-t', '1']);
     }
+  });
+
+  test('SIGTERM during a backup ends the command in the Podman container and starts the stopped one again', async (t) => {
+    if (!pm) return t.skip('no podman');
+    const slowCfg = path.join(tmp.path, 'slow.yml');
+    await writeFile(slowCfg, `
+repository:
+  url: ./repo
+  password: { env: LB_PW }
+state_dir: ./state
+sources:
+  slow:
+    type: command
+    container: ${appName}
+    stop: [${webName}]
+    backup_command: sleep 100
+    restore_command: cat > /dev/null
+`);
+    const top = async () => (await (pm as PodmanEngine).podman(['top', appName, 'args'])).stdout;
+    const child = spawnLifeboat(['-c', slowCfg, 'backup'], { cwd: tmp.path, env: { PATH: hostPath, DOCKER_HOST: (pm as PodmanEngine).dockerHost, LB_PW } });
+    const exited = once(child, 'exit');
+    await pollUntil(async () => (await top()).includes('sleep 100'), { timeoutMs: 60_000, what: 'the backup command running' });
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    assert.notEqual(code, 0);
+    assert.match(await ok(['inspect', '--format', '{{.State.Running}}', webName]), /^true$/);
+    await pollUntil(async () => !(await top()).includes('sleep 100'), { timeoutMs: 15_000, what: 'the command in the container to end' });
   });
 });
