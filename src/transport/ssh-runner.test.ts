@@ -9,7 +9,7 @@ import { TransportError } from '../core/errors.ts';
 import { startSshd } from '../../test/support/sshd.ts';
 import type { SshServer } from '../../test/support/sshd.ts';
 import { freePort, pollUntil } from '../../test/support/ports.ts';
-import { createSshRunner, envBlock } from './ssh-runner.ts';
+import { createSshRunner, envBlock, sshArgs } from './ssh-runner.ts';
 import type { SshTarget } from './ssh-runner.ts';
 
 const SECRET = `ssh-secret-${randomBytes(6).toString('hex')}`;
@@ -44,6 +44,15 @@ test('the env block is a length line and export lines, quotes intact', () => {
   assert.equal(Number(len), Buffer.byteLength(rest.join('\n')));
   assert.equal(rest.join('\n'), "export A='it'\\''s'\nexport B='x\ny'\n");
   assert.throws(() => envBlock({ 'A;rm': 'x' }), TransportError);
+});
+
+test('the ssh arguments check host keys strictly, never prompt, and take the connect timeout', () => {
+  const args = sshArgs({ host: 'db1', user: 'backup', port: 2222, knownHosts: '/k', identityFile: '/id', connectTimeoutMs: 2500 }, { command: 'pg_dump', args: ['-d', 'shop'] }, '/tmp/c');
+  const opts = args.filter((_, i) => args[i - 1] === '-o');
+  for (const o of ['BatchMode=yes', 'StrictHostKeyChecking=yes', 'UserKnownHostsFile=/k', 'IdentitiesOnly=yes', 'ConnectTimeout=3', 'ControlMaster=auto']) assert.ok(opts.includes(o), o);
+  assert.ok(args.includes('-T'));
+  assert.deepEqual(args.slice(-3, -1), ['--', 'db1']);
+  assert.match(args.at(-1) as string, /^exec sh -c '.*' 'lifeboat-ssh' '' 'pg_dump' '-d' 'shop'$/s);
 });
 
 describe('ssh runner against a real sshd', () => {
