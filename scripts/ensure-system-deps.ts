@@ -18,6 +18,8 @@ const REQUIRED = [
   'restic', 'rclone',
   'chromium',
   'victoria-metrics',
+  // The ssh transport's test server, and Podman for the container transport against its API.
+  'sshd', 'podman',
 ] as const;
 
 const dryRun = process.argv.includes('--dry-run');

@@ -27,3 +27,16 @@ test('a source type that cannot use a container yet refuses the key instead of u
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
   }
 });
+
+test('ssh on a source runs its tools through the ssh transport; with container it is a config error', () => {
+  const runner = runnerFor('db', { ...base, ssh: { host: 'db1.internal', user: 'backup' } } as SourceConfig, {}, 'lifeboat.yml');
+  assert.notEqual(runner, localRunner);
+  assert.equal(typeof runner.stageFile, 'function');
+  assert.throws(() => runnerFor('db', { ...base, container: 'x', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('source db') && err.message.includes('ssh'));
+});
+
+test('a source type that cannot run over ssh yet refuses the key', () => {
+  assert.throws(() => runnerFor('f', { type: 'files', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('a files source cannot run over ssh yet'));
+});

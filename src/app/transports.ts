@@ -1,6 +1,7 @@
 /**
- * Which command runner a source gets: the local one, or the container transport when its
- * config names a `container` or a `compose` service (tools then run where the store lives);
+ * Which command runner a source gets: the local one, the container transport when its
+ * config names a `container` or a `compose` service, or the ssh transport for `ssh:` (tools
+ * then run where the store lives);
  * and the containers stopped around its backup and restore (`stop:`).
  */
 import { ConfigError, TransportError } from '../core/errors.ts';
@@ -12,6 +13,8 @@ import { DockerApi, dockerSocketPath } from '../transport/docker-api.ts';
 import { createContainerRunner } from '../transport/container-runner.ts';
 import type { ContainerTarget } from '../transport/container-runner.ts';
 import { stopContainers } from '../transport/container-stopper.ts';
+import { createSshRunner } from '../transport/ssh-runner.ts';
+import { sourceTimeouts } from '../sources/source-kit.ts';
 
 /**
  * Source types that run their tools through the container transport and are tested that way.
@@ -19,8 +22,29 @@ import { stopContainers } from '../transport/container-stopper.ts';
  */
 const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'sqlite', 'command']);
 
+/**
+ * Source types whose tools run on the host named by `ssh:` and are tested that way (the
+ * runner has `stageFile`, so they treat paths as the remote host's, as in a container).
+ */
+const SSH_TYPES = new Set(['postgres', 'mysql', 'sqlite', 'command']);
+
 export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
-  const { container, compose } = config;
+  const { container, compose, ssh } = config;
+  if (ssh !== undefined) {
+    if (container !== undefined || compose !== undefined) {
+      throw new ConfigError(`source ${name}: set one of container, compose and ssh, not several`, { file, key: `sources.${name}`, hint: 'keep the one naming where the store runs' });
+    }
+    if (!SSH_TYPES.has(config.type)) {
+      throw new ConfigError(`source ${name}: a ${config.type} source cannot run over ssh yet`, {
+        file, key: `sources.${name}.ssh`,
+        hint: 'remove the key and reach the store from this host, or wrap its tools in a command source with ssh:',
+      });
+    }
+    return createSshRunner({
+      host: ssh.host, user: ssh.user, port: ssh.port, identityFile: ssh.identity_file, knownHosts: ssh.known_hosts,
+      connectTimeoutMs: sourceTimeouts(config).connectMs,
+    });
+  }
   if (container !== undefined && compose !== undefined) {
     throw new ConfigError(`source ${name}: set either container or compose, not both`, { file, key: `sources.${name}`, hint: 'keep the one naming where the store runs' });
   }

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { secretRefSchema } from '../sources/source-kit.ts';
-import { resolvePath, resolveRepositoryUrl, resolveSecretFiles, resolveSourcePaths, resolveStateDir } from './paths.ts';
+import { pathKeysOf, resolvePath, resolveRepositoryUrl, resolveSecretFiles, resolveSourcePaths, resolveStateDir } from './paths.ts';
+import { sourceTypes } from '../sources/registry.ts';
 import type { SourceConfig } from './schema.ts';
 
 const env = { HOME: '/home/u' };
@@ -47,5 +48,11 @@ describe('config paths', () => {
     const value = { password: { file: 'pw' }, list: [{ token: { file: '~/t' } }, { token: { env: 'E' } }], other: { file: 'kept' } };
     resolveSecretFiles(schema, value, '/s', env);
     assert.deepEqual(value, { password: { file: '/s/pw' }, list: [{ token: { file: '/home/u/t' } }, { token: { env: 'E' } }], other: { file: 'kept' } });
+  });
+
+  it('resolves the ssh transport\'s local files for any source type, and leaves remote paths to the type', () => {
+    const source = { type: 'sqlite', path: '/srv/app.db', ssh: { host: 'db1', identity_file: 'keys/id', known_hosts: '~/kh' } } as unknown as SourceConfig;
+    resolveSourcePaths(source, pathKeysOf('sqlite', sourceTypes), '/s', env);
+    assert.deepEqual(source, { type: 'sqlite', path: '/srv/app.db', ssh: { host: 'db1', identity_file: '/s/keys/id', known_hosts: '/home/u/kh' } });
   });
 });

@@ -61,9 +61,12 @@ export function resolveSecretFiles(schema: z.ZodType, value: unknown, baseDir: s
   }
 }
 
-/** The path keys of one source, as its type declares them. */
+/** Path keys every source has: the ssh transport's files, on this host. */
+const COMMON_PATH_KEYS = ['ssh.identity_file', 'ssh.known_hosts'] as const;
+
+/** The path keys of one source: the common ones and those its type declares. */
 export function pathKeysOf(type: string, types: SourceTypes): readonly string[] {
-  return types.get(type)?.pathKeys ?? [];
+  return [...COMMON_PATH_KEYS, ...(types.get(type)?.pathKeys ?? [])];
 }
 
 /** Makes the path keys of one source absolute. Mutates `source`. */

@@ -139,17 +139,27 @@ export const hooksSchema = z.strictObject({ before: hookList.optional(), after: 
 
 /**
  * Where a source's store lives when not on this machine: its tools run there (transport/).
- * At most one of `container` and `compose` per source.
+ * At most one of `container`, `compose` and `ssh` per source.
  */
 export const composeServiceSchema = z.strictObject({
   project: z.string().min(1),
   service: z.string().min(1),
 }).describe('A Compose service: its container is found by the com.docker.compose.* (or io.podman.compose.*) labels');
 
+/** A host reached over ssh (the system OpenSSH client, its host key checked against known_hosts). */
+export const sshHostSchema = z.strictObject({
+  host: z.string().min(1),
+  user: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  identity_file: z.string().min(1).optional(),
+  known_hosts: z.string().min(1).optional(),
+}).describe('A host reached over ssh: the source\'s tools run there (key or agent auth, the host key checked against known_hosts)');
+
 /** Keys every source has, whatever its type. */
 export const commonSourceKeys = {
   container: z.string().min(1).optional().describe('Docker or Podman container (name or id) the store runs in: its tools run there'),
   compose: composeServiceSchema.optional(),
+  ssh: sshHostSchema.optional(),
   stop: z.array(z.union([z.string().min(1), composeServiceSchema]))
     .optional()
     .describe('Containers (by name) or compose services stopped during the backup and the restore, started again afterwards, also on failure'),

@@ -33,6 +33,8 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   // The dashboard's browser tests (playwright-core drives Debian's build; it never downloads one).
   chromium: 'chromium',
   'victoria-metrics': 'victoria-metrics',
+  sshd: 'openssh-server',
+  podman: 'podman',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */

@@ -67,11 +67,11 @@ export interface DockerEngine {
   stop(): Promise<void>;
 }
 
-function cacheRoot(): string {
+export function cacheRoot(): string {
   return path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'lifeboat-test');
 }
 
-function which(name: string): string | undefined {
+export function which(name: string): string | undefined {
   for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')]) {
     const p = path.join(dir, name);
     if (existsSync(p)) return p;
@@ -101,7 +101,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** Takes `file` exclusively for this process, waiting for a live holder up to `waitMs`. */
-async function takeLock(file: string, waitMs: number): Promise<void> {
+export async function takeLock(file: string, waitMs: number): Promise<void> {
   for (const end = Date.now() + waitMs; ; ) {
     try {
       const fd = openSync(file, 'wx', 0o600);
@@ -164,6 +164,23 @@ function releaseEngineLeftoversSync(execRoot: string): void {
     }
   }
   spawnSync('umount', ['-l', path.join(execRoot, 'netns', 'default')], { stdio: 'ignore' });
+}
+
+/** The base image's recipe hash (its label: a changed recipe rebuilds). */
+export function baseRecipeHash(): string {
+  return createHash('sha256').update(BASE_RECIPE.join(' ')).digest('hex').slice(0, 16);
+}
+
+/** Writes the base image's Debian rootfs tarball (mmdebstrap, the host's mirror) to `tar`; Podman imports it too. */
+export function makeBaseTarball(tar: string): void {
+  // stdin must not be a pipe: mmdebstrap then reads extra mirror lines from it.
+  const args = [...BASE_RECIPE.slice(1).map((a) => (a === '{out}' ? tar : a)), debianMirror()];
+  const r = spawnSync(which('mmdebstrap') as string, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 10 * 60_000,
+  });
+  if (r.status !== 0) throw new Error(`mmdebstrap failed: ${(r.stderr ?? '').slice(-2000)}`);
 }
 
 /** Hash of every regular file under `dir` (relative path and bytes), plus `extra`. */
@@ -251,18 +268,11 @@ export async function startDockerEngine(t: Skippable): Promise<DockerEngine | un
     env,
     docker,
     async ensureBaseImage() {
-      const hash = createHash('sha256').update(BASE_RECIPE.join(' ')).digest('hex').slice(0, 16);
+      const hash = baseRecipeHash();
       if ((await labelOf(BASE_IMAGE)) === hash) return;
       const tar = path.join(dir, `base-${process.pid}.tar`);
       try {
-        // stdin must not be a pipe: mmdebstrap then reads extra mirror lines from it.
-        const args = [...BASE_RECIPE.slice(1).map((a) => (a === '{out}' ? tar : a)), debianMirror()];
-        const r = spawnSync(which('mmdebstrap') as string, args, {
-          stdio: ['ignore', 'ignore', 'pipe'],
-          encoding: 'utf8',
-          timeout: 10 * 60_000,
-        });
-        if (r.status !== 0) throw new Error(`mmdebstrap failed: ${(r.stderr ?? '').slice(-2000)}`);
+        makeBaseTarball(tar);
         const imp = await docker(['import', '-c', 'CMD ["/bin/bash"]', '-c', `LABEL ${RECIPE_LABEL}=${hash}`, tar, BASE_IMAGE]);
         if (imp.code !== 0) throw new Error(`docker import failed: ${imp.stderr}`);
       } finally {
