@@ -9,6 +9,7 @@
  * Usage: node scripts/ensure-system-deps.ts [--dry-run]
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { BINARY_PACKAGES, PREFERRED_POSTGRES_MAJOR, findBinary, findPostgresBinDir } from '../test/support/binaries.ts';
 
 const REQUIRED = [
@@ -52,6 +53,24 @@ function aptGet(args: string[]): boolean {
   return r.status === 0;
 }
 
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+/**
+ * Runs `install` with Debian's policy-rc.d answering "no" (exit 101) to every service start:
+ * the tests start their own servers on loopback ports, and a package's maintainer script must
+ * not leave a system PostgreSQL, MariaDB, Redis or sshd (listening on every address) running.
+ * An existing policy-rc.d is the machine's own and is left alone; ours is removed afterwards.
+ */
+function withoutServiceStarts(install: () => boolean): boolean {
+  if (dryRun || existsSync(POLICY_RC_D)) return install();
+  writeFileSync(POLICY_RC_D, '#!/bin/sh\n# lifeboat test setup: no service starts during apt-get install\nexit 101\n', { mode: 0o755 });
+  try {
+    return install();
+  } finally {
+    rmSync(POLICY_RC_D, { force: true });
+  }
+}
+
 function hasAptGet(): boolean {
   return spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
 }
@@ -83,7 +102,7 @@ function main(): number {
     say(`${p} is not available here; using ${fallback} (tests prefer PostgreSQL ${PREFERRED_POSTGRES_MAJOR})`);
     return fallback;
   });
-  if (!aptGet(['install', '-y', '--no-install-recommends', ...new Set(packages)])) {
+  if (!withoutServiceStarts(() => aptGet(['install', '-y', '--no-install-recommends', ...new Set(packages)]))) {
     say('apt-get install failed');
     return 1;
   }
