@@ -4,7 +4,12 @@
  * stack reader all read through it, so an artifact restores at the speed `dump` reads it
  * (docs/performance.md, "stack restore").
  */
+import { createHash } from 'node:crypto';
+import { CodecPool } from './codec/codec-pool.ts';
+import type { StreamDigest } from './codec/codec-pool.ts';
 import type { Repository } from './repository.ts';
+
+export type { StreamDigest };
 
 /** Blobs loaded ahead of the one being consumed: enough to keep a codec thread and the storage busy. */
 export const READ_AHEAD = 4;
@@ -36,4 +41,23 @@ export async function* readContent(repo: Repository, ids: readonly string[], opt
     fill();
     yield data;
   }
+}
+
+/**
+ * A SHA-256 of content read through `readContent`, for an end-to-end check (a stack artifact
+ * against its manifest): on a codec thread when one runs, so the reading thread keeps writing
+ * and helping decode, else here.
+ */
+export function contentDigest(): StreamDigest {
+  const onThread = CodecPool.shared().digestStream();
+  if (onThread) return onThread;
+  const hash = createHash('sha256');
+  return {
+    update: (data) => {
+      hash.update(data);
+      return Promise.resolve();
+    },
+    digest: () => Promise.resolve(hash.digest('hex')),
+    close: () => undefined,
+  };
 }

@@ -79,7 +79,9 @@ export type CodecRequest =
   | { seq: number; op: 'decode'; key: string; buf: Uint8Array; blobs: BlobSlice[]; keep: boolean; digest: boolean }
   | { seq: number; op: 'chunk'; file: number; open?: { path: string; polynomial: string }; budget: number }
   | { seq: number; op: 'feed'; file: number; polynomial?: string; data?: Uint8Array; end: boolean }
-  | { seq: number; op: 'chunk-close'; file: number };
+  | { seq: number; op: 'chunk-close'; file: number }
+  /** A piece of a stream to hash (moved here), or its end (`end`: reply with the digest). */
+  | { seq: number; op: 'digest'; stream: number; data?: Uint8Array; end: boolean };
 
 export type CodecReply =
   | { seq: number; op: 'encode'; sealed: Uint8Array[]; lengths: Array<number | undefined> }
@@ -87,6 +89,8 @@ export type CodecReply =
   | { seq: number; op: 'chunk'; chunks: Uint8Array[]; ids?: string[]; done: boolean }
   | { seq: number; op: 'decode'; results: Array<Uint8Array | WireError | null>; digest?: string }
   | { seq: number; op: 'failed'; error: WireError }
+  /** `digest`: the stream's SHA-256 (hex), in the reply to its end. */
+  | { seq: number; op: 'digest'; digest?: string }
   /** Sent once, unasked, when a thread has loaded its modules. */
   | { seq: 0; op: 'ready' };
 
@@ -123,6 +127,21 @@ const CHUNK_BATCH_BYTES = 2 * 1024 * 1024;
 /** Bytes of a stream sent to a thread at a time (copied together from the stream's reads). */
 const FEED_BYTES = 2 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Bytes of a stream's pieces copied to a thread and not hashed yet before `update` waits. */
+const DIGEST_QUEUE_BYTES = 16 * 1024 * 1024;
+
+/** The SHA-256 of a stream given piece by piece, computed on a codec thread. */
+export interface StreamDigest {
+  /**
+   * Adds the next piece (copied: the caller keeps `data`). Resolves at once unless
+   * DIGEST_QUEUE_BYTES of pieces still wait for the thread; rejects when the thread failed.
+   */
+  update(data: Uint8Array): Promise<void>;
+  /** The hex SHA-256 of every piece given, in order. */
+  digest(): Promise<string>;
+  /** Drops the hash on the thread (a reader stopped early); digest() is not called then. */
+  close(): void;
+}
 
 /** A chunk a codec thread cut from a file: its bytes (the caller's) and its SHA-256. */
 export interface FileChunk {
@@ -327,6 +346,61 @@ export class CodecPool {
   chunkStream(first: Uint8Array, input: AsyncIterator<Uint8Array>, polynomial: string): AsyncGenerator<FileChunk> | undefined {
     const slot = this.#chunkSlot();
     return slot ? this.#feedOn(slot, first, input, polynomial) : undefined;
+  }
+
+  /**
+   * A SHA-256 over a stream's pieces, computed on a codec thread: the end-to-end check of a
+   * stack artifact, which on the calling thread would hold up the writes to its restore
+   * command and the decoding that thread helps with (docs/performance.md, "Stack restore").
+   * The pieces go to one thread, in order; the pool's other work on that thread (decodes)
+   * leaves its share to the calling thread through `helpInline`. Undefined when there is no
+   * thread (the caller hashes itself).
+   */
+  digestStream(): StreamDigest | undefined {
+    const slot = this.#chunkSlot();
+    return slot ? this.#digestOn(slot) : undefined;
+  }
+
+  #digestOn(slot: Slot): StreamDigest {
+    const handle = ++this.#files;
+    let queued = 0;
+    let failure: LifeboatError | undefined;
+    let ended = false;
+    const waiters: Array<() => void> = [];
+    const ask = (data: Buffer | undefined, end: boolean): Promise<CodecReply> => {
+      // A thread that died answers nothing more: its pending requests were failed by `die`.
+      if (slot.dead) return Promise.resolve({ seq: -1, op: 'failed', error: { message: 'blob codec thread stopped', code: 'codec_failed' } });
+      return new Promise((resolve) => this.#send(slot, { seq: ++this.#seq, op: 'digest', stream: handle, data, end }, data ? [data.buffer as ArrayBuffer] : [], resolve));
+    };
+    return {
+      update: async (data) => {
+        if (failure) throw failure;
+        if (data.byteLength === 0) return;
+        const piece = copyOf(data);
+        const bytes = piece.byteLength;
+        queued += bytes;
+        void ask(piece, false).then((reply) => {
+          queued -= bytes;
+          if (reply.op === 'failed') failure ??= fromWire(reply.error);
+          for (const wake of waiters.splice(0)) wake();
+        });
+        while (queued > DIGEST_QUEUE_BYTES && !failure) await new Promise<void>((r) => waiters.push(r));
+        if (failure) throw failure;
+      },
+      digest: async () => {
+        ended = true;
+        const reply = await ask(undefined, true);
+        if (failure) throw failure;
+        if (reply.op === 'failed') throw fromWire(reply.error);
+        if (reply.op !== 'digest' || reply.digest === undefined) throw new Error('unexpected codec reply');
+        return reply.digest;
+      },
+      close: () => {
+        if (ended) return;
+        ended = true;
+        void ask(undefined, true);
+      },
+    };
   }
 
   #chunkSlot(): Slot | undefined {

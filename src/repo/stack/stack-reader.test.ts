@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { idOf } from '../../core/ids.ts';
@@ -61,4 +62,25 @@ test('an artifact with a nested name (data/small/part.bin) reads back byte for b
   assert.equal(await read('data/small/2026_12/part/values.bin'), 'nested');
   assert.equal(await read('range.json'), 'flat');
   await assert.rejects(read('data/small/missing.bin'), /is not in snapshot/);
+});
+
+test('an artifact whose bytes do not match its manifest fails with an IntegrityError after its last byte', async () => {
+  const repo = await Repository.init(createMemoryStorage(), 'pw');
+  const writer = new SnapshotWriter(repo, { name: 'db', type: 'command' });
+  const big = randomBytes(3 * 1024 * 1024);
+  await writer.put('dump.bin', (async function* () {
+    yield big;
+  })());
+  const { snapshotId } = await writer.commit({ fingerprint: {}, commands: [] });
+  const reader = await SnapshotReader.open(repo, await loadSnapshot(repo, snapshotId), 'db');
+  const read = async (): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const c of reader.open('dump.bin')) parts.push(c);
+    return Buffer.concat(parts);
+  };
+  assert.deepEqual(await read(), big);
+  // The manifest read back is the reader's: a different hash there stands for bytes that differ.
+  const info = reader.manifest.artifacts[0] as { sha256: string };
+  info.sha256 = createHash('sha256').update('other').digest('hex');
+  await assert.rejects(read(), (err: unknown) => err instanceof IntegrityError && /dump\.bin of snapshot .* does not match its manifest \(size 3145728\/3145728, sha256/.test(err.message));
 });

@@ -22,7 +22,7 @@ import type {
 } from '../../core/source.ts';
 import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import { S3BucketClient, type ObjectAttributes } from './s3-client.ts';
+import type { ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
 import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
 
@@ -67,6 +67,9 @@ export class S3Source implements Source {
   async #client(): Promise<S3BucketClient> {
     const c = this.#config;
     const { connectMs, idleMs } = sourceTimeouts(c);
+    // Loaded on first use: the AWS SDK is a third of a stack's start-up, and every command that
+    // opens the stack (a restore of another source, a verify) would pay it.
+    const { S3BucketClient } = await import('./s3-client.ts');
     return new S3BucketClient(this.#what, {
       endpoint: c.endpoint,
       region: c.region,
