@@ -149,7 +149,7 @@ test('a codec thread chunks a file into the chunks this thread cuts, with their 
 test('a stream hashed on a codec thread has the SHA-256 of its pieces in order; two streams interleaved keep apart; the caller keeps its buffers', async (t) => {
   const pool = CodecPool.shared();
   if (pool.threads === 0) return t.skip('LIFEBOAT_CODEC_THREADS=0: no threads');
-  // More than DIGEST_QUEUE_BYTES in flight, so `update` has to wait for the thread at times.
+  // More than DIGEST_RING_BYTES, so pieces wrap around the ring and `update` waits for the thread at times.
   const pieces = Array.from({ length: 24 }, (_, i) => randomBytes(1024 * 1024 + i));
   const a = pool.digestStream();
   const b = pool.digestStream();

@@ -23,7 +23,7 @@ const keys = new Map<string, MasterKey>();
 /** Files and streams being chunked here, by the pool's handle. */
 const files = new Map<number, FileChunker | ChunkSplitter>();
 /** Streams being hashed here (`digest` requests), by the pool's handle. */
-const digests = new Map<number, Hash>();
+const digests = new Map<number, { hash: Hash; ring?: Uint8Array }>();
 
 function keyFor(token: string): MasterKey {
   let key = keys.get(token);
@@ -95,20 +95,21 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
   return chunkReply(req.seq, next.chunks, next.done, true);
 }
 
-/** Adds a piece to a stream's hash (then frees it), or ends the stream with its digest. */
+/** Adds a piece of a stream's ring to its hash, or ends the stream with its digest. */
 function digest(req: Extract<CodecRequest, { op: 'digest' }>): CodecReply {
-  let hash = digests.get(req.stream);
-  if (!hash) {
-    hash = createHash('sha256');
-    digests.set(req.stream, hash);
+  let state = digests.get(req.stream);
+  if (!state) {
+    state = { hash: createHash('sha256') };
+    digests.set(req.stream, state);
   }
-  if (req.data) {
-    hash.update(req.data);
-    releaseBacking(req.data);
+  if (req.ring) state.ring = new Uint8Array(req.ring);
+  if (req.length > 0) {
+    if (!state.ring) throw new LifeboatError('codec_failed', `stream ${req.stream} has no ring on this codec thread`);
+    state.hash.update(state.ring.subarray(req.at, req.at + req.length));
   }
   if (!req.end) return { seq: req.seq, op: 'digest' };
   digests.delete(req.stream);
-  return { seq: req.seq, op: 'digest', digest: hash.digest('hex') };
+  return { seq: req.seq, op: 'digest', digest: state.hash.digest('hex') };
 }
 
 function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[] } {
