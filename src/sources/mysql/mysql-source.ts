@@ -312,10 +312,10 @@ export class MysqlSource implements Source {
   }
 }
 
-export const mysqlType: SourceType<MysqlConfigInput> = {
+export const mysqlType = {
   type: 'mysql',
   description: 'MySQL / MariaDB: mariadb-dump (mysqldump) of each database, single transaction',
   keys: mysqlKeys,
   pathKeys: ['bin_dir', 'connection.socket'],
   create: (name, config, deps) => new MysqlSource(name, config, deps),
-};
+} satisfies SourceType<MysqlConfigInput>;

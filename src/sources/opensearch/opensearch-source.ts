@@ -303,9 +303,9 @@ export class OpenSearchSource implements Source {
   }
 }
 
-export const opensearchType: SourceType<OpenSearchConfig> = {
+export const opensearchType = {
   type: 'opensearch',
   description: 'the indices of an OpenSearch or Elasticsearch cluster, as a snapshot into an fs repository that lifeboat copies',
   keys: opensearchKeys,
   create: (name, config, deps) => new OpenSearchSource(name, config, deps),
-};
+} satisfies SourceType<OpenSearchConfig>;

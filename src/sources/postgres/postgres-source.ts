@@ -509,10 +509,10 @@ export class PostgresSource implements Source {
   }
 }
 
-export const postgresType: SourceType<PostgresConfigInput> = {
+export const postgresType = {
   type: 'postgres',
   description: 'PostgreSQL: pg_dump of each database (custom format) plus roles and tablespaces',
   keys: postgresKeys,
   pathKeys: ['bin_dir'],
   create: (name, config, deps) => new PostgresSource(name, config, deps),
-};
+} satisfies SourceType<PostgresConfigInput>;

@@ -262,9 +262,9 @@ export class QdrantSource implements Source {
   }
 }
 
-export const qdrantType: SourceType<QdrantConfig> = {
+export const qdrantType = {
   type: 'qdrant',
   description: 'Qdrant: per-collection snapshots streamed out of the REST API (full-storage snapshot optional); restore by upload with priority=snapshot and checksum',
   keys: qdrantKeys,
   create: (name, config, deps) => new QdrantSource(name, config, deps),
-};
+} satisfies SourceType<QdrantConfig>;

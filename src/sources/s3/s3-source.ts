@@ -208,9 +208,9 @@ export class S3Source implements Source {
   }
 }
 
-export const s3Type: SourceType<S3SourceConfig> = {
+export const s3Type = {
   type: 's3',
   description: 'an S3 bucket (MinIO or any S3) as a source: objects with headers, metadata and tags; restore by upload, checked by content hashes',
   keys: s3Keys,
-  create: (name, config, deps) => new S3Source(name, config, deps),
-};
+  create: (name, config, deps): Source => new S3Source(name, config, deps),
+} satisfies SourceType<S3SourceConfig>;

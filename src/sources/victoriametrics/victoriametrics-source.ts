@@ -278,10 +278,10 @@ async function startScratchServer(bin: string, dir: string, deps: SourceDeps, ct
   return { url, stop };
 }
 
-export const victoriametricsType: SourceType<VictoriametricsConfig> = {
+export const victoriametricsType = {
   type: 'victoriametrics',
   description: 'VictoriaMetrics single node: /snapshot/create, its files read through the symlinks; restore by stop, replace data dir, start',
   keys: victoriametricsKeys,
   pathKeys: ['data_dir', 'program:server_bin'],
-  create: (name, config, deps) => new VictoriametricsSource(name, config, deps),
-};
+  create: (name, config, deps): Source => new VictoriametricsSource(name, config, deps),
+} satisfies SourceType<VictoriametricsConfig>;
