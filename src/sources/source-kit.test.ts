@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import type { Source } from '../core/source.ts';
 import { buildConfigSchema } from '../config/schema.ts';
-import { createSource, registerSourceType } from './source-kit.ts';
+import { createSource, readAll, registerSourceType } from './source-kit.ts';
 import type { SourceConfigOf, SourceDeps } from './source-kit.ts';
 
 const keys = { url: z.string(), port: z.int().default(5432) };
@@ -41,4 +41,14 @@ test('a source is created from the object the schema parsed, defaults applied, b
 
 test('a config the schema did not parse is refused, naming the source', () => {
   assert.throws(() => createSource('db', { type: 'fake', url: 'x://db', port: 1 }, deps), /source db: its config was not parsed by a registered source type's schema/);
+});
+
+test('readAll joins the pieces of a small artifact byte for byte, views into larger buffers included', async () => {
+  const backing = Buffer.from('xxhello, yy');
+  const pieces = async function* (): AsyncGenerator<Uint8Array> {
+    yield new Uint8Array(backing.buffer, backing.byteOffset + 2, 7);
+    yield new Uint8Array(0);
+    yield Buffer.from('world');
+  };
+  assert.equal((await readAll(pieces())).toString('utf8'), 'hello, world');
 });

@@ -80,6 +80,13 @@ async function createRunTmpDir(root: string): Promise<string> {
   return dir;
 }
 
+/** A small artifact (a manifest, an index, a meta file) read whole: for JSON and text, not for dumps. */
+export async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  return Buffer.concat(parts);
+}
+
 /** "30s", "15m", "1h", "7d", "2w" → milliseconds. */
 export const durationSchema = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, { error: 'a duration like 30s, 15m, 1h, 7d or 2w' });
 

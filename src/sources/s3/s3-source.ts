@@ -20,7 +20,7 @@ import { CancelledError, LifeboatError, SourceError, errorMessage } from '../../
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import { sourceTimeouts } from '../source-kit.ts';
+import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import type { ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
@@ -135,9 +135,7 @@ export class S3Source implements Source {
     if (!reader.list().some((a) => a.name === INDEX_ARTIFACT)) {
       throw new SourceError(`${this.#what}: the snapshot has no ${INDEX_ARTIFACT}`, { hint: 'pick a snapshot made by an s3 source' });
     }
-    const parts: Buffer[] = [];
-    for await (const c of reader.open(INDEX_ARTIFACT)) parts.push(Buffer.from(c));
-    return Buffer.concat(parts).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
+    return (await readAll(reader.open(INDEX_ARTIFACT))).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
   }
 
   async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
