@@ -44,12 +44,19 @@ export async function* readContent(repo: Repository, ids: readonly string[], opt
 }
 
 /**
- * A SHA-256 of content read through `readContent`, for an end-to-end check (a stack artifact
- * against its manifest): on a codec thread when one runs, so the reading thread keeps writing
- * and helping decode, else here.
+ * Content below this size is hashed on the reading thread: its hash takes a few milliseconds,
+ * less than the thread's ring (8 MiB) and round trips cost, and a source of many small
+ * artifacts (the objects of a bucket) would allocate a ring for each.
  */
-export function contentDigest(): StreamDigest {
-  const onThread = CodecPool.shared().digestStream();
+const DIGEST_ON_THREAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A SHA-256 of `bytes` of content read through `readContent`, for an end-to-end check (a
+ * stack artifact against its manifest): for large content on a codec thread when one runs,
+ * so the reading thread keeps writing and helping decode, else here.
+ */
+export function contentDigest(bytes: number): StreamDigest {
+  const onThread = bytes >= DIGEST_ON_THREAD_BYTES ? CodecPool.shared().digestStream() : undefined;
   if (onThread) return onThread;
   const hash = createHash('sha256');
   return {

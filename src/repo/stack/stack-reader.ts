@@ -70,7 +70,7 @@ export class SnapshotReader implements StackSnapshotReader {
     const info = this.manifest.artifacts.find((a) => a.name === name);
     const node = await this.#node(name);
     if (!info || !node) throw new NotFoundError(`artifact ${name} is not in snapshot ${this.snapshot.id.slice(0, 8)}`);
-    const hash = contentDigest();
+    const hash = contentDigest(info.size);
     let size = 0;
     let sha: string;
     try {
