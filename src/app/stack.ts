@@ -4,14 +4,13 @@
  * reports in the state directory.
  */
 import path from 'node:path';
-import { ConfigError, NotFoundError, UsageError } from '../core/errors.ts';
+import { NotFoundError, UsageError } from '../core/errors.ts';
 import type { ArtifactReader, Source, SourceContext } from '../core/source.ts';
 import { findConfigFile, loadConfig } from '../config/loader.ts';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { SourceConfig } from '../config/schema.ts';
 import { createSecretResolver } from '../config/secrets.ts';
-import { sourceTypes } from '../sources/registry.ts';
-import { openRunTmpDir } from '../sources/source-kit.ts';
+import { createSource, openRunTmpDir } from '../sources/source-kit.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
 import { runnerFor, withStoppedContainers } from './transports.ts';
 import { runBackup } from '../ops/backup-run.ts';
@@ -62,9 +61,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
   const tmpDir = await openRunTmpDir(path.join(loaded.stateDir, 'tmp'));
   const sources = new Map<string, { source: Source; config: SourceConfig }>();
   for (const { name, config } of loaded.sources) {
-    const type = sourceTypes.get(config.type);
-    if (!type) throw new ConfigError(`source ${name}: unknown type ${config.type}`);
-    const source = type.create(name, config as never, { runner: runnerFor(name, config, opts.env, loaded.file), secrets, tmpDir });
+    const source = createSource(name, config, { runner: runnerFor(name, config, opts.env, loaded.file), secrets, tmpDir });
     sources.set(name, { source: withStoppedContainers(source, config, opts.env), config });
   }
   const location = (): string => opts.repoOverride?.location ?? loaded.config.repository.url;

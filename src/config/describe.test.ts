@@ -2,8 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { z } from 'zod';
-import { secretRefSchema } from '../sources/source-kit.ts';
-import type { SourceType } from '../sources/source-kit.ts';
+import { registerSourceType, secretRefSchema } from '../sources/source-kit.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import type { TempDir } from '../../test/support/tmp.ts';
 import { MASK, describeConfig, maskSecrets } from './describe.ts';
@@ -11,7 +10,7 @@ import { loadConfig } from './loader.ts';
 import { fakeTypes, writeConfig } from './testing-types.ts';
 
 // A type with the kinds of keys a careless adapter might have: plain strings named like secrets.
-const leaky: SourceType<never> = {
+const leaky = registerSourceType({
   type: 'leaky',
   description: 'a source with plain secret-named strings',
   keys: {
@@ -20,10 +19,10 @@ const leaky: SourceType<never> = {
     url: z.string(),
     auth: secretRefSchema.optional(),
   },
-  create() {
+  create: () => {
     throw new Error('not used');
   },
-};
+});
 const types = new Map([...fakeTypes, ['leaky', leaky]]);
 
 const TEXT = `repository:

@@ -18,14 +18,14 @@ import {
   secretRefSchema,
   timeoutsSchema,
 } from '../sources/source-kit.ts';
-import type { SourceType } from '../sources/source-kit.ts';
+import type { RegisteredSourceType } from '../sources/source-kit.ts';
 import { sourceTypes } from '../sources/registry.ts';
 import { daemonSchema, notificationSchema } from './daemon-schema.ts';
 import type { DaemonConfig, NotificationConfig } from './daemon-schema.ts';
 import { locationExamples } from '../storage/registry.ts';
 
 /** The source types a schema is composed from, by their `type:` value. */
-export type SourceTypes = ReadonlyMap<string, SourceType<never>>;
+export type SourceTypes = ReadonlyMap<string, RegisteredSourceType>;
 
 /** Source names become snapshot tags and file names: keep them plain. */
 export const SOURCE_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -74,9 +74,7 @@ export interface LifeboatConfig {
 export const INHERITED_KEYS = ['retention', 'rpo', 'rto', 'schedule', 'timeouts'] as const;
 
 function sourceSchema(types: SourceTypes): z.ZodType {
-  const members = [...types.values()].map((t) =>
-    z.strictObject({ type: z.literal(t.type), ...commonSourceKeys, ...t.keys }).describe(t.description),
-  );
+  const members = [...types.values()].map((t) => t.schema);
   if (members.length === 0) {
     // No adapter registered: every source is an error, with a message that says so.
     return z.never({ error: 'no source types are available in this build of lifeboat' });

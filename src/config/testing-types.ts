@@ -6,20 +6,20 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { secretRefSchema } from '../sources/source-kit.ts';
-import type { SourceType } from '../sources/source-kit.ts';
+import { registerSourceType, secretRefSchema } from '../sources/source-kit.ts';
+import type { RegisteredSourceType } from '../sources/source-kit.ts';
 import type { SourceTypes } from './schema.ts';
 
-function fake(type: string, keys: z.ZodRawShape, pathKeys?: readonly string[]): SourceType<never> {
-  return {
+function fake(type: string, keys: z.ZodRawShape, pathKeys?: readonly string[]): RegisteredSourceType {
+  return registerSourceType({
     type,
     pathKeys,
     description: `fake ${type} source`,
     keys,
-    create() {
+    create: () => {
       throw new Error(`the fake ${type} type creates no source`);
     },
-  };
+  });
 }
 
 export const fakeTypes: SourceTypes = new Map([

@@ -1,5 +1,6 @@
 /** Every source type lifeboat knows, by the `type:` of lifeboat.yml. */
-import type { SourceType } from './source-kit.ts';
+import { registerSourceType } from './source-kit.ts';
+import type { RegisteredSourceType } from './source-kit.ts';
 import { postgresType } from './postgres/postgres-source.ts';
 import { mysqlType } from './mysql/mysql-source.ts';
 import { redisType } from './redis/redis-source.ts';
@@ -15,9 +16,12 @@ import { vaultType } from './vault/vault-source.ts';
 import { s3Type } from './s3/s3-source.ts';
 import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
 
-export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
-  ([
-    postgresType, mysqlType, redisType, sqliteType, filesType, commandType,
-    qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType, vaultType, victoriametricsType, s3Type,
-  ] as Array<SourceType<never>>).map((t) => [t.type, t]),
+export const sourceTypes: ReadonlyMap<string, RegisteredSourceType> = new Map(
+  [
+    registerSourceType(postgresType), registerSourceType(mysqlType), registerSourceType(redisType), registerSourceType(sqliteType),
+    registerSourceType(filesType), registerSourceType(commandType), registerSourceType(qdrantType),
+    registerSourceType(wikijsType({ postgres: postgresType, files: filesType })), registerSourceType(n8nType),
+    registerSourceType(opensearchType), registerSourceType(neo4jType), registerSourceType(vaultType),
+    registerSourceType(victoriametricsType), registerSourceType(s3Type),
+  ].map((t) => [t.type, t]),
 );

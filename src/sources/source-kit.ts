@@ -10,6 +10,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CommandRunner } from '../core/command-runner.ts';
+import type { Source } from '../core/source.ts';
 
 /**
  * A secret is never written inline in lifeboat.yml: it names where to read it from.
@@ -77,6 +78,13 @@ async function createRunTmpDir(root: string): Promise<string> {
   // failed cleanup left). A SIGKILL skips it: the next start removes the dir then.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A small artifact (a manifest, an index, a meta file) read whole: for JSON and text, not for dumps. */
+export async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  return Buffer.concat(parts);
 }
 
 /** "30s", "15m", "1h", "7d", "2w" → milliseconds. */
@@ -177,7 +185,8 @@ export const commonSourceKeys = {
 /**
  * One kind of source: its config schema (the type-specific keys; the composed schema adds
  * `type` and the common keys) and a factory. `config` is the parsed config of one source,
- * common keys included.
+ * common keys included. `create` is a property, not a method, so that the compiler checks
+ * what the schema parses against what the factory takes (registerSourceType).
  */
 export interface SourceType<C = Record<string, unknown>> {
   readonly type: string;
@@ -191,5 +200,58 @@ export interface SourceType<C = Record<string, unknown>> {
    * name is still looked up in PATH, as a shell would.
    */
   readonly pathKeys?: readonly string[];
-  create(name: string, config: C, deps: SourceDeps): import('../core/source.ts').Source;
+  readonly create: (name: string, config: C, deps: SourceDeps) => Source;
+}
+
+/** The keys of one source of a type in `sources:`: `type`, the common keys, the type's own. */
+function memberShape<S extends z.ZodRawShape>(type: string, keys: S) {
+  return { type: z.literal(type), ...commonSourceKeys, ...keys };
+}
+
+/** What lifeboat.yml's schema makes of one source of a type whose own keys are S. */
+export type SourceConfigOf<S extends z.ZodRawShape> = z.output<z.ZodObject<ReturnType<typeof memberShape<S>>, z.core.$strict>>;
+
+/**
+ * A source type as the registry and the config loader see it, its config type hidden:
+ * `schema` is its member of `sources:` in lifeboat.yml's schema, and a source parsed by it is
+ * created by `createSource`, with the config exactly as parsed.
+ */
+export interface RegisteredSourceType {
+  readonly type: string;
+  readonly description: string;
+  readonly keys: z.ZodRawShape;
+  readonly pathKeys?: readonly string[];
+  readonly schema: z.ZodObject;
+}
+
+/** The factory of each source config parsed by a registered type's schema, bound to it. */
+const factories = new WeakMap<object, (name: string, deps: SourceDeps) => Source>();
+
+/**
+ * Registers a type: the compiler checks here that what `keys` parse to (with `type` and the
+ * common keys) is what `create` takes, and parsing binds each parsed config to `create`, so
+ * that no caller casts a config or parses it a second time.
+ */
+export function registerSourceType<S extends z.ZodRawShape>(t: {
+  readonly type: string;
+  readonly description: string;
+  readonly keys: S;
+  readonly pathKeys?: readonly string[];
+  readonly create: (name: string, config: SourceConfigOf<S>, deps: SourceDeps) => Source;
+}): RegisteredSourceType {
+  const schema = z.strictObject(memberShape(t.type, t.keys)).check((ctx) => {
+    const config = ctx.value;
+    factories.set(config, (name, deps) => t.create(name, config, deps));
+  }).describe(t.description);
+  return { type: t.type, description: t.description, keys: t.keys, pathKeys: t.pathKeys, schema };
+}
+
+/**
+ * The source of `config`, a source config as lifeboat.yml's schema parsed it (its object, with
+ * the defaults the loader merged in); anything else is a programming error.
+ */
+export function createSource(name: string, config: object, deps: SourceDeps): Source {
+  const create = factories.get(config);
+  if (!create) throw new Error(`source ${name}: its config was not parsed by a registered source type's schema`);
+  return create(name, deps);
 }

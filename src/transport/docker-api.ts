@@ -8,9 +8,15 @@
  * Exec never uses a TTY, so stdout and stderr arrive multiplexed and a dump's bytes are
  * never rewritten by a terminal layer.
  */
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import { TransportError } from '../core/errors.ts';
+
+/**
+ * node:http on first use: an ES import of it evaluates every export, and its WebSocket getter
+ * loads Node's bundled undici, about 50 ms of CPU at the start of every command that opens the
+ * stack, whether or not a source runs in a container.
+ */
+const http = (): typeof import('node:http') => process.getBuiltinModule('node:http');
 
 /** The API version asked for: Docker 20.10 (1.41) and Podman's compatible API both serve it. */
 const API = '/v1.41';
@@ -48,7 +54,7 @@ export class DockerApi {
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = http().request(
         { socketPath: this.socketPath, method, path: API + path, headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
         (res) => {
           const parts: Buffer[] = [];
@@ -134,7 +140,7 @@ export class DockerApi {
   async execStart(execId: string): Promise<Socket> {
     const payload = JSON.stringify({ Detach: false, Tty: false });
     return new Promise((resolve, reject) => {
-      const req = http.request({
+      const req = http().request({
         socketPath: this.socketPath, method: 'POST', path: `${API}/exec/${execId}/start`,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), connection: 'Upgrade', upgrade: 'tcp' },
       });

@@ -13,6 +13,7 @@ import { compareFingerprints } from '../../src/core/source.ts';
 import type { ArtifactSink, Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
 import { mysqlType } from '../../src/sources/mysql/mysql-source.ts';
+import { mysqlConfigSchema } from '../../src/sources/mysql/mysql-config.ts';
 import type { MysqlConfigInput } from '../../src/sources/mysql/mysql-config.ts';
 import type { SecretRef, SourceDeps } from '../../src/sources/source-kit.ts';
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
@@ -87,7 +88,7 @@ describe('mysql source (MariaDB)', { skip: missingBinaries(...SERVER_BINARIES.ma
     },
   });
   const source = (name: string, extra: Partial<MysqlConfigInput> = {}, secret = 'MY_PASSWORD') =>
-    mysqlType.create(name, { connection: { host: my.host, port: my.port, user: 'root', password: { env: secret } }, ...extra }, deps());
+    mysqlType.create(name, mysqlConfigSchema.parse({ connection: { host: my.host, port: my.port, user: 'root', password: { env: secret } }, ...extra }), deps());
   const dataOf = (db: string, as = db) => my.sql(DATA_CHECK[as], db);
 
   before(async () => {

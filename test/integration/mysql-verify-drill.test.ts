@@ -11,6 +11,7 @@ import { compareFingerprints } from '../../src/core/source.ts';
 import type { Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
 import { mysqlType } from '../../src/sources/mysql/mysql-source.ts';
+import { mysqlConfigSchema } from '../../src/sources/mysql/mysql-config.ts';
 import type { SecretRef, SourceDeps } from '../../src/sources/source-kit.ts';
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
 import type { MemoryArtifacts } from '../support/memory-artifacts.ts';
@@ -49,7 +50,7 @@ describe('mysql source: verify and drill', { skip: missingBinaries(...SERVER_BIN
       throw new Error('test secret not set');
     },
   });
-  const source = () => mysqlType.create('my', { connection: { host: my.host, port: my.port, user: 'root', password: { env: 'MY_PASSWORD' } } }, deps());
+  const source = () => mysqlType.create('my', mysqlConfigSchema.parse({ connection: { host: my.host, port: my.port, user: 'root', password: { env: 'MY_PASSWORD' } } }), deps());
   const databases = async () => (await my.sql('SHOW DATABASES;')).trim().split('\n').sort();
 
   before(async () => {
@@ -66,7 +67,7 @@ describe('mysql source: verify and drill', { skip: missingBinaries(...SERVER_BIN
   });
 
   it('passes a real dump without a server: header, CREATE DATABASE, table count, trailer', async () => {
-    const offline = mysqlType.create('my', { connection: { host: '127.0.0.1', port: 1, user: 'nobody' } }, deps());
+    const offline = mysqlType.create('my', mysqlConfigSchema.parse({ connection: { host: '127.0.0.1', port: 1, user: 'nobody' } }), deps());
     const r = await offline.verify!(arts.reader(), testContext());
     assert.deepEqual(r.problems, []);
     assert.equal(r.checks.length, 2);

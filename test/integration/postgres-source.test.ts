@@ -11,6 +11,7 @@ import { compareFingerprints } from '../../src/core/source.ts';
 import type { ArtifactSink, Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
 import { postgresType } from '../../src/sources/postgres/postgres-source.ts';
+import { postgresConfigSchema } from '../../src/sources/postgres/postgres-config.ts';
 import type { PostgresConfigInput } from '../../src/sources/postgres/postgres-config.ts';
 import type { SecretRef, SourceDeps } from '../../src/sources/source-kit.ts';
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
@@ -94,10 +95,10 @@ describe('postgres source', { skip: missingBinaries(...SERVER_BINARIES.postgres,
     },
   });
   const source = (name: string, extra: Partial<PostgresConfigInput> = {}, password = 'PG_TEST_PASSWORD') =>
-    postgresType.create(name, {
+    postgresType.create(name, postgresConfigSchema.parse({
       connection: { host: pg.host, port: pg.port, user: pg.user, password: { env: password } },
       ...extra,
-    }, deps());
+    }), deps());
   const dataOf = async (db: string, as = db) => pg.psql(DATA_CHECK[as], db);
 
   before(async () => {

@@ -11,6 +11,7 @@ import { compareFingerprints } from '../../src/core/source.ts';
 import type { Fingerprint } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
 import { postgresType } from '../../src/sources/postgres/postgres-source.ts';
+import { postgresConfigSchema } from '../../src/sources/postgres/postgres-config.ts';
 import type { PostgresConfigInput } from '../../src/sources/postgres/postgres-config.ts';
 import type { SecretRef, SourceDeps } from '../../src/sources/source-kit.ts';
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
@@ -49,7 +50,7 @@ describe('postgres source: verify and drill', { skip: missingBinaries(...SERVER_
     },
   });
   const source = (extra: Partial<PostgresConfigInput> = {}) =>
-    postgresType.create('pg', { connection: { host: pg.host, port: pg.port, user: pg.user, password: { env: 'PG_TEST_PASSWORD' } }, ...extra }, deps());
+    postgresType.create('pg', postgresConfigSchema.parse({ connection: { host: pg.host, port: pg.port, user: pg.user, password: { env: 'PG_TEST_PASSWORD' } }, ...extra }), deps());
   const databases = async () => (await pg.psql('SELECT datname FROM pg_database ORDER BY datname')).trim().split('\n');
 
   /** A copy of the backup with some artifacts replaced. */
@@ -79,7 +80,7 @@ describe('postgres source: verify and drill', { skip: missingBinaries(...SERVER_
 
   it('passes a good backup with pg_restore alone, even with the server unreachable', async () => {
     // Port 1: nothing listens there, so any connection attempt would fail the check.
-    const offline = postgresType.create('pg', { connection: { host: '127.0.0.1', port: 1, user: 'nobody', password: { env: 'UNSET' } } }, deps());
+    const offline = postgresType.create('pg', postgresConfigSchema.parse({ connection: { host: '127.0.0.1', port: 1, user: 'nobody', password: { env: 'UNSET' } } }), deps());
     const r = await offline.verify!(arts.reader(), testContext());
     assert.deepEqual(r.problems, []);
     const text = r.checks.join('\n');

@@ -4,7 +4,7 @@
 // fresh here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -144,4 +144,25 @@ test('a codec thread chunks a file into the chunks this thread cuts, with their 
   }
   for (let i = 0; i < 100 && isOpen(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(!isOpen(), 'the file stays open on the codec thread');
+});
+
+test('a stream hashed on a codec thread has the SHA-256 of its pieces in order; two streams interleaved keep apart; the caller keeps its buffers', async (t) => {
+  const pool = CodecPool.shared();
+  if (pool.threads === 0) return t.skip('LIFEBOAT_CODEC_THREADS=0: no threads');
+  // More than DIGEST_RING_BYTES, so pieces wrap around the ring and `update` waits for the thread at times.
+  const pieces = Array.from({ length: 24 }, (_, i) => randomBytes(1024 * 1024 + i));
+  const a = pool.digestStream();
+  const b = pool.digestStream();
+  assert.ok(a && b);
+  for (const [i, p] of pieces.entries()) {
+    const before = Buffer.from(p);
+    await a.update(p);
+    if (i % 2 === 0) await b.update(p);
+    assert.deepEqual(p, before, 'a piece given to the thread changed or was detached');
+  }
+  await a.update(Buffer.alloc(0));
+  assert.equal(await a.digest(), createHash('sha256').update(Buffer.concat(pieces)).digest('hex'));
+  assert.equal(await b.digest(), createHash('sha256').update(Buffer.concat(pieces.filter((_, i) => i % 2 === 0))).digest('hex'));
+  const empty = pool.digestStream();
+  assert.equal(await empty?.digest(), createHash('sha256').digest('hex'));
 });

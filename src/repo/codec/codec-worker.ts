@@ -3,6 +3,7 @@
  * pool (codec-pool.ts). Requests carry the master key they need (64 bytes, hex), so one
  * worker serves every open repository; key objects are cached per key.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { LifeboatError } from '../../core/errors.ts';
 import { idOf } from '../../core/ids.ts';
@@ -21,6 +22,8 @@ if (!port) throw new Error('codec-worker.ts runs as a worker thread only');
 const keys = new Map<string, MasterKey>();
 /** Files and streams being chunked here, by the pool's handle. */
 const files = new Map<number, FileChunker | ChunkSplitter>();
+/** Streams being hashed here (`digest` requests), by the pool's handle. */
+const digests = new Map<number, { hash: Hash; ring?: Uint8Array }>();
 
 function keyFor(token: string): MasterKey {
   let key = keys.get(token);
@@ -92,8 +95,26 @@ function chunk(req: Extract<CodecRequest, { op: 'chunk' | 'feed' | 'chunk-close'
   return chunkReply(req.seq, next.chunks, next.done, true);
 }
 
+/** Adds a piece of a stream's ring to its hash, or ends the stream with its digest. */
+function digest(req: Extract<CodecRequest, { op: 'digest' }>): CodecReply {
+  let state = digests.get(req.stream);
+  if (!state) {
+    state = { hash: createHash('sha256') };
+    digests.set(req.stream, state);
+  }
+  if (req.ring) state.ring = new Uint8Array(req.ring);
+  if (req.length > 0) {
+    if (!state.ring) throw new LifeboatError('codec_failed', `stream ${req.stream} has no ring on this codec thread`);
+    state.hash.update(state.ring.subarray(req.at, req.at + req.length));
+  }
+  if (!req.end) return { seq: req.seq, op: 'digest' };
+  digests.delete(req.stream);
+  return { seq: req.seq, op: 'digest', digest: state.hash.digest('hex') };
+}
+
 function handle(req: CodecRequest): { reply: CodecReply; transfer: ArrayBuffer[] } {
   if (req.op === 'chunk' || req.op === 'feed' || req.op === 'chunk-close') return chunk(req);
+  if (req.op === 'digest') return { reply: digest(req), transfer: [] };
   const key = keyFor(req.key);
   const transfer: ArrayBuffer[] = [];
   if (req.op === 'encode') {

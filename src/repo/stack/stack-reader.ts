@@ -4,7 +4,6 @@
  * of a files source.
  */
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { IntegrityError, NotFoundError } from '../../core/errors.ts';
 import type { ArtifactInfo } from '../../core/source.ts';
 import type { StackManifest, StackSnapshotReader } from '../../core/snapshot-store.ts';
@@ -13,7 +12,7 @@ import { Restorer } from '../restorer.ts';
 import type { Snapshot } from '../snapshot/snapshot.ts';
 import type { TreeNode } from '../tree/node.ts';
 import { TreeStore } from '../tree/tree-io.ts';
-import { readContent } from '../content-reader.ts';
+import { contentDigest, readContent } from '../content-reader.ts';
 import { MANIFEST, parseManifest } from './manifest.ts';
 
 /** Reads a stack snapshot back: manifest, artifacts (verified), file trees. */
@@ -62,19 +61,28 @@ export class SnapshotReader implements StackSnapshotReader {
     return nodes.get(parts.at(-1) ?? '');
   }
 
-  /** Streams an artifact; the whole stream's SHA-256 is checked against the manifest at the end. */
+  /**
+   * Streams an artifact; the whole stream's SHA-256 is checked against the manifest at the end.
+   * The hash runs on a codec thread (contentDigest): on this thread it cost as much as the
+   * rest of the restore's own work (docs/performance.md, "Stack restore against dump").
+   */
   async *open(name: string): AsyncGenerator<Buffer> {
     const info = this.manifest.artifacts.find((a) => a.name === name);
     const node = await this.#node(name);
     if (!info || !node) throw new NotFoundError(`artifact ${name} is not in snapshot ${this.snapshot.id.slice(0, 8)}`);
-    const hash = createHash('sha256');
+    const hash = contentDigest(info.size);
     let size = 0;
-    for await (const b of readContent(this.#repo, node.content ?? [], { signal: this.#signal })) {
-      hash.update(b);
-      size += b.length;
-      yield b;
+    let sha: string;
+    try {
+      for await (const b of readContent(this.#repo, node.content ?? [], { signal: this.#signal })) {
+        await hash.update(b);
+        size += b.length;
+        yield b;
+      }
+      sha = await hash.digest();
+    } finally {
+      hash.close();
     }
-    const sha = hash.digest('hex');
     if (size !== info.size || sha !== info.sha256) {
       throw new IntegrityError(`artifact ${name} of snapshot ${this.snapshot.id.slice(0, 8)} does not match its manifest (size ${size}/${info.size}, sha256 ${sha.slice(0, 12)}…/${info.sha256.slice(0, 12)}…)`);
     }

@@ -365,9 +365,9 @@ export class CommandSource implements Source {
   }
 }
 
-export const commandType: SourceType<CommandConfig> = {
+export const commandType = {
   type: 'command',
   description: 'any store, through a backup_command that prints the backup and a restore_command that reads it on stdin',
   keys: commandKeys,
   create: (name, config, deps) => new CommandSource(name, config, deps),
-};
+} satisfies SourceType<CommandConfig>;

@@ -432,10 +432,10 @@ export class FilesSource implements Source {
   }
 }
 
-export const filesType: SourceType<FilesConfig> = {
+export const filesType = {
   type: 'files',
   description: 'files and directories (volumes, index folders, configs), stored as a browsable restic tree',
   keys: filesKeys,
   pathKeys: ['paths', 'restore.to'],
   create: (name, config, deps) => new FilesSource(name, config, deps),
-};
+} satisfies SourceType<FilesConfig>;

@@ -31,7 +31,7 @@
 import { restoreTargets } from '../database-targets.ts';
 import type { RestoreTarget } from '../database-targets.ts';
 import type { RunningCommand } from '../../core/command-runner.ts';
-import { CancelledError, ConfigError, SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
@@ -39,8 +39,8 @@ import type {
 import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { MysqlClient, quoteIdent, quoteLiteral } from './mysql-client.ts';
-import { mysqlConfigSchema, mysqlKeys } from './mysql-config.ts';
-import type { MysqlConfig, MysqlConfigInput } from './mysql-config.ts';
+import { mysqlKeys } from './mysql-config.ts';
+import type { MysqlConfig } from './mysql-config.ts';
 import { countSql, schemaSql, toDatabaseFingerprint } from './mysql-fingerprint.ts';
 import type { DatabaseFingerprint } from './mysql-fingerprint.ts';
 import { collect, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
@@ -84,13 +84,10 @@ export class MysqlSource implements Source {
   readonly #deps: SourceDeps;
   readonly #timeouts: SourceTimeouts;
 
-  constructor(name: string, config: MysqlConfigInput, deps: SourceDeps) {
-    const parsed = mysqlConfigSchema.safeParse(config);
-    if (!parsed.success) {
-      throw new ConfigError(`mysql source "${name}": ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
+  /** `config` as lifeboat.yml's schema parsed it (defaults applied), common keys included. */
+  constructor(name: string, config: MysqlConfig, deps: SourceDeps) {
     this.name = name;
-    this.#config = parsed.data;
+    this.#config = config;
     this.#deps = deps;
     this.#timeouts = sourceTimeouts(config);
   }
@@ -312,10 +309,10 @@ export class MysqlSource implements Source {
   }
 }
 
-export const mysqlType: SourceType<MysqlConfigInput> = {
+export const mysqlType = {
   type: 'mysql',
   description: 'MySQL / MariaDB: mariadb-dump (mysqldump) of each database, single transaction',
   keys: mysqlKeys,
   pathKeys: ['bin_dir', 'connection.socket'],
   create: (name, config, deps) => new MysqlSource(name, config, deps),
-};
+} satisfies SourceType<MysqlConfig>;

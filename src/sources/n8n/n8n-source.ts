@@ -180,10 +180,10 @@ export class N8nSource implements Source {
   }
 }
 
-export const n8nType: SourceType<N8nConfig> = {
+export const n8nType = {
   type: 'n8n',
   description: 'n8n: workflows and credentials (encrypted) through its CLI export; restore by import',
   keys: n8nKeys,
   pathKeys: ['program:n8n_bin'],
-  create: (name, config, deps) => new N8nSource(name, config, deps),
-};
+  create: (name, config, deps): Source => new N8nSource(name, config, deps),
+} satisfies SourceType<N8nConfig>;

@@ -272,9 +272,9 @@ export class Neo4jSource implements Source {
   }
 }
 
-export const neo4jType: SourceType<Neo4jConfig> = {
+export const neo4jType = {
   type: 'neo4j',
   description: 'Neo4j 5 databases (system included) as neo4j-admin dumps, taken with the DBMS stopped by stop_command and started again by start_command',
   keys: neo4jKeys,
   create: (name, config, deps) => new Neo4jSource(name, config, deps),
-};
+} satisfies SourceType<Neo4jConfig>;

@@ -24,7 +24,7 @@ import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import { sourceTimeouts } from '../source-kit.ts';
+import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { OpenSearchClient } from './opensearch-client.ts';
 import { opensearchKeys } from './opensearch-config.ts';
@@ -49,9 +49,7 @@ const DRILL_PREFIX = /^lifeboat-drill-[0-9a-f]+-$/;
 
 async function readSmall(reader: ArtifactReader, name: string): Promise<Buffer | undefined> {
   if (!reader.list().some((a) => a.name === name)) return undefined;
-  const parts: Uint8Array[] = [];
-  for await (const chunk of reader.open(name)) parts.push(chunk);
-  return Buffer.concat(parts);
+  return readAll(reader.open(name));
 }
 
 export class OpenSearchSource implements Source {
@@ -303,9 +301,9 @@ export class OpenSearchSource implements Source {
   }
 }
 
-export const opensearchType: SourceType<OpenSearchConfig> = {
+export const opensearchType = {
   type: 'opensearch',
   description: 'the indices of an OpenSearch or Elasticsearch cluster, as a snapshot into an fs repository that lifeboat copies',
   keys: opensearchKeys,
   create: (name, config, deps) => new OpenSearchSource(name, config, deps),
-};
+} satisfies SourceType<OpenSearchConfig>;

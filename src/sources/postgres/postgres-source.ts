@@ -35,7 +35,7 @@ import { restoreTargets } from '../database-targets.ts';
 import type { RestoreTarget } from '../database-targets.ts';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunningCommand, StagedFile } from '../../core/command-runner.ts';
-import { CancelledError, ConfigError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
+import { CancelledError, SourceError, errorMessage, isLifeboatError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
@@ -44,8 +44,8 @@ import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { PgClient, dbArg, dumpVersionProblem, serverMajor } from './postgres-client.ts';
 import { SWAP_SQL, createDatabaseLike, dropSql } from './postgres-replace.ts';
-import { postgresConfigSchema, postgresKeys } from './postgres-config.ts';
-import type { PostgresConfig, PostgresConfigInput } from './postgres-config.ts';
+import { postgresKeys } from './postgres-config.ts';
+import type { PostgresConfig } from './postgres-config.ts';
 import { fingerprintSql, tablePattern, toDatabaseFingerprint } from './postgres-fingerprint.ts';
 import type { DatabaseFingerprint } from './postgres-fingerprint.ts';
 import { filterGlobals } from './postgres-globals.ts';
@@ -131,13 +131,10 @@ export class PostgresSource implements Source {
   readonly #deps: SourceDeps;
   readonly #timeouts: SourceTimeouts;
 
-  constructor(name: string, config: PostgresConfigInput, deps: SourceDeps) {
-    const parsed = postgresConfigSchema.safeParse(config);
-    if (!parsed.success) {
-      throw new ConfigError(`postgres source "${name}": ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
+  /** `config` as lifeboat.yml's schema parsed it (defaults applied), common keys included. */
+  constructor(name: string, config: PostgresConfig, deps: SourceDeps) {
     this.name = name;
-    this.#config = parsed.data;
+    this.#config = config;
     this.#deps = deps;
     this.#timeouts = sourceTimeouts(config);
   }
@@ -509,10 +506,10 @@ export class PostgresSource implements Source {
   }
 }
 
-export const postgresType: SourceType<PostgresConfigInput> = {
+export const postgresType = {
   type: 'postgres',
   description: 'PostgreSQL: pg_dump of each database (custom format) plus roles and tablespaces',
   keys: postgresKeys,
   pathKeys: ['bin_dir'],
   create: (name, config, deps) => new PostgresSource(name, config, deps),
-};
+} satisfies SourceType<PostgresConfig>;

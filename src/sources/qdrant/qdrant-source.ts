@@ -26,7 +26,7 @@ import { CancelledError, ConfigError, IntegrityError, LifeboatError, SourceError
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import { sourceTimeouts } from '../source-kit.ts';
+import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { QdrantClient } from './qdrant-client.ts';
 import { qdrantKeys, type QdrantConfig } from './qdrant-config.ts';
@@ -43,11 +43,6 @@ function describeUrl(url: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
-async function readAll(data: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of data) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
-}
 
 export class QdrantSource implements Source {
   readonly name: string;
@@ -262,9 +257,9 @@ export class QdrantSource implements Source {
   }
 }
 
-export const qdrantType: SourceType<QdrantConfig> = {
+export const qdrantType = {
   type: 'qdrant',
   description: 'Qdrant: per-collection snapshots streamed out of the REST API (full-storage snapshot optional); restore by upload with priority=snapshot and checksum',
   keys: qdrantKeys,
   create: (name, config, deps) => new QdrantSource(name, config, deps),
-};
+} satisfies SourceType<QdrantConfig>;

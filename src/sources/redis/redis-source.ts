@@ -248,10 +248,10 @@ export class RedisSource implements Source {
   }
 }
 
-export const redisType: SourceType<RedisConfig> = {
+export const redisType = {
   type: 'redis',
   description: 'Redis or Valkey: RDB snapshot over the replication protocol; restore online through a temporary replication master or into the data directory',
   keys: redisKeys,
   pathKeys: ['tls.ca_file', 'data_dir', 'program:redis_server_bin'],
   create: (name, config, deps) => new RedisSource(name, config, deps),
-};
+} satisfies SourceType<RedisConfig>;

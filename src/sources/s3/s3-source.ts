@@ -20,9 +20,9 @@ import { CancelledError, LifeboatError, SourceError, errorMessage } from '../../
 import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import { sourceTimeouts } from '../source-kit.ts';
+import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import { S3BucketClient, type ObjectAttributes } from './s3-client.ts';
+import type { ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
 import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
 
@@ -67,6 +67,9 @@ export class S3Source implements Source {
   async #client(): Promise<S3BucketClient> {
     const c = this.#config;
     const { connectMs, idleMs } = sourceTimeouts(c);
+    // Loaded on first use: the AWS SDK is a third of a stack's start-up, and every command that
+    // opens the stack (a restore of another source, a verify) would pay it.
+    const { S3BucketClient } = await import('./s3-client.ts');
     return new S3BucketClient(this.#what, {
       endpoint: c.endpoint,
       region: c.region,
@@ -132,9 +135,7 @@ export class S3Source implements Source {
     if (!reader.list().some((a) => a.name === INDEX_ARTIFACT)) {
       throw new SourceError(`${this.#what}: the snapshot has no ${INDEX_ARTIFACT}`, { hint: 'pick a snapshot made by an s3 source' });
     }
-    const parts: Buffer[] = [];
-    for await (const c of reader.open(INDEX_ARTIFACT)) parts.push(Buffer.from(c));
-    return Buffer.concat(parts).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
+    return (await readAll(reader.open(INDEX_ARTIFACT))).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
   }
 
   async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
@@ -205,9 +206,9 @@ export class S3Source implements Source {
   }
 }
 
-export const s3Type: SourceType<S3SourceConfig> = {
+export const s3Type = {
   type: 's3',
   description: 'an S3 bucket (MinIO or any S3) as a source: objects with headers, metadata and tags; restore by upload, checked by content hashes',
   keys: s3Keys,
-  create: (name, config, deps) => new S3Source(name, config, deps),
-};
+  create: (name, config, deps): Source => new S3Source(name, config, deps),
+} satisfies SourceType<S3SourceConfig>;

@@ -417,10 +417,10 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-export const sqliteType: SourceType<SqliteConfig> = {
+export const sqliteType = {
   type: 'sqlite',
   description: 'a SQLite database file, copied consistently with the online backup API while the application runs',
   keys: sqliteKeys,
   pathKeys: ['path', 'restore.to'],
   create: (name, config, deps) => new SqliteSource(name, config, deps),
-};
+} satisfies SourceType<SqliteConfig>;

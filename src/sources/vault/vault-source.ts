@@ -233,10 +233,10 @@ export class VaultSource implements Source {
   }
 }
 
-export const vaultType: SourceType<VaultConfig> = {
+export const vaultType = {
   type: 'vault',
   description: 'HashiCorp Vault or OpenBao on raft storage: raft snapshot streamed and checked to its sealed checksum; restore by snapshot(-force) and unseal',
   keys: vaultKeys,
   pathKeys: ['program:server_bin'],
   create: (name, config, deps) => new VaultSource(name, config, deps),
-};
+} satisfies SourceType<VaultConfig>;

@@ -28,7 +28,7 @@ import type {
   ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
 import { collect, succeeded } from '../process-kit.ts';
-import { sourceTimeouts } from '../source-kit.ts';
+import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { VmClient } from './victoriametrics-client.ts';
 import { victoriametricsKeys, type VictoriametricsConfig } from './victoriametrics-config.ts';
@@ -146,7 +146,7 @@ export class VictoriametricsSource implements Source {
   async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
     const range = reader.list().find((a) => a.name === RANGE_ARTIFACT);
     if (range === undefined) throw new SourceError(`${this.#what}: the snapshot has no ${RANGE_ARTIFACT}`, { hint: 'pick a snapshot made by a victoriametrics source' });
-    const rangeEnd = (JSON.parse(await text(reader.open(RANGE_ARTIFACT))) as { range_end: number }).range_end;
+    const rangeEnd = (JSON.parse((await readAll(reader.open(RANGE_ARTIFACT))).toString('utf8')) as { range_end: number }).range_end;
     const live = opts.to === undefined;
     const dir = path.resolve(opts.to ?? this.#config.data_dir);
     const client = await this.#client(ctx);
@@ -238,11 +238,6 @@ export class VictoriametricsSource implements Source {
   }
 }
 
-async function text(chunks: AsyncIterable<Uint8Array>): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const c of chunks) parts.push(Buffer.from(c));
-  return Buffer.concat(parts).toString('utf8');
-}
 
 /** A throwaway server on a restored directory, loopback only, on a free port; SIGKILLed by stop(). */
 async function startScratchServer(bin: string, dir: string, deps: SourceDeps, ctx: SourceContext): Promise<{ url: string; stop(): Promise<void> }> {
@@ -278,10 +273,10 @@ async function startScratchServer(bin: string, dir: string, deps: SourceDeps, ct
   return { url, stop };
 }
 
-export const victoriametricsType: SourceType<VictoriametricsConfig> = {
+export const victoriametricsType = {
   type: 'victoriametrics',
   description: 'VictoriaMetrics single node: /snapshot/create, its files read through the symlinks; restore by stop, replace data dir, start',
   keys: victoriametricsKeys,
   pathKeys: ['data_dir', 'program:server_bin'],
-  create: (name, config, deps) => new VictoriametricsSource(name, config, deps),
-};
+  create: (name, config, deps): Source => new VictoriametricsSource(name, config, deps),
+} satisfies SourceType<VictoriametricsConfig>;

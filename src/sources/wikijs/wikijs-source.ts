@@ -130,7 +130,7 @@ export class WikijsSource implements Source {
 }
 
 /** The `wikijs` type, built from the postgres and files types (registry.ts hands them in). */
-export function wikijsType(parts: WikijsParts): SourceType<Record<string, unknown>> {
+export function wikijsType(parts: WikijsParts) {
   const connection = (parts.postgres.keys as { connection?: z.ZodType }).connection;
   if (connection === undefined) throw new Error('wikijs: the postgres source type has no connection key');
   const keys = wikijsKeys(connection);
@@ -139,7 +139,6 @@ export function wikijsType(parts: WikijsParts): SourceType<Record<string, unknow
     description: 'Wiki.js: its PostgreSQL database (pg_dump) with the git storage clone and config.yml as files, restored together',
     keys,
     pathKeys: ['database.bin_dir'],
-    // Defaults applied here too (a factory may get the config unparsed); common keys pass through.
-    create: (name, config, deps) => new WikijsSource(name, z.looseObject(keys).parse(config) as WikijsConfig & { timeouts?: Timeouts }, deps, parts),
-  };
+    create: (name, config, deps) => new WikijsSource(name, config, deps, parts),
+  } satisfies SourceType<WikijsConfig & { timeouts?: Timeouts }>;
 }
