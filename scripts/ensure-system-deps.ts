@@ -18,6 +18,7 @@ const REQUIRED = [
   'restic', 'rclone',
   'chromium',
   'victoria-metrics',
+  'gcc', 'git', 'sqlite3',
 ] as const;
 
 const dryRun = process.argv.includes('--dry-run');

@@ -14,10 +14,12 @@ import { neo4jType } from './neo4j/neo4j-source.ts';
 import { vaultType } from './vault/vault-source.ts';
 import { s3Type } from './s3/s3-source.ts';
 import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
+import { giteaType } from './gitea/gitea-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
   ([
     postgresType, mysqlType, redisType, sqliteType, filesType, commandType,
     qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType, vaultType, victoriametricsType, s3Type,
+    giteaType,
   ] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

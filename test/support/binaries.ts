@@ -33,6 +33,10 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   // The dashboard's browser tests (playwright-core drives Debian's build; it never downloads one).
   chromium: 'chromium',
   'victoria-metrics': 'victoria-metrics',
+  // Gitea: built with CGO (SQLite), runs git, and its restore loads gitea-db.sql with sqlite3.
+  gcc: 'gcc',
+  git: 'git',
+  sqlite3: 'sqlite3',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */
