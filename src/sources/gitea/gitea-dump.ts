@@ -155,7 +155,10 @@ export async function scanTar(chunks: AsyncIterable<Uint8Array>, want: (name: st
   }
 }
 
-/** app.ini as sections of keys (section '' for the top); values unquoted, as Gitea's ini reader does. */
+/**
+ * app.ini as sections of keys (section '' for the top), names as written (Gitea's are upper-case
+ * keys in lower-case sections); values unquoted, as Gitea's ini reader does.
+ */
 export function parseIni(text: string): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>([['', new Map()]]);
   let section = out.get('') as Map<string, string>;
@@ -164,7 +167,7 @@ export function parseIni(text: string): Map<string, Map<string, string>> {
     if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
     const sec = /^\[(.+)\]$/.exec(line);
     if (sec) {
-      const name = (sec[1] as string).trim().toLowerCase();
+      const name = (sec[1] as string).trim();
       section = out.get(name) ?? new Map();
       out.set(name, section);
       continue;
@@ -173,7 +176,7 @@ export function parseIni(text: string): Map<string, Map<string, string>> {
     if (eq === -1) continue;
     let value = line.slice(eq + 1).trim();
     if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith('`') && value.endsWith('`')))) value = value.slice(1, -1);
-    section.set(line.slice(0, eq).trim().toUpperCase(), value);
+    section.set(line.slice(0, eq).trim(), value);
   }
   return out;
 }

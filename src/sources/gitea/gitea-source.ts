@@ -18,27 +18,48 @@
 import { SourceError, CancelledError, LifeboatError, errorMessage } from '../../core/errors.ts';
 import { describeCommand, type RunSpec } from '../../core/command-runner.ts';
 import type {
-  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, Source, SourceContext, VerifyResult,
+  ArtifactReader, ArtifactSink, BackupOutcome, Fingerprint, RestoreOptions, ScratchTarget, Source, SourceContext, VerifyResult,
 } from '../../core/source.ts';
-import { collect, feed, guardedOutput, succeeded, watchIdle } from '../process-kit.ts';
+import type { RunningCommand } from '../../core/command-runner.ts';
+import { collect, feed, guardedOutput, stageFile, succeeded, watchIdle } from '../process-kit.ts';
 import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nowMs } from '../../util/clock.ts';
 import { GiteaClient } from './gitea-client.ts';
 import { giteaKeys, type GiteaConfig } from './gitea-config.ts';
 import { DB_DUMP, TarFormatError, checkDumpLayout, giteaLayout, parseIni, scanTar, type GiteaLayout } from './gitea-dump.ts';
-import { RESTORE_SCRIPT, restoreArgs } from './gitea-restore.ts';
+import { drillIni, formatIni } from './gitea-drill-ini.ts';
+import { RESTORE_SCRIPT, restoreArgs, type RestorePaths } from './gitea-restore.ts';
 
 export const DUMP_ARTIFACT = 'gitea-dump.tar';
 const END_OF_ARCHIVE = Buffer.alloc(1024);
 const START_TIMEOUT_MS = 120_000;
+
+/** A drill's scratch Gitea: its dir where Gitea lives, its loopback port, its server once started. */
+interface Scratch {
+  readonly dir: string;
+  readonly port: number;
+  server?: RunningCommand;
+}
+
+/** A free TCP port on this host's loopback (the scratch Gitea listens where lifeboat reaches it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
 
 export class GiteaSource implements Source {
   readonly name: string;
   readonly type = 'gitea';
   readonly #config: GiteaConfig;
   readonly #deps: SourceDeps;
+  readonly #scratch = new Map<string, Scratch>();
 
   constructor(name: string, config: GiteaConfig, deps: SourceDeps) {
     this.name = name;
@@ -61,7 +82,7 @@ export class GiteaSource implements Source {
     const bin = this.#config.bin ?? 'gitea';
     if (this.#config.user === undefined) return { command: bin, args: full, signal: ctx.signal };
     // Gitea refuses to run as another user than RUN_USER; su works alike in Debian and Alpine (busybox).
-    return { command: 'su', args: ['-s', '/bin/sh', '-c', describeCommand({ command: bin, args: full }), this.#config.user], signal: ctx.signal };
+    return { command: 'su', args: ['-s', '/bin/sh', '-c', `exec ${describeCommand({ command: bin, args: full })}`, this.#config.user], signal: ctx.signal };
   }
 
   #failed(label: string, fin: { code: number | null; signal: NodeJS.Signals | null; stderr: string }): SourceError {
@@ -133,14 +154,25 @@ export class GiteaSource implements Source {
     return { layout, hasDb, ini };
   }
 
+  /** Runs the restore script where Gitea lives with the dump on stdin, then regenerates the hooks. */
+  async #unpack(reader: ArtifactReader, paths: RestorePaths, ctx: SourceContext): Promise<void> {
+    const cmd = this.#deps.runner.start({ command: 'bash', args: ['-c', RESTORE_SCRIPT, 'lifeboat-gitea-restore', ...restoreArgs(paths)], signal: ctx.signal });
+    cmd.stdout.resume();
+    const [fin] = await Promise.all([cmd.done, feed(cmd, reader.open(DUMP_ARTIFACT))]);
+    if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: restore cancelled`);
+    if (!succeeded(fin)) throw new SourceError(`${this.#what}: restoring the dump failed: ${fin.stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${fin.code}`}`);
+    const hooks = await collect(this.#deps.runner, this.#gitea(['admin', 'regenerate', 'hooks'], ctx, paths.config));
+    if (!succeeded(hooks)) throw this.#failed('gitea admin regenerate hooks', hooks);
+  }
+
   async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
-    if (opts.to !== undefined) throw new SourceError(`${this.#what}: restore.to is not supported: a Gitea restore replaces the instance in place`, { hint: 'restore without to, or drill the snapshot' });
-    const { layout, hasDb } = await this.#scan(reader);
+    const { layout, hasDb, ini } = await this.#scan(reader);
     if (hasDb && layout.dbType !== 'sqlite3') {
       throw new SourceError(`${this.#what}: the dump holds a ${layout.dbType} database, which the gitea source does not load (only SQLite)`, {
         hint: 'back up Gitea with skip_database: true and its database with a postgres or mysql source; load gitea-db.sql by hand for this snapshot',
       });
     }
+    if (opts.to !== undefined) return this.#restoreScratch(reader, ini, layout, hasDb, opts.to, ctx);
     const loadDb = hasDb && this.#config.skip_database !== true;
     const client = await this.#client(ctx);
     if (this.#config.stop_command !== undefined) {
@@ -152,20 +184,10 @@ export class GiteaSource implements Source {
       });
     }
     try {
-      const cmd = this.#deps.runner.start({
-        command: 'bash',
-        args: ['-c', RESTORE_SCRIPT, 'lifeboat-gitea-restore', ...restoreArgs({
-          config: this.#config.config, data: layout.dataPath, repos: layout.repoRoot, custom: layout.customPath, db: layout.dbPath,
-          owner: this.#config.user ?? '', loadDb, appIni: '',
-        })],
-        signal: ctx.signal,
-      });
-      cmd.stdout.resume();
-      const [fin] = await Promise.all([cmd.done, feed(cmd, reader.open(DUMP_ARTIFACT))]);
-      if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: restore cancelled`);
-      if (!succeeded(fin)) throw new SourceError(`${this.#what}: restoring the dump failed: ${fin.stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${fin.code}`}`);
-      const hooks = await collect(this.#deps.runner, this.#gitea(['admin', 'regenerate', 'hooks'], ctx));
-      if (!succeeded(hooks)) throw this.#failed('gitea admin regenerate hooks', hooks);
+      await this.#unpack(reader, {
+        config: this.#config.config, data: layout.dataPath, repos: layout.repoRoot, custom: layout.customPath, db: layout.dbPath,
+        owner: this.#config.user ?? '', loadDb, appIni: '',
+      }, ctx);
     } finally {
       // Started again also after a failure: the old files are then back in place.
       if (this.#config.start_command !== undefined) {
@@ -176,8 +198,44 @@ export class GiteaSource implements Source {
     ctx.log.info(`${this.#what}: restored into ${layout.workPath} (data ${layout.dataPath}, repositories ${layout.repoRoot}${loadDb ? `, database ${layout.dbPath}` : ''})`);
   }
 
-  async fingerprint(ctx: SourceContext): Promise<Fingerprint> {
-    return { ...(await (await this.#client(ctx)).fingerprint()) };
+  /** Into a drill's scratch dir, with an app.ini that keeps the scratch Gitea to itself. */
+  async #restoreScratch(reader: ArtifactReader, ini: string, layout: GiteaLayout, hasDb: boolean, to: string, ctx: SourceContext): Promise<void> {
+    const s = this.#scratch.get(to);
+    if (s === undefined) throw new SourceError(`${this.#what}: restore.to is not supported: a Gitea restore replaces the instance in place`, { hint: 'restore without to, or drill the snapshot' });
+    if (!hasDb) throw new SourceError(`${this.#what}: the dump has no database (skip_database), so a scratch Gitea cannot be drilled from it`, { hint: 'drill the database with its own source; lifeboat verify checks this dump' });
+    const text = formatIni(drillIni(parseIni(ini), layout, s.dir, s.port));
+    const staged = await stageFile(this.#deps.runner, this.#deps.tmpDir, 'app.ini', text, ctx.signal);
+    try {
+      await this.#unpack(reader, {
+        config: `${s.dir}/custom/conf/app.ini`, data: `${s.dir}/data`, repos: `${s.dir}/repositories`, custom: `${s.dir}/custom`, db: `${s.dir}/data/gitea.db`,
+        owner: this.#config.user ?? '', loadDb: true, appIni: staged.path,
+      }, ctx);
+    } finally {
+      await staged.remove();
+    }
+  }
+
+  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    if (opts.to === undefined) return { ...(await (await this.#client(ctx)).fingerprint()) };
+    const s = this.#scratch.get(opts.to);
+    if (s === undefined) throw new SourceError(`${this.#what}: no scratch Gitea serves ${opts.to}`, { hint: 'fingerprint a drill target made by this source' });
+    const client = await this.#client(ctx, `http://127.0.0.1:${s.port}`);
+    if (s.server === undefined) {
+      const server = this.#deps.runner.start(this.#gitea(['web', '--port', String(s.port)], ctx, `${s.dir}/custom/conf/app.ini`));
+      s.server = server;
+      server.stdin.end();
+      server.stdout.resume();
+      let exited: string | undefined;
+      void server.done.then((e) => (exited = `${e.signal ?? `exit ${e.code}`}: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`));
+      const deadline = nowMs() + START_TIMEOUT_MS;
+      while (!(await client.isUp())) {
+        if (exited !== undefined || nowMs() > deadline || ctx.signal.aborted) {
+          throw new SourceError(`${this.#what}: the scratch Gitea in ${s.dir} did not start: ${exited ?? 'no answer on /api/v1/version'}`, { hint: 'the drill runs it where lifeboat reaches 127.0.0.1 (not in a container of its own network)' });
+        }
+        await sleep(200);
+      }
+    }
+    return { ...(await client.fingerprint()) };
   }
 
   /** Reads the dump to its end: complete, app.ini and gitea-db.sql present, repositories bare. */
@@ -191,6 +249,30 @@ export class GiteaSource implements Source {
       if (err instanceof TarFormatError) return { checks: [], problems: [`${DUMP_ARTIFACT}: ${err.message}`] };
       throw err;
     }
+  }
+
+  /** A new dir where Gitea lives (its temp dir), and a loopback port for the scratch Gitea. */
+  async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
+    const owner = this.#config.user;
+    const script = `set -e; d=$(mktemp -d "\${TMPDIR:-/tmp}/lifeboat-gitea-drill.XXXXXX"); ${owner === undefined ? '' : 'if [ "$(id -u)" = 0 ]; then chown "$1" "$d"; fi; '}echo "$d"`;
+    const r = await collect(this.#deps.runner, { command: 'bash', args: ['-c', script, 'lifeboat-gitea-drill', ...(owner === undefined ? [] : [owner])], signal: ctx.signal });
+    if (!succeeded(r)) throw new SourceError(`${this.#what}: cannot create a scratch dir for the drill: ${r.stderr.trim()}`);
+    const dir = r.stdout.trim();
+    const s: Scratch = { dir, port: await freePort() };
+    this.#scratch.set(dir, s);
+    return {
+      to: dir,
+      description: `scratch Gitea in ${dir} on 127.0.0.1:${s.port} (SQLite)`,
+      cleanup: async () => {
+        if (s.server !== undefined) {
+          s.server.kill('SIGTERM');
+          await s.server.done;
+          s.server = undefined;
+        }
+        this.#scratch.delete(dir);
+        await collect(this.#deps.runner, { command: 'rm', args: ['-rf', '--', dir] });
+      },
+    };
   }
 }
 
