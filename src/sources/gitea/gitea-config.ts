@@ -26,7 +26,7 @@ export const giteaUrl = z.string().refine((s) => {
 }, { error: 'a URL like http://gitea:3000 (no credentials in it: use token)' });
 
 export const giteaKeys = {
-  /** The gitea (or forgejo) binary where Gitea lives; a bare name is looked up in PATH. */
+  /** The gitea (or forgejo) binary where Gitea lives (not resolved against lifeboat.yml: it may be in a container). */
   bin: z.string().min(1).optional().describe('default gitea'),
   /** Gitea's app.ini (its --config), as Gitea sees it. */
   config: absolute,

@@ -280,6 +280,5 @@ export const giteaType: SourceType<GiteaConfig> = {
   type: 'gitea',
   description: 'Gitea / Forgejo: gitea dump (tar) streamed from where Gitea runs; restore per Gitea\'s procedure (SQLite database)',
   keys: giteaKeys,
-  pathKeys: ['program:bin'],
   create: (name, config, deps) => new GiteaSource(name, config, deps),
 };
