@@ -4,10 +4,10 @@
  *
  * Gitea is built from source through the Go module proxy: `go install` refuses its module (its
  * go.mod has `replace` directives), so the module's own tree is downloaded (`go mod download`),
- * copied and built there, where the replaces apply, with CGO for SQLite. The binary and the
- * tree (templates and options, served from STATIC_ROOT_PATH: the build has no `bindata`) are
- * cached in ~/.cache/lifeboat-test/gitea-<version>/, under a lock file, and the Go caches of
- * the build are removed afterwards. A machine without Go or where the build fails skips the
+ * copied and built there, where the replaces apply, with CGO for SQLite. The binary and its
+ * static dirs (templates, options, public: read from STATIC_ROOT_PATH, as the build has no
+ * `bindata`) are cached in ~/.cache/lifeboat-test/gitea-<version>/, under a lock file; the Go
+ * caches of the build (~/.cache/lifeboat-test/gitea-<version>-go/) are removed afterwards. A machine without Go or where the build fails skips the
  * tests, or fails them under REQUIRE_SERVERS=1.
  * Measured here (2 shared cores): cold build about 14 min, warm start about 2 s.
  *
@@ -23,13 +23,15 @@ import { ManagedProcess } from './managed-process.ts';
 import { cachedInstall, testCacheDir } from './openbao.ts';
 import { LOOPBACK, freePort, pollUntil } from './ports.ts';
 import { requireServers } from './require.ts';
-import { runCommand, type RunResult } from './run-command.ts';
+import { runCommand, runCommandOk, type RunResult } from './run-command.ts';
 import { ServerRoot } from './server-root.ts';
 import { unprivilegedUser, type UnixUser } from './unprivileged-user.ts';
 
 export const GITEA_VERSION = '1.26.0';
 const MODULE = 'code.gitea.io/gitea';
 const BUILD_TIMEOUT_MS = 40 * 60_000;
+/** What Gitea reads from STATIC_ROOT_PATH when built without `bindata`. */
+const STATIC_DIRS = ['templates', 'options', 'public'];
 
 async function build(tmp: string): Promise<void> {
   const goDir = `${testCacheDir(`gitea-${GITEA_VERSION}`)}-go`;
@@ -43,22 +45,24 @@ async function build(tmp: string): Promise<void> {
   const dl = await runCommand('go', ['mod', 'download', '-json', `${MODULE}@v${GITEA_VERSION}`], { env, cwd: '/', timeoutMs: BUILD_TIMEOUT_MS });
   const moduleDir = dl.code === 0 ? (JSON.parse(dl.stdout) as { Dir?: string }).Dir : undefined;
   if (moduleDir === undefined) throw new Error(`go mod download ${MODULE}@v${GITEA_VERSION} failed: ${(dl.stderr || dl.stdout).trim().slice(-500)}`);
-  const src = join(tmp, 'src');
-  await mkdir(tmp, { recursive: true });
+  const src = join(goDir, 'src');
+  await rm(src, { recursive: true, force: true });
   await cp(moduleDir, src, { recursive: true });
   await runCommand('chmod', ['-R', 'u+w', src]);
+  await mkdir(join(tmp, 'static'), { recursive: true });
+  for (const d of STATIC_DIRS) await cp(join(src, d), join(tmp, 'static', d), { recursive: true });
   const r = await runCommand('go', [
     'build', '-trimpath', '-tags', 'sqlite sqlite_unlock_notify',
     '-ldflags', `-s -w -X main.Version=${GITEA_VERSION}`, '-o', join(tmp, 'gitea'), '.',
   ], { env, cwd: src, timeoutMs: BUILD_TIMEOUT_MS });
   if (r.code !== 0) throw new Error(`go build of Gitea ${GITEA_VERSION} failed: ${(r.stderr || r.stdout).trim().slice(-1500)}`);
-  // Only the binary and the tree are needed from now on; the Go caches are gigabytes.
+  // Only the binary and its static dirs are needed from now on; the Go caches are gigabytes.
   await rm(goDir, { recursive: true, force: true });
 }
 
 let installed: Promise<string | undefined> | undefined;
 
-/** The cache dir holding `gitea` and `src/`, built on first use; undefined when it cannot be built. */
+/** The cache dir holding `gitea` and `static/`, built on first use; undefined when it cannot be built. */
 export function giteaInstall(): Promise<string | undefined> {
   installed ??= (async () => {
     try {
@@ -79,6 +83,8 @@ export async function missingGitea(): Promise<string | false> {
 export interface GiteaServer {
   readonly url: string;
   readonly bin: string;
+  /** The server's temp dir, owned by `user`: files its CLI must read go here. */
+  readonly dir: string;
   readonly config: string;
   readonly workPath: string;
   /** The account Gitea runs as (RUN_USER), or undefined when not root. */
@@ -103,12 +109,19 @@ const randomKey = (): string => randomBytes(32).toString('base64url');
 export async function startGitea(): Promise<GiteaServer> {
   const dir = await giteaInstall();
   if (dir === undefined) throw new Error('Gitea is not built');
-  const bin = join(dir, 'gitea');
   const user = unprivilegedUser();
   const ids = user === undefined ? {} : { uid: user.uid, gid: user.gid };
   const root = await ServerRoot.create('gitea');
   let proc: ManagedProcess | undefined;
   try {
+    // The cache is under root's 0700 home: the unprivileged user gets hard links (a copy
+    // across file systems) in the server's dir.
+    let dist = dir;
+    if (user !== undefined) {
+      dist = root.path('dist');
+      if ((await runCommand('cp', ['-al', dir, dist])).code !== 0) await runCommandOk('cp', ['-a', dir, dist]);
+    }
+    const bin = join(dist, 'gitea');
     const port = await freePort();
     const url = `http://${LOOPBACK}:${port}`;
     const workPath = root.path('gitea');
@@ -128,7 +141,7 @@ export async function startGitea(): Promise<GiteaServer> {
       'OFFLINE_MODE = true',
       'LFS_START_SERVER = false',
       `APP_DATA_PATH = ${join(workPath, 'data')}`,
-      `STATIC_ROOT_PATH = ${join(dir, 'src')}`,
+      `STATIC_ROOT_PATH = ${join(dist, 'static')}`,
       '[database]',
       'DB_TYPE = sqlite3',
       `PATH = ${join(workPath, 'data', 'gitea.db')}`,
@@ -165,7 +178,8 @@ export async function startGitea(): Promise<GiteaServer> {
       '',
     ].join('\n'));
     if (user !== undefined) {
-      await runCommand('chown', ['-R', `${user.uid}:${user.gid}`, root.dir]);
+      // Not dist/: its hard links share their inodes with the cache.
+      await runCommandOk('chown', ['-R', `${user.uid}:${user.gid}`, workPath]);
       await chown(root.dir, user.uid, user.gid);
     }
     const p = new ManagedProcess('bash', [root.path('supervise.sh')], { cwd: workPath, env, ...ids, logFile: root.path('gitea.log') });
@@ -212,6 +226,7 @@ export async function startGitea(): Promise<GiteaServer> {
     return {
       url,
       bin,
+      dir: root.dir,
       config,
       workPath,
       user,

@@ -143,7 +143,7 @@ describe('gitea source (real Gitea on SQLite)', { skip }, () => {
   });
 
   it('refuses a dump that exits 0 but is cut short, and stores nothing', async () => {
-    const wrapper = path.join(tmp.path, 'gitea-cut.sh');
+    const wrapper = path.join(g.dir, 'gitea-cut.sh'); // where Gitea's user can run it
     // As a broken pipe or a wrapper would: the shell's status is head's, 0.
     await writeFile(wrapper, `#!/bin/sh\n'${g.bin}' "$@" | head -c 20000\n`);
     await chmod(wrapper, 0o755);
