@@ -58,6 +58,8 @@ describe('gitea drill app.ini', () => {
     assert.equal(get('server', 'HTTP_ADDR'), '127.0.0.1');
     assert.equal(get('server', 'HTTP_PORT'), '41234');
     assert.equal(get('server', 'DISABLE_SSH'), 'true');
+    assert.equal(get('server', 'SSH_CREATE_AUTHORIZED_KEYS_FILE'), 'false', 'the scratch Gitea would rewrite the live authorized_keys');
+    assert.equal(get('server', 'SSH_ROOT_PATH'), '/tmp/drill/ssh');
     assert.equal(get('database', 'PATH'), '/tmp/drill/data/gitea.db');
     assert.equal(get('repository', 'ROOT'), '/tmp/drill/repositories');
     assert.equal(get('indexer', 'ISSUE_INDEXER_PATH'), '/tmp/drill/data/indexers/issues.bleve');

@@ -2,8 +2,8 @@
  * The app.ini of a drill's scratch Gitea (pure): the dump's own app.ini, with everything that
  * could reach the live instance or the outside pointed at the scratch dir or turned off. A
  * scratch Gitea must write nowhere but its dir: not into the live data, repositories or
- * database, not into a shared Redis, MinIO bucket or search cluster, and send no mail or
- * webhook.
+ * database, not into ~git/.ssh/authorized_keys, a shared Redis, MinIO bucket or search cluster,
+ * and send no mail or webhook.
  */
 import type { GiteaLayout } from './gitea-dump.ts';
 
@@ -59,6 +59,8 @@ export function drillIni(ini: Ini, old: GiteaLayout, dir: string, port: number):
   set('server', {
     PROTOCOL: 'http', HTTP_ADDR: '127.0.0.1', HTTP_PORT: String(port), ROOT_URL: `http://127.0.0.1:${port}/`, LOCAL_ROOT_URL: `http://127.0.0.1:${port}/`,
     APP_DATA_PATH: `${dir}/data`, DISABLE_SSH: 'true', START_SSH_SERVER: 'false', LFS_START_SERVER: 'false', OFFLINE_MODE: 'true',
+    // Else Gitea rewrites the live ~git/.ssh/authorized_keys at start, SSH disabled or not.
+    SSH_ROOT_PATH: `${dir}/ssh`, SSH_CREATE_AUTHORIZED_KEYS_FILE: 'false', SSH_CREATE_AUTHORIZED_PRINCIPALS_FILE: 'false',
   });
   set('database', { DB_TYPE: 'sqlite3', PATH: `${dir}/data/gitea.db`, HOST: '', NAME: '', USER: '', PASSWD: '' });
   set('repository', { ROOT: `${dir}/repositories` });

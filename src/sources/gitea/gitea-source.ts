@@ -54,6 +54,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Gitea's fatal log line in a tail of its stdout: before its logger is set up (settings
+ * loaded, the RUN_USER check) Gitea logs to stdout, not stderr, so that is where it says why.
+ */
+function fatalLine(tail: Buffer): string {
+  const m = /\[F\] ([^\n]*)\s*$/.exec(tail.toString('utf8'));
+  return m ? (m[1] as string).trim() : '';
+}
+
 export class GiteaSource implements Source {
   readonly name: string;
   readonly type = 'gitea';
@@ -104,12 +113,12 @@ export class GiteaSource implements Source {
     cmd.stdin.end();
     const stream = guardedOutput(cmd, (fin, tail) => {
       if (ctx.signal.aborted) return new CancelledError(`${this.#what}: backup cancelled`);
-      if (!succeeded(fin)) return this.#failed('gitea dump', fin);
+      if (!succeeded(fin)) return this.#failed('gitea dump', { ...fin, stderr: fin.stderr.trim() || fatalLine(tail) });
       if (tail.length < END_OF_ARCHIVE.length || !tail.subarray(-END_OF_ARCHIVE.length).equals(END_OF_ARCHIVE)) {
         return new SourceError(`${this.#what}: gitea dump exited 0 but its tar has no end-of-archive blocks: the dump is incomplete and was not kept`, { hint: 'check that nothing else writes to gitea dump\'s stdout (bin must be Gitea itself)' });
       }
       return undefined;
-    }, END_OF_ARCHIVE.length);
+    }, 2048);
     let size: number;
     try {
       size = (await sink.put(DUMP_ARTIFACT, stream)).size;
@@ -224,9 +233,10 @@ export class GiteaSource implements Source {
       const server = this.#deps.runner.start(this.#gitea(['web', '--port', String(s.port)], ctx, `${s.dir}/custom/conf/app.ini`));
       s.server = server;
       server.stdin.end();
-      server.stdout.resume();
+      let out: Buffer = Buffer.alloc(0);
+      server.stdout.on('data', (c: Buffer) => void (out = Buffer.concat([out, c]).subarray(-2048)));
       let exited: string | undefined;
-      void server.done.then((e) => (exited = `${e.signal ?? `exit ${e.code}`}: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`));
+      void server.done.then((e) => (exited = `${e.signal ?? `exit ${e.code}`}: ${e.stderr.trim().split('\n').slice(-2).join(' | ') || fatalLine(out)}`));
       const deadline = nowMs() + START_TIMEOUT_MS;
       while (!(await client.isUp())) {
         if (exited !== undefined || nowMs() > deadline || ctx.signal.aborted) {
