@@ -17,7 +17,7 @@
  * restore) while the supervisor, and so the test's cleanup, keeps the process group.
  */
 import { randomBytes } from 'node:crypto';
-import { chown, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedProcess } from './managed-process.ts';
 import { cachedInstall, testCacheDir } from './openbao.ts';
@@ -25,6 +25,7 @@ import { LOOPBACK, freePort, pollUntil } from './ports.ts';
 import { requireServers } from './require.ts';
 import { runCommand, runCommandOk, type RunResult } from './run-command.ts';
 import { ServerRoot } from './server-root.ts';
+import { cachedTemplate, copyTemplate } from './template-cache.ts';
 import { unprivilegedUser, type UnixUser } from './unprivileged-user.ts';
 
 export const GITEA_VERSION = '1.26.0';
@@ -105,6 +106,81 @@ export interface GiteaServer {
 }
 
 const randomKey = (): string => randomBytes(32).toString('base64url');
+const ADMIN = 'lbadmin';
+
+/** A Gitea config for `workPath` (created, given to `user` with the config) on `port`. */
+async function writeAppIni(workPath: string, port: number, dist: string, user: UnixUser | undefined): Promise<string> {
+  const config = join(workPath, 'custom', 'conf', 'app.ini');
+  await mkdir(join(workPath, 'custom', 'conf'), { recursive: true });
+  await writeFile(config, [
+    'APP_NAME = lifeboat test',
+    `RUN_USER = ${user?.name ?? (process.env.USER || 'root')}`,
+    'RUN_MODE = prod',
+    `WORK_PATH = ${workPath}`,
+    '[server]',
+    `HTTP_ADDR = ${LOOPBACK}`,
+    `HTTP_PORT = ${port}`,
+    `ROOT_URL = http://${LOOPBACK}:${port}/`,
+    'DISABLE_SSH = true',
+    'START_SSH_SERVER = false',
+    'OFFLINE_MODE = true',
+    'LFS_START_SERVER = false',
+    `APP_DATA_PATH = ${join(workPath, 'data')}`,
+    `STATIC_ROOT_PATH = ${join(dist, 'static')}`,
+    '[database]',
+    'DB_TYPE = sqlite3',
+    `PATH = ${join(workPath, 'data', 'gitea.db')}`,
+    '[repository]',
+    // Outside the data dir, as many installs have it: the dump stores it as repos/.
+    `ROOT = ${join(workPath, 'repositories')}`,
+    '[security]',
+    'INSTALL_LOCK = true',
+    `SECRET_KEY = ${randomKey()}`,
+    `INTERNAL_TOKEN = ${randomKey()}${randomKey()}`,
+    '[oauth2]',
+    `JWT_SECRET = ${randomKey()}`,
+    '[service]',
+    'DISABLE_REGISTRATION = true',
+    '[mailer]',
+    'ENABLED = false',
+    '[cron.update_checker]',
+    'ENABLED = false',
+    '[log]',
+    `ROOT_PATH = ${join(workPath, 'log')}`,
+    'MODE = console',
+    'LEVEL = warn',
+    '',
+  ].join('\n'), { mode: 0o600 });
+  if (user !== undefined) await runCommandOk('chown', ['-R', `${user.uid}:${user.gid}`, workPath]);
+  return config;
+}
+
+/**
+ * A migrated SQLite database with the admin user, and the admin's token in `token`: built
+ * once per test process (migrating a new database is most of Gitea's start-up time).
+ */
+function giteaTemplate(dist: string, user: UnixUser | undefined): Promise<string> {
+  return cachedTemplate(`gitea-${user?.uid ?? 'self'}`, async (dir) => {
+    await mkdir(dir);
+    if (user !== undefined) {
+      await chown(join(dir, '..'), user.uid, user.gid);
+      await chown(dir, user.uid, user.gid);
+    }
+    const workPath = join(dir, 'gitea');
+    const config = await writeAppIni(workPath, 3000, dist, user);
+    const ids = user === undefined ? {} : { uid: user.uid, gid: user.gid };
+    const cli = async (args: readonly string[]): Promise<string> => {
+      const r = await runCommand(join(dist, 'gitea'), [...args, '--config', config, '--work-path', workPath], { env: { ...process.env, HOME: workPath }, cwd: workPath, ...ids, timeoutMs: 300_000 });
+      if (r.code !== 0) throw new Error(`gitea ${args.slice(0, 3).join(' ')} failed: ${(r.stderr || r.stdout).trim().slice(-500)}`);
+      return r.stdout.trim();
+    };
+    await cli(['migrate']);
+    await cli(['admin', 'user', 'create', '--username', ADMIN, '--random-password', '--email', `${ADMIN}@example.test`, '--admin', '--must-change-password=false']);
+    const token = (await cli(['admin', 'user', 'generate-access-token', '--username', ADMIN, '--token-name', 'lifeboat-test', '--scopes', 'all', '--raw'])).split('\n').pop() ?? '';
+    if (!/^[0-9a-f]{40}$/.test(token)) throw new Error(`gitea admin user generate-access-token printed no token: ${token.slice(0, 80)}`);
+    await writeFile(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+  });
+}
 
 export async function startGitea(): Promise<GiteaServer> {
   const dir = await giteaInstall();
@@ -118,6 +194,7 @@ export async function startGitea(): Promise<GiteaServer> {
     // across file systems) in the server's dir.
     let dist = dir;
     if (user !== undefined) {
+      await chown(root.dir, user.uid, user.gid);
       dist = root.path('dist');
       if ((await runCommand('cp', ['-al', dir, dist])).code !== 0) await runCommandOk('cp', ['-a', dir, dist]);
     }
@@ -125,47 +202,13 @@ export async function startGitea(): Promise<GiteaServer> {
     const port = await freePort();
     const url = `http://${LOOPBACK}:${port}`;
     const workPath = root.path('gitea');
-    const config = join(workPath, 'custom', 'conf', 'app.ini');
-    await mkdir(join(workPath, 'custom', 'conf'), { recursive: true });
-    await writeFile(config, [
-      'APP_NAME = lifeboat test',
-      `RUN_USER = ${user?.name ?? (process.env.USER || 'root')}`,
-      'RUN_MODE = prod',
-      `WORK_PATH = ${workPath}`,
-      '[server]',
-      `HTTP_ADDR = ${LOOPBACK}`,
-      `HTTP_PORT = ${port}`,
-      `ROOT_URL = ${url}/`,
-      'DISABLE_SSH = true',
-      'START_SSH_SERVER = false',
-      'OFFLINE_MODE = true',
-      'LFS_START_SERVER = false',
-      `APP_DATA_PATH = ${join(workPath, 'data')}`,
-      `STATIC_ROOT_PATH = ${join(dist, 'static')}`,
-      '[database]',
-      'DB_TYPE = sqlite3',
-      `PATH = ${join(workPath, 'data', 'gitea.db')}`,
-      '[repository]',
-      // Outside the data dir, as many installs have it: the dump stores it as repos/.
-      `ROOT = ${join(workPath, 'repositories')}`,
-      '[security]',
-      'INSTALL_LOCK = true',
-      `SECRET_KEY = ${randomKey()}`,
-      `INTERNAL_TOKEN = ${randomKey()}${randomKey()}`,
-      '[oauth2]',
-      `JWT_SECRET = ${randomKey()}`,
-      '[service]',
-      'DISABLE_REGISTRATION = true',
-      '[mailer]',
-      'ENABLED = false',
-      '[cron.update_checker]',
-      'ENABLED = false',
-      '[log]',
-      `ROOT_PATH = ${join(workPath, 'log')}`,
-      'MODE = console',
-      'LEVEL = warn',
-      '',
-    ].join('\n'), { mode: 0o600 });
+    const config = await writeAppIni(workPath, port, dist, user);
+    // The migrated database with the admin and its token, made once per test process.
+    const template = await giteaTemplate(dist, user);
+    await mkdir(join(workPath, 'data'));
+    if (user !== undefined) await chown(join(workPath, 'data'), user.uid, user.gid);
+    await copyTemplate(join(template, 'gitea', 'data', 'gitea.db'), join(workPath, 'data', 'gitea.db'));
+    const token = (await readFile(join(template, 'token'), 'utf8')).trim();
     const env = { ...process.env, HOME: workPath, GITEA_WORK_DIR: workPath };
     // The supervisor: runs Gitea unless `stopped` exists; Gitea writes its pid to gitea.pid.
     const stopped = root.path('stopped');
@@ -177,11 +220,6 @@ export async function startGitea(): Promise<GiteaServer> {
       'done',
       '',
     ].join('\n'));
-    if (user !== undefined) {
-      // Not dist/: its hard links share their inodes with the cache.
-      await runCommandOk('chown', ['-R', `${user.uid}:${user.gid}`, workPath]);
-      await chown(root.dir, user.uid, user.gid);
-    }
     const p = new ManagedProcess('bash', [root.path('supervise.sh')], { cwd: workPath, env, ...ids, logFile: root.path('gitea.log') });
     proc = p;
     root.adopt(p);
@@ -191,15 +229,6 @@ export async function startGitea(): Promise<GiteaServer> {
 
     const cli = (args: readonly string[]): Promise<RunResult> =>
       runCommand(bin, [...args, '--config', config, '--work-path', workPath], { env, cwd: workPath, ...ids, timeoutMs: 120_000 });
-    const cliOk = async (args: readonly string[]): Promise<string> => {
-      const r = await cli(args);
-      if (r.code !== 0) throw new Error(`gitea ${args.slice(0, 3).join(' ')} failed: ${(r.stderr || r.stdout).trim().slice(-500)}`);
-      return r.stdout.trim();
-    };
-    const adminUser = 'lbadmin';
-    await cliOk(['admin', 'user', 'create', '--username', adminUser, '--random-password', '--email', 'lbadmin@example.test', '--admin', '--must-change-password=false']);
-    const token = (await cliOk(['admin', 'user', 'generate-access-token', '--username', adminUser, '--token-name', 'lifeboat-test', '--scopes', 'all', '--raw'])).split('\n').pop() ?? '';
-    if (!/^[0-9a-f]{40}$/.test(token)) throw new Error(`gitea admin user generate-access-token printed no token: ${token.slice(0, 80)}`);
 
     const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const res = await fetch(`${url}/api/v1${path}`, {
@@ -230,7 +259,7 @@ export async function startGitea(): Promise<GiteaServer> {
       config,
       workPath,
       user,
-      adminUser,
+      adminUser: ADMIN,
       token,
       stopCommand: `touch ${q(stopped)}; pid=$(cat ${q(pidFile)} 2>/dev/null) && kill "$pid" 2>/dev/null; for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; exit 1`,
       startCommand: `rm -f ${q(stopped)}`,
