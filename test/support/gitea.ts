@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { ManagedProcess } from './managed-process.ts';
 import { cachedInstall, testCacheDir } from './openbao.ts';
 import { LOOPBACK, freePort, pollUntil } from './ports.ts';
@@ -274,3 +274,42 @@ export async function startGitea(): Promise<GiteaServer> {
   }
 }
 
+/** Awaits a command and throws with its stderr when it failed. */
+export async function ok(r: Promise<{ code: number; stderr: string }>, what: string): Promise<void> {
+  const res = await r;
+  if (res.code !== 0) throw new Error(`${what} failed: ${res.stderr}`);
+}
+
+/** Two users, an org, a repository of the admin and a private one of the org, with commits, a branch and a tag each. */
+export async function seedGitea(g: GiteaServer, work: string): Promise<void> {
+  for (const u of ['alice', 'bob']) {
+    await g.api('POST', '/admin/users', { username: u, email: `${u}@example.test`, password: `pw-${u}-Secret1`, must_change_password: false });
+  }
+  await g.api('POST', '/orgs', { username: 'ops' });
+  await g.api('POST', '/user/repos', { name: 'app' });
+  await g.api('POST', '/orgs/ops/repos', { name: 'infra', private: true });
+  for (const repo of ['lbadmin/app', 'ops/infra']) {
+    const dir = path.join(work, repo.replace('/', '-'));
+    await mkdir(dir, { recursive: true });
+    await ok(g.git(dir, ['init', '-q', '-b', 'main']), 'git init');
+    for (const n of [1, 2]) {
+      await writeFile(path.join(dir, `file${n}.txt`), `${repo} ${n}\n`);
+      await ok(g.git(dir, ['add', '.']), 'git add');
+      await ok(g.git(dir, ['commit', '-q', '-m', `commit ${n}`]), 'git commit');
+    }
+    await ok(g.git(dir, ['branch', 'feature', 'HEAD~1']), 'git branch');
+    await ok(g.git(dir, ['tag', 'v1']), 'git tag');
+    await ok(g.git(dir, ['push', '-q', `${g.url}/${repo}.git`, 'main', 'feature', 'v1']), `git push ${repo}`);
+  }
+}
+
+/** Deletes a repository and a user and moves a branch: every part of the fingerprint changes. */
+export async function wipeGitea(g: GiteaServer, work: string): Promise<void> {
+  await g.api('DELETE', '/repos/ops/infra');
+  await g.api('DELETE', '/admin/users/bob');
+  const dir = path.join(work, 'lbadmin-app');
+  await writeFile(path.join(dir, 'file3.txt'), 'after the backup\n');
+  await ok(g.git(dir, ['add', '.']), 'git add');
+  await ok(g.git(dir, ['commit', '-q', '-m', 'after the backup']), 'git commit');
+  await ok(g.git(dir, ['push', '-q', `${g.url}/lbadmin/app.git`, 'main']), 'git push');
+}

@@ -6,13 +6,13 @@
  * the owner of the restored files.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LifeboatError, SourceError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
-import { startGitea, missingGitea, type GiteaServer } from '../../../test/support/gitea.ts';
+import { ok, seedGitea as seed, startGitea, missingGitea, wipeGitea as wipe, type GiteaServer } from '../../../test/support/gitea.ts';
 import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
 import { tempDir, type TempDir } from '../../../test/support/tmp.ts';
 import { sourceSuite } from '../../../test/suites/source-suite.ts';
@@ -28,45 +28,6 @@ function makeSource(g: GiteaServer, tmpDir: string, extra: Partial<GiteaConfig> 
     bin: g.bin, config: g.config, work_path: g.workPath, user: g.user?.name, url: g.url, token: { env: 'GITEA_TOKEN' },
     stop_command: g.stopCommand, start_command: g.startCommand, ...extra,
   }, { runner: localRunner, secrets: async () => g.token, tmpDir });
-}
-
-async function ok(r: Promise<{ code: number; stderr: string }>, what: string): Promise<void> {
-  const res = await r;
-  assert.equal(res.code, 0, `${what}: ${res.stderr}`);
-}
-
-/** Two users, an org, a repository of the admin and a private one of the org, with commits, a branch and a tag each. */
-async function seed(g: GiteaServer, work: string): Promise<void> {
-  for (const u of ['alice', 'bob']) {
-    await g.api('POST', '/admin/users', { username: u, email: `${u}@example.test`, password: `pw-${u}-Secret1`, must_change_password: false });
-  }
-  await g.api('POST', '/orgs', { username: 'ops' });
-  await g.api('POST', '/user/repos', { name: 'app' });
-  await g.api('POST', '/orgs/ops/repos', { name: 'infra', private: true });
-  for (const repo of ['lbadmin/app', 'ops/infra']) {
-    const dir = path.join(work, repo.replace('/', '-'));
-    await mkdir(dir, { recursive: true });
-    await ok(g.git(dir, ['init', '-q', '-b', 'main']), 'git init');
-    for (const n of [1, 2]) {
-      await writeFile(path.join(dir, `file${n}.txt`), `${repo} ${n}\n`);
-      await ok(g.git(dir, ['add', '.']), 'git add');
-      await ok(g.git(dir, ['commit', '-q', '-m', `commit ${n}`]), 'git commit');
-    }
-    await ok(g.git(dir, ['branch', 'feature', 'HEAD~1']), 'git branch');
-    await ok(g.git(dir, ['tag', 'v1']), 'git tag');
-    await ok(g.git(dir, ['push', '-q', `${g.url}/${repo}.git`, 'main', 'feature', 'v1']), `git push ${repo}`);
-  }
-}
-
-/** Deletes a repository and a user and moves a branch: every part of the fingerprint changes. */
-async function wipe(g: GiteaServer, work: string): Promise<void> {
-  await g.api('DELETE', '/repos/ops/infra');
-  await g.api('DELETE', '/admin/users/bob');
-  const dir = path.join(work, 'lbadmin-app');
-  await writeFile(path.join(dir, 'file3.txt'), 'after the backup\n');
-  await ok(g.git(dir, ['add', '.']), 'git add');
-  await ok(g.git(dir, ['commit', '-q', '-m', 'after the backup']), 'git commit');
-  await ok(g.git(dir, ['push', '-q', `${g.url}/lbadmin/app.git`, 'main']), 'git push');
 }
 
 describe('gitea source (real Gitea on SQLite)', { skip }, () => {
