@@ -18,8 +18,9 @@ import { missingGitea, seedGitea, startGitea, wipeGitea, type GiteaServer } from
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
 import { tempDir, type TempDir } from '../support/tmp.ts';
 
-const IMAGE = 'lifeboat-test/stores:1';
-const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
+const STORE_IMAGE = 'lifeboat-test/stores:1';
+const IMAGE = 'lifeboat-test/gitea-tools:1';
+const fixture = (name: string): string => path.join(import.meta.dirname, '..', 'fixtures', name);
 const skip = await missingGitea();
 
 describe('gitea source in a container', { skip }, () => {
@@ -32,7 +33,8 @@ describe('gitea source in a container', { skip }, () => {
     engine = await startDockerEngine(t as never);
     if (!engine) return;
     await engine.ensureBaseImage();
-    await engine.buildImage(STORE_IMAGE_DIR, IMAGE);
+    await engine.buildImage(fixture('store-image'), STORE_IMAGE);
+    await engine.buildImage(fixture('gitea-image'), IMAGE);
     g = await startGitea();
     tmp = await tempDir('gitea-container');
     const r = await engine.docker(['run', '-d', '--network', 'host', '--pid', 'host', '-v', `${g.dir}:${g.dir}`, '--name', name,
