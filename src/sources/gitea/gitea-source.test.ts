@@ -17,7 +17,7 @@ import { memoryArtifacts, testContext } from '../../../test/support/memory-artif
 import { tempDir, type TempDir } from '../../../test/support/tmp.ts';
 import { sourceSuite } from '../../../test/suites/source-suite.ts';
 import type { GiteaConfig } from './gitea-config.ts';
-import { DUMP_ARTIFACT, giteaType } from './gitea-source.ts';
+import { DUMP_ARTIFACT, VERSION_ARTIFACT, giteaType } from './gitea-source.ts';
 
 const skip = await missingGitea();
 /** As root the test Gitea runs as an unprivileged user; otherwise as the current one. */
@@ -141,6 +141,22 @@ describe('gitea source (real Gitea on SQLite)', { skip }, () => {
     });
     assert.deepEqual(compareFingerprints(before, await source.fingerprint(testContext())), []);
     assert.notDeepEqual(compareFingerprints(out.fingerprint, before), []);
+    await arts.cleanup();
+  });
+
+  it('refuses a dump of a newer Gitea before it stops anything (an older Gitea cannot use its database)', async () => {
+    const source = makeSource(g, tmp.path);
+    const arts = await memoryArtifacts();
+    const out = await source.backup(arts.sink, testContext());
+    assert.match(arts.get(VERSION_ARTIFACT)?.toString() ?? '', /"version":"1\.26\./);
+    arts.set(VERSION_ARTIFACT, Buffer.from('{"version":"99.1.0"}\n'));
+    await assert.rejects(source.restore(arts.reader(), testContext()), (err: unknown) => {
+      assert.ok(err instanceof SourceError, String(err));
+      assert.match(err.message, /made by Gitea 99\.1\.0, and .* is the older 1\.26\.0/);
+      assert.match(err.hint ?? '', /install Gitea 99\.1\.0 or newer/);
+      return true;
+    });
+    assert.deepEqual(compareFingerprints(out.fingerprint, await source.fingerprint(testContext())), [], 'Gitea was stopped or changed');
     await arts.cleanup();
   });
 

@@ -34,6 +34,8 @@ import { drillIni, formatIni } from './gitea-drill-ini.ts';
 import { RESTORE_SCRIPT, restoreArgs, type RestorePaths } from './gitea-restore.ts';
 
 export const DUMP_ARTIFACT = 'gitea-dump.tar';
+/** `{ "version": "1.26.0" }`: the Gitea that made the dump (an older one cannot open its database). */
+export const VERSION_ARTIFACT = 'gitea.json';
 const END_OF_ARCHIVE = Buffer.alloc(1024);
 const START_TIMEOUT_MS = 120_000;
 
@@ -58,6 +60,14 @@ function freePort(): Promise<number> {
  * Gitea's fatal log line in a tail of its stdout: before its logger is set up (settings
  * loaded, the RUN_USER check) Gitea logs to stdout, not stderr, so that is where it says why.
  */
+/** Compares "1.26.0" with "1.25.4+dev": by the numbers of major.minor.patch only. */
+export function compareVersions(a: string, b: string): number {
+  const nums = (v: string): number[] => (/^(\d+)\.(\d+)\.(\d+)/.exec(v)?.slice(1) ?? []).map(Number);
+  const [x, y] = [nums(a), nums(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
 function fatalLine(tail: Buffer): string {
   const m = /\[F\] ([^\n]*)\s*$/.exec(tail.toString('utf8'));
   return m ? (m[1] as string).trim() : '';
@@ -106,7 +116,8 @@ export class GiteaSource implements Source {
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
     const client = await this.#client(ctx);
-    const serverVersion = `Gitea ${await client.version()}`;
+    const version = await client.version();
+    const serverVersion = `Gitea ${version}`;
     const fingerprint = await client.fingerprint();
     const spec = this.#gitea(['dump', '--file', '-', '--type', 'tar', '--quiet', ...(this.#config.skip_database === true ? ['--skip-db'] : [])], ctx);
     const cmd = watchIdle(this.#deps.runner.start(spec), sourceTimeouts(this.#config).idleMs);
@@ -122,6 +133,9 @@ export class GiteaSource implements Source {
     let size: number;
     try {
       size = (await sink.put(DUMP_ARTIFACT, stream)).size;
+      await sink.put(VERSION_ARTIFACT, (async function* () {
+        yield Buffer.from(`${JSON.stringify({ version })}\n`);
+      })());
     } catch (err) {
       if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`, { cause: err });
       if (err instanceof LifeboatError) throw err;
@@ -181,6 +195,7 @@ export class GiteaSource implements Source {
         hint: 'back up Gitea with skip_database: true and its database with a postgres or mysql source; load gitea-db.sql by hand for this snapshot',
       });
     }
+    await this.#checkVersion(reader, ctx);
     if (opts.to !== undefined) return this.#restoreScratch(reader, ini, layout, hasDb, opts.to, ctx);
     const loadDb = hasDb && this.#config.skip_database !== true;
     const client = await this.#client(ctx);
@@ -205,6 +220,27 @@ export class GiteaSource implements Source {
       }
     }
     ctx.log.info(`${this.#what}: restored into ${layout.workPath} (data ${layout.dataPath}, repositories ${layout.repoRoot}${loadDb ? `, database ${layout.dbPath}` : ''})`);
+  }
+
+  /**
+   * Refuses a dump made by a newer Gitea than the one that would run on it: an older Gitea
+   * cannot use a newer database schema (repositories and orgs that seem to vanish, go-gitea
+   * #12614). A newer Gitea migrates the restored database when it starts.
+   */
+  async #checkVersion(reader: ArtifactReader, ctx: SourceContext): Promise<void> {
+    if (!reader.list().some((a) => a.name === VERSION_ARTIFACT)) return;
+    const parts: Buffer[] = [];
+    for await (const c of reader.open(VERSION_ARTIFACT)) parts.push(Buffer.from(c));
+    const dumped = String((JSON.parse(Buffer.concat(parts).toString('utf8')) as { version?: unknown }).version ?? '');
+    const bin = this.#config.bin ?? 'gitea';
+    const r = await collect(this.#deps.runner, { command: bin, args: ['--version'], signal: ctx.signal });
+    const live = /version (\d+\.\d+\.\d+\S*)/.exec(r.stdout)?.[1];
+    if (!succeeded(r) || live === undefined) throw this.#failed(`${bin} --version`, r);
+    if (compareVersions(live, dumped) < 0) {
+      throw new SourceError(`${this.#what}: the dump was made by Gitea ${dumped}, and ${bin} is the older ${live}: an older Gitea cannot use the newer database`, {
+        hint: `install Gitea ${dumped} or newer where Gitea runs, then restore again`,
+      });
+    }
   }
 
   /** Into a drill's scratch dir, with an app.ini that keeps the scratch Gitea to itself. */
