@@ -11,7 +11,11 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { runCommand } from '../../../test/support/run-command.ts';
 import { missingBinaries } from '../../../test/support/require.ts';
 import { tempDir, type TempDir } from '../../../test/support/tmp.ts';
+import { SourceError } from '../../core/errors.ts';
+import type { CommandRunner } from '../../core/command-runner.ts';
+import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
 import { RESTORE_SCRIPT, restoreArgs } from './gitea-restore.ts';
+import { DUMP_ARTIFACT, giteaType } from './gitea-source.ts';
 
 const skip = missingBinaries('bash', 'tar', 'sqlite3');
 
@@ -66,5 +70,33 @@ describe('gitea restore script', { skip }, () => {
     assert.deepEqual(await readdir(path.join(live, 'repositories')), ['old']);
     assert.equal(await readFile(path.join(live, 'custom', 'conf', 'app.ini'), 'utf8'), 'live config\n');
     assert.deepEqual((await readdir(live)).filter((n) => n.startsWith('.')), []);
+  });
+});
+
+describe('gitea restore of a Gitea on PostgreSQL', { skip: missingBinaries('tar') }, () => {
+  it('is refused before any command runs, naming skip_database and a postgres source', async () => {
+    const tmp = await tempDir('gitea-pg');
+    try {
+      await mkdir(path.join(tmp.path, 'd', 'data'), { recursive: true });
+      await writeFile(path.join(tmp.path, 'd', 'app.ini'), 'WORK_PATH = /srv/gitea\n[database]\nDB_TYPE = postgres\nHOST = db:5432\n');
+      await writeFile(path.join(tmp.path, 'd', 'gitea-db.sql'), 'CREATE TABLE "user" (id BIGSERIAL);\n');
+      const arts = await memoryArtifacts();
+      await arts.sink.put(DUMP_ARTIFACT, (async function* () {
+        yield execFileSync('tar', ['-cf', '-', '-C', path.join(tmp.path, 'd'), '.']);
+      })());
+      const runs: string[] = [];
+      const runner: CommandRunner = { start: (spec) => { runs.push(spec.command); throw new Error('no command may run'); } };
+      const source = giteaType.create('code', { config: '/srv/gitea/custom/conf/app.ini', url: 'http://127.0.0.1:9', token: { env: 'T' } }, { runner, secrets: async () => 't', tmpDir: tmp.path });
+      await assert.rejects(source.restore(arts.reader(), testContext()), (err: unknown) => {
+        assert.ok(err instanceof SourceError, String(err));
+        assert.match(err.message, /holds a postgres database, which the gitea source does not load \(only SQLite\)/);
+        assert.match(err.hint ?? '', /skip_database: true .* postgres or mysql source/);
+        return true;
+      });
+      assert.deepEqual(runs, []);
+      await arts.cleanup();
+    } finally {
+      await tmp.cleanup();
+    }
   });
 });
