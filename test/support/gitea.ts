@@ -108,8 +108,17 @@ export interface GiteaServer {
 const randomKey = (): string => randomBytes(32).toString('base64url');
 const ADMIN = 'lbadmin';
 
+/** A PostgreSQL database for Gitea instead of SQLite (test/support/postgres.ts's server). */
+export interface GiteaPostgres {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+}
+
 /** A Gitea config for `workPath` (created, given to `user` with the config) on `port`. */
-async function writeAppIni(workPath: string, port: number, dist: string, user: UnixUser | undefined): Promise<string> {
+async function writeAppIni(workPath: string, port: number, dist: string, user: UnixUser | undefined, pg?: GiteaPostgres): Promise<string> {
   const config = join(workPath, 'custom', 'conf', 'app.ini');
   await mkdir(join(workPath, 'custom', 'conf'), { recursive: true });
   await writeFile(config, [
@@ -128,8 +137,9 @@ async function writeAppIni(workPath: string, port: number, dist: string, user: U
     `APP_DATA_PATH = ${join(workPath, 'data')}`,
     `STATIC_ROOT_PATH = ${join(dist, 'static')}`,
     '[database]',
-    'DB_TYPE = sqlite3',
-    `PATH = ${join(workPath, 'data', 'gitea.db')}`,
+    ...(pg === undefined ? ['DB_TYPE = sqlite3', `PATH = ${join(workPath, 'data', 'gitea.db')}`] : [
+      'DB_TYPE = postgres', `HOST = ${pg.host}:${pg.port}`, `NAME = ${pg.database}`, `USER = ${pg.user}`, `PASSWD = \`${pg.password}\``, 'SSL_MODE = disable',
+    ]),
     '[repository]',
     // Outside the data dir, as many installs have it: the dump stores it as repos/.
     `ROOT = ${join(workPath, 'repositories')}`,
@@ -168,21 +178,26 @@ function giteaTemplate(dist: string, user: UnixUser | undefined): Promise<string
     }
     const workPath = join(dir, 'gitea');
     const config = await writeAppIni(workPath, 3000, dist, user);
-    const ids = user === undefined ? {} : { uid: user.uid, gid: user.gid };
-    const cli = async (args: readonly string[]): Promise<string> => {
-      const r = await runCommand(join(dist, 'gitea'), [...args, '--config', config, '--work-path', workPath], { env: { ...process.env, HOME: workPath }, cwd: workPath, ...ids, timeoutMs: 300_000 });
-      if (r.code !== 0) throw new Error(`gitea ${args.slice(0, 3).join(' ')} failed: ${(r.stderr || r.stdout).trim().slice(-500)}`);
-      return r.stdout.trim();
-    };
-    await cli(['migrate']);
-    await cli(['admin', 'user', 'create', '--username', ADMIN, '--random-password', '--email', `${ADMIN}@example.test`, '--admin', '--must-change-password=false']);
-    const token = (await cli(['admin', 'user', 'generate-access-token', '--username', ADMIN, '--token-name', 'lifeboat-test', '--scopes', 'all', '--raw'])).split('\n').pop() ?? '';
-    if (!/^[0-9a-f]{40}$/.test(token)) throw new Error(`gitea admin user generate-access-token printed no token: ${token.slice(0, 80)}`);
-    await writeFile(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'token'), `${await migrateWithAdmin(dist, config, workPath, user)}\n`, { mode: 0o600 });
   });
 }
 
-export async function startGitea(): Promise<GiteaServer> {
+/** `gitea migrate` on a new database, then the admin user and its token (returned). */
+async function migrateWithAdmin(dist: string, config: string, workPath: string, user: UnixUser | undefined): Promise<string> {
+  const ids = user === undefined ? {} : { uid: user.uid, gid: user.gid };
+  const cli = async (args: readonly string[]): Promise<string> => {
+    const r = await runCommand(join(dist, 'gitea'), [...args, '--config', config, '--work-path', workPath], { env: { ...process.env, HOME: workPath }, cwd: workPath, ...ids, timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`gitea ${args.slice(0, 3).join(' ')} failed: ${(r.stderr || r.stdout).trim().slice(-500)}`);
+    return r.stdout.trim();
+  };
+  await cli(['migrate']);
+  await cli(['admin', 'user', 'create', '--username', ADMIN, '--random-password', '--email', `${ADMIN}@example.test`, '--admin', '--must-change-password=false']);
+  const token = (await cli(['admin', 'user', 'generate-access-token', '--username', ADMIN, '--token-name', 'lifeboat-test', '--scopes', 'all', '--raw'])).split('\n').pop() ?? '';
+  if (!/^[0-9a-f]{40}$/.test(token)) throw new Error(`gitea admin user generate-access-token printed no token: ${token.slice(0, 80)}`);
+  return token;
+}
+
+export async function startGitea(opts: { postgres?: GiteaPostgres } = {}): Promise<GiteaServer> {
   const dir = await giteaInstall();
   if (dir === undefined) throw new Error('Gitea is not built');
   const user = unprivilegedUser();
@@ -202,13 +217,18 @@ export async function startGitea(): Promise<GiteaServer> {
     const port = await freePort();
     const url = `http://${LOOPBACK}:${port}`;
     const workPath = root.path('gitea');
-    const config = await writeAppIni(workPath, port, dist, user);
-    // The migrated database with the admin and its token, made once per test process.
-    const template = await giteaTemplate(dist, user);
-    await mkdir(join(workPath, 'data'));
-    if (user !== undefined) await chown(join(workPath, 'data'), user.uid, user.gid);
-    await copyTemplate(join(template, 'gitea', 'data', 'gitea.db'), join(workPath, 'data', 'gitea.db'));
-    const token = (await readFile(join(template, 'token'), 'utf8')).trim();
+    const config = await writeAppIni(workPath, port, dist, user, opts.postgres);
+    let token: string;
+    if (opts.postgres !== undefined) {
+      token = await migrateWithAdmin(dist, config, workPath, user);
+    } else {
+      // The migrated database with the admin and its token, made once per test process.
+      const template = await giteaTemplate(dist, user);
+      await mkdir(join(workPath, 'data'));
+      if (user !== undefined) await chown(join(workPath, 'data'), user.uid, user.gid);
+      await copyTemplate(join(template, 'gitea', 'data', 'gitea.db'), join(workPath, 'data', 'gitea.db'));
+      token = (await readFile(join(template, 'token'), 'utf8')).trim();
+    }
     const env = { ...process.env, HOME: workPath, GITEA_WORK_DIR: workPath };
     // The supervisor: runs Gitea unless `stopped` exists; Gitea writes its pid to gitea.pid.
     const stopped = root.path('stopped');
