@@ -109,7 +109,6 @@ export class GiteaSource implements Source {
     const missing = fin.code === 127 || /not found|ENOENT/.test(last);
     const hint = missing ? 'install Gitea where it runs or set bin (and container/compose when it runs in one)'
       : /Expect user|run as root|not supposed to be run as root/i.test(last) ? 'set user to Gitea\'s RUN_USER (lifeboat must run as root there to switch to it)'
-        : /^su: |Authentication failure|must be run from a terminal/m.test(last) ? 'switching to user needs lifeboat to run as root where Gitea runs; leave user out when lifeboat runs as Gitea\'s user'
         : 'check config (the app.ini), work_path and user';
     return new SourceError(`${this.#what}: ${label} failed: ${last}`, { hint });
   }
