@@ -21,6 +21,8 @@ const REQUIRED = [
   'victoria-metrics',
   // The ssh transport's test server, and Podman for the container transport against its API.
   'sshd', 'podman',
+  // Gitea: built with CGO (SQLite), runs git, and its restore loads gitea-db.sql with sqlite3.
+  'gcc', 'git', 'sqlite3',
 ] as const;
 
 const dryRun = process.argv.includes('--dry-run');

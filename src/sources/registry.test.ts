@@ -19,6 +19,7 @@ test('every source type declares its own path keys, and each names a key of its 
     vault: ['program:server_bin'],
     victoriametrics: ['data_dir', 'program:server_bin'],
     s3: [],
+    gitea: [],
   });
   for (const [name, t] of sourceTypes) {
     for (const key of t.pathKeys ?? []) {

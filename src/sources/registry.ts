@@ -15,6 +15,7 @@ import { neo4jType } from './neo4j/neo4j-source.ts';
 import { vaultType } from './vault/vault-source.ts';
 import { s3Type } from './s3/s3-source.ts';
 import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts';
+import { giteaType } from './gitea/gitea-source.ts';
 
 export const sourceTypes: ReadonlyMap<string, RegisteredSourceType> = new Map(
   [
@@ -22,6 +23,6 @@ export const sourceTypes: ReadonlyMap<string, RegisteredSourceType> = new Map(
     registerSourceType(filesType), registerSourceType(commandType), registerSourceType(qdrantType),
     registerSourceType(wikijsType({ postgres: postgresType, files: filesType })), registerSourceType(n8nType),
     registerSourceType(opensearchType), registerSourceType(neo4jType), registerSourceType(vaultType),
-    registerSourceType(victoriametricsType), registerSourceType(s3Type),
+    registerSourceType(victoriametricsType), registerSourceType(s3Type), registerSourceType(giteaType),
   ].map((t) => [t.type, t]),
 );

@@ -35,6 +35,10 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   'victoria-metrics': 'victoria-metrics',
   sshd: 'openssh-server',
   podman: 'podman',
+  // Gitea: built with CGO (SQLite), runs git, and its restore loads gitea-db.sql with sqlite3.
+  gcc: 'gcc',
+  git: 'git',
+  sqlite3: 'sqlite3',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */
