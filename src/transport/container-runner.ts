@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
+import type { CommandRunner, RunSpec, RunnerContainer, RunningCommand } from '../core/command-runner.ts';
 import { TransportError, errorMessage } from '../core/errors.ts';
 import { DockerApi } from './docker-api.ts';
 
@@ -63,10 +63,32 @@ export async function resolveContainerId(api: DockerApi, t: ContainerTarget): Pr
   }
 }
 
+/** Seconds the store gets to stop (its own shutdown: a final save) before the engine kills it. */
+const STORE_STOP_TIMEOUT_S = 60;
+
 export function createContainerRunner(api: DockerApi, target: ContainerTarget): CommandRunner {
   const start = (spec: RunSpec): RunningCommand => startExec(api, target, spec);
+  const container: RunnerContainer = {
+    description: describeTarget(target),
+    async stop() {
+      // The id, not the compose labels: a stopped service is found by id only.
+      const id = await resolveContainer(api, target);
+      await api.stop(id, STORE_STOP_TIMEOUT_S);
+      return {
+        putArchive: (dir, tar) => api.putArchive(id, dir, tar),
+        async start() {
+          await api.start(id);
+          for (let i = 0; !(await api.inspect(id)).running; i++) {
+            if (i >= 100) throw new TransportError('container_not_running', `${describeTarget(target)} did not keep running after its start: see docker logs ${id.slice(0, 12)}`, { hint: `docker logs ${id.slice(0, 12)}` });
+            await sleep(100);
+          }
+        },
+      };
+    },
+  };
   return {
     start,
+    container,
     /** A private dir made by mktemp inside the container (0700), the file written through exec stdin. */
     async stageFile(name, data, signal) {
       const where = describeTarget(target);

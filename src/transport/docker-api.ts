@@ -109,6 +109,39 @@ export class DockerApi {
     if (r.status !== 204 && r.status !== 304) throw apiError(r, `start container ${id}`);
   }
 
+  /**
+   * Extracts `tar` into directory `dir` of a container, running or stopped (PUT archive;
+   * without copyUIDGID the entries keep the uid and gid written in them).
+   */
+  async putArchive(id: string, dir: string, tar: Uint8Array): Promise<void> {
+    const r = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socketPath, method: 'PUT', path: `${API}/containers/${encodeURIComponent(id)}/archive?path=${encodeURIComponent(dir)}`,
+        headers: { 'content-type': 'application/x-tar', 'content-length': tar.length },
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            // a plain-text error body
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('error', (err) => reject(this.#unreachable(err)));
+      req.end(tar);
+    });
+    if (r.status === 404) {
+      throw new TransportError('transport_failed', `directory ${dir} does not exist in container ${id.slice(0, 12)}: check the path as seen inside the container`, { hint: 'check the path as seen inside the container' });
+    }
+    if (r.status !== 200) throw apiError(r, `put files into ${dir} of container ${id.slice(0, 12)}`);
+  }
+
   async execCreate(container: string, o: ExecOptions): Promise<string> {
     const r = await this.request('POST', `/containers/${encodeURIComponent(container)}/exec`, {
       AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false,
