@@ -22,7 +22,7 @@ test('a DOCKER_HOST that is not a unix socket is a coded error saying what to se
 });
 
 test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
-  for (const type of ['files', 'vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
+  for (const type of ['vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
     assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
   }

@@ -17,7 +17,7 @@ import { stopContainers } from '../transport/container-stopper.ts';
  * Source types that run their tools through the container transport and are tested that way.
  * Any other type refuses `container:`/`compose:` instead of silently working on the host.
  */
-const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'command']);
+const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files', 'command']);
 
 export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
   const { container, compose } = config;

@@ -36,6 +36,12 @@ export interface RunnerContainer {
   readonly description: string;
   /** Stops the container (SIGTERM, then SIGKILL after a grace period); the handle works on it stopped. */
   stop(): Promise<StoppedContainer>;
+  /**
+   * Where this host sees the running container's filesystem, its mounts included: its main
+   * process's `/proc/PID/root` and that mount namespace's mountinfo. Undefined when this
+   * process cannot read it (not root, or the engine runs on another host).
+   */
+  hostView(): Promise<{ readonly root: string; readonly mountinfo: string } | undefined>;
 }
 
 export interface StoppedContainer {

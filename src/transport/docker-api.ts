@@ -88,14 +88,14 @@ export class DockerApi {
   }
 
   /** A container's id and state; a NotFound container is a coded error naming it. */
-  async inspect(nameOrId: string): Promise<{ id: string; running: boolean }> {
+  async inspect(nameOrId: string): Promise<{ id: string; running: boolean; pid: number }> {
     const r = await this.request('GET', `/containers/${encodeURIComponent(nameOrId)}/json`);
     if (r.status === 404) {
       throw new TransportError('container_not_found', `container ${nameOrId} does not exist: check the name (docker ps -a) and the container: key in lifeboat.yml`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
     }
     if (r.status !== 200) throw apiError(r, `inspect container ${nameOrId}`);
-    const b = r.body as { Id: string; State: { Running: boolean } };
-    return { id: b.Id, running: b.State.Running };
+    const b = r.body as { Id: string; State: { Running: boolean; Pid?: number } };
+    return { id: b.Id, running: b.State.Running, pid: b.State.Pid ?? 0 };
   }
 
   /** Stops a running container (SIGTERM, then SIGKILL after `timeoutS`); one already stopped is fine. */
