@@ -5,6 +5,7 @@ import { mysqlType } from './mysql/mysql-source.ts';
 import { redisType } from './redis/redis-source.ts';
 import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
+import { volumeType } from './volume/volume-source.ts';
 import { commandType } from './command/command-source.ts';
 import { qdrantType } from './qdrant/qdrant-source.ts';
 import { wikijsType } from './wikijs/wikijs-source.ts';
@@ -17,7 +18,7 @@ import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
   ([
-    postgresType, mysqlType, redisType, sqliteType, filesType, commandType,
+    postgresType, mysqlType, redisType, sqliteType, filesType, volumeType, commandType,
     qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType, vaultType, victoriametricsType, s3Type,
   ] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

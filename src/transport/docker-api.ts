@@ -87,6 +87,39 @@ export class DockerApi {
     return r.body as ContainerSummary[];
   }
 
+  /** Containers (running or not) that mount volume `name`. */
+  async listByVolume(name: string): Promise<Array<ContainerSummary & { Image: string }>> {
+    const filters = encodeURIComponent(JSON.stringify({ volume: [name] }));
+    const r = await this.request('GET', `/containers/json?all=1&filters=${filters}`);
+    if (r.status !== 200) throw apiError(r, `list the containers of volume ${name}`);
+    return r.body as Array<ContainerSummary & { Image: string }>;
+  }
+
+  /** Whether volume `name` exists; a missing one is a coded error naming it. */
+  async volumeExists(name: string): Promise<void> {
+    const r = await this.request('GET', `/volumes/${encodeURIComponent(name)}`);
+    if (r.status === 404) {
+      throw new TransportError('volume_not_found', `volume ${name} does not exist: check the name (docker volume ls) and the volume: key in lifeboat.yml`, { hint: 'check the name with `docker volume ls`' });
+    }
+    if (r.status !== 200) throw apiError(r, `inspect volume ${name}`);
+  }
+
+  /** Creates a container (POST /containers/create); a missing image is a coded error naming it. */
+  async create(name: string, body: Record<string, unknown>): Promise<string> {
+    const r = await this.request('POST', `/containers/create?name=${encodeURIComponent(name)}`, body);
+    if (r.status === 404) {
+      throw new TransportError('image_not_found', `image ${String(body.Image)} is not on the engine: pull or build it, or set helper_image to one that is`, { hint: `docker pull ${String(body.Image)}` });
+    }
+    if (r.status !== 201) throw apiError(r, `create container ${name}`);
+    return (r.body as { Id: string }).Id;
+  }
+
+  /** Removes a container, running or not (its anonymous volumes too; named volumes stay). */
+  async remove(id: string): Promise<void> {
+    const r = await this.request('DELETE', `/containers/${encodeURIComponent(id)}?force=1&v=1`);
+    if (r.status !== 204 && r.status !== 404) throw apiError(r, `remove container ${id}`);
+  }
+
   /** A container's id and state; a NotFound container is a coded error naming it. */
   async inspect(nameOrId: string): Promise<{ id: string; running: boolean; pid: number }> {
     const r = await this.request('GET', `/containers/${encodeURIComponent(nameOrId)}/json`);
