@@ -12,6 +12,7 @@ import { DockerApi, dockerSocketPath } from '../transport/docker-api.ts';
 import { createContainerRunner } from '../transport/container-runner.ts';
 import type { ContainerTarget } from '../transport/container-runner.ts';
 import { stopContainers } from '../transport/container-stopper.ts';
+import { composeDependencies } from './compose-order.ts';
 import { VolumeHelper, volumeHelperName } from '../transport/volume-helper.ts';
 
 /**
@@ -148,4 +149,17 @@ function withVolumeHelper(source: Source, config: SourceConfig, env: NodeJS.Proc
       },
     } satisfies Pick<Source, 'scratchTarget'> : {}),
   };
+}
+
+/**
+ * Each source's restore dependencies: its own depends_on; a compose source without any takes
+ * those of its service in the compose file (compose-order.ts). Without compose sources the
+ * engine is never asked.
+ */
+export async function restoreDependencies(stack: { sources: ReadonlyMap<string, { config: SourceConfig }>; env: NodeJS.ProcessEnv }): Promise<Map<string, string[]>> {
+  const list = [...stack.sources].map(([name, s]) => ({ name, config: s.config }));
+  if (!list.some((s) => s.config.compose !== undefined && s.config.depends_on === undefined)) {
+    return new Map(list.map((s) => [s.name, [...(s.config.depends_on ?? [])]]));
+  }
+  return composeDependencies(new DockerApi(dockerSocketPath(stack.env)), list);
 }

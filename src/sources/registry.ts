@@ -18,7 +18,7 @@ import { victoriametricsType } from './victoriametrics/victoriametrics-source.ts
 
 export const sourceTypes: ReadonlyMap<string, SourceType<never>> = new Map(
   ([
-    postgresType, mysqlType, redisType, sqliteType, filesType, volumeType, commandType,
+    postgresType, mysqlType, redisType, sqliteType, filesType, volumeType({ files: filesType }), commandType,
     qdrantType, wikijsType({ postgres: postgresType, files: filesType }), n8nType, opensearchType, neo4jType, vaultType, victoriametricsType, s3Type,
   ] as Array<SourceType<never>>).map((t) => [t.type, t]),
 );

@@ -8,28 +8,32 @@
  */
 import type { Source } from '../../core/source.ts';
 import type { SourceType } from '../source-kit.ts';
-import { FilesSource } from '../files/files-source.ts';
 import { volumeKeys } from './volume-config.ts';
 import type { VolumeConfig } from './volume-config.ts';
 
 /** Where the helper mounts a volume, and so its paths in the snapshot. */
 export const volumePath = (volume: string): string => `/volumes/${volume}`;
 
-export const volumeType: SourceType<VolumeConfig> = {
+/** The files source type the volume source works through (given by the registry: sources stay apart). */
+export interface VolumeParts {
+  readonly files: SourceType<{ paths: string[]; exclude?: string[]; include?: string[] }>;
+}
+
+export const volumeType = (parts: VolumeParts): SourceType<VolumeConfig> => ({
   type: 'volume',
   description: 'a named Docker or Podman volume, stored as a browsable restic tree through a short-lived helper container; restored while its containers are stopped',
   keys: volumeKeys,
   pathKeys: [],
   create: (name, config, deps): Source => {
-    const files = new FilesSource(name, { paths: [volumePath(config.volume)], exclude: config.exclude, include: config.include }, deps);
+    const files = parts.files.create(name, { paths: [volumePath(config.volume)], exclude: config.exclude, include: config.include }, deps);
     return {
       name,
       type: 'volume',
       backup: (sink, ctx) => files.backup(sink, ctx),
       restore: (reader, ctx, opts) => files.restore(reader, ctx, opts),
       fingerprint: (ctx, opts) => files.fingerprint(ctx, opts),
-      verify: (reader, ctx) => files.verify(reader, ctx),
-      scratchTarget: (reader, ctx) => files.scratchTarget(reader, ctx),
+      ...(files.verify ? { verify: files.verify.bind(files) } : {}),
+      ...(files.scratchTarget ? { scratchTarget: files.scratchTarget.bind(files) } : {}),
     };
   },
-};
+});
