@@ -19,6 +19,7 @@ import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
 import { composeBinary } from '../support/compose-plugin.ts';
 import { runCommand } from '../support/run-command.ts';
+import { requireServers } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
 
@@ -75,7 +76,7 @@ describe('a compose project: every store of the runbooks, by compose service onl
   before(async (t) => {
     const bin = composeBinary();
     if ('missing' in bin) {
-      if (process.env.REQUIRE_SERVERS === '1') throw new Error(`REQUIRE_SERVERS=1 but ${bin.missing}`);
+      if (requireServers) throw new Error(`REQUIRE_SERVERS=1 but ${bin.missing}`);
       return; // no engine: the test skips
 
     }

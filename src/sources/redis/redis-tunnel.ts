@@ -55,8 +55,13 @@ function tunnelCommand(tool: Tool, host: string, port: number): { command: strin
   const p = String(port);
   if (tool === 'socat') return { command: 'socat', args: ['-', `TCP:${host}:${p}`] };
   if (tool === 'nc') return { command: 'nc', args: [host, p] };
-  // The reader ends the shell when the server closes; the writer ends with our side's stdin.
-  return { command: 'bash', args: ['-c', 'exec 3<>"/dev/tcp/$1/$2" || exit 69; { cat <&3; kill $$ 2>/dev/null; } & cat >&3; kill $! 2>/dev/null; exit 0', 'tunnel', host, p] };
+  // Two copiers; whichever ends first (the server closed, or our side's stdin did) ends the
+  // other, so no process and no connection to the server outlives the tunnel. A background
+  // job's stdin is /dev/null, hence fd 4. `wait -n` lets the TERM trap run at once; the last
+  // `wait` reaps the copiers (a container's PID 1 often reaps nothing: no zombies left).
+  const script = 'exec 3<>"/dev/tcp/$1/$2" || exit 69; exec 4<&0; cat <&3 & r=$!; cat <&4 >&3 & w=$!; '
+    + 'trap \'kill $r $w 2>/dev/null; wait; exit 0\' TERM; wait -n; kill $r $w 2>/dev/null; wait; exit 0';
+  return { command: 'bash', args: ['-c', script, 'tunnel', host, p] };
 }
 
 /** A socket path short enough for sun_path (108 bytes): the temp dir, else the system's. */
@@ -88,7 +93,11 @@ export async function openTunnel(runner: CommandRunner, host: string, port: numb
     conn.pipe(c.stdin);
     // The connection ends when the command has (below), so its failure is known by then.
     c.stdout.pipe(conn, { end: false });
-    conn.on('close', () => c.kill('SIGTERM'));
+    // Our side gone: end the command's stdin (its copier ends the rest), and signal it too.
+    conn.on('close', () => {
+      c.stdin.end();
+      c.kill('SIGTERM');
+    });
     c.done.then((f) => {
       // Killed is our doing (the connection closed); an exit code is the command's own failure.
       if (f.code !== null && f.code !== 0) failure = f.stderr.trim().split('\n').at(-1) || `exit ${f.code}`;
