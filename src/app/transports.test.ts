@@ -27,3 +27,19 @@ test('a source type that cannot use a container yet refuses the key instead of u
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
   }
 });
+
+test('redis and files in a container get the container transport: commands staged there, the container at hand', () => {
+  for (const type of ['redis', 'files']) {
+    const r = runnerFor('s', { type, compose: { project: 'omni', service: 'cache' } } as SourceConfig, {}, 'lifeboat.yml');
+    assert.notEqual(r, localRunner, type);
+    assert.equal(typeof r.stageFile, 'function', type);
+    assert.equal(r.container?.description, 'compose service cache of project omni', type);
+  }
+});
+
+test('a volume source runs in its own helper container and refuses container/compose', () => {
+  const r = runnerFor('uploads', { type: 'volume', volume: 'omni_uploads' } as SourceConfig, {}, 'lifeboat.yml');
+  assert.equal(r.container?.description, `container lifeboat-volume-uploads-${process.pid}`);
+  assert.throws(() => runnerFor('uploads', { type: 'volume', volume: 'v', container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('a volume source reaches its volume through a helper container of its own'));
+});
