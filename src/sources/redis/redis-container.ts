@@ -11,7 +11,7 @@
  * container is started again whatever happened, and the temp name removed.
  */
 import { randomBytes } from 'node:crypto';
-import type { CommandRunner, RunnerContainer } from '../../core/command-runner.ts';
+import type { CommandRunner, RunnerContainer, StoppedContainer } from '../../core/command-runner.ts';
 import { SourceError, errorMessage } from '../../core/errors.ts';
 import type { SourceLog } from '../../core/source.ts';
 import { collect, succeeded } from '../process-kit.ts';
@@ -62,7 +62,7 @@ export async function restoreDataDirInContainer(data: AsyncIterable<Uint8Array>,
     const rm = await collect(r.runner, { command: 'rm', args: ['-f', '--', `${r.dir}/${temp}`] }).catch((err: unknown) => ({ code: 1, signal: null, stderr: errorMessage(err), stdout: '' }));
     if (!succeeded(rm)) r.log.warn(`${r.what}: could not remove ${r.dir}/${temp} in ${r.container.description} (${lastLine(rm.stderr, 'failed')}); it is a second name of ${RDB_ARTIFACT}, remove it by hand`);
   };
-  let stopped;
+  let stopped: StoppedContainer;
   try {
     stopped = await r.container.stop();
   } catch (err) {
