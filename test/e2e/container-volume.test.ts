@@ -106,6 +106,22 @@ sources:
     assert.equal(await helpers(), '');
   });
 
+  test('a restore that fails after stopping the volume\'s user still starts it again', async (t) => {
+    if (!engine) return t.skip('no engine');
+    // The snapshot of the first test, restored with a helper image the engine lacks: the
+    // user is stopped, the helper cannot be made, the user is started again.
+    const failing = path.join(tmp.path, 'failing.yml');
+    await writeFile(failing, `${await readFile(cfg, 'utf8')}    helper_image: local/not-there:2\n`);
+    const before = await started();
+    const r = await run(['restore', '--yes', '--no-safety-snapshot', '--json'], failing);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /image local\/not-there:2 is not on the engine/);
+    const after = await started();
+    assert.match(after, / true$/);
+    assert.notEqual(after, before, 'the user was never stopped: the test proves nothing');
+    assert.equal(await helpers(), '');
+  });
+
   test('a helper image that is not on the engine: one line naming it, and the user keeps running', async (t) => {
     if (!engine) return t.skip('no engine');
     const bad = path.join(tmp.path, 'bad.yml');
