@@ -168,6 +168,18 @@ ${extra}`);
     assert.equal(await dockerOk(['exec', name, 'sh', '-c', 'stat -c %U /data/dump.rdb; ls -A /data']), 'redis\ndump.rdb');
   });
 
+  test('restore_mode data_dir into a dir the container lacks: one line naming it, the server never stopped', async (t) => {
+    if (!engine) return t.skip('no engine');
+    const want = await digest();
+    const cfg = await config('datadir.yml', '    restore_mode: data_dir\n    data_dir: /nowhere\n');
+    const startedBefore = await dockerOk(['inspect', '--format', '{{.State.StartedAt}}', name]);
+    const r = await run(cfg, ['restore', '--yes', '--no-safety-snapshot', '--json']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, new RegExp(`cannot write dump\\.rdb into /nowhere in container ${name}`));
+    assert.equal(await dockerOk(['inspect', '--format', '{{.State.StartedAt}}', name]), startedBefore);
+    assert.equal(await digest(), want);
+  });
+
   test('a stopped container and a wrong port: one line naming the container or the address, and the next step', async (t) => {
     if (!engine) return t.skip('no engine');
     const bad = await config('badport.yml', '');
