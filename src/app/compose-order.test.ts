@@ -10,14 +10,15 @@ test('the depends_on label of Compose v2 gives the service names', () => {
   assert.deepEqual(parseComposeDependsOn(undefined), []);
 });
 
-/** An engine whose containers carry these services' depends_on labels. */
+/** An engine whose project omni has these services, with these depends_on labels. */
 function fakeApi(labels: Record<string, string | undefined>): DockerApi {
   return {
     async listByLabels(filter: readonly string[]): Promise<ContainerSummary[]> {
-      const service = filter.find((f) => f.startsWith('com.docker.compose.service='))?.split('=')[1];
-      if (service === undefined || !(service in labels)) return [];
-      const l = labels[service];
-      return [{ Id: service, Names: [`/${service}`], State: 'running', Labels: l === undefined ? {} : { 'com.docker.compose.depends_on': l } }];
+      if (!filter.includes('com.docker.compose.project=omni')) return [];
+      return Object.entries(labels).map(([service, l]) => ({
+        Id: service, Names: [`/${service}`], State: 'running',
+        Labels: { 'com.docker.compose.project': 'omni', 'com.docker.compose.service': service, ...(l === undefined ? {} : { 'com.docker.compose.depends_on': l }) },
+      }));
     },
   } as unknown as DockerApi;
 }
@@ -39,4 +40,10 @@ test('a compose source without depends_on of its own is restored after the sourc
   assert.deepEqual(orderByDependencies(sources.map((s) => s.name), deps), ['b-web', 'notes', 'z-postgres', 'm-redis', 'a-uploads']);
   // Restoring only some sources: the others impose nothing.
   assert.deepEqual(orderByDependencies(['a-uploads', 'm-redis'], deps), ['m-redis', 'a-uploads']);
+});
+
+test('a service without a source passes on what it depends on', async () => {
+  const api = fakeApi({ app: 'web:service_started:false', web: 'db:service_healthy:false', db: undefined });
+  const deps = await composeDependencies(api, [{ name: 'files', config: compose('app') }, { name: 'pg', config: compose('db') }]);
+  assert.deepEqual(Object.fromEntries(deps), { files: ['pg'], pg: [] });
 });

@@ -19,8 +19,9 @@ export function parseComposeDependsOn(label: string | undefined): string[] {
 }
 
 /**
- * Each source's dependencies: its own depends_on, else those its compose service implies.
- * A service with no running or stopped container (not created yet) implies nothing.
+ * Each source's dependencies: its own depends_on, else those its compose service implies,
+ * through services that have no source of their own (app → web → db: app after db). A
+ * service with no container (not created yet) implies nothing.
  */
 export async function composeDependencies(api: DockerApi, sources: ReadonlyArray<{ name: string; config: SourceConfig }>): Promise<Map<string, string[]>> {
   const byService = new Map<string, string[]>();
@@ -30,6 +31,22 @@ export async function composeDependencies(api: DockerApi, sources: ReadonlyArray
     const key = `${c.project}\0${c.service}`;
     byService.set(key, [...(byService.get(key) ?? []), s.name]);
   }
+  /** project → service → the services it depends on (one engine query per project). */
+  const graphs = new Map<string, Map<string, string[]>>();
+  const graphOf = async (project: string): Promise<Map<string, string[]>> => {
+    let g = graphs.get(project);
+    if (g !== undefined) return g;
+    g = new Map();
+    for (const prefix of ['com.docker.compose', 'io.podman.compose']) {
+      for (const c of await api.listByLabels([`${prefix}.project=${project}`])) {
+        const service = c.Labels[`${prefix}.service`];
+        if (service !== undefined && !g.has(service)) g.set(service, parseComposeDependsOn(c.Labels[DEPENDS_ON_LABEL]));
+      }
+      if (g.size > 0) break;
+    }
+    graphs.set(project, g);
+    return g;
+  };
   const out = new Map<string, string[]>();
   for (const s of sources) {
     const own = s.config.depends_on;
@@ -38,16 +55,19 @@ export async function composeDependencies(api: DockerApi, sources: ReadonlyArray
       out.set(s.name, [...(own ?? [])]);
       continue;
     }
-    let services: string[] = [];
-    for (const prefix of ['com.docker.compose', 'io.podman.compose']) {
-      const found = await api.listByLabels([`${prefix}.project=${c.project}`, `${prefix}.service=${c.service}`]);
-      const label = found.map((x) => x.Labels[DEPENDS_ON_LABEL]).find((l) => l !== undefined);
-      if (found.length > 0) {
-        services = parseComposeDependsOn(label);
-        break;
-      }
+    const g = await graphOf(c.project);
+    const deps = new Set<string>();
+    const seen = new Set([c.service]);
+    const queue = [...(g.get(c.service) ?? [])];
+    for (let svc = queue.shift(); svc !== undefined; svc = queue.shift()) {
+      if (seen.has(svc)) continue;
+      seen.add(svc);
+      const named = byService.get(`${c.project}\0${svc}`);
+      if (named !== undefined) for (const n of named) deps.add(n);
+      else queue.push(...(g.get(svc) ?? [])); // no source of its own: what it needs, in its place
     }
-    out.set(s.name, services.flatMap((svc) => byService.get(`${c.project}\0${svc}`) ?? []).filter((n) => n !== s.name));
+    deps.delete(s.name);
+    out.set(s.name, [...deps]);
   }
   return out;
 }
