@@ -12,7 +12,8 @@ import type { SourceConfig } from '../config/schema.ts';
 import { createSecretResolver } from '../config/secrets.ts';
 import { createSource, openRunTmpDir } from '../sources/source-kit.ts';
 import type { SecretResolver } from '../sources/source-kit.ts';
-import { runnerFor, withStoppedContainers } from './transports.ts';
+import { restoreDependencies, runnerFor, withStoppedContainers } from './transports.ts';
+import { orderByDependencies } from './compose-order.ts';
 import { runBackup } from '../ops/backup-run.ts';
 import type { PlannedSource } from '../ops/backup-run.ts';
 import { runRestore } from '../ops/restore-run.ts';
@@ -49,6 +50,8 @@ export interface Stack {
   readonly loaded: LoadedConfig;
   readonly secrets: SecretResolver;
   readonly sources: ReadonlyMap<string, { source: Source; config: SourceConfig }>;
+  /** The environment the stack was opened with (DOCKER_HOST for compose lookups). */
+  readonly env: NodeJS.ProcessEnv;
   openRepository(lock: 'shared' | 'exclusive'): Promise<OpenedRepository>;
   repositoryLocation(): string;
 }
@@ -69,6 +72,7 @@ export async function openStack(opts: StackOptions): Promise<Stack> {
     loaded,
     secrets,
     sources,
+    env: opts.env,
     repositoryLocation: location,
     async openRepository(lock) {
       const password = opts.repoOverride?.password ?? (await secrets(loaded.config.repository.password, 'repository.password'));
@@ -176,9 +180,10 @@ export function chooseSnapshots(_stack: Stack, all: readonly Snapshot[], names: 
 }
 
 export async function planStackRestore(stack: Stack, opened: OpenedRepository, req: RestoreRequest): Promise<RestorePlan> {
-  const candidates = selectSources(stack, req.only).map((n) => {
+  const deps = await restoreDependencies(stack);
+  const candidates = orderByDependencies(selectSources(stack, req.only), deps).map((n) => {
     const s = stack.sources.get(n) as { source: Source; config: SourceConfig };
-    return { source: s.source, dependsOn: s.config.depends_on ?? [], hooks: s.config.restore?.hooks, to: s.config.restore?.to };
+    return { source: s.source, dependsOn: deps.get(n) ?? [], hooks: s.config.restore?.hooks, to: s.config.restore?.to };
   });
   return planRestore(snapshotStoreOf(opened), candidates, req);
 }

@@ -22,7 +22,7 @@ test('a DOCKER_HOST that is not a unix socket is a coded error saying what to se
 });
 
 test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
-  for (const type of ['redis', 'files', 'vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
+  for (const type of ['vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
     assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
   }
@@ -39,4 +39,20 @@ test('ssh on a source runs its tools through the ssh transport; with container i
 test('a source type that cannot run over ssh yet refuses the key', () => {
   assert.throws(() => runnerFor('f', { type: 'files', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml'),
     (err: unknown) => err instanceof ConfigError && err.message.includes('a files source cannot run over ssh yet'));
+});
+
+test('redis and files in a container get the container transport: commands staged there, the container at hand', () => {
+  for (const type of ['redis', 'files']) {
+    const r = runnerFor('s', { type, compose: { project: 'omni', service: 'cache' } } as SourceConfig, {}, 'lifeboat.yml');
+    assert.notEqual(r, localRunner, type);
+    assert.equal(typeof r.stageFile, 'function', type);
+    assert.equal(r.container?.description, 'compose service cache of project omni', type);
+  }
+});
+
+test('a volume source runs in its own helper container and refuses container/compose', () => {
+  const r = runnerFor('uploads', { type: 'volume', volume: 'omni_uploads' } as SourceConfig, {}, 'lifeboat.yml');
+  assert.equal(r.container?.description, `container lifeboat-volume-uploads-${process.pid}`);
+  assert.throws(() => runnerFor('uploads', { type: 'volume', volume: 'v', container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('a volume source reaches its volume through a helper container of its own'));
 });

@@ -27,8 +27,34 @@ export interface StagedFile {
   remove(): Promise<void>;
 }
 
+/**
+ * The container a runner's commands run in (the container transport), for what an exec
+ * cannot do: change the store's files while the store is stopped.
+ */
+export interface RunnerContainer {
+  /** "container NAME" or "compose service S of project P", for messages. */
+  readonly description: string;
+  /** Stops the container (SIGTERM, then SIGKILL after a grace period); the handle works on it stopped. */
+  stop(): Promise<StoppedContainer>;
+  /**
+   * Where this host sees the running container's filesystem, its mounts included: its main
+   * process's `/proc/PID/root` and that mount namespace's mountinfo. Undefined when this
+   * process cannot read it (not root, or the engine runs on another host).
+   */
+  hostView(): Promise<{ readonly root: string; readonly mountinfo: string } | undefined>;
+}
+
+export interface StoppedContainer {
+  /** Extracts a tar into directory `dir` of the (stopped) container; entries keep their uid, gid and mode. */
+  putArchive(dir: string, tar: Uint8Array): Promise<void>;
+  /** Starts it again; resolves once it runs. */
+  start(): Promise<void>;
+}
+
 export interface CommandRunner {
   start(spec: RunSpec): RunningCommand;
+  /** Set by the container transport only. */
+  readonly container?: RunnerContainer;
   /**
    * Writes `data` to a new private file that this runner's commands can read (a restore
    * tool that needs a seekable file: `pg_restore -j`, `--use-list`). Runners whose commands

@@ -31,9 +31,11 @@ export interface ArtifactSink {
   put(name: string, data: AsyncIterable<Uint8Array>): Promise<ArtifactInfo>;
   /**
    * Stores directories and files as a normal file tree (for the `files` source) under the
-   * snapshot's tree; `exclude` gets absolute paths.
+   * snapshot's tree; `exclude` gets the absolute paths read. With `readRoot` (a container's
+   * filesystem as this host sees it, /proc/PID/root) the paths are read below it and stored
+   * as given.
    */
-  putFiles(paths: readonly string[], opts?: { exclude?: (absPath: string, isDir: boolean) => boolean }): Promise<{ files: number; bytes: number }>;
+  putFiles(paths: readonly string[], opts?: { exclude?: (absPath: string, isDir: boolean) => boolean; readRoot?: string }): Promise<{ files: number; bytes: number }>;
 }
 
 export interface ArtifactReader {

@@ -10,6 +10,7 @@ test('every source type declares its own path keys, and each names a key of its 
     redis: ['tls.ca_file', 'data_dir', 'program:redis_server_bin'],
     sqlite: ['path', 'restore.to'],
     files: ['paths', 'restore.to'],
+    volume: [],
     command: [],
     qdrant: [],
     wikijs: ['database.bin_dir'],

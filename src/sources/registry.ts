@@ -6,6 +6,7 @@ import { mysqlType } from './mysql/mysql-source.ts';
 import { redisType } from './redis/redis-source.ts';
 import { sqliteType } from './sqlite/sqlite-source.ts';
 import { filesType } from './files/files-source.ts';
+import { volumeType } from './volume/volume-source.ts';
 import { commandType } from './command/command-source.ts';
 import { qdrantType } from './qdrant/qdrant-source.ts';
 import { wikijsType } from './wikijs/wikijs-source.ts';
@@ -20,7 +21,7 @@ import { giteaType } from './gitea/gitea-source.ts';
 export const sourceTypes: ReadonlyMap<string, RegisteredSourceType> = new Map(
   [
     registerSourceType(postgresType), registerSourceType(mysqlType), registerSourceType(redisType), registerSourceType(sqliteType),
-    registerSourceType(filesType), registerSourceType(commandType), registerSourceType(qdrantType),
+    registerSourceType(filesType), registerSourceType(volumeType({ files: filesType })), registerSourceType(commandType), registerSourceType(qdrantType),
     registerSourceType(wikijsType({ postgres: postgresType, files: filesType })), registerSourceType(n8nType),
     registerSourceType(opensearchType), registerSourceType(neo4jType), registerSourceType(vaultType),
     registerSourceType(victoriametricsType), registerSourceType(s3Type), registerSourceType(giteaType),

@@ -12,10 +12,11 @@
  * inspect), and closes the connection in any case, so a writer dies of a broken pipe.
  */
 import { once } from 'node:events';
+import { readdir, readlink } from 'node:fs/promises';
 import { PassThrough, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommandRunner, RunSpec, RunningCommand } from '../core/command-runner.ts';
+import type { CommandRunner, RunSpec, RunnerContainer, RunningCommand } from '../core/command-runner.ts';
 import { TransportError, errorMessage } from '../core/errors.ts';
 import { DockerApi } from './docker-api.ts';
 
@@ -63,10 +64,32 @@ export async function resolveContainerId(api: DockerApi, t: ContainerTarget): Pr
   }
 }
 
+/** Seconds the store gets to stop (its own shutdown: a final save) before the engine kills it. */
+const STORE_STOP_TIMEOUT_S = 60;
+
 export function createContainerRunner(api: DockerApi, target: ContainerTarget): CommandRunner {
   const start = (spec: RunSpec): RunningCommand => startExec(api, target, spec);
+  const container: Omit<RunnerContainer, 'hostView'> = {
+    description: describeTarget(target),
+    async stop() {
+      // The id, not the compose labels: a stopped service is found by id only.
+      const id = await resolveContainer(api, target);
+      await api.stop(id, STORE_STOP_TIMEOUT_S);
+      return {
+        putArchive: (dir, tar) => api.putArchive(id, dir, tar),
+        async start() {
+          await api.start(id);
+          for (let i = 0; !(await api.inspect(id)).running; i++) {
+            if (i >= 100) throw new TransportError('container_not_running', `${describeTarget(target)} did not keep running after its start: see docker logs ${id.slice(0, 12)}`, { hint: `docker logs ${id.slice(0, 12)}` });
+            await sleep(100);
+          }
+        },
+      };
+    },
+  };
   return {
     start,
+    container: { ...container, hostView: () => hostView(api, target, start) },
     /** A private dir made by mktemp inside the container (0700), the file written through exec stdin. */
     async stageFile(name, data, signal) {
       const where = describeTarget(target);
@@ -89,6 +112,29 @@ export function createContainerRunner(api: DockerApi, target: ContainerTarget): 
       return { path: file, remove };
     },
   };
+}
+
+/**
+ * /proc/PID/root of the container's main process: readable only by root on the engine's host.
+ * A pid of another host (a remote engine) may name some unrelated process here, so the view
+ * counts only when that process's mount namespace is the one an exec in the container sees.
+ */
+async function hostView(api: DockerApi, target: ContainerTarget, start: (spec: RunSpec) => RunningCommand): Promise<{ root: string; mountinfo: string } | undefined> {
+  const c = await api.inspect(await resolveContainer(api, target));
+  if (!c.running) {
+    throw new TransportError('container_not_running', `${describeTarget(target)} is not running: start it and try again`, { hint: 'docker start NAME' });
+  }
+  if (c.pid <= 0) return undefined;
+  let here: string;
+  try {
+    here = await readlink(`/proc/${c.pid}/ns/mnt`);
+    await readdir(`/proc/${c.pid}/root`);
+  } catch {
+    return undefined; // not readable from here: the caller says what is needed
+  }
+  const there = await run(start({ command: 'readlink', args: ['/proc/self/ns/mnt'] }), '');
+  if (there.code !== 0 || there.stdout.trim() !== here) return undefined;
+  return { root: `/proc/${c.pid}/root`, mountinfo: `/proc/${c.pid}/mountinfo` };
 }
 
 /** Feeds `input` to a command and collects its (small) stdout. */

@@ -93,15 +93,48 @@ export class DockerApi {
     return r.body as ContainerSummary[];
   }
 
+  /** Containers (running or not) that mount volume `name`. */
+  async listByVolume(name: string): Promise<Array<ContainerSummary & { Image: string }>> {
+    const filters = encodeURIComponent(JSON.stringify({ volume: [name] }));
+    const r = await this.request('GET', `/containers/json?all=1&filters=${filters}`);
+    if (r.status !== 200) throw apiError(r, `list the containers of volume ${name}`);
+    return r.body as Array<ContainerSummary & { Image: string }>;
+  }
+
+  /** Whether volume `name` exists; a missing one is a coded error naming it. */
+  async volumeExists(name: string): Promise<void> {
+    const r = await this.request('GET', `/volumes/${encodeURIComponent(name)}`);
+    if (r.status === 404) {
+      throw new TransportError('volume_not_found', `volume ${name} does not exist: check the name (docker volume ls) and the volume: key in lifeboat.yml`, { hint: 'check the name with `docker volume ls`' });
+    }
+    if (r.status !== 200) throw apiError(r, `inspect volume ${name}`);
+  }
+
+  /** Creates a container (POST /containers/create); a missing image is a coded error naming it. */
+  async create(name: string, body: Record<string, unknown>): Promise<string> {
+    const r = await this.request('POST', `/containers/create?name=${encodeURIComponent(name)}`, body);
+    if (r.status === 404) {
+      throw new TransportError('image_not_found', `image ${String(body.Image)} is not on the engine: pull or build it, or set helper_image to one that is`, { hint: `docker pull ${String(body.Image)}` });
+    }
+    if (r.status !== 201) throw apiError(r, `create container ${name}`);
+    return (r.body as { Id: string }).Id;
+  }
+
+  /** Removes a container, running or not (its anonymous volumes too; named volumes stay). */
+  async remove(id: string): Promise<void> {
+    const r = await this.request('DELETE', `/containers/${encodeURIComponent(id)}?force=1&v=1`);
+    if (r.status !== 204 && r.status !== 404) throw apiError(r, `remove container ${id}`);
+  }
+
   /** A container's id and state; a NotFound container is a coded error naming it. */
-  async inspect(nameOrId: string): Promise<{ id: string; running: boolean }> {
+  async inspect(nameOrId: string): Promise<{ id: string; running: boolean; pid: number }> {
     const r = await this.request('GET', `/containers/${encodeURIComponent(nameOrId)}/json`);
     if (r.status === 404) {
       throw new TransportError('container_not_found', `container ${nameOrId} does not exist: check the name (docker ps -a) and the container: key in lifeboat.yml`, { hint: 'check the name with `docker ps -a` and the `container:` key in lifeboat.yml' });
     }
     if (r.status !== 200) throw apiError(r, `inspect container ${nameOrId}`);
-    const b = r.body as { Id: string; State: { Running: boolean } };
-    return { id: b.Id, running: b.State.Running };
+    const b = r.body as { Id: string; State: { Running: boolean; Pid?: number } };
+    return { id: b.Id, running: b.State.Running, pid: b.State.Pid ?? 0 };
   }
 
   /** Stops a running container (SIGTERM, then SIGKILL after `timeoutS`); one already stopped is fine. */
@@ -113,6 +146,39 @@ export class DockerApi {
   async start(id: string): Promise<void> {
     const r = await this.request('POST', `/containers/${encodeURIComponent(id)}/start`);
     if (r.status !== 204 && r.status !== 304) throw apiError(r, `start container ${id}`);
+  }
+
+  /**
+   * Extracts `tar` into directory `dir` of a container, running or stopped (PUT archive;
+   * without copyUIDGID the entries keep the uid and gid written in them).
+   */
+  async putArchive(id: string, dir: string, tar: Uint8Array): Promise<void> {
+    const r = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const req = http().request({
+        socketPath: this.socketPath, method: 'PUT', path: `${API}/containers/${encodeURIComponent(id)}/archive?path=${encodeURIComponent(dir)}`,
+        headers: { 'content-type': 'application/x-tar', 'content-length': tar.length },
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            // a plain-text error body
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('error', (err) => reject(this.#unreachable(err)));
+      req.end(tar);
+    });
+    if (r.status === 404) {
+      throw new TransportError('transport_failed', `directory ${dir} does not exist in container ${id.slice(0, 12)}: check the path as seen inside the container`, { hint: 'check the path as seen inside the container' });
+    }
+    if (r.status !== 200) throw apiError(r, `put files into ${dir} of container ${id.slice(0, 12)}`);
   }
 
   async execCreate(container: string, o: ExecOptions): Promise<string> {

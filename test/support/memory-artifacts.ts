@@ -47,7 +47,7 @@ export async function memoryArtifacts(): Promise<MemoryArtifacts> {
       hasTree = true;
       for (const p of paths) {
         const abs = path.resolve(p);
-        await cp(abs, path.join(treeDir, abs), {
+        await cp(opts?.readRoot === undefined ? abs : path.join(opts.readRoot, abs), path.join(treeDir, abs), {
           recursive: true,
           verbatimSymlinks: true,
           preserveTimestamps: true,

@@ -677,17 +677,20 @@ export class Archiver {
    * does: /srv/app → node "srv" → node "app". A relative path contributes only its own
    * components, as restic (archiver/tree.go, pathComponents): `backup src` from /srv/app
    * stores node "src" at the root, and "../x" stores "x"; "." or "/" is the root itself.
-   * The snapshot records the absolute paths all the same. Returns the root tree ID.
+   * The snapshot records the absolute paths all the same. With `readRoot` the paths are read
+   * below it (a container's filesystem as this host sees it) and stored as given. Returns the
+   * root tree ID.
    */
-  async saveTargets(paths: readonly string[], parent?: Snapshot): Promise<string> {
+  async saveTargets(paths: readonly string[], parent?: Snapshot, readRoot?: string): Promise<string> {
     const parentRoot = parent ? await this.trees.load(parent.tree).catch(() => undefined) : undefined;
     // Build a nested map of path components (in the tree) to where they are on disk.
     type Dir = { children: Map<string, Dir>; real: string; target?: string };
-    const root: Dir = { children: new Map(), real: '/' };
+    const root: Dir = { children: new Map(), real: readRoot ?? '/' };
     for (const p of paths) {
-      const real = path.resolve(p);
+      // Below readRoot (another mount namespace's root, /proc/PID/root), stored as given.
+      const real = readRoot === undefined ? path.resolve(p) : path.join(readRoot, path.resolve('/', p));
       const realParts = real.split('/').filter(Boolean);
-      const parts = (path.isAbsolute(p) ? real : path.resolve('/', p)).split('/').filter(Boolean);
+      const parts = (path.isAbsolute(p) && readRoot === undefined ? real : path.resolve('/', p)).split('/').filter(Boolean);
       let d = root;
       parts.forEach((part, i) => {
         let next = d.children.get(part);

@@ -53,7 +53,7 @@ export class SnapshotWriter implements StackSnapshotWriter {
     return info;
   }
 
-  async putFiles(paths: readonly string[], opts: { exclude?: (absPath: string, isDir: boolean) => boolean } = {}): Promise<{ files: number; bytes: number }> {
+  async putFiles(paths: readonly string[], opts: { exclude?: (absPath: string, isDir: boolean) => boolean; readRoot?: string } = {}): Promise<{ files: number; bytes: number }> {
     const abs = paths.map((p) => path.resolve(p));
     const done = this.summary;
     const onProgress = this.#onProgress;
@@ -62,7 +62,7 @@ export class SnapshotWriter implements StackSnapshotWriter {
       // Counted on top of the artifacts already stored, so the source's bytes only grow.
       onProgress: onProgress && ((p) => onProgress(done.bytesRead + p.bytesRead, done.bytesAdded + p.bytesAdded)),
     });
-    this.#filesRoot = await archiver.saveTargets(abs);
+    this.#filesRoot = await archiver.saveTargets(abs, undefined, opts.readRoot);
     const s = archiver.summary;
     this.#archiver.absorb(archiver);
     this.#files = { paths: abs, count: s.totalFiles, bytes: s.totalBytes };

@@ -39,13 +39,23 @@ export async function lstatOrNull(p: string): Promise<Stats | null> {
 /** /proc/self/mountinfo escapes space, tab, newline and backslash in paths as octal. */
 const unescapeMount = (p: string): string => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** Mount points strictly inside `dir` (Linux; none elsewhere), deepest last. */
-export async function mountsUnder(dir: string): Promise<string[]> {
+/**
+ * Mount points strictly inside `dir` (Linux; none elsewhere), deepest last. With `view` (a
+ * container's filesystem as this host sees it) `dir` is below view.root and the mounts are
+ * that container's.
+ */
+export async function mountsUnder(dir: string, view?: { readonly root: string; readonly mountinfo: string }): Promise<string[]> {
   let info: string;
   try {
-    info = await readFile('/proc/self/mountinfo', 'utf8');
+    info = await readFile(view?.mountinfo ?? '/proc/self/mountinfo', 'utf8');
   } catch {
     return []; // Not Linux: no mountinfo, and nested mounts are not looked for.
+  }
+  if (view !== undefined) {
+    const inside = path.join('/', path.relative(view.root, dir));
+    const points = info.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined)
+      .map(unescapeMount).filter((m) => m.startsWith(`${inside}/`));
+    return [...new Set(points)].sort().map((m) => path.join(view.root, m));
   }
   const real = await realpath(dir).catch(() => dir);
   const inside = info.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined)

@@ -44,6 +44,12 @@ import { filesKeys } from './files-config.ts';
 import { TreeSwap, lstatOrNull, makeStaging, mountsUnder, stagingParent } from './files-replace.ts';
 import { DEFAULT_INDEX_FILES, checkIndexFiles, firstChange, indexFingerprint, statTree } from './files-checks.ts';
 import type { FilesConfig } from './files-config.ts';
+import type { RunnerContainer } from '../../core/command-runner.ts';
+
+type HostView = { readonly root: string; readonly mountinfo: string };
+
+/** `p` as this host reaches it: itself, or below a container's view. */
+const inView = (v: HostView | undefined, p: string): string => (v === undefined ? p : path.join(v.root, p));
 
 /** True when an entry is left out of the backup and of the fingerprint. */
 export type ExcludeFilter = (absPath: string, isDir: boolean) => boolean;
@@ -189,6 +195,8 @@ export class FilesSource implements Source {
   /** Globs of the index files to parse, when `format` is set. */
   readonly #indexGlobs: readonly string[] | undefined;
   readonly #stableCopy: boolean;
+  /** Set when the paths are in a container (container:/compose:): they are paths in there. */
+  readonly #container: RunnerContainer | undefined;
 
   constructor(name: string, config: FilesConfig, deps?: SourceDeps) {
     this.name = name;
@@ -198,6 +206,29 @@ export class FilesSource implements Source {
     this.#tmpDir = deps?.tmpDir ?? tmpdir();
     this.#indexGlobs = config.format === 'faiss' ? (config.format_files ?? DEFAULT_INDEX_FILES) : undefined;
     this.#stableCopy = config.stable_copy ?? config.format !== undefined;
+    this.#container = deps?.runner.container;
+  }
+
+  /**
+   * Where the configured paths are: on this host (undefined), or in the container, whose
+   * filesystem (its volumes and bind mounts included) this host sees at /proc/PID/root: read
+   * and written there with the same code, metadata and safety as local paths.
+   */
+  async #view(): Promise<HostView | undefined> {
+    const c = this.#container;
+    if (c === undefined) return undefined;
+    const v = await c.hostView();
+    if (v === undefined) {
+      throw new SourceError(`source ${this.name}: the files of ${c.description} are read through its /proc/PID/root, which this process cannot read`, {
+        hint: 'run lifeboat as root on the host of the container engine, or back the files up with a command source (tar) in the container',
+      });
+    }
+    return v;
+  }
+
+  /** The exclude filter for paths as read (below the view's root), matched as configured paths. */
+  #excludedIn(v: HostView | undefined): ExcludeFilter {
+    return v === undefined ? this.#excluded : (abs, isDir) => this.#excluded(path.join('/', path.relative(v.root, abs)), isDir);
   }
 
   #cancelled(what: string, cause?: unknown): CancelledError {
@@ -206,22 +237,23 @@ export class FilesSource implements Source {
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
+    const v = await this.#view();
     for (const root of this.#roots) {
       try {
-        await lstat(root);
+        await lstat(inView(v, root));
       } catch (err) {
-        throw new SourceError(`source ${this.name}: ${root} cannot be read: ${errorMessage(err)}`, {
+        throw new SourceError(`source ${this.name}: ${root}${v === undefined ? '' : ` in ${this.#container?.description}`} cannot be read: ${errorMessage(err).replace(v?.root ?? '\0', '')}`, {
           cause: err,
           hint: 'fix `paths` in lifeboat.yml or create the path; lifeboat never stores a silently empty backup',
         });
       }
     }
     try {
-      const stored = await this.#copy(sink, ctx);
+      const stored = await this.#copy(sink, ctx, v);
       if (ctx.signal.aborted) throw this.#cancelled('backup');
       // Read after the copy: files that change meanwhile make the fingerprint differ from the
       // stored tree, which a restore drill reports. Stop writers with hooks for an exact copy.
-      const fingerprint = await this.#fingerprint((p) => p, ctx);
+      const fingerprint = await this.#fingerprint((p) => inView(v, p), ctx);
       const torn = Object.entries(fingerprint.indexes ?? {}).filter(([, v]) => typeof v === 'string');
       if (torn.length > 0) {
         throw new SourceError(`source ${this.name}: ${torn[0][0]} is ${torn[0][1]}`, {
@@ -240,13 +272,15 @@ export class FilesSource implements Source {
    * putFiles; with stable_copy again while some entry changed during the copy, at most
    * STABLE_ATTEMPTS times (each copy stores only what changed: the rest dedupes).
    */
-  async #copy(sink: ArtifactSink, ctx: SourceContext): Promise<{ files: number; bytes: number }> {
-    if (!this.#stableCopy) return sink.putFiles(this.#roots, { exclude: this.#excluded });
+  async #copy(sink: ArtifactSink, ctx: SourceContext, v: HostView | undefined): Promise<{ files: number; bytes: number }> {
+    const opts = { exclude: this.#excludedIn(v), ...(v === undefined ? {} : { readRoot: v.root }) };
+    if (!this.#stableCopy) return sink.putFiles(this.#roots, opts);
+    const read = this.#roots.map((r) => inView(v, r));
     let changed = '';
     for (let attempt = 1; attempt <= STABLE_ATTEMPTS; attempt++) {
-      const before = await statTree(this.#roots, this.#excluded);
-      const stored = await sink.putFiles(this.#roots, { exclude: this.#excluded });
-      const moved = firstChange(before, await statTree(this.#roots, this.#excluded));
+      const before = await statTree(read, opts.exclude);
+      const stored = await sink.putFiles(this.#roots, opts);
+      const moved = firstChange(before, await statTree(read, opts.exclude));
       if (moved === undefined) return stored;
       changed = moved;
       if (ctx.signal.aborted) throw this.#cancelled('backup');
@@ -264,8 +298,9 @@ export class FilesSource implements Source {
     return { ...fp, indexes: indexFingerprint(await checkIndexFiles(this.#roots, locate, this.#excluded, this.#indexGlobs)) };
   }
 
-  #target(root: string, opts?: RestoreOptions): string {
-    return opts?.to === undefined ? root : path.join(path.resolve(opts.to), root);
+  /** Where a configured path is restored to, as this host reaches it (in the container: below its view). */
+  #target(root: string, opts: RestoreOptions | undefined, v: HostView | undefined): string {
+    return inView(v, opts?.to === undefined ? root : path.join(path.resolve(opts.to), root));
   }
 
   /**
@@ -275,12 +310,13 @@ export class FilesSource implements Source {
    */
   async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
-    const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts) }));
+    const v = await this.#view();
+    const targets = this.#roots.map((root) => ({ root, target: this.#target(root, opts, v) }));
     for (const { target } of targets) await mkdir(path.dirname(target), { recursive: true });
     // A filesystem mounted inside a path is a place of its own: renames cannot cross into it.
     const places: Place[] = targets.map((t) => ({ live: t.target, orig: t.root, configured: true }));
     for (const { root, target } of targets) {
-      for (const m of await mountsUnder(target)) places.push({ live: m, orig: path.join(root, path.relative(target, m)), configured: false });
+      for (const m of await mountsUnder(target, v)) places.push({ live: m, orig: path.join(root, path.relative(target, m)), configured: false });
     }
     const stagings = new Map<number, string>();
     let keep = false;
@@ -375,7 +411,8 @@ export class FilesSource implements Source {
 
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
-    return { ...(await this.#fingerprint((p) => this.#target(p, opts), ctx)) };
+    const v = await this.#view();
+    return { ...(await this.#fingerprint((p) => this.#target(p, opts, v), ctx)) };
   }
 
   /**
@@ -422,6 +459,18 @@ export class FilesSource implements Source {
 
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     if (ctx.signal.aborted) throw this.#cancelled('scratch target');
+    const v = await this.#view();
+    if (v !== undefined) {
+      // Beside the live paths, in the container's /tmp: removed through a fresh view (a
+      // restarted container has another pid).
+      const dir = await mkdtemp(path.join(v.root, 'tmp', 'lifeboat-files-drill-'));
+      const to = path.join('/', path.relative(v.root, dir));
+      return {
+        to,
+        description: `directory ${to} in ${this.#container?.description}`,
+        cleanup: async () => rm(inView(await this.#view(), to), { recursive: true, force: true }),
+      };
+    }
     await mkdir(this.#tmpDir, { recursive: true });
     const dir = await mkdtemp(path.join(this.#tmpDir, 'files-drill-'));
     return {

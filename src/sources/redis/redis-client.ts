@@ -25,6 +25,11 @@ export interface RedisEndpoint {
   readonly username?: string;
   readonly password?: string;
   readonly tls?: { readonly ca?: Buffer; readonly insecure?: boolean };
+  /**
+   * A unix socket that reaches host:port (a tunnel into the container the server runs in):
+   * connected to instead of host:port, which still name the server (TLS server name, messages).
+   */
+  readonly path?: string;
 }
 
 export interface ConnectOptions {
@@ -227,16 +232,16 @@ function openSocket(ep: RedisEndpoint, opts: ConnectOptions): Promise<net.Socket
       reject(new CancelledError(`${opts.what}: cancelled`));
       return;
     }
+    const where = ep.path === undefined ? { host: ep.host, port: ep.port } : { path: ep.path };
     const socket: net.Socket = ep.tls
       ? tls.connect({
-          host: ep.host,
-          port: ep.port,
+          ...where,
           ca: ep.tls.ca,
           rejectUnauthorized: ep.tls.insecure !== true,
           servername: isIp(ep.host) ? undefined : ep.host,
         })
-      : net.connect({ host: ep.host, port: ep.port });
-    socket.setNoDelay(true);
+      : net.connect(where);
+    if (ep.path === undefined) socket.setNoDelay(true);
     const readyEvent = ep.tls ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => fail(new Error(`no connection within ${timeout / 1000} s`)), timeout);
     const onAbort = () => fail(new CancelledError(`${opts.what}: cancelled`));

@@ -27,7 +27,7 @@ import type { CommandRunner, RunningCommand } from '../../core/command-runner.ts
 import { CancelledError, SourceError } from '../../core/errors.ts';
 import type { SourceLog } from '../../core/source.ts';
 import { RdbChecker, type RdbCheckResult } from './rdb.ts';
-import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+import { RedisClient, type ConnectOptions, type RedisEndpoint } from './redis-client.ts';
 import { replyText } from './resp.ts';
 import { nowMs } from '../../util/clock.ts';
 
@@ -136,6 +136,11 @@ export interface OnlineRestore {
   readonly tmpDir: string;
   readonly log: SourceLog;
   readonly signal: AbortSignal;
+  /**
+   * How a server is reached: directly, or (container transport) through a tunnel from where
+   * the runner's commands run, where the temporary server then runs too.
+   */
+  readonly connect?: (ep: RedisEndpoint, opts: ConnectOptions) => Promise<RedisClient>;
 }
 
 /** A target whose sync shows no progress this long is given up on. */
@@ -163,15 +168,35 @@ export function freePort(): Promise<number> {
 
 /** restore_mode online: see the file comment. */
 export async function restoreOnline(data: AsyncIterable<Uint8Array>, r: OnlineRestore): Promise<void> {
-  const staging = await mkdtemp(path.join(r.tmpDir, 'redis-restore-'));
+  const connect = r.connect ?? ((ep, opts) => RedisClient.connect(ep, opts));
+  let staging: { dir: string; remove(): Promise<void> } | undefined;
   let temp: TempServer | undefined;
   let target: RedisClient | undefined;
   let replicating = false;
   try {
-    const staged = await stageRdb(data, path.join(staging, RDB_ARTIFACT), r.what);
+    const stageFile = r.runner.stageFile?.bind(r.runner);
+    let staged: RdbCheckResult & { ok: true };
+    if (stageFile === undefined) {
+      const dir = await mkdtemp(path.join(r.tmpDir, 'redis-restore-'));
+      staging = { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+      staged = await stageRdb(data, path.join(dir, RDB_ARTIFACT), r.what);
+    } else {
+      // The temporary server runs where the runner's commands do: the RDB is staged there.
+      const checker = new RdbChecker();
+      const file = await stageFile(RDB_ARTIFACT, (async function* () {
+        for await (const chunk of data) {
+          checker.update(chunk);
+          yield chunk;
+        }
+      })(), r.signal);
+      staging = { dir: path.posix.dirname(file.path), remove: () => file.remove() };
+      const result = checker.finish();
+      if (!result.ok) throw new SourceError(`${r.what}: the backed-up ${RDB_ARTIFACT} ${result.reason}`, { hint: 'restore an older snapshot; run lifeboat check on the repository' });
+      staged = result;
+    }
     r.log.info(`${r.what}: staged ${RDB_ARTIFACT} (${staged.size} bytes, RDB version ${staged.version}, checksum ${staged.checksum})`);
 
-    target = await RedisClient.connect(r.target, { what: r.what, signal: r.signal });
+    target = await connect(r.target, { what: r.what, signal: r.signal });
     const repl = await target.info('replication');
     if (repl.get('role') !== 'master') {
       throw new SourceError(`${r.what}: the target is a replica (of ${repl.get('master_host')}:${repl.get('master_port')}); it would lose a restore to its own master`, {
@@ -181,7 +206,7 @@ export async function restoreOnline(data: AsyncIterable<Uint8Array>, r: OnlineRe
     const masterAuth = await readMasterAuth(target);
     const targetVersion = (await target.info('server')).get('redis_version');
 
-    temp = await TempServer.start(staging, masterAuth, r);
+    temp = await TempServer.start(staging.dir, masterAuth, r, connect);
     r.log.info(`${r.what}: temporary ${temp.version} loaded the backup on 127.0.0.1:${temp.port}`);
     if (targetVersion && newer(temp.version, targetVersion)) {
       r.log.warn(`${r.what}: the temporary server (${temp.version}) is newer than the target (${targetVersion}); the target may not read its RDB: set redis_server_bin to a server of the target's version`);
@@ -197,7 +222,7 @@ export async function restoreOnline(data: AsyncIterable<Uint8Array>, r: OnlineRe
     if (replicating && target) await target.command('REPLICAOF', 'NO', 'ONE').catch(() => undefined);
     target?.close();
     await temp?.stop();
-    await rm(staging, { recursive: true, force: true });
+    await staging?.remove();
   }
 }
 
@@ -261,13 +286,16 @@ class TempServer {
   readonly #proc: RunningCommand;
   readonly #log: { tail: string };
   readonly #exit: () => ExitInfo | undefined;
+  /** SHUTDOWN NOSAVE through a client: a signal cannot reach a process in a remote engine's container. */
+  readonly #shutdown: () => Promise<void>;
 
-  private constructor(port: number, version: string, proc: RunningCommand, log: { tail: string }, exit: () => ExitInfo | undefined) {
+  private constructor(port: number, version: string, proc: RunningCommand, log: { tail: string }, exit: () => ExitInfo | undefined, shutdown: () => Promise<void>) {
     this.port = port;
     this.version = version;
     this.#proc = proc;
     this.#log = log;
     this.#exit = exit;
+    this.#shutdown = shutdown;
   }
 
   get exitInfo(): ExitInfo | undefined {
@@ -283,7 +311,7 @@ class TempServer {
     if (e) throw new SourceError(`temporary redis-server exited (${e.signal ?? `code ${e.code}`}) during the restore`, { data: { log: this.logTail() } });
   }
 
-  static async start(dir: string, auth: MasterAuth | undefined, r: OnlineRestore): Promise<TempServer> {
+  static async start(dir: string, auth: MasterAuth | undefined, r: OnlineRestore, connect: NonNullable<OnlineRestore['connect']>): Promise<TempServer> {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       // No password unless the target will present one (its masterauth): a replica without
@@ -319,8 +347,16 @@ class TempServer {
       });
       const ep: RedisEndpoint = { host: '127.0.0.1', port, db: 0, password };
       try {
-        const version = await waitReady(ep, () => exit, r);
-        return new TempServer(port, version, proc, log, () => exit);
+        const version = await waitReady(ep, () => exit, r, connect);
+        const shutdown = async (): Promise<void> => {
+          const c = await connect(ep, { what: 'temporary redis-server', connectTimeoutMs: 5000 });
+          try {
+            await c.call(['SHUTDOWN', 'NOSAVE']).catch(() => undefined); // the connection ends with the server
+          } finally {
+            c.close();
+          }
+        };
+        return new TempServer(port, version, proc, log, () => exit, shutdown);
       } catch (err) {
         proc.kill('SIGKILL');
         await proc.done;
@@ -342,6 +378,7 @@ class TempServer {
 
   async stop(): Promise<void> {
     if (this.exitInfo) return;
+    await this.#shutdown().catch(() => undefined); // then the signal below
     this.#proc.kill('SIGTERM');
     const timer = setTimeout(() => this.#proc.kill('SIGKILL'), 10_000);
     try {
@@ -353,12 +390,12 @@ class TempServer {
 }
 
 /** Polls until the server answers PING (not -LOADING); returns its version. */
-async function waitReady(ep: RedisEndpoint, exited: () => ExitInfo | undefined, r: OnlineRestore): Promise<string> {
+async function waitReady(ep: RedisEndpoint, exited: () => ExitInfo | undefined, r: OnlineRestore, connect: NonNullable<OnlineRestore['connect']>): Promise<string> {
   for (;;) {
     if (r.signal.aborted) throw new CancelledError(`${r.what}: restore cancelled`);
     const e = exited();
     if (e) throw new SourceError(`it exited (${e.signal ?? `code ${e.code}`})`);
-    const client = await RedisClient.connect(ep, { what: 'temporary redis-server', connectTimeoutMs: 1000 }).catch(() => undefined);
+    const client = await connect(ep, { what: 'temporary redis-server', connectTimeoutMs: 1000 }).catch(() => undefined);
     if (client) {
       try {
         const pong = await client.call(['PING']);

@@ -10,13 +10,19 @@
  *
  * stop() SIGKILLs the server (it holds nothing worth a clean shutdown) and removes its dir; it
  * is idempotent.
+ *
+ * Through the container transport (a runner with `stageFile`) the scratch server runs in the
+ * source's own container, next to the production server and at its version, in a `mktemp -d`
+ * dir of the container's /tmp, and is reached through `connect` (a tunnel). stop() then asks
+ * it to SHUTDOWN NOSAVE first: a signal cannot reach a process of a remote engine.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner } from '../../core/command-runner.ts';
 import { CancelledError, SourceError } from '../../core/errors.ts';
-import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+import { RedisClient, type ConnectOptions, type RedisEndpoint } from './redis-client.ts';
+import { collect, succeeded } from '../process-kit.ts';
 import { confString, freePort } from './redis-restore.ts';
 import { nowMs } from '../../util/clock.ts';
 
@@ -35,6 +41,8 @@ export interface ScratchServerOptions {
   readonly username?: string;
   readonly password?: string;
   readonly signal: AbortSignal;
+  /** How the server is reached; RedisClient.connect unless it runs in a container. */
+  readonly connect?: (ep: RedisEndpoint, opts: ConnectOptions) => Promise<RedisClient>;
 }
 
 export interface ScratchServer {
@@ -63,9 +71,30 @@ export function scratchConfig(port: number, dir: string, o: Pick<ScratchServerOp
 
 type Exit = { readonly code: number | null; readonly signal: string | null; readonly stderr: string };
 
+/** The server's dir: in the source's tmpDir, or in the container's /tmp when the runner's commands run there. */
+async function scratchDir(o: ScratchServerOptions): Promise<{ dir: string; remove(): Promise<void> }> {
+  if (o.runner.stageFile === undefined) {
+    await mkdir(o.tmpDir, { recursive: true });
+    const dir = await mkdtemp(path.join(o.tmpDir, 'redis-drill-'));
+    return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const r = await collect(o.runner, { command: 'mktemp', args: ['-d', '/tmp/lifeboat-redis-drill.XXXXXXXX'], signal: o.signal });
+  const dir = r.stdout.trim();
+  if (!succeeded(r) || !dir.startsWith('/tmp/lifeboat-redis-drill.')) {
+    throw new SourceError(`${o.what}: cannot make the scratch server's dir in the container: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`}`, { hint: 'the image needs mktemp and a writable /tmp' });
+  }
+  return {
+    dir,
+    remove: async () => {
+      const rmr = await collect(o.runner, { command: 'rm', args: ['-rf', '--', dir] });
+      if (!succeeded(rmr)) throw new SourceError(`${o.what}: cannot remove the scratch dir ${dir} in the container: ${rmr.stderr.trim()}`, { hint: `remove it by hand (rm -rf ${dir})` });
+    },
+  };
+}
+
 export async function startScratchServer(o: ScratchServerOptions): Promise<ScratchServer> {
-  await mkdir(o.tmpDir, { recursive: true });
-  const dir = await mkdtemp(path.join(o.tmpDir, 'redis-drill-'));
+  const connect = o.connect ?? ((ep, opts) => RedisClient.connect(ep, opts));
+  const { dir, remove } = await scratchDir(o);
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
@@ -84,7 +113,7 @@ export async function startScratchServer(o: ScratchServerOptions): Promise<Scrat
       });
       const ep: RedisEndpoint = { host: '127.0.0.1', port, db: 0, username: o.password === undefined ? undefined : o.username, password: o.password };
       try {
-        const version = await waitReady(ep, () => exit, o);
+        const version = await waitReady(ep, () => exit, o, connect);
         let stopping: Promise<void> | undefined;
         return {
           port,
@@ -92,11 +121,16 @@ export async function startScratchServer(o: ScratchServerOptions): Promise<Scrat
           version,
           stop: () => {
             stopping ??= (async () => {
+              if (exit === undefined && o.connect !== undefined) {
+                const c = await connect(ep, { what: 'scratch redis-server', connectTimeoutMs: 5000 }).catch(() => undefined);
+                await c?.call(['SHUTDOWN', 'NOSAVE']).catch(() => undefined); // the connection ends with the server
+                c?.close();
+              }
               if (exit === undefined) {
                 proc.kill('SIGKILL');
                 await proc.done;
               }
-              await rm(dir, { recursive: true, force: true });
+              await remove();
             })();
             return stopping;
           },
@@ -119,20 +153,20 @@ export async function startScratchServer(o: ScratchServerOptions): Promise<Scrat
       }
     }
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
+    await remove().catch(() => undefined); // the start's error is the one to report
     throw err;
   }
 }
 
 /** Polls until the server answers PING; returns its version. */
-async function waitReady(ep: RedisEndpoint, exited: () => Exit | undefined, o: ScratchServerOptions): Promise<string> {
+async function waitReady(ep: RedisEndpoint, exited: () => Exit | undefined, o: ScratchServerOptions, connect: NonNullable<ScratchServerOptions['connect']>): Promise<string> {
   const deadline = nowMs() + READY_TIMEOUT_MS;
   for (;;) {
     if (o.signal.aborted) throw new CancelledError(`${o.what}: starting the scratch server cancelled`);
     const e = exited();
     if (e) throw new Error(`it exited (${e.signal ?? `code ${e.code}`})`);
     if (nowMs() > deadline) throw new Error(`it did not answer PING within ${READY_TIMEOUT_MS / 1000} s`);
-    const client = await RedisClient.connect(ep, { what: `scratch redis-server on 127.0.0.1:${ep.port}`, connectTimeoutMs: 1000 }).catch(() => undefined);
+    const client = await connect(ep, { what: `scratch redis-server on 127.0.0.1:${ep.port}`, connectTimeoutMs: 1000 }).catch(() => undefined);
     if (client) {
       try {
         if ((await client.call(['PING'])) === 'PONG') {

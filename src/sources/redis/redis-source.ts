@@ -28,8 +28,12 @@ import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { redisKeys, type RedisConfig } from './redis-config.ts';
 import { fingerprintRedis } from './redis-fingerprint.ts';
 import { RdbChecker } from './rdb.ts';
-import { RedisClient, type RedisEndpoint } from './redis-client.ts';
+import { RedisClient, type ConnectOptions, type RedisEndpoint } from './redis-client.ts';
 import { RDB_ARTIFACT, restoreDataDir, restoreOnline } from './redis-restore.ts';
+import { restoreDataDirInContainer } from './redis-container.ts';
+import { connectThrough } from './redis-tunnel.ts';
+import { nowMs } from '../../util/clock.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startScratchServer } from './redis-scratch.ts';
 
 const DEFAULT_SAMPLE_KEYS = 100;
@@ -107,9 +111,28 @@ export class RedisSource implements Source {
     return { host: p.host, port: p.port, db: p.db, username, password, tls };
   }
 
+  /**
+   * Whether servers are reached from where the runner's commands run (the server's container),
+   * through a tunnel: a runner whose commands do not see this host (it stages files) is
+   * elsewhere.
+   */
+  get #isRemote(): boolean {
+    // A drill's scratch server runs there too (redis-scratch.ts).
+    return this.#deps.runner.stageFile !== undefined;
+  }
+
+  get #where(): string {
+    return this.#deps.runner.container?.description ?? 'the server\'s host';
+  }
+
+  get #connector(): (ep: RedisEndpoint, opts: ConnectOptions) => Promise<RedisClient> {
+    if (!this.#isRemote) return (ep, opts) => RedisClient.connect(ep, opts);
+    return (ep, opts) => connectThrough(this.#deps.runner, this.#deps.tmpDir, ep, opts, this.#where);
+  }
+
   async #connect(url: string, ctx: SourceContext): Promise<RedisClient> {
     const { connectMs, idleMs } = sourceTimeouts(this.#config);
-    return RedisClient.connect(await this.#endpoint(url), { what: this.#what(url), signal: ctx.signal, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs });
+    return this.#connector(await this.#endpoint(url), { what: this.#what(url), signal: ctx.signal, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs });
   }
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
@@ -167,6 +190,15 @@ export class RedisSource implements Source {
     if (this.#config.restore_mode === 'data_dir' && !(opts.to !== undefined && isRedisUrl(opts.to))) {
       const dir = opts.to ?? this.#config.data_dir ?? '';
       const url = this.#config.url;
+      const container = this.#deps.runner.container;
+      if (container !== undefined) {
+        await restoreDataDirInContainer(data, { what: this.#what(url), runner: this.#deps.runner, container, dir, log: ctx.log, signal: ctx.signal });
+        await this.#waitLoaded(url, ctx);
+        return;
+      }
+      if (this.#isRemote) {
+        throw new SourceError(`redis source ${this.name}: restore_mode data_dir needs the server's files on this host or in a container`, { hint: 'use restore_mode: online' });
+      }
       await restoreDataDir(data, { what: this.#what(url), endpoint: parseRedisUrl(url), dir, log: ctx.log });
       return;
     }
@@ -182,7 +214,33 @@ export class RedisSource implements Source {
       tmpDir: this.#deps.tmpDir,
       log: ctx.log,
       signal: ctx.signal,
+      connect: this.#connector,
     });
+  }
+
+  /** After its container started again: until the server answers PING (done loading dump.rdb). */
+  async #waitLoaded(url: string, ctx: SourceContext): Promise<void> {
+    const deadline = nowMs() + sourceTimeouts(this.#config).connectMs * 4;
+    for (;;) {
+      let last: unknown;
+      try {
+        const client = await this.#connect(url, ctx);
+        try {
+          if ((await client.call(['PING'])) === 'PONG') return;
+        } finally {
+          client.close();
+        }
+      } catch (err) {
+        if (ctx.signal.aborted) throw new CancelledError(`${this.#what(url)}: restore cancelled`, { cause: err });
+        last = err;
+      }
+      if (nowMs() > deadline) {
+        throw new SourceError(`${this.#what(url)}: the server did not answer after its container started again with the restored ${RDB_ARTIFACT}${last === undefined ? '' : `: ${errorMessage(last)}`}`, {
+          hint: 'look at the container\'s log (docker logs): an RDB version the server cannot read?',
+        });
+      }
+      await sleep(200);
+    }
   }
 
   async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
@@ -233,6 +291,7 @@ export class RedisSource implements Source {
       username: parseRedisUrl(c.url).username ?? c.username,
       password,
       signal: ctx.signal,
+      ...(this.#isRemote ? { connect: this.#connector } : {}),
     });
     const url = `redis://127.0.0.1:${server.port}`;
     this.#scratchUrls.add(url);
