@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, SourceError } from '../../src/core/errors.ts';
+import { CancelledError, ConfigError, SourceError } from '../../src/core/errors.ts';
 import { compareFingerprints } from '../../src/core/source.ts';
 import type { Source } from '../../src/core/source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
@@ -116,6 +116,21 @@ describe('neo4j source, online mode', { skip, timeout: 600_000 }, () => {
     const r = await source.verify!(arts.reader(), testContext());
     assert.deepEqual(r.problems, ['neo4j.graph.jsonl: incomplete (no trailer after 3002 nodes and 3000 relationships)']);
     await arts.cleanup();
+  });
+
+  it('a backup cancelled mid-export fails as cancelled instead of storing a short graph', async () => {
+    await seed();
+    const ac = new AbortController();
+    let chunks = 0;
+    const sink = {
+      async put(_name: string, data: AsyncIterable<Uint8Array>) {
+        for await (const _chunk of data) if (++chunks === 1) ac.abort();
+        return { name: _name, size: 0 };
+      },
+      putFiles: async () => ({ files: 0, bytes: 0 }),
+    };
+    await assert.rejects(make().backup(sink as never, testContext(ac.signal)), (err: unknown) => err instanceof CancelledError);
+    assert.equal(chunks, 1, 'nothing after the abort reached the repository');
   });
 
   it('checks the keys of each mode when the source is created; a wrong password is one line without the secret', async () => {

@@ -7,7 +7,7 @@
  */
 import neo4j from 'neo4j-driver';
 import type { Driver, Session } from 'neo4j-driver';
-import { SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
 
 export interface BoltOptions {
   readonly url: string;
@@ -81,12 +81,13 @@ export class BoltClient {
     const tx = session.beginTransaction();
     try {
       for await (const r of tx.run(query)) {
-        if (signal.aborted) break;
+        // A cut-short read must fail, never end as if the graph ended there.
+        if (signal.aborted) throw new CancelledError(`${this.#o.what}: read of database ${database} cancelled`);
         yield r.toObject() as Record<string, unknown>;
       }
       await tx.commit();
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || err instanceof CancelledError) throw err;
       throw this.#error(database, err);
     } finally {
       if (tx.isOpen()) await tx.rollback().catch(() => undefined); // already failed; the cause is reported above

@@ -107,11 +107,14 @@ export class Neo4jSource implements Source {
     return new BoltClient({ url: this.#config.url, username: this.#config.username ?? 'neo4j', password, connectTimeoutMs: this.#timeouts.connectMs, what: this.#what });
   }
 
-  /** Runs `work` with a Bolt client and always closes it. */
-  async #withBolt<T>(work: (bolt: BoltClient) => Promise<T>): Promise<T> {
+  /** Runs `work` of `what` with a Bolt client and always closes it; a failure after the signal is a cancellation. */
+  async #withBolt<T>(what: string, signal: AbortSignal, work: (bolt: BoltClient) => Promise<T>): Promise<T> {
     const bolt = await this.#bolt();
     try {
       return await work(bolt);
+    } catch (err) {
+      if (signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled(what, err);
+      throw err;
     } finally {
       await bolt.close();
     }
@@ -205,7 +208,7 @@ export class Neo4jSource implements Source {
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
-    if (this.#online) return this.#withBolt((bolt) => this.#onlineBackup(bolt, sink, ctx));
+    if (this.#online) return this.#withBolt('backup', ctx.signal, (bolt) => this.#onlineBackup(bolt, sink, ctx));
     const client = await this.#client();
     try {
       const fingerprint = await this.#fingerprint(client, ctx.signal);
@@ -267,7 +270,7 @@ export class Neo4jSource implements Source {
         hint: 'a neo4j source restores into its own DBMS (Community has one user database); restore without a target',
       });
     }
-    if (this.#online) return this.#withBolt((bolt) => this.#onlineRestore(bolt, reader, ctx));
+    if (this.#online) return this.#withBolt('restore', ctx.signal, (bolt) => this.#onlineRestore(bolt, reader, ctx));
     const dumps = reader.list().map((a) => a.name).filter((n) => n.endsWith(DUMP_SUFFIX)).map((n) => n.slice(0, -DUMP_SUFFIX.length)).sort(systemFirst);
     if (dumps.length === 0) throw new SourceError(`${this.#what}: the snapshot holds no .dump archive`, { hint: 'pick a snapshot of this neo4j source' });
     const client = await this.#client();
@@ -302,7 +305,7 @@ export class Neo4jSource implements Source {
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
     if (opts?.to !== undefined) throw new SourceError(`${this.#what}: fingerprint of ${opts.to} is not supported`, { hint: 'fingerprint the source itself' });
-    if (this.#online) return this.#withBolt((bolt) => this.#fingerprint(bolt, ctx.signal));
+    if (this.#online) return this.#withBolt('fingerprint', ctx.signal, (bolt) => this.#fingerprint(bolt, ctx.signal));
     return this.#fingerprint(await this.#client(), ctx.signal);
   }
 
