@@ -208,7 +208,14 @@ export class Neo4jSource implements Source {
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
-    if (this.#online) return this.#withBolt('backup', ctx.signal, (bolt) => this.#onlineBackup(bolt, sink, ctx));
+    if (this.#online) {
+      return this.#withBolt('backup', ctx.signal, async (bolt) => {
+        const { backupGraphs } = await import('./neo4j-online.ts');
+        const fingerprint = await this.#fingerprint(bolt, ctx.signal);
+        await backupGraphs(bolt, sink, ctx, { what: this.#what, databases: this.#databases, counted: fingerprint.databases as Record<string, { nodes: number; relationships: number }> });
+        return { fingerprint, serverVersion: await this.#version(bolt, ctx.signal), commands: this.#databases.map((db) => `bolt export of ${db} from ${this.#config.url}`) };
+      });
+    }
     const client = await this.#client();
     try {
       const fingerprint = await this.#fingerprint(client, ctx.signal);
@@ -238,22 +245,6 @@ export class Neo4jSource implements Source {
     }
   }
 
-  /** Fingerprint, then each database's graph export; a warning when the graph changed in between. */
-  async #onlineBackup(bolt: BoltClient, sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
-    const { exportGraph, GRAPH_SUFFIX } = await import('./neo4j-online.ts');
-    const fingerprint = await this.#fingerprint(bolt, ctx.signal);
-    const seen = fingerprint.databases as Record<string, { nodes: number; relationships: number }>;
-    for (const db of this.#databases) {
-      const counts = { nodes: 0, relationships: 0, schema: 0 };
-      await sink.put(`${db}${GRAPH_SUFFIX}`, exportGraph(bolt, db, counts, ctx.signal));
-      if (counts.nodes !== seen[db].nodes || counts.relationships !== seen[db].relationships) {
-        ctx.log.warn(`${this.#what}: database ${db} changed during the online export (counted ${seen[db].nodes} nodes and ${seen[db].relationships} relationships, exported ${counts.nodes} and ${counts.relationships}); an online export is not a point in time: stop the writers, or use the offline mode`);
-      }
-      ctx.log.info(`${this.#what}: exported database ${db}: ${counts.nodes} nodes, ${counts.relationships} relationships, ${counts.schema} constraints and indexes`);
-    }
-    return { fingerprint, serverVersion: await this.#version(bolt, ctx.signal), commands: this.#databases.map((db) => `bolt export of ${db} from ${this.#config.url}`) };
-  }
-
   async #version(client: CypherRunner, signal: AbortSignal): Promise<string | undefined> {
     try {
       const [[row]] = await client.run('system', ['CALL dbms.components() YIELD versions, edition RETURN versions[0], edition'], signal);
@@ -270,7 +261,10 @@ export class Neo4jSource implements Source {
         hint: 'a neo4j source restores into its own DBMS (Community has one user database); restore without a target',
       });
     }
-    if (this.#online) return this.#withBolt('restore', ctx.signal, (bolt) => this.#onlineRestore(bolt, reader, ctx));
+    if (this.#online) {
+      const clear = this.#config.clear_before_restore === true;
+      return this.#withBolt('restore', ctx.signal, async (bolt) => (await import('./neo4j-online.ts')).restoreGraphs(bolt, reader, ctx, { what: this.#what, clear }));
+    }
     const dumps = reader.list().map((a) => a.name).filter((n) => n.endsWith(DUMP_SUFFIX)).map((n) => n.slice(0, -DUMP_SUFFIX.length)).sort(systemFirst);
     if (dumps.length === 0) throw new SourceError(`${this.#what}: the snapshot holds no .dump archive`, { hint: 'pick a snapshot of this neo4j source' });
     const client = await this.#client();
@@ -291,17 +285,6 @@ export class Neo4jSource implements Source {
     }
   }
 
-  async #onlineRestore(bolt: BoltClient, reader: ArtifactReader, ctx: SourceContext): Promise<void> {
-    const { importGraph, GRAPH_SUFFIX } = await import('./neo4j-online.ts');
-    const graphs = reader.list().map((a) => a.name).filter((n) => n.endsWith(GRAPH_SUFFIX)).sort();
-    if (graphs.length === 0) throw new SourceError(`${this.#what}: the snapshot holds no ${GRAPH_SUFFIX} export`, { hint: 'pick a snapshot of this neo4j source made in online mode' });
-    for (const name of graphs) {
-      const db = name.slice(0, -GRAPH_SUFFIX.length);
-      const counts = await importGraph(bolt, db, reader.open(name), { name, clear: this.#config.clear_before_restore === true, what: this.#what }, ctx);
-      ctx.log.info(`${this.#what}: loaded database ${db}: ${counts.nodes} nodes, ${counts.relationships} relationships, ${counts.schema} constraints and indexes`);
-    }
-  }
-
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
     if (opts?.to !== undefined) throw new SourceError(`${this.#what}: fingerprint of ${opts.to} is not supported`, { hint: 'fingerprint the source itself' });
@@ -309,31 +292,9 @@ export class Neo4jSource implements Source {
     return this.#fingerprint(await this.#client(), ctx.signal);
   }
 
-  /** Each graph export read through: header, trailer, counts (no server needed). */
-  async #onlineVerify(reader: ArtifactReader): Promise<VerifyResult> {
-    const { checkGraph, GRAPH_SUFFIX } = await import('./neo4j-online.ts');
-    const checks: string[] = [];
-    const problems: string[] = [];
-    const names = new Set(reader.list().map((a) => a.name));
-    for (const db of this.#databases) {
-      const name = `${db}${GRAPH_SUFFIX}`;
-      if (!names.has(name)) {
-        problems.push(`${name}: missing from the snapshot`);
-        continue;
-      }
-      try {
-        const c = await checkGraph(reader.open(name), name);
-        checks.push(`${name}: ${c.nodes} nodes, ${c.relationships} relationships, ${c.schema} constraints and indexes, complete`);
-      } catch (err) {
-        problems.push(errorMessage(err));
-      }
-    }
-    return { checks, problems };
-  }
-
   async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
     if (ctx.signal.aborted) throw this.#cancelled('verify');
-    if (this.#online) return this.#onlineVerify(reader);
+    if (this.#online) return (await import('./neo4j-online.ts')).verifyGraphs(reader, this.#databases);
     const checks: string[] = [];
     const problems: string[] = [];
     const names = new Set(reader.list().map((a) => a.name));
