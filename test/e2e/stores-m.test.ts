@@ -1,19 +1,19 @@
 /**
  * The qdrant, wikijs, n8n and files-with-format-faiss sources through the CLI and a real
  * repository: backup, verify --read-data, drill (green, nothing left behind), wipe, restore,
- * and the data back byte for byte or row for row. Qdrant is the protocol double, n8n the CLI
- * stand-in (test/support), Wiki.js a real PostgreSQL server and a git clone.
+ * and the data back byte for byte or row for row. Qdrant is the protocol double, n8n the real
+ * CLI (test/support/n8n.ts installs it), Wiki.js a real PostgreSQL server and a git clone.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { flatIndex } from '../support/faiss-files.ts';
 import { lifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
-import { fakeN8nCli } from '../support/n8n.ts';
+import { installN8n, missingN8n, n8nEnv, runN8n } from '../support/n8n.ts';
 import { startQdrantDouble, type QdrantDouble } from '../support/qdrant-double.ts';
 import { missingBinaries } from '../support/require.ts';
 import { startPostgres } from '../support/servers.ts';
@@ -23,14 +23,15 @@ import { tempDir, type TempDir } from '../support/tmp.ts';
 const run = promisify(execFile);
 const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
-describe('qdrant, wikijs, n8n and FAISS index sources end to end', { skip: missingBinaries('initdb', 'pg_dump', 'pg_restore', 'git') }, () => {
+describe('qdrant, wikijs, n8n and FAISS index sources end to end', { skip: missingBinaries('initdb', 'pg_dump', 'pg_restore', 'git') || missingN8n() }, () => {
   let tmp: TempDir;
   let q: QdrantDouble;
   let pg: PostgresServer;
   let cfg: string;
   const index = (): string => path.join(tmp.path, 'faiss_index', 'index.faiss');
   const repo = (): string => path.join(tmp.path, 'wiki-repo');
-  const n8nDb = (): string => path.join(tmp.path, 'n8n-home', '.n8n', 'fake-db.json');
+  const n8nHome = (): string => path.join(tmp.path, 'n8n-home');
+  let n8nBrokerPort = '';
   const cli = (args: string[]) => lifeboat(['-c', cfg, ...args], { env: { LB_PW: 'e2e-pw', PG_PW: pg.password, QDRANT_KEY: 'qk-1', N8N_KEY: 'nk-1' }, cwd: tmp.path });
   const points = (c: string): number => q.collections.get(c)?.points.size ?? -1;
 
@@ -54,10 +55,14 @@ describe('qdrant, wikijs, n8n and FAISS index sources end to end', { skip: missi
     await git('add', '.');
     await git('commit', '-q', '-m', 'sync');
 
-    const n8n = await fakeN8nCli(tmp.path);
-    await mkdir(path.dirname(n8nDb()), { recursive: true });
-    const wf = { id: 'w1', name: 'Nightly', active: true, nodes: [{ name: 'Cron' }], connections: {}, settings: {} };
-    await writeFile(n8nDb(), JSON.stringify({ workflows: [wf], credentials: [{ id: 'c1', name: 'api', type: 'httpHeaderAuth', data: 'U2FsdGVkX1abc' }], calls: [] }));
+    const n8n = await installN8n();
+    n8nBrokerPort = (await n8nEnv(n8nHome())).N8N_RUNNERS_BROKER_PORT;
+    await mkdir(n8nHome());
+    const wf = { id: 'w1w1w1w1w1w1w1w1', name: 'Nightly', active: false, nodes: [{ id: 'n1', name: 'Schedule', type: 'n8n-nodes-base.scheduleTrigger', typeVersion: 1.2, position: [0, 0], parameters: {} }], connections: {}, settings: {} };
+    await writeFile(path.join(tmp.path, 'wf.json'), JSON.stringify([wf]));
+    await writeFile(path.join(tmp.path, 'cred.json'), JSON.stringify([{ id: 'c1c1c1c1c1c1c1c1', name: 'api', type: 'httpHeaderAuth', data: { name: 'X-Key', value: 'v' } }]));
+    await runN8n(n8nHome(), 'nk-1', 'import:credentials', `--input=${path.join(tmp.path, 'cred.json')}`);
+    await runN8n(n8nHome(), 'nk-1', 'import:workflow', `--input=${path.join(tmp.path, 'wf.json')}`);
 
     cfg = path.join(tmp.path, 'lifeboat.yml');
     await writeFile(cfg, `
@@ -82,11 +87,12 @@ sources:
   n8n:
     type: n8n
     n8n_bin: ${n8n}
-    user_folder: ${path.join(tmp.path, 'n8n-home')}
+    user_folder: ${n8nHome()}
     encryption_key: { env: N8N_KEY }
+    env: { DB_TYPE: sqlite, N8N_RUNNERS_BROKER_PORT: "${n8nBrokerPort}" }
 `);
     assert.equal((await cli(['init'])).code, 0);
-  });
+  }, { timeout: 45 * 60_000 }); // a cold n8n install takes 10-15 min
   after(async () => {
     await Promise.allSettled([q?.close(), pg?.stop()]);
     await tmp?.cleanup();
@@ -110,7 +116,7 @@ sources:
     await writeFile(index(), flatIndex(16, 3));
     await pg.psql('DELETE FROM pages WHERE id > 5', 'wikijs');
     await writeFile(path.join(repo(), 'home.md'), 'changed\n');
-    await writeFile(n8nDb(), JSON.stringify({ workflows: [], credentials: [], calls: [] }));
+    await rm(path.join(n8nHome(), '.n8n'), { recursive: true });
 
     const r = await cli(['restore', '--yes', '--json']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -118,8 +124,12 @@ sources:
     assert.ok((await readFile(index())).equals(faissBytes));
     assert.equal((await pg.psql('SELECT count(*) FROM pages', 'wikijs')).trim(), '25');
     assert.equal(await readFile(path.join(repo(), 'home.md'), 'utf8'), '# Home\n');
-    const n8n = JSON.parse(await readFile(n8nDb(), 'utf8')) as { workflows: Array<{ id: string }>; credentials: Array<{ id: string }> };
-    assert.deepEqual([n8n.workflows.map((w) => w.id), n8n.credentials.map((c) => c.id)], [['w1'], ['c1']]);
+    const exported = async (kind: string): Promise<string[]> => {
+      const file = path.join(tmp.path, `${kind}-out.json`);
+      await runN8n(n8nHome(), 'nk-1', `export:${kind}`, '--all', `--output=${file}`);
+      return (JSON.parse(await readFile(file, 'utf8')) as Array<{ id: string }>).map((x) => x.id);
+    };
+    assert.deepEqual([await exported('workflow'), await exported('credentials')], [['w1w1w1w1w1w1w1w1'], ['c1c1c1c1c1c1c1c1']]);
     assert.ok(!(await readdir(path.join(tmp.path, 'repo'), { recursive: true })).some((f) => f.includes('qk-1')));
   });
 });

@@ -28,6 +28,8 @@ export const NEO4J_VERSION = '5.26.0';
 export interface Neo4jServer {
   /** http://127.0.0.1:<port> */
   url: string;
+  /** bolt://127.0.0.1:<port>, for the online mode. */
+  boltUrl: string;
   password: string;
   /** [<root>/bin/neo4j-admin]: the admin_command of a source. */
   adminCommand: string[];
@@ -144,6 +146,7 @@ esac
     }, { what: `Neo4j on port ${http}`, timeoutMs: 180_000, abort: () => (existsSync(pidFile) ? undefined : 'no pid file') });
     return {
       url,
+      boltUrl: `bolt://${LOOPBACK}:${bolt}`,
       password,
       adminCommand: [admin],
       stopCommand: [ctl, 'stop'],

@@ -4,7 +4,11 @@
  * plus the totals. The `system` database holds users, roles and the database list, which Cypher
  * outside Enterprise cannot enumerate the same way; it is dumped but not fingerprinted.
  */
-import type { Neo4jClient } from './neo4j-client.ts';
+
+/** What the fingerprint needs: statements in one transaction, each statement's rows (HTTP or Bolt). */
+export interface CypherRunner {
+  run(database: string, statements: readonly string[], signal: AbortSignal): Promise<unknown[][][]>;
+}
 
 export interface Neo4jDatabaseFingerprint {
   readonly nodes: number;
@@ -15,7 +19,7 @@ export interface Neo4jDatabaseFingerprint {
 
 const quote = (name: string): string => `\`${name.replaceAll('`', '``')}\``;
 
-export async function fingerprintDatabase(client: Neo4jClient, database: string, signal: AbortSignal): Promise<Neo4jDatabaseFingerprint> {
+export async function fingerprintDatabase(client: CypherRunner, database: string, signal: AbortSignal): Promise<Neo4jDatabaseFingerprint> {
   const [labelRows, typeRows, [[nodes]], [[relationships]]] = await client.run(database, [
     'CALL db.labels() YIELD label RETURN label ORDER BY label',
     'CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType ORDER BY relationshipType',

@@ -12,8 +12,11 @@
  * verify reads each archive's header (`DZV1` zstd or `DGV1` gzip) and has `neo4j-admin database
  * load --info` describe it, which never touches the DBMS. There is no drill target: Community
  * cannot create a second user database to restore beside the live one.
+ *
+ * `mode: online` never stops the DBMS: it exports and loads through Bolt (neo4j-online.ts,
+ * which says what such an export keeps and what it cannot), and fingerprints through Bolt too.
  */
-import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
+import { CancelledError, ConfigError, SourceError, errorMessage } from '../../core/errors.ts';
 import { describeCommand } from '../../core/command-runner.ts';
 import type { RunSpec } from '../../core/command-runner.ts';
 import type {
@@ -24,9 +27,10 @@ import type { Finished } from '../process-kit.ts';
 import { parseDurationMs, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceTimeouts, SourceType } from '../source-kit.ts';
 import { Neo4jClient } from './neo4j-client.ts';
-import { neo4jKeys } from './neo4j-config.ts';
+import { BOLT_SCHEMES, HTTP_SCHEMES, neo4jKeys } from './neo4j-config.ts';
 import type { Neo4jConfig } from './neo4j-config.ts';
-import { fingerprintDatabase } from './neo4j-fingerprint.ts';
+import { fingerprintDatabase, type CypherRunner } from './neo4j-fingerprint.ts';
+import type { BoltClient } from './neo4j-bolt.ts';
 import { nowMs } from '../../util/clock.ts';
 
 const DUMP_SUFFIX = '.dump';
@@ -44,12 +48,33 @@ export class Neo4jSource implements Source {
   readonly #config: Neo4jConfig;
   readonly #deps: SourceDeps;
   readonly #timeouts: SourceTimeouts;
+  readonly #online: boolean;
 
   constructor(name: string, config: Neo4jConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
     this.#timeouts = sourceTimeouts(config);
+    this.#online = config.mode === 'online';
+    const scheme = new URL(config.url).protocol;
+    const bad = (key: string, msg: string, hint: string): ConfigError => new ConfigError(`neo4j source ${name}: ${msg}`, { key, hint });
+    if (this.#online) {
+      if (!BOLT_SCHEMES.includes(scheme)) throw bad('url', `mode online needs a Bolt url, not ${scheme}//`, 'url: bolt://host:7687 (or neo4j://, bolt+s://)');
+      if (config.databases?.includes('system')) throw bad('databases', 'mode online cannot export the system database (users, roles)', 'list only user databases; the offline mode dumps system');
+    } else {
+      if (!HTTP_SCHEMES.includes(scheme)) throw bad('url', `the offline mode needs the HTTP url, not ${scheme}//`, 'url: http://host:7474, or set mode: online for a Bolt export');
+      if (config.stop_command === undefined || config.start_command === undefined) {
+        throw bad('stop_command', 'the offline mode needs stop_command and start_command (Community dumps only a stopped DBMS)', 'set both, or mode: online to export through Bolt while Neo4j runs');
+      }
+    }
+  }
+
+  get #stopCommand(): readonly string[] {
+    return this.#config.stop_command ?? [];
+  }
+
+  get #startCommand(): readonly string[] {
+    return this.#config.start_command ?? [];
   }
 
   get #what(): string {
@@ -57,21 +82,42 @@ export class Neo4jSource implements Source {
   }
 
   get #databases(): string[] {
-    return this.#config.databases ?? DEFAULT_DATABASES;
+    return this.#config.databases ?? (this.#online ? ['neo4j'] : DEFAULT_DATABASES);
   }
 
   #cancelled(what: string, cause?: unknown): CancelledError {
     return new CancelledError(`${what} of ${this.#what} cancelled`, cause === undefined ? {} : { cause });
   }
 
+  async #password(): Promise<string | undefined> {
+    return this.#config.password === undefined ? undefined : this.#deps.secrets(this.#config.password, `password of ${this.#what}`);
+  }
+
   async #client(): Promise<Neo4jClient> {
     const c = this.#config;
-    let authorization: string | undefined;
-    if (c.password !== undefined) {
-      const password = await this.#deps.secrets(c.password, `password of ${this.#what}`);
-      authorization = `Basic ${Buffer.from(`${c.username ?? 'neo4j'}:${password}`).toString('base64')}`;
-    }
+    const password = await this.#password();
+    const authorization = password === undefined ? undefined : `Basic ${Buffer.from(`${c.username ?? 'neo4j'}:${password}`).toString('base64')}`;
     return new Neo4jClient({ url: c.url, authorization, timeoutMs: this.#timeouts.connectMs, what: this.#what });
+  }
+
+  /** The Bolt client of the online mode; the driver is loaded only here, so offline sources never load it. */
+  async #bolt(): Promise<BoltClient> {
+    const { BoltClient } = await import('./neo4j-bolt.ts');
+    const password = await this.#password();
+    return new BoltClient({ url: this.#config.url, username: this.#config.username ?? 'neo4j', password, connectTimeoutMs: this.#timeouts.connectMs, what: this.#what });
+  }
+
+  /** Runs `work` of `what` with a Bolt client and always closes it; a failure after the signal is a cancellation. */
+  async #withBolt<T>(what: string, signal: AbortSignal, work: (bolt: BoltClient) => Promise<T>): Promise<T> {
+    const bolt = await this.#bolt();
+    try {
+      return await work(bolt);
+    } catch (err) {
+      if (signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled(what, err);
+      throw err;
+    } finally {
+      await bolt.close();
+    }
   }
 
   #admin(args: string[], signal: AbortSignal): RunSpec {
@@ -103,7 +149,7 @@ export class Neo4jSource implements Source {
   }
 
   /** Fingerprints of the user databases (the running DBMS); `system` is not comparable this way. */
-  async #fingerprint(client: Neo4jClient, signal: AbortSignal): Promise<Fingerprint> {
+  async #fingerprint(client: CypherRunner, signal: AbortSignal): Promise<Fingerprint> {
     const databases: Record<string, unknown> = {};
     for (const db of this.#databases.filter((d) => d !== 'system')) databases[db] = await fingerprintDatabase(client, db, signal);
     return { databases };
@@ -142,30 +188,38 @@ export class Neo4jSource implements Source {
     let result: T;
     try {
       // Inside the try: a stop_command that failed or timed out may have stopped the DBMS anyway.
-      await this.#step(this.#config.stop_command, 'stop_command', ctx.signal);
+      await this.#step(this.#stopCommand, 'stop_command', ctx.signal);
       result = await work();
     } catch (err) {
       try {
         // Started even when the backup was cancelled: the signal that stopped the dump must not keep the store down.
         const fresh = new AbortController().signal;
-        await this.#step(this.#config.start_command, 'start_command', fresh);
+        await this.#step(this.#startCommand, 'start_command', fresh);
         await this.#waitOnline(client, fresh);
       } catch (startErr) {
         ctx.log.warn(`${this.#what}: Neo4j could not be started again: ${errorMessage(startErr)}`);
       }
       throw err;
     }
-    await this.#step(this.#config.start_command, 'start_command', ctx.signal);
+    await this.#step(this.#startCommand, 'start_command', ctx.signal);
     await this.#waitOnline(client, ctx.signal);
     return result;
   }
 
   async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
+    if (this.#online) {
+      return this.#withBolt('backup', ctx.signal, async (bolt) => {
+        const { backupGraphs } = await import('./neo4j-online.ts');
+        const fingerprint = await this.#fingerprint(bolt, ctx.signal);
+        await backupGraphs(bolt, sink, ctx, { what: this.#what, databases: this.#databases, counted: fingerprint.databases as Record<string, { nodes: number; relationships: number }> });
+        return { fingerprint, serverVersion: await this.#version(bolt, ctx.signal), commands: this.#databases.map((db) => `bolt export of ${db} from ${this.#config.url}`) };
+      });
+    }
     const client = await this.#client();
     try {
       const fingerprint = await this.#fingerprint(client, ctx.signal);
-      const commands: string[] = [describeCommand({ command: this.#config.stop_command[0], args: this.#config.stop_command.slice(1) })];
+      const commands: string[] = [describeCommand({ command: this.#stopCommand[0], args: this.#stopCommand.slice(1) })];
       await this.#offline(client, ctx, async () => {
         for (const db of this.#databases) {
           const spec = this.#admin(['database', 'dump', db, '--to-stdout'], ctx.signal);
@@ -183,7 +237,7 @@ export class Neo4jSource implements Source {
           }
         }
       });
-      commands.push(describeCommand({ command: this.#config.start_command[0], args: this.#config.start_command.slice(1) }));
+      commands.push(describeCommand({ command: this.#startCommand[0], args: this.#startCommand.slice(1) }));
       return { fingerprint, serverVersion: await this.#version(client, ctx.signal), commands };
     } catch (err) {
       if (ctx.signal.aborted && !(err instanceof CancelledError)) throw this.#cancelled('backup', err);
@@ -191,7 +245,7 @@ export class Neo4jSource implements Source {
     }
   }
 
-  async #version(client: Neo4jClient, signal: AbortSignal): Promise<string | undefined> {
+  async #version(client: CypherRunner, signal: AbortSignal): Promise<string | undefined> {
     try {
       const [[row]] = await client.run('system', ['CALL dbms.components() YIELD versions, edition RETURN versions[0], edition'], signal);
       return `Neo4j ${String(row[0])} ${String(row[1])}`;
@@ -206,6 +260,10 @@ export class Neo4jSource implements Source {
       throw new SourceError(`${this.#what}: restore to ${opts.to} is not supported`, {
         hint: 'a neo4j source restores into its own DBMS (Community has one user database); restore without a target',
       });
+    }
+    if (this.#online) {
+      const clear = this.#config.clear_before_restore === true;
+      return this.#withBolt('restore', ctx.signal, async (bolt) => (await import('./neo4j-online.ts')).restoreGraphs(bolt, reader, ctx, { what: this.#what, clear }));
     }
     const dumps = reader.list().map((a) => a.name).filter((n) => n.endsWith(DUMP_SUFFIX)).map((n) => n.slice(0, -DUMP_SUFFIX.length)).sort(systemFirst);
     if (dumps.length === 0) throw new SourceError(`${this.#what}: the snapshot holds no .dump archive`, { hint: 'pick a snapshot of this neo4j source' });
@@ -230,11 +288,13 @@ export class Neo4jSource implements Source {
   async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
     if (opts?.to !== undefined) throw new SourceError(`${this.#what}: fingerprint of ${opts.to} is not supported`, { hint: 'fingerprint the source itself' });
+    if (this.#online) return this.#withBolt('fingerprint', ctx.signal, (bolt) => this.#fingerprint(bolt, ctx.signal));
     return this.#fingerprint(await this.#client(), ctx.signal);
   }
 
   async verify(reader: ArtifactReader, ctx: SourceContext): Promise<VerifyResult> {
     if (ctx.signal.aborted) throw this.#cancelled('verify');
+    if (this.#online) return (await import('./neo4j-online.ts')).verifyGraphs(reader, this.#databases);
     const checks: string[] = [];
     const problems: string[] = [];
     const names = new Set(reader.list().map((a) => a.name));
@@ -274,7 +334,7 @@ export class Neo4jSource implements Source {
 
 export const neo4jType = {
   type: 'neo4j',
-  description: 'Neo4j 5 databases (system included) as neo4j-admin dumps, taken with the DBMS stopped by stop_command and started again by start_command',
+  description: 'Neo4j 5 databases (system included) as neo4j-admin dumps, taken with the DBMS stopped by stop_command and started again by start_command; or, with mode: online, a logical export through Bolt while it runs',
   keys: neo4jKeys,
   create: (name, config, deps) => new Neo4jSource(name, config, deps),
 } satisfies SourceType<Neo4jConfig>;
