@@ -18,9 +18,10 @@ function step(title: string, cmd: string, args: string[]): void {
 
 const node = process.execPath;
 step('system dependencies', node, ['scripts/ensure-system-deps.ts']);
-// n8n takes 10-15 min to install cold: started now, detached, it overlaps the static checks and
-// the other test files; the n8n tests wait on its lock (test/support/n8n-install.ts).
-spawn(node, ['test/support/n8n-install.ts'], { detached: true, stdio: 'ignore' }).unref();
+// n8n (10-15 min) and Gitea (a Go build) are slow to install cold: started now, detached, they
+// overlap the static checks and the other test files; their tests wait on the locks
+// (test/support/prefetch.ts).
+spawn(node, ['test/support/prefetch.ts'], { detached: true, stdio: 'ignore' }).unref();
 step('typecheck', node, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
 step('lint', node, ['node_modules/eslint/bin/eslint.js', '.']);
 step('layers', node, ['node_modules/dependency-cruiser/bin/dependency-cruise.mjs', 'src', '--config', '.dependency-cruiser.cjs']);
