@@ -100,7 +100,7 @@ async function generate(s: Stack): Promise<Record<string, number>> {
     INSERT INTO t${k} SELECT i, (i*7919) % 100000, (ARRAY['open','paid','shipped','returned'])[1 + i % 4],
       'order ' || i || ' of customer ' || ((i*7919) % 100000) || ' ' || repeat(md5((i % 5000)::text), 3),
       CASE WHEN i % 20 = 0 THEN gen_random_bytes(512) END, timestamptz '2026-01-01' + i * interval '1 second'
-    FROM generate_series(1, ${rows}) i;
+    FROM generate_series(1::bigint, ${rows}) i;
     VACUUM ANALYZE t${k};`, 'app')));
   shOk('pgbench -i -q -s 5 load 2>/dev/null', s.env);
 
