@@ -15,8 +15,9 @@
  * the repository size so far gives each tool's memory slope.
  *
  * Every child is measured for wall, CPU and peak RSS (bench/measure.ts). Raw numbers go to
- * bench/results/scale-<date>.json and the tables to docs/performance.md (section "scale");
- * --no-doc leaves the page alone.
+ * bench/results/scale-<date>.json and the tables to docs/performance.md (section "scale"),
+ * followed by the hand-written bench/scale-notes.md; --no-doc leaves the page alone, --doc-from
+ * FILE rewrites the section from saved results.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ import { measure, measureMethod } from './measure.ts';
 import type { RunOptions, Sample } from './measure.ts';
 import { RESTIC, dirBytes, envNumber, log, shOk, uptime } from './stack-servers.ts';
 
-const { values: opts } = parseArgs({ options: { 'no-doc': { type: 'boolean', default: false }, 'skip-files': { type: 'boolean', default: false }, 'skip-dumps': { type: 'boolean', default: false } } });
+const { values: opts } = parseArgs({ options: { 'no-doc': { type: 'boolean', default: false }, 'doc-from': { type: 'string' }, 'skip-files': { type: 'boolean', default: false }, 'skip-dumps': { type: 'boolean', default: false } } });
 const ROOT = path.resolve(import.meta.dirname, '..');
 const LIFEBOAT = path.join(ROOT, 'bin', 'lifeboat.js');
 const PASSWORD = 'bench-password-not-secret';
@@ -220,7 +221,7 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-function render(res: ScaleResults, resultsFile: string): string {
+function render(res: ScaleResults, resultsFile: string, notes: string): string {
   const f1 = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
   const x = (a?: number, b?: number): string => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
   const c = (e?: Cell): string => (e ? `${f1(e.wallS)} s / ${(e.maxRssKiB / 1024).toFixed(0)} MiB${e.ok ? '' : ' **FAILED**'}` : '–');
@@ -258,7 +259,7 @@ ${slopes}
 ${res.failures.length ? `\n**Failures:**\n\n${res.failures.map((f) => `- \`${f.replace(/\s+/g, ' ').slice(0, 400)}\``).join('\n')}\n` : ''}
 Measured with ${res.measuredWith}. Restores are checked: the file count, and every 997th file byte for byte; the last
 dump by SHA-256.
-`;
+${notes.trim() === '' ? '' : `\n${notes.trim()}\n`}`;
 }
 
 interface ScaleResults {
@@ -267,7 +268,19 @@ interface ScaleResults {
   failures: string[]; uptimes: string[]; benchSeconds: number; measuredWith: string; dumpNote: string;
 }
 
+const notes = (): string => {
+  const f = path.join(ROOT, 'bench', 'scale-notes.md');
+  return existsSync(f) ? readFileSync(f, 'utf8') : '';
+};
+
 async function main(): Promise<void> {
+  const doc = opts['doc-from'];
+  if (doc !== undefined) {
+    const res = JSON.parse(readFileSync(doc, 'utf8')) as ScaleResults;
+    writeSection(path.join(ROOT, 'docs', 'performance.md'), 'scale', render(res, path.relative(ROOT, path.resolve(doc)), notes()));
+    log('wrote docs/performance.md (section scale)');
+    return;
+  }
   const started = new Date();
   const t0 = performance.now();
   const tree = opts['skip-files'] ? '' : ensureTree();
@@ -311,7 +324,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(res, null, 2) + '\n');
     log(`wrote ${path.relative(ROOT, file)}`);
     if (!opts['no-doc']) {
-      writeSection(path.join(ROOT, 'docs', 'performance.md'), 'scale', render(res, path.relative(ROOT, file)));
+      writeSection(path.join(ROOT, 'docs', 'performance.md'), 'scale', render(res, path.relative(ROOT, file), notes()));
       log('wrote docs/performance.md (section scale)');
     }
     if (r.failures.length > 0) {

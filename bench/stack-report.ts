@@ -14,7 +14,7 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-export function renderStack(r: StackResults, resultsFile: string): string {
+export function renderStack(r: StackResults, resultsFile: string, notes = ''): string {
   const by = (id: string): Step => {
     const s = r.steps.find((x) => x.id === id);
     if (!s) throw new Error(`results ${resultsFile} have no step ${id}`);
@@ -125,5 +125,5 @@ and after the last hour; ${n} copies are estimated as ${n} × their mean (a set 
 Hourly backups took ${s1(hourWall('lb'))} s (lifeboat) and ${s1(hourWall('restic'))} s (restic) on average; peak RSS ${hourRss('lb').toFixed(0)} and ${hourRss('restic').toFixed(0)} MiB.
 
 Measured with ${r.machine.measuredWith}.
-`;
+${notes.trim() === '' ? '' : `\n${notes.trim()}\n`}`;
 }

@@ -22,10 +22,11 @@
  * Sizes by environment: BENCH_PG_GB (1), BENCH_REDIS_MB (256), BENCH_FILES_MB (250),
  * BENCH_MARIADB_MB (100), BENCH_HOURS (24), BENCH_PG_JOBS (2), BENCH_PGBENCH_RATE (100 tps).
  * Raw numbers go to bench/results/stack-<date>.json and the table to docs/performance.md
- * (section "stack", see bench/doc-section.ts); --no-doc leaves the page alone.
+ * (section "stack", see bench/doc-section.ts), followed by the hand-written bench/stack-notes.md;
+ * --no-doc leaves the page alone, --doc-from FILE rewrites the section from saved results.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -40,7 +41,7 @@ import type { Sample } from './measure.ts';
 import { BenchRedis, PgLoad, RESTIC, dirBytes, envNumber, log, sh, shOk, treeDigest, uptime } from './stack-servers.ts';
 import type { LoadWindow } from './stack-servers.ts';
 
-const { values: opts } = parseArgs({ options: { 'no-doc': { type: 'boolean', default: false } } });
+const { values: opts } = parseArgs({ options: { 'no-doc': { type: 'boolean', default: false }, 'doc-from': { type: 'string' } } });
 const ROOT = path.resolve(import.meta.dirname, '..');
 const LIFEBOAT = path.join(ROOT, 'bin', 'lifeboat.js');
 const SIZE = {
@@ -385,7 +386,8 @@ async function main(): Promise<void> {
     log(`wrote ${path.relative(ROOT, file)}`);
     if (!opts['no-doc']) {
       const { renderStack } = await import('./stack-report.ts');
-      writeSection(path.join(ROOT, 'docs', 'performance.md'), 'stack', renderStack(results, path.relative(ROOT, file)));
+      const notes = path.join(ROOT, 'bench', 'stack-notes.md');
+      writeSection(path.join(ROOT, 'docs', 'performance.md'), 'stack', renderStack(results, path.relative(ROOT, file), existsSync(notes) ? readFileSync(notes, 'utf8') : ''));
       log('wrote docs/performance.md (section stack)');
     }
     if (failures.length > 0) {
@@ -419,4 +421,13 @@ export type StackResults = {
   benchSeconds: number;
 };
 
-if (import.meta.main) await main();
+/** --doc-from FILE: the section again from a saved results file (after editing bench/stack-notes.md), running nothing. */
+async function docFrom(file: string): Promise<void> {
+  const { renderStack } = await import('./stack-report.ts');
+  const notes = path.join(ROOT, 'bench', 'stack-notes.md');
+  const res = JSON.parse(readFileSync(file, 'utf8')) as StackResults;
+  writeSection(path.join(ROOT, 'docs', 'performance.md'), 'stack', renderStack(res, path.relative(ROOT, path.resolve(file)), existsSync(notes) ? readFileSync(notes, 'utf8') : ''));
+  log('wrote docs/performance.md (section stack)');
+}
+
+if (import.meta.main) await (opts['doc-from'] === undefined ? main() : docFrom(opts['doc-from']));
