@@ -70,6 +70,7 @@ interface Step {
   load?: LoadWindow;
   verified?: string;
   bytes?: number;
+  report?: string;
   uptime: string;
 }
 
@@ -304,6 +305,8 @@ async function main(): Promise<void> {
       const r = await f();
       const b = performance.now();
       const step: Step = { id, way, label, wallS: r.wallS, cpuS: r.cpuS, maxRssKiB: r.maxRssKiB, uptime: uptime(), ...extra };
+      // lifeboat's own report (per-source times) explains where a stack backup or restore spent its time.
+      if (way === 'lifeboat') step.report = `${r.stdout.slice(-3000)}\n${r.stderrTail}`.trim();
       if (load.running && extra.load === undefined) step.load = load.window(a, b);
       if (r.exitCode !== 0) failures.push(`${label} exited ${r.exitCode}: ${r.stderrTail}`);
       steps.push(step);
