@@ -221,18 +221,54 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/** Peak-RSS slopes against repository size, with the end points they were fitted between. */
+function computeSlopes(allRows: readonly Row[], d: ScaleResults['dumps']): ScaleResults['slopes'] {
+  const slopes: ScaleResults['slopes'] = [];
+  for (const label of ['first backup', 'no-change backup', 'restore', 'check', 'prune']) {
+    const rows = allRows.filter((x) => x.label === label && x.size > 0);
+    if (rows.length < 2) continue;
+    const xs = rows.map((x) => x.size / 1e6);
+    const fit = (t: ToolName): number => slope(xs, rows.map((x) => (x[t]?.maxRssKiB ?? 0) / 1024));
+    const ends = (t: ToolName): [number, number] => [(rows[0]?.[t]?.maxRssKiB ?? 0) / 1024, (rows.at(-1)?.[t]?.maxRssKiB ?? 0) / 1024];
+    slopes.push({ what: `${label}, per million files`, lifeboat: fit('lifeboat'), restic: fit('restic'), from: xs[0], to: xs.at(-1), at: { lifeboat: ends('lifeboat'), restic: ends('restic') }, target: 1, unit: 'M files' });
+  }
+  if (d && d.perDump.length >= 2) {
+    const fit = (t: ToolName): number => slope(d.perDump.map((p) => p.repoBytes[t] / 1e9), d.perDump.map((p) => p.rssKiB[t] / 1024));
+    const first = d.perDump[0];
+    const lastDump = d.perDump.at(-1);
+    const ends = (t: ToolName): [number, number] => [(first?.rssKiB[t] ?? 0) / 1024, (lastDump?.rssKiB[t] ?? 0) / 1024];
+    slopes.push({ what: 'dump backup, per GB already in the repository', lifeboat: fit('lifeboat'), restic: fit('restic'), from: (first?.repoBytes.lifeboat ?? 0) / 1e9, to: (lastDump?.repoBytes.lifeboat ?? 0) / 1e9, at: { lifeboat: ends('lifeboat'), restic: ends('restic') }, target: 100, unit: 'GB' });
+  }
+  return slopes;
+}
+
 function render(res: ScaleResults, resultsFile: string, notes: string): string {
   const f1 = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
   const x = (a?: number, b?: number): string => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
   const c = (e?: Cell): string => (e ? `${f1(e.wallS)} s / ${(e.maxRssKiB / 1024).toFixed(0)} MiB${e.ok ? '' : ' **FAILED**'}` : '–');
   const rows = res.rows.filter((r) => r.label !== 'init');
+  const d = res.dumps;
+  const dumpRow = d && d.perDump.length > 0 ? (() => {
+    const med = (t: ToolName): number => [...d.perDump.map((p) => p.wallS[t])].sort((a, b) => a - b)[Math.floor(d.perDump.length / 2)] ?? 0;
+    const peak = (t: ToolName): number => Math.max(...d.perDump.map((p) => p.rssKiB[t])) / 1024;
+    return `| dumps: backup of one ${(d.bytes / 2 ** 20).toFixed(0)} MiB dump (median of ${d.count}; peak RSS the largest) | ${d.count} dumps | ${f1(med('lifeboat'))} s / ${peak('lifeboat').toFixed(0)} MiB | ${f1(med('restic'))} s / ${peak('restic').toFixed(0)} MiB | ${x(med('lifeboat'), med('restic'))} | ${x(peak('lifeboat'), peak('restic'))} | ${((d.perDump.at(-1)?.repoBytes.lifeboat ?? 0) / 1e6).toFixed(0)} / ${((d.perDump.at(-1)?.repoBytes.restic ?? 0) / 1e6).toFixed(0)} |\n`;
+  })() : '';
   const tbl = [
     '| step | files | lifeboat wall / peak RSS | restic wall / peak RSS | wall × | RSS × | repo MB (lifeboat / restic) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.label} | ${r.label.startsWith('dumps') ? `${r.size} dumps` : r.size} | ${c(r.lifeboat)} | ${c(r.restic)} | ${x(r.lifeboat?.wallS, r.restic?.wallS)} | ${x(r.lifeboat?.maxRssKiB, r.restic?.maxRssKiB)} | ${r.lifeboat?.repoBytes !== undefined ? `${(r.lifeboat.repoBytes / 1e6).toFixed(0)} / ${((r.restic?.repoBytes ?? 0) / 1e6).toFixed(0)}` : ''} |`),
-  ].join('\n');
-  const slopes = res.slopes.map((s) => `| ${s.what} | ${s.lifeboat.toFixed(2)} | ${s.restic.toFixed(2)} | ${x(s.lifeboat, s.restic)} |`).join('\n');
-  const d = res.dumps;
+    ...rows.filter((r) => !r.label.startsWith('dumps')).map((r) => `| ${r.label} | ${r.size} | ${c(r.lifeboat)} | ${c(r.restic)} | ${x(r.lifeboat?.wallS, r.restic?.wallS)} | ${x(r.lifeboat?.maxRssKiB, r.restic?.maxRssKiB)} | ${r.lifeboat?.repoBytes !== undefined ? `${(r.lifeboat.repoBytes / 1e6).toFixed(0)} / ${((r.restic?.repoBytes ?? 0) / 1e6).toFixed(0)}` : ''} |`),
+  ].join('\n') + `\n${dumpRow}` + rows.filter((r) => r.label.startsWith('dumps')).map((r) => `| ${r.label} | ${r.size} dumps | ${c(r.lifeboat)} | ${c(r.restic)} | ${x(r.lifeboat?.wallS, r.restic?.wallS)} | ${x(r.lifeboat?.maxRssKiB, r.restic?.maxRssKiB)} | ${r.lifeboat?.repoBytes !== undefined ? `${(r.lifeboat.repoBytes / 1e6).toFixed(0)} / ${((r.restic?.repoBytes ?? 0) / 1e6).toFixed(0)}` : ''} |`).join('\n');
+  const slopes = computeSlopes(res.rows, res.dumps).map((s) => {
+    const at = (t: ToolName): string => (s.at ? `${s.at[t][0].toFixed(0)} → ${s.at[t][1].toFixed(0)}` : '–');
+    // Straight-line extrapolation from the largest size measured, with the fitted slope.
+    const ext = (t: ToolName): string => {
+      if (!s.at || s.to === undefined || s.target === undefined) return '–';
+      // A slope at or below zero (noise) says memory did not grow: the largest size's peak, not less.
+      return s[t] <= 0 ? `${s.at[t][1].toFixed(0)} (flat)` : (s.at[t][1] + s[t] * (s.target - s.to)).toFixed(0);
+    };
+    const range = s.from !== undefined && s.to !== undefined ? `${s.from.toFixed(2)} → ${s.to.toFixed(2)} ${s.unit ?? ''}` : '–';
+    return `| ${s.what} | ${range} | ${at('lifeboat')} | ${at('restic')} | ${s.lifeboat.toFixed(1)} | ${s.restic.toFixed(1)} | ${s.target ?? ''} ${s.unit ?? ''}: ${ext('lifeboat')} / ${ext('restic')} |`;
+  }).join('\n');
   return `## Scale: many small files, many dumps (\`npm run bench:scale\`)
 
 <!-- Generated by \`npm run bench:scale\` (bench/scale.ts) from ${resultsFile}. -->
@@ -250,11 +286,13 @@ ${tbl}
 
 ### Memory against repository size
 
-Slope of peak RSS (MiB) per unit of repository, least squares over the sizes measured; a goal of lifeboat's is
-that its memory grows no faster than restic's (lifeboat / restic ≤ 1).
+Peak RSS at the smallest and largest size measured, the least-squares slope over all sizes measured (MiB per million
+files, or per GB already in the repository), and a straight-line extrapolation from the largest size with that slope
+(a basis, not a measurement: with two sizes, the slope is only as good as those two runs on a shared machine). The
+goal: lifeboat's memory grows no faster than restic's.
 
-| what | lifeboat MiB per unit | restic MiB per unit | × |
-| --- | ---: | ---: | ---: |
+| what | sizes measured | lifeboat peak RSS MiB | restic peak RSS MiB | lifeboat slope MiB/unit | restic slope MiB/unit | extrapolated (lifeboat / restic MiB) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 ${slopes}
 ${res.failures.length ? `\n**Failures:**\n\n${res.failures.map((f) => `- \`${f.replace(/\s+/g, ' ').slice(0, 400)}\``).join('\n')}\n` : ''}
 Measured with ${res.measuredWith}. Restores are checked: the file count, and every 997th file byte for byte; the last
@@ -264,7 +302,7 @@ ${notes.trim() === '' ? '' : `\n${notes.trim()}\n`}`;
 
 interface ScaleResults {
   date: string; command: string; lifeboat: string; restic: string; nproc: number; memoryGiB: number; files: number; sizes: number[];
-  rows: Row[]; dumps?: Awaited<ReturnType<typeof dumps>>; slopes: { what: string; lifeboat: number; restic: number }[];
+  rows: Row[]; dumps?: Awaited<ReturnType<typeof dumps>>; slopes: { what: string; lifeboat: number; restic: number; from?: number; to?: number; at?: Record<ToolName, [number, number]>; target?: number; unit?: string }[];
   failures: string[]; uptimes: string[]; benchSeconds: number; measuredWith: string; dumpNote: string;
 }
 
@@ -299,18 +337,7 @@ async function main(): Promise<void> {
     uptimes.push(uptime());
     const d = opts['skip-dumps'] ? undefined : await dumps(r);
     uptimes.push(uptime());
-    const slopes: ScaleResults['slopes'] = [];
-    for (const label of ['first backup', 'no-change backup', 'restore', 'check', 'prune']) {
-      const rows = r.rows.filter((x) => x.label === label && x.size > 0);
-      if (rows.length < 2) continue;
-      const xs = rows.map((x) => x.size / 1e6);
-      const fit = (t: ToolName): number => slope(xs, rows.map((x) => (x[t]?.maxRssKiB ?? 0) / 1024));
-      slopes.push({ what: `${label}, per million files`, lifeboat: fit('lifeboat'), restic: fit('restic') });
-    }
-    if (d && d.perDump.length >= 2) {
-      const fit = (t: ToolName): number => slope(d.perDump.map((p) => p.repoBytes[t] / 1e9), d.perDump.map((p) => p.rssKiB[t] / 1024));
-      slopes.push({ what: 'dump backup, per GB already in the repository', lifeboat: fit('lifeboat'), restic: fit('restic') });
-    }
+    const slopes = computeSlopes(r.rows, d);
     const res: ScaleResults = {
       date: started.toISOString(),
       command: `npm run bench:scale (BENCH_SCALE_FILES=${FILES}, BENCH_SCALE_SIZES=${SIZES.join(',')}, BENCH_SCALE_DUMP_GB=${DUMP_GB}, BENCH_SCALE_DUMP_MB=${DUMP_MB}${opts['skip-files'] ? ', --skip-files' : ''}${opts['skip-dumps'] ? ', --skip-dumps' : ''})`,
