@@ -10,8 +10,11 @@ const MB = (n: number): string => (n / 1e6).toFixed(0);
 const s1 = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
 const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
+/** A pipe inside a cell (`pg_dump | gzip`) would end the cell, code span or not. */
+const cellText = (c: string): string => c.replaceAll('|', '\\|');
+
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.map(cellText).join(' | ')} |`)].join('\n');
 }
 
 export function renderStack(r: StackResults, resultsFile: string, notes = ''): string {
