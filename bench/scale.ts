@@ -212,7 +212,7 @@ async function dumps(r: Runner): Promise<{ count: number; bytes: number; perDump
 }
 
 /** Least-squares slope of y over x. */
-function slope(xs: readonly number[], ys: readonly number[]): number {
+export function slope(xs: readonly number[], ys: readonly number[]): number {
   const n = xs.length;
   const mx = xs.reduce((a, b) => a + b, 0) / n;
   const my = ys.reduce((a, b) => a + b, 0) / n;
@@ -363,4 +363,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (import.meta.main) await main();

@@ -233,10 +233,13 @@ function restoreScripts(s: Stack, way: 'runbook-psql' | 'runbook-pg_restore' | '
   }
 }
 
-/** The four restores one after the other, or all at once (each in a subshell, every exit status checked). */
-function combine(parts: readonly string[], parallel: boolean): string {
+/**
+ * The four restores one after the other, or all at once: each in a subshell, and every one
+ * waited for before the script fails on any non-zero status (so the time covers all of them).
+ */
+export function combine(parts: readonly string[], parallel: boolean): string {
   if (!parallel) return parts.join('\n');
-  return [...parts.map((p, i) => `( ${p.replaceAll('\n', '\n  ')}\n) & p${i}=$!`), ...parts.map((_, i) => `wait $p${i}`)].join('\n');
+  return ['rc=0', ...parts.map((p, i) => `( ${p.replaceAll('\n', '\n  ')}\n) & p${i}=$!`), ...parts.map((_, i) => `wait $p${i} || rc=1`), '[ $rc -eq 0 ]'].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
