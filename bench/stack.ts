@@ -44,6 +44,7 @@ import type { LoadWindow } from './stack-servers.ts';
 const { values: opts } = parseArgs({ options: { 'no-doc': { type: 'boolean', default: false }, 'doc-from': { type: 'string' } } });
 const ROOT = path.resolve(import.meta.dirname, '..');
 const LIFEBOAT = path.join(ROOT, 'bin', 'lifeboat.js');
+const SIZE_ENV = { pgGb: 'BENCH_PG_GB', redisMb: 'BENCH_REDIS_MB', filesMb: 'BENCH_FILES_MB', mariadbMb: 'BENCH_MARIADB_MB', hours: 'BENCH_HOURS', jobs: 'BENCH_PG_JOBS', rate: 'BENCH_PGBENCH_RATE' } as const;
 const SIZE = {
   pgGb: envNumber('BENCH_PG_GB', 1),
   redisMb: envNumber('BENCH_REDIS_MB', 256),
@@ -382,7 +383,7 @@ async function main(): Promise<void> {
 
     const results = {
       date: started.toISOString(),
-      command: `npm run bench:stack (${Object.entries(SIZE).map(([k, v]) => `${k}=${v}`).join(', ')})`,
+      command: `${Object.entries(SIZE_ENV).map(([k, v]) => `${v}=${SIZE[k as keyof typeof SIZE]}`).join(' ')} npm run bench:stack`,
       machine: { nproc: os.availableParallelism(), cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, restic: shOk(`${RESTIC} version`).trim(), lifeboat: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim(), postgres: pg.version, measuredWith: measureMethod },
       size: SIZE, counts, sizes, steps, hours, hourly, uptimes, failures,
       benchSeconds: Math.round((performance.now() - t0) / 1000),
