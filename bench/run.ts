@@ -34,6 +34,7 @@ import { measure, measureMethod } from './measure.ts';
 import type { RunOptions, Sample } from './measure.ts';
 import { summarise } from './profile-summary.ts';
 import type { ProfileSummary } from './profile-summary.ts';
+import { ownedSections } from './doc-section.ts';
 import { renderDoc } from './report.ts';
 import { mergeRounds } from './report.ts';
 import type { BenchResults, Entry, Row } from './report.ts';
@@ -557,9 +558,14 @@ async function main(): Promise<void> {
   const docPath = path.join(ROOT, 'docs', 'performance.md');
   const analysisPath = path.join(ROOT, 'bench', 'analysis.md');
   const analysis = (): string => (existsSync(analysisPath) ? readFileSync(analysisPath, 'utf8') : '');
+  // The stack and scale benches' sections (bench/doc-section.ts) survive a regeneration.
+  const withOwned = (doc: string): string => {
+    const kept = existsSync(docPath) ? ownedSections(readFileSync(docPath, 'utf8')) : '';
+    return kept === '' ? doc : `${doc.trimEnd()}\n\n${kept}`;
+  };
   if (opts['doc-from'] !== undefined) {
     const res = JSON.parse(readFileSync(opts['doc-from'], 'utf8')) as BenchResults;
-    writeFileSync(docPath, renderDoc(res, analysis(), path.relative(ROOT, path.resolve(opts['doc-from']))));
+    writeFileSync(docPath, withOwned(renderDoc(res, analysis(), path.relative(ROOT, path.resolve(opts['doc-from'])))));
     log(`wrote ${path.relative(ROOT, docPath)}`);
     return;
   }
@@ -647,7 +653,7 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(ROOT, file)}`);
   const full = !opts.quick && steps.length === ALL_STEPS.length;
   if (full || opts['write-doc']) {
-    writeFileSync(docPath, renderDoc(results, analysis(), path.relative(ROOT, file)));
+    writeFileSync(docPath, withOwned(renderDoc(results, analysis(), path.relative(ROOT, file))));
     log(`wrote ${path.relative(ROOT, docPath)}`);
   }
   // Removed now rather than at the start of the next run, so that run finds a quiet file system.
