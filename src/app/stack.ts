@@ -207,7 +207,7 @@ export async function restoreStack(stack: Stack, opened: OpenedRepository, plan:
       context: (source) => contextFor(source, opts),
       now: () => nowMs(),
     },
-    { signal: opts.signal, onSourceDone: opts.onSourceDone },
+    { signal: opts.signal, concurrency: stack.loaded.config.concurrency, onSourceDone: opts.onSourceDone },
   );
   const r = report('restore', started, opened.repo.location, results, opts.signal.aborted);
   await saveReport(stack.loaded.stateDir, r, opts.log.warn);

@@ -133,3 +133,70 @@ test('a cancellation during the restore still runs the after-hooks, with a signa
   assert.equal(results[1]?.status, 'skipped');
   assert.ok(!store.log.includes('restore db'));
 });
+
+/** A source whose restore waits until the test releases it, recording when it started and ended. */
+function gatedSource(name: string, events: string[]): { source: Source; release: () => void; started: Promise<void> } {
+  let release!: () => void;
+  let markStarted!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const started = new Promise<void>((r) => (markStarted = r));
+  const source: Source = {
+    name,
+    type: 'fake',
+    backup: async () => ({ fingerprint: {}, commands: [] }),
+    async restore() {
+      events.push(`start ${name}`);
+      markStarted();
+      await gate;
+      events.push(`end ${name}`);
+    },
+    fingerprint: async () => ({ data: 'backup' }),
+  };
+  return { source, release, started };
+}
+
+test('independent sources restore at the same time; a dependent starts only after its dependency finished', async () => {
+  const events: string[] = [];
+  const a = gatedSource('a', events);
+  const b = gatedSource('b', events);
+  const c = gatedSource('c', events);
+  const ac = new AbortController();
+  const d: RestoreRunDeps = { ...deps({ data: '', log: [] }, ac.signal), openReader: async () => ({ reader: {} as ArtifactReader, fingerprint: { data: 'backup' } }) };
+  const run = runRestore([
+    { source: a.source, snapshotId: 's1', dependsOn: [] },
+    { source: b.source, snapshotId: 's2', dependsOn: [] },
+    { source: c.source, snapshotId: 's3', dependsOn: ['a'] },
+  ], d, { signal: ac.signal, concurrency: 2 });
+  // Both independent sources are under way before either finishes.
+  await Promise.all([a.started, b.started]);
+  assert.deepEqual(events, ['start a', 'start b']);
+  b.release();
+  // b's slot is free, but c waits for a.
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(events, ['start a', 'start b', 'end b']);
+  a.release();
+  await c.started;
+  c.release();
+  const results = await run;
+  assert.deepEqual(events, ['start a', 'start b', 'end b', 'end a', 'start c', 'end c']);
+  assert.deepEqual(results.map((r) => [r.source, r.status]), [['a', 'ok'], ['b', 'ok'], ['c', 'ok']]);
+});
+
+test('concurrency 1 restores one source at a time, in plan order', async () => {
+  const events: string[] = [];
+  const a = gatedSource('a', events);
+  const b = gatedSource('b', events);
+  const ac = new AbortController();
+  const run = runRestore([
+    { source: a.source, snapshotId: 's1', dependsOn: [] },
+    { source: b.source, snapshotId: 's2', dependsOn: [] },
+  ], deps({ data: '', log: [] }, ac.signal), { signal: ac.signal, concurrency: 1 });
+  await a.started;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(events, ['start a']);
+  a.release();
+  await b.started;
+  b.release();
+  assert.deepEqual((await run).map((r) => r.status), ['ok', 'ok']);
+  assert.deepEqual(events, ['start a', 'end a', 'start b', 'end b']);
+});
