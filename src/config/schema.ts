@@ -88,7 +88,7 @@ export function buildConfigSchema(types: SourceTypes = sourceTypes) {
   return z.strictObject({
     repository: repositorySchema,
     state_dir: z.string().min(1).optional().describe('Local state (caches, run history); default $XDG_STATE_HOME/lifeboat or ~/.local/state/lifeboat'),
-    concurrency: z.int().min(1).max(64).default(DEFAULT_CONCURRENCY).describe('How many sources are backed up at once'),
+    concurrency: z.int().min(1).max(64).default(DEFAULT_CONCURRENCY).describe('How many sources are backed up or restored at once'),
     defaults: defaultsSchema.optional(),
     sources: z.record(
       z.string().regex(SOURCE_NAME, { error: 'use lowercase letters, digits, "-" and "_", starting with a letter or digit' }),
