@@ -122,7 +122,9 @@ export function createContainerRunner(api: DockerApi, target: ContainerTarget): 
 async function hostView(api: DockerApi, target: ContainerTarget, start: (spec: RunSpec) => RunningCommand): Promise<{ root: string; mountinfo: string } | undefined> {
   const c = await api.inspect(await resolveContainer(api, target));
   if (!c.running) {
-    throw new TransportError('container_not_running', `${describeTarget(target)} is not running: start it and try again`, { hint: 'docker start NAME' });
+    // A compose service without a running container failed in resolveContainer already.
+    const next = 'container' in target ? `docker start ${target.container}` : `docker compose -p ${target.compose.project} up -d ${target.compose.service}`;
+    throw new TransportError('container_not_running', `${describeTarget(target)} is not running: start it (${next}) and try again`, { hint: next });
   }
   if (c.pid <= 0) return undefined;
   let here: string;
