@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import type { Server } from 'node:net';
 import path from 'node:path';
@@ -150,7 +150,7 @@ ${sources}`);
     const [code] = await exited;
     assert.equal(code, 130, out);
     assert.equal(await servers(), 1, 'the scratch server outlived the drill');
-    assert.equal(await dockerOk(['exec', redis, 'sh', '-c', 'ls -d /tmp/lifeboat-* 2>/dev/null | wc -l; grep -lx cat /proc/[0-9]*/comm 2>/dev/null | wc -l']), '0\n0');
+    assert.equal(await dockerOk(['exec', redis, 'sh', '-c', 'ls -d /tmp/lifeboat-* 2>/dev/null; grep -lx cat /proc/[0-9]*/comm 2>/dev/null | wc -l']), '0', out);
   });
 
   test('SIGTERM during a volume restore: its user is started again, exit 130, no helper left', async (t) => {
@@ -183,6 +183,39 @@ ${sources}`);
     assert.equal(code, 130);
     assert.equal(await helpers(), '');
     assert.match(await started(app), / true$/);
+  });
+
+  test('a drill that fails on damaged data leaves no scratch server, dir or helper', async (t) => {
+    if (!engine) return t.skip('no engine');
+    for (const [file, source, cleanup] of [['redis.yml', 'cache', 'none'], ['vol.yml', 'uploads', 'done']] as const) {
+      const dataDir = path.join(tmp.path, `repo-${file}`, 'data');
+      let biggest = { p: '', size: 0 };
+      for (const d of await readdir(dataDir)) {
+        for (const f of await readdir(path.join(dataDir, d))) {
+          const size = (await stat(path.join(dataDir, d, f))).size;
+          if (size > biggest.size) biggest = { p: path.join(dataDir, d, f), size };
+        }
+      }
+      const saved = await readFile(biggest.p);
+      const bytes = Buffer.from(saved);
+      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      await chmod(biggest.p, 0o644);
+      await writeFile(biggest.p, bytes);
+      try {
+        const d = await run(path.join(tmp.path, file), ['drill', '--json']);
+        assert.notEqual(d.code, 0, d.stdout);
+        const s = last<Report>(d).sources[0];
+        assert.deepEqual([s?.source, s?.status], [source, 'fail'], JSON.stringify(s));
+        assert.match(s?.cause ?? '', /damaged/);
+        // redis reads the RDB before it makes its scratch server (none made, none to remove);
+        // the volume's helper and scratch dir exist when the damaged blob is met.
+        assert.equal(s?.cleanup, cleanup, JSON.stringify(s));
+      } finally {
+        await writeFile(biggest.p, saved);
+      }
+    }
+    assert.equal(await dockerOk(['exec', redis, 'sh', '-c', 'grep -lx redis-server /proc/[0-9]*/comm 2>/dev/null | wc -l; ls -d /tmp/lifeboat-* 2>/dev/null | wc -l; grep -lx cat /proc/[0-9]*/comm 2>/dev/null | wc -l']), '1\n0\n0');
+    assert.equal(await helpers(), '');
   });
 
   test('a stopped container or compose service: one line naming it and the command that starts it', async (t) => {
