@@ -24,6 +24,7 @@ import { LIFEBOAT_BIN, lifeboat, spawnLifeboat } from '../support/lifeboat-cli.t
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
+import { TAR_END, tarHeader } from '../../src/util/tar-header.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
@@ -53,8 +54,8 @@ describe('container paths: faults, cancellation and the errors that name the nex
   const svc = `lb-faults-svc-${process.pid}`;
   const project = `lbfaults${process.pid}`;
 
-  const dockerOk = async (args: string[], input?: string): Promise<string> => {
-    const r = await (engine as DockerEngine).docker(args, { input });
+  const dockerOk = async (args: string[], input?: string, bytes?: Buffer): Promise<string> => {
+    const r = await (engine as DockerEngine).docker(args, { input: bytes ?? input });
     assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   };
@@ -250,6 +251,21 @@ ${sources}`);
     } finally {
       await dockerOk(['start', app]);
     }
+  });
+
+  test('a helper image without a shell: one line naming the image and what it needs; no helper left', async (t) => {
+    if (!engine) return t.skip('no engine');
+    // An image with no shell at all (one empty file): a helper made from it cannot run.
+    await dockerOk(['import', '-', 'local/no-shell:1'], undefined, Buffer.concat([tarHeader({ name: 'empty', type: '0', mode: 0o644, uid: 0, gid: 0 }), TAR_END]));
+    const cfg = await config('noshell.yml', `  uploads:\n    type: volume\n    volume: ${volume}\n    helper_image: local/no-shell:1\n`);
+    assert.equal((await run(cfg, ['init'])).code, 0);
+    const v = await run(cfg, ['backup', '--json']);
+    assert.notEqual(v.code, 0);
+    const err = last<Report>(v).sources[0]?.error ?? '';
+    assert.match(err, /helper container .* could not start from image local\/no-shell:1/, err);
+    assert.match(err, /needs sh and sleep/, err);
+    assert.doesNotMatch(err, /\n/);
+    assert.equal(await helpers(), '');
   });
 
   test('not root: files in a container need root, and a socket it cannot open is named with the fix', async (t) => {
