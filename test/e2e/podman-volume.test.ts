@@ -7,9 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
+import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
 import type { CliResult } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { startPodman } from '../support/podman.ts';
@@ -30,6 +33,7 @@ const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-
 describe('a named volume and a redis data_dir restore through Podman', () => {
   let pm: PodmanEngine | undefined;
   let tmp: TempDir;
+  let signalDir: string;
   const app = `lb-pmv-app-${process.pid}`;
   const redis = `lb-pmv-redis-${process.pid}`;
   const volume = `lb-pmv-uploads-${process.pid}`;
@@ -57,13 +61,18 @@ describe('a named volume and a redis data_dir restore through Podman', () => {
     await pm.buildImage(STORE_IMAGE_DIR, IMAGE);
     tmp = await tempDir('podman-volume');
     await ok(['volume', 'create', volume]);
-    await ok(['run', '-d', '--network', 'none', '--name', app, '-v', `${volume}:/uploads`, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; sleep infinity & wait']);
+    signalDir = path.join(tmp.path, 'signal');
+    await mkdir(signalDir);
+    // Asked to stop, it marks /signal/stopping and waits for /signal/go: a SIGTERM to lifeboat lands mid-stop.
+    await ok(['run', '-d', '--network', 'none', '--name', app, '-v', `${volume}:/uploads`, '-v', `${signalDir}:/signal`, IMAGE, 'bash', '-c',
+      'sleep infinity & pid=$!; trap \'touch /signal/stopping; while [ ! -e /signal/go ]; do sleep 0.05; done; rm -f /signal/go /signal/stopping; kill $pid; exit 0\' TERM; wait $pid']);
     await ok(['exec', app, 'sh', '-c', 'set -e; cd /uploads; mkdir -p a/b; seq 1 30000 > a/big.txt; echo photo > a/b/p.jpg; chown -R 1000:1000 a; chmod 600 a/b/p.jpg; touch -d "2022-01-02 03:04:05" a/big.txt']);
     await ok(['run', '-d', '--network', 'none', '--name', redis, IMAGE, 'bash', '-c',
       'mkdir -p /data && chown redis:redis /data && exec setpriv --reuid=redis --regid=redis --init-groups redis-server --dir /data --bind 127.0.0.1 --port 6379 --appendonly no']);
     await pollUntil(async () => (await pm?.podman(['exec', redis, 'redis-cli', 'PING']))?.stdout.trim() === 'PONG', { timeoutMs: 60_000, what: 'redis in its Podman container' });
   });
   after(async () => {
+    if (signalDir !== undefined) await writeFile(path.join(signalDir, 'go'), '').catch(() => undefined);
     await pm?.podman(['rm', '-f', app, redis]);
     await pm?.podman(['volume', 'rm', '-f', volume]);
     await pm?.stop();
@@ -82,6 +91,7 @@ describe('a named volume and a redis data_dir restore through Podman', () => {
 
     await ok(['exec', app, 'sh', '-c', 'rm -rf /uploads/a && echo junk > /uploads/junk.txt']);
     const before = await started(app);
+    await writeFile(path.join(signalDir, 'go'), '');
     const r = await run(cfg, ['restore', '--yes', '--no-safety-snapshot', '--json']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.deepEqual(last<Report>(r).sources[0]?.fingerprint_diff, []);
@@ -94,6 +104,27 @@ describe('a named volume and a redis data_dir restore through Podman', () => {
     const d = await run(cfg, ['drill', '--json']);
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.deepEqual(last<Report>(d).sources.map((s) => [s.source, s.status, s.cleanup]), [['uploads', 'pass', 'done']]);
+    assert.equal(await helpers(), '');
+  });
+
+  test('SIGTERM during a volume restore: its user is started again, exit 130, no helper left', async (t) => {
+    if (!pm) return t.skip('no podman');
+    const cfg = path.join(tmp.path, 'vol.yml');
+    await ok(['exec', app, 'sh', '-c', 'rm -rf /uploads/a/b']);
+    const before = await started(app);
+    const child = spawnLifeboat(['-c', cfg, 'restore', '--yes', '--no-safety-snapshot'], { cwd: tmp.path, env: { PATH: process.env.PATH, DOCKER_HOST: (pm as PodmanEngine).dockerHost, LB_PW } });
+    let out = '';
+    child.stderr?.on('data', (b: Buffer) => { out += b.toString(); });
+    const exited = once(child, 'exit');
+    await pollUntil(async () => existsSync(path.join(signalDir, 'stopping')), { timeoutMs: 60_000, what: 'the user\'s stop in progress' });
+    child.kill('SIGTERM');
+    await sleep(300); // handled on lifeboat's next turn of its event loop
+    await writeFile(path.join(signalDir, 'go'), '');
+    const [code] = await exited;
+    assert.equal(code, 130, out);
+    const now = await started(app);
+    assert.match(now, / true$/, 'the user of the volume was left stopped');
+    assert.notEqual(now, before);
     assert.equal(await helpers(), '');
   });
 
