@@ -17,7 +17,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner, RunSpec, RunnerContainer, RunningCommand } from '../core/command-runner.ts';
-import { TransportError, errorMessage } from '../core/errors.ts';
+import { CancelledError, TransportError, errorMessage } from '../core/errors.ts';
 import { DockerApi } from './docker-api.ts';
 
 const STDERR_TAIL = 8 * 1024;
@@ -93,7 +93,9 @@ export function createContainerRunner(api: DockerApi, target: ContainerTarget): 
     /** A private dir made by mktemp inside the container (0700), the file written through exec stdin. */
     async stageFile(name, data, signal) {
       const where = describeTarget(target);
-      const mk = await run(start({ command: 'mktemp', args: ['-d', '/tmp/lifeboat-stage.XXXXXXXX'], signal }), '');
+      // No signal for mktemp: killed after it made the dir, its name would be lost with the
+      // dir left behind. It is instant; a cancellation is noticed right after it.
+      const mk = await run(start({ command: 'mktemp', args: ['-d', '/tmp/lifeboat-stage.XXXXXXXX'] }), '');
       const dir = mk.stdout.trim();
       if (mk.code !== 0 || !dir.startsWith('/tmp/lifeboat-stage.')) {
         throw new TransportError('transport_failed', `cannot make a temp dir in ${where}: ${mk.stderr.trim() || `exit ${mk.code}`}`, { hint: 'the image needs mktemp and a writable /tmp' });
@@ -101,6 +103,10 @@ export function createContainerRunner(api: DockerApi, target: ContainerTarget): 
       const remove = async (): Promise<void> => {
         await run(start({ command: 'rm', args: ['-rf', '--', dir] }), '');
       };
+      if (signal?.aborted) {
+        await remove().catch(() => undefined); // the cancellation is what to report
+        throw new CancelledError(`staging ${name} in ${where} cancelled`);
+      }
       const file = `${dir}/${name}`;
       try {
         const w = await run(start({ command: 'sh', args: ['-c', 'umask 077 && cat > "$1"', 'sh', file], signal }), data);
@@ -122,7 +128,9 @@ export function createContainerRunner(api: DockerApi, target: ContainerTarget): 
 async function hostView(api: DockerApi, target: ContainerTarget, start: (spec: RunSpec) => RunningCommand): Promise<{ root: string; mountinfo: string } | undefined> {
   const c = await api.inspect(await resolveContainer(api, target));
   if (!c.running) {
-    throw new TransportError('container_not_running', `${describeTarget(target)} is not running: start it and try again`, { hint: 'docker start NAME' });
+    // A compose service without a running container failed in resolveContainer already.
+    const next = 'container' in target ? `docker start ${target.container}` : `docker compose -p ${target.compose.project} up -d ${target.compose.service}`;
+    throw new TransportError('container_not_running', `${describeTarget(target)} is not running: start it (${next}) and try again`, { hint: next });
   }
   if (c.pid <= 0) return undefined;
   let here: string;

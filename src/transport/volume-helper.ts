@@ -71,8 +71,9 @@ export class VolumeHelper {
     try {
       await this.#api.volumeExists(this.#o.volume);
       await this.#api.remove(this.name); // left by a killed run of this pid
+      const image = await this.#image();
       const id = await this.#api.create(this.name, {
-        Image: await this.#image(),
+        Image: image,
         Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
         Entrypoint: [],
         User: '0:0',
@@ -85,7 +86,13 @@ export class VolumeHelper {
       });
       this.#id = id;
       this.#readOnly = !writable;
-      await this.#api.start(id);
+      await this.#api.start(id).catch((err: unknown) => {
+        // The engine's own words end in runc's ("exec: \"sh\": executable file not found"): keep that part.
+        const why = /exec: "?([^":]+)"?: executable file not found/.exec(errorMessage(err));
+        throw new TransportError('image_unusable', `the helper container ${this.name} of volume ${this.#o.volume} could not start from image ${image}: ${why ? `${why[1]} is not in the image` : errorMessage(err)}; the helper needs sh and sleep: set helper_image to an image that has them`, {
+          cause: err, hint: 'helper_image: debian:bookworm-slim (any image with sh and sleep)',
+        });
+      });
     } catch (err) {
       this.#holders--;
       if (this.#id !== undefined) await this.#remove();

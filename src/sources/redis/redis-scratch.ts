@@ -78,7 +78,8 @@ async function scratchDir(o: ScratchServerOptions): Promise<{ dir: string; remov
     const dir = await mkdtemp(path.join(o.tmpDir, 'redis-drill-'));
     return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
   }
-  const r = await collect(o.runner, { command: 'mktemp', args: ['-d', '/tmp/lifeboat-redis-drill.XXXXXXXX'], signal: o.signal });
+  // No signal: killed after it made the dir, mktemp's answer (the dir's name) would be lost. It is instant.
+  const r = await collect(o.runner, { command: 'mktemp', args: ['-d', '/tmp/lifeboat-redis-drill.XXXXXXXX'] });
   const dir = r.stdout.trim();
   if (!succeeded(r) || !dir.startsWith('/tmp/lifeboat-redis-drill.')) {
     throw new SourceError(`${o.what}: cannot make the scratch server's dir in the container: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`}`, { hint: 'the image needs mktemp and a writable /tmp' });
