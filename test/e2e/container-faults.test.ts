@@ -85,7 +85,7 @@ ${sources}`);
     await pollUntil(async () => existsSync(path.join(signalDir, marker)), { timeoutMs: 60_000, what: `${marker} (the stop in progress)` });
     child.kill('SIGTERM');
     // The signal is handled on lifeboat's next turn of its event loop (it waits on the engine).
-    await sleep(300);
+    await sleep(1500); // generous: a loaded machine may delay that turn
     await writeFile(path.join(signalDir, 'go'), '');
     const [code] = await exited;
     return { code: code as number | null, out };

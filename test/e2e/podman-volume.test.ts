@@ -118,7 +118,7 @@ describe('a named volume and a redis data_dir restore through Podman', () => {
     const exited = once(child, 'exit');
     await pollUntil(async () => existsSync(path.join(signalDir, 'stopping')), { timeoutMs: 60_000, what: 'the user\'s stop in progress' });
     child.kill('SIGTERM');
-    await sleep(300); // handled on lifeboat's next turn of its event loop
+    await sleep(1500); // handled on lifeboat's next turn of its event loop (generous for a loaded machine)
     await writeFile(path.join(signalDir, 'go'), '');
     const [code] = await exited;
     assert.equal(code, 130, out);
