@@ -115,6 +115,13 @@ export class S3BucketClient {
     return { body: r.Body as Readable, size: r.ContentLength ?? 0, etag: r.ETag ?? '', lastModified: r.LastModified?.toISOString() ?? '', attributes };
   }
 
+  /** An object's tags alone (no body): what an unchanged object still costs an incremental backup. */
+  async tags(bucket: string, key: string, signal: AbortSignal): Promise<Record<string, string>> {
+    const r = await this.#s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })
+      .catch((err: unknown) => this.#fail('reading the tags of', `s3://${bucket}/${key}`, err));
+    return sorted(Object.fromEntries((r.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])));
+  }
+
   async put(bucket: string, key: string, body: AsyncIterable<Uint8Array>, size: number, a: ObjectAttributes, signal: AbortSignal): Promise<void> {
     await this.#s3.send(new PutObjectCommand({
       Bucket: bucket,

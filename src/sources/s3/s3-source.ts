@@ -3,8 +3,15 @@
  *
  * Backup lists the objects and streams each into an artifact objects/<key> (s3-object-names.ts),
  * hashing it on the way; index.jsonl, written last, holds per object its key, size, SHA-256, the
- * ETag and LastModified it had, its content headers, user metadata and tags. Unchanged objects
- * cost no repository space (their chunks deduplicate) but are read again: see docs/config.md.
+ * ETag and LastModified it had, its content headers, user metadata and tags.
+ *
+ * Incremental: an object whose key, size, ETag and LastModified equal its entry in the parent
+ * snapshot's index (the sink's `parent`) is not downloaded: its artifact reuses the parent's
+ * blobs and its entry keeps the parent's SHA-256, headers and metadata. Those cannot change
+ * without a new LastModified (S3 rewrites metadata only by a copy, which is a new object), but
+ * tags can (PutObjectTagging leaves LastModified alone), so each unchanged object still costs
+ * one GetObjectTagging. Size and ETag are compared too, against servers whose clocks or copy
+ * semantics differ; a changed object is read in full again.
  *
  * Restore uploads every object of the index with its headers, metadata and tags, then deletes
  * the objects under the prefix that the snapshot does not have, so the prefix equals the
@@ -22,7 +29,7 @@ import type {
 } from '../../core/source.ts';
 import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import type { ObjectAttributes, S3BucketClient } from './s3-client.ts';
+import type { ListedObject, ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
 import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
 
@@ -81,13 +88,26 @@ export class S3Source implements Source {
     });
   }
 
-  /** Reads every object under the prefix (hashing it); `store` gets each body as it streams. */
-  async #walk(bucket: string, ctx: SourceContext, store?: (e: Omit<IndexEntry, 'sha256'>, body: AsyncIterable<Uint8Array>) => Promise<void>): Promise<IndexEntry[]> {
+  /**
+   * Reads every object under the prefix (hashing it); `store` gets each body as it streams.
+   * `reuse` may take an object from the parent snapshot instead (its entry, tags re-read).
+   */
+  async #walk(
+    bucket: string,
+    ctx: SourceContext,
+    store?: (e: Omit<IndexEntry, 'sha256'>, body: AsyncIterable<Uint8Array>) => Promise<void>,
+    reuse?: (o: ListedObject, tags: (key: string) => Promise<Record<string, string>>) => Promise<IndexEntry | undefined>,
+  ): Promise<IndexEntry[]> {
     const client = await this.#client();
     const entries: IndexEntry[] = [];
     try {
       for await (const o of client.list(bucket, this.#config.prefix ?? '', ctx.signal)) {
         if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: cancelled`);
+        const reused = await reuse?.(o, (key) => client.tags(bucket, key, ctx.signal));
+        if (reused !== undefined) {
+          entries.push(reused);
+          continue;
+        }
         const obj = await client.open(bucket, o.key, ctx.signal);
         const hash = createHash('sha256');
         let size = 0;
@@ -114,10 +134,18 @@ export class S3Source implements Source {
     if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
     const bucket = this.#config.bucket;
     let entries: IndexEntry[];
+    let reused = 0;
     try {
+      const parent = await this.#parentIndex(sink);
       entries = await this.#walk(bucket, ctx, async (e, body) => {
         await sink.put(keyToArtifact(e.key), body);
-      });
+      }, parent && sink.reuse && (async (o, tags) => {
+        const p = parent.get(o.key);
+        if (p === undefined || p.size !== o.size || p.etag !== o.etag || p.last_modified !== o.lastModified) return undefined;
+        await sink.reuse!(keyToArtifact(o.key), keyToArtifact(o.key));
+        reused++;
+        return { ...p, tags: await tags(o.key) };
+      }));
       await sink.put(INDEX_ARTIFACT, (async function* () {
         for (const e of entries) yield Buffer.from(`${JSON.stringify(e)}\n`);
       })());
@@ -127,8 +155,20 @@ export class S3Source implements Source {
       throw new SourceError(`${this.#what}: backup of bucket ${bucket} failed: ${errorMessage(err)}`, { cause: err });
     }
     const fingerprint = fingerprintEntries(entries);
-    ctx.log.info(`${this.#what}: ${entries.length} objects, ${String(fingerprint.bytes)} bytes from bucket ${bucket}`);
+    ctx.log.info(`${this.#what}: ${entries.length} objects, ${String(fingerprint.bytes)} bytes from bucket ${bucket}; ${reused} unchanged since the parent snapshot (not downloaded)`);
     return { fingerprint, commands: [`ListObjectsV2 + GetObject + GetObjectTagging of s3://${bucket}/${this.#config.prefix ?? ''} into objects/ and ${INDEX_ARTIFACT}`] };
+  }
+
+  /** The parent snapshot's index by key, when there is a parent made by this source type. */
+  async #parentIndex(sink: ArtifactSink): Promise<Map<string, IndexEntry> | undefined> {
+    const parent = await sink.parent?.();
+    if (parent === undefined || sink.reuse === undefined || !parent.list().some((a) => a.name === INDEX_ARTIFACT)) return undefined;
+    const stored = new Map(parent.list().map((a) => [a.name, a]));
+    // Only entries whose artifact the parent holds with the index's size and hash.
+    return new Map((await this.#index(parent)).filter((e) => {
+      const a = stored.get(keyToArtifact(e.key));
+      return a !== undefined && a.size === e.size && a.sha256 === e.sha256;
+    }).map((e) => [e.key, e]));
   }
 
   async #index(reader: ArtifactReader): Promise<IndexEntry[]> {
