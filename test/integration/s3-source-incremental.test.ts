@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand,
-  ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand,
+  ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { compareFingerprints } from '../../src/core/source.ts';
 import type { SnapshotStore } from '../../src/core/snapshot-store.ts';
@@ -32,6 +32,8 @@ interface Endpoint {
   readonly secretAccessKey: string;
   /** Whether the server gives a multipart object an `<md5 of md5s>-<parts>` ETag (s3rver gives the MD5 of the content). */
   readonly multipartEtags: boolean;
+  /** Whether it keeps object versions (s3rver has no ListObjectVersions). */
+  readonly versioning: boolean;
   stop(): Promise<void>;
 }
 
@@ -113,6 +115,35 @@ async function liveObjects(c: S3Client, bucket: string): Promise<Map<string, Awa
   return out;
 }
 
+function sourceFor(s3: Endpoint, endpoint: string, bucket: string, versions?: 'all') {
+  const secrets: Record<string, string> = { AK: s3.accessKeyId, SK: s3.secretAccessKey };
+  return s3Type.create('assets', { endpoint, bucket, versions, access_key_id: { env: 'AK' }, secret_access_key: { env: 'SK' } }, {
+    runner: localRunner, secrets: async (ref) => secrets[(ref as { env: string }).env] ?? '', tmpDir: '/nonexistent',
+  });
+}
+
+async function memoryStore(): Promise<SnapshotStore> {
+  return createRepositorySnapshotStore(await Repository.init(createMemoryStorage(), 'pw', { scrypt: { N: 1024, r: 8, p: 1 } }));
+}
+
+/** Each key's versions newest first, by content: what a versions: all restore must reproduce (ids and dates cannot be). */
+async function versionHistory(c: S3Client, bucket: string): Promise<string[]> {
+  const out: string[] = [];
+  const l = await c.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+  const all = [...(l.Versions ?? []).map((v) => ({ ...v, marker: false })), ...(l.DeleteMarkers ?? []).map((m) => ({ ...m, marker: true }))]
+    .sort((a, b) => (a.Key! < b.Key! ? -1 : a.Key! > b.Key! ? 1 : 0) || b.LastModified!.getTime() - a.LastModified!.getTime() || Number(b.IsLatest) - Number(a.IsLatest));
+  for (const v of all) {
+    if (v.marker) {
+      out.push(`${v.Key!} delete-marker latest=${String(v.IsLatest)}`);
+      continue;
+    }
+    const o = await c.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+    const t = await c.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+    out.push(`${v.Key!} ${await o.Body!.transformToString()} ${JSON.stringify(o.Metadata)} ${(t.TagSet ?? []).map((x) => `${x.Key}=${x.Value}`).join(',')} latest=${String(v.IsLatest)}`);
+  }
+  return out;
+}
+
 function incrementalSuite(server: string, start: () => Promise<Endpoint | undefined>): void {
   describe(`s3 source, incremental (${server})`, () => {
     let s3: Endpoint | undefined;
@@ -140,12 +171,8 @@ function incrementalSuite(server: string, start: () => Promise<Endpoint | undefi
       const bigEtag = await multipartPut(c, bucket, big);
       if (s3.multipartEtags) assert.match(bigEtag, /-3"?$/, 'a multipart upload should have a multipart ETag');
 
-      const secrets: Record<string, string> = { AK: s3.accessKeyId, SK: s3.secretAccessKey };
-      const src = s3Type.create('assets', { endpoint: proxy.endpoint, bucket, access_key_id: { env: 'AK' }, secret_access_key: { env: 'SK' } }, {
-        runner: localRunner, secrets: async (ref) => secrets[(ref as { env: string }).env] ?? '', tmpDir: '/nonexistent',
-      });
-      const repo = await Repository.init(createMemoryStorage(), 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
-      const store = createRepositorySnapshotStore(repo);
+      const src = sourceFor(s3, proxy.endpoint, bucket);
+      const store = await memoryStore();
 
       proxy.requests.length = 0;
       const first = await snapshotOf(store, src);
@@ -180,14 +207,60 @@ function incrementalSuite(server: string, start: () => Promise<Endpoint | undefi
       assert.deepEqual(await liveObjects(c, bucket), before);
       assert.deepEqual(compareFingerprints(third.fingerprint, await src.fingerprint(testContext())), []);
     });
+
+    it('versions: all keeps every version and delete marker, incrementally, and replays them on restore', async (t) => {
+      if (!s3) return t.skip(`${server} is not available`);
+      if (!s3.versioning) return t.skip(`${server} has no object versioning (no ListObjectVersions)`);
+      const c = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+      t.after(() => c.destroy());
+      const bucket = randomBucketName('ver');
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      await c.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+      // One write a second: some servers list versions by LastModified with a resolution of a second.
+      const tick = () => new Promise((ok) => setTimeout(ok, 1100));
+      await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'doc.txt', Body: 'one', Metadata: { rev: '1' } }));
+      await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'gone.txt', Body: 'deleted later' }));
+      await tick();
+      await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'doc.txt', Body: 'two', Metadata: { rev: '2' } }));
+      await c.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 'doc.txt', Tagging: { TagSet: [{ Key: 'state', Value: 'current' }] } }));
+      await c.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone.txt' }));
+      const history = await versionHistory(c, bucket);
+      assert.equal(history.length, 4, history.join('\n'));
+
+      const src = sourceFor(s3, proxy.endpoint, bucket, 'all');
+      const store = await memoryStore();
+      const first = await snapshotOf(store, src);
+      assert.equal(first.fingerprint.objects, 4);
+      proxy.requests.length = 0;
+      const second = await snapshotOf(store, src);
+      assert.deepEqual(objectGets(proxy.requests, bucket), [], 'unchanged versions were downloaded again');
+      assert.deepEqual(second.fingerprint, first.fingerprint);
+
+      // Wipe every version, leave something that is not in the snapshot, restore.
+      const l = await c.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+      for (const v of [...(l.Versions ?? []), ...(l.DeleteMarkers ?? [])]) await c.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+      await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'stray.txt', Body: 'not in the snapshot' }));
+      const reader = await store.openReader((await store.list()).find((x) => x.id === second.id)!);
+      assert.deepEqual((await src.verify!(reader, testContext())).problems, []);
+      await src.restore(reader, testContext());
+      assert.deepEqual(await versionHistory(c, bucket), history);
+      assert.deepEqual(compareFingerprints(second.fingerprint, await src.fingerprint(testContext())), []);
+
+      // A drill into a scratch bucket, which is removed with all its versions.
+      const target = await src.scratchTarget!(reader, testContext());
+      await src.restore(reader, testContext(), { to: target.to });
+      assert.deepEqual(compareFingerprints(second.fingerprint, await src.fingerprint(testContext(), { to: target.to })), []);
+      await target.cleanup();
+      await assert.rejects(c.send(new ListObjectVersionsCommand({ Bucket: target.to })));
+    });
   });
 }
 
 incrementalSuite('s3rver', async () => {
   const s = await startS3Server();
-  return { endpoint: s.endpoint, accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, multipartEtags: false, stop: () => s.stop() };
+  return { endpoint: s.endpoint, accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, multipartEtags: false, versioning: false, stop: () => s.stop() };
 });
 incrementalSuite('SeaweedFS', async () => {
   const s = await startSeaweedS3();
-  return s && { ...s, multipartEtags: true };
+  return s && { ...s, multipartEtags: true, versioning: true };
 });

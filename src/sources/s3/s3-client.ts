@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
-  ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, S3Client, type S3ClientConfig,
+  ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { SourceError } from '../../core/errors.ts';
 
@@ -25,6 +25,11 @@ export interface ListedObject {
   readonly size: number;
   readonly etag: string;
   readonly lastModified: string;
+  /** Set when listed by listVersions ("null" for an object written before versioning was on). */
+  readonly versionId?: string;
+  readonly isLatest?: boolean;
+  /** A delete marker: no bytes, it hides the versions before it. */
+  readonly isDeleteMarker?: boolean;
 }
 
 /** What is kept of an object besides its bytes; restored as it was (LastModified and ETag cannot be). */
@@ -98,10 +103,39 @@ export class S3BucketClient {
     } while (token !== undefined);
   }
 
-  async open(bucket: string, key: string, signal: AbortSignal): Promise<OpenedObject> {
-    const where = `s3://${bucket}/${key}`;
-    const r = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).catch((err: unknown) => this.#fail('reading', where, err));
-    const tags = await this.#s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).catch((err: unknown) => this.#fail('reading the tags of', where, err));
+  /**
+   * Every version and delete marker under `prefix`: keys in order, each key's versions newest
+   * first (the order S3 lists them in, the only reliable one: LastModified has a resolution of
+   * a second on some servers).
+   */
+  async *listVersions(bucket: string, prefix: string, signal: AbortSignal): AsyncGenerator<ListedObject> {
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const page = await this.#s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, VersionIdMarker: versionMarker }), { abortSignal: signal })
+        .catch((err: unknown) => this.#fail('listing the versions of', `bucket ${bucket}`, err));
+      const all: Array<ListedObject & { order: number }> = [];
+      for (const v of page.Versions ?? []) {
+        if (v.Key === undefined) continue;
+        all.push({ key: v.Key, size: v.Size ?? 0, etag: v.ETag ?? '', lastModified: v.LastModified?.toISOString() ?? '', versionId: v.VersionId ?? 'null', isLatest: v.IsLatest ?? false, order: all.length });
+      }
+      for (const m of page.DeleteMarkers ?? []) {
+        if (m.Key === undefined) continue;
+        all.push({ key: m.Key, size: 0, etag: '', lastModified: m.LastModified?.toISOString() ?? '', versionId: m.VersionId ?? 'null', isLatest: m.IsLatest ?? false, isDeleteMarker: true, order: all.length });
+      }
+      // The XML interleaves them in order; the SDK splits them into two lists. Within one
+      // second (some servers' resolution) the latest goes first; other ties keep list order.
+      all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || b.lastModified.localeCompare(a.lastModified) || Number(b.isLatest) - Number(a.isLatest) || a.order - b.order);
+      for (const { order: _o, ...o } of all) yield o;
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+
+  async open(bucket: string, key: string, signal: AbortSignal, versionId?: string): Promise<OpenedObject> {
+    const where = `s3://${bucket}/${key}${versionId === undefined ? '' : ` (version ${versionId})`}`;
+    const r = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal }).catch((err: unknown) => this.#fail('reading', where, err));
+    const tags = await this.#s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal }).catch((err: unknown) => this.#fail('reading the tags of', where, err));
     const attributes: ObjectAttributes = {
       ...(r.ContentType ? { content_type: r.ContentType } : {}),
       ...(r.ContentEncoding ? { content_encoding: r.ContentEncoding } : {}),
@@ -116,8 +150,8 @@ export class S3BucketClient {
   }
 
   /** An object's tags alone (no body): what an unchanged object still costs an incremental backup. */
-  async tags(bucket: string, key: string, signal: AbortSignal): Promise<Record<string, string>> {
-    const r = await this.#s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })
+  async tags(bucket: string, key: string, signal: AbortSignal, versionId?: string): Promise<Record<string, string>> {
+    const r = await this.#s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal })
       .catch((err: unknown) => this.#fail('reading the tags of', `s3://${bucket}/${key}`, err));
     return sorted(Object.fromEntries((r.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])));
   }
@@ -143,8 +177,15 @@ export class S3BucketClient {
     }
   }
 
-  async delete(bucket: string, key: string, signal: AbortSignal): Promise<void> {
-    await this.#s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).catch((err: unknown) => this.#fail('deleting', `s3://${bucket}/${key}`, err));
+  /** Without `versionId` in a versioned bucket this writes a delete marker; with it, removes that version for good. */
+  async delete(bucket: string, key: string, signal: AbortSignal, versionId?: string): Promise<void> {
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal })
+      .catch((err: unknown) => this.#fail('deleting', `s3://${bucket}/${key}${versionId === undefined ? '' : ` (version ${versionId})`}`, err));
+  }
+
+  async enableVersioning(bucket: string, signal: AbortSignal): Promise<void> {
+    await this.#s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }), { abortSignal: signal })
+      .catch((err: unknown) => this.#fail('enabling versioning on', `bucket ${bucket}`, err));
   }
 
   async ensureBucket(bucket: string, signal: AbortSignal): Promise<void> {
@@ -153,7 +194,16 @@ export class S3BucketClient {
   }
 
   async deleteBucket(bucket: string, signal: AbortSignal): Promise<void> {
-    for await (const o of this.list(bucket, '', signal)) await this.delete(bucket, o.key, signal);
+    // Every version and delete marker, so that a versioned scratch bucket is empty too.
+    const all: ListedObject[] = [];
+    try {
+      for await (const o of this.listVersions(bucket, '', signal)) all.push(o);
+    } catch (err) {
+      // A server without ListObjectVersions (s3rver) has no versions either: plain keys then.
+      if (!(err instanceof SourceError && (err.data.status === 501 || err.data.status === 405))) throw err;
+      for await (const o of this.list(bucket, '', signal)) all.push(o);
+    }
+    for (const o of all) await this.delete(bucket, o.key, signal, o.versionId);
     await this.#s3.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal: signal }).catch((err: unknown) => this.#fail('deleting', `bucket ${bucket}`, err));
   }
 }
