@@ -16,7 +16,8 @@
  * SIGKILL: it takes more than 5 s to honour SIGTERM, and its data is thrown away anyway.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedProcess } from './managed-process.ts';
 import { cachedInstall, testCacheDir } from './openbao.ts';
@@ -64,10 +65,11 @@ export async function startSeaweedS3(): Promise<SeaweedS3 | undefined> {
   for (const k of Object.keys(ports) as Array<keyof typeof ports>) ports[k] = await freePort();
   const grpcSockets = [`master-grpc-${ports.masterGrpc}`, `volume-grpc-${ports.volumeGrpc}`, `filer-grpc-${ports.filerGrpc}`, `s3-grpc-${ports.s3Grpc}`]
     .map((s) => `/tmp/seaweedfs-${s}.sock`);
-  const stop = async (signal: NodeJS.Signals, graceMs: number): Promise<void> => {
-    await root.stop(proc, signal, graceMs);
-    for (const s of grpcSockets) await rm(s, { force: true });
+  // Also when the test process dies: the exit hook kills the server, then runs this.
+  root.entry.afterDeathSync = () => {
+    for (const s of grpcSockets) rmSync(s, { force: true });
   };
+  const stop = (signal: NodeJS.Signals, graceMs: number): Promise<void> => root.stop(proc, signal, graceMs);
   try {
     const accessKeyId = `AK${randomBytes(8).toString('hex').toUpperCase()}`;
     const secretAccessKey = randomBytes(20).toString('hex');
