@@ -12,9 +12,10 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand,
+  CompleteMultipartUploadCommand, CreateBucketCommand, HeadObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand,
   ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { SourceError } from '../../src/core/errors.ts';
 import { compareFingerprints } from '../../src/core/source.ts';
 import type { SnapshotStore } from '../../src/core/snapshot-store.ts';
 import { createRepositorySnapshotStore } from '../../src/repo/stack/repository-snapshot-store.ts';
@@ -22,7 +23,7 @@ import { Repository } from '../../src/repo/repository.ts';
 import { createMemoryStorage } from '../../src/storage/memory/memory-storage.ts';
 import { s3Type } from '../../src/sources/s3/s3-source.ts';
 import { localRunner } from '../../src/transport/local-runner.ts';
-import { testContext } from '../support/memory-artifacts.ts';
+import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
 import { randomBucketName, startS3Server } from '../support/s3-server.ts';
 import { startSeaweedS3 } from '../support/seaweedfs.ts';
 
@@ -205,7 +206,28 @@ function incrementalSuite(server: string, start: () => Promise<Endpoint | undefi
       assert.deepEqual((await src.verify!(reader, testContext())).problems, []);
       await src.restore(reader, testContext());
       assert.deepEqual(await liveObjects(c, bucket), before);
+      // Restored in parts (16 MiB each), so a server that labels multipart objects says so.
+      const bigHead = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: MULTIPART_KEY }));
+      if (s3.multipartEtags) assert.match(bigHead.ETag ?? '', /-2"?$/);
       assert.deepEqual(compareFingerprints(third.fingerprint, await src.fingerprint(testContext())), []);
+    });
+
+    it('a restore whose stored object is shorter than its index entry aborts the upload and leaves no object', async (t) => {
+      if (!s3) return t.skip(`${server} is not available`);
+      const c = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+      t.after(() => c.destroy());
+      const bucket = randomBucketName('short');
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      const big = bigBody();
+      await c.send(new PutObjectCommand({ Bucket: bucket, Key: MULTIPART_KEY, Body: big }));
+      const src = sourceFor(s3, s3.endpoint, bucket);
+      const arts = await memoryArtifacts();
+      t.after(() => arts.cleanup());
+      await src.backup(arts.sink, testContext());
+      arts.set(`objects/${MULTIPART_KEY}`, big.subarray(0, big.length - 4096));
+      const to = randomBucketName('short-to');
+      await assert.rejects(src.restore(arts.reader(), testContext(), { to }), (err: unknown) => err instanceof SourceError && /the stored object has \d+ bytes, the index says \d+; the upload was aborted/.test(err.message));
+      await assert.rejects(c.send(new HeadObjectCommand({ Bucket: to, Key: MULTIPART_KEY })), (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404);
     });
 
     it('versions: all keeps every version and delete marker, incrementally, and replays them on restore', async (t) => {

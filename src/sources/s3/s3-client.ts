@@ -5,10 +5,13 @@
  */
 import { Readable } from 'node:stream';
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
   ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { SourceError } from '../../core/errors.ts';
+
+/** Objects above this are restored in parts of this size (S3 takes 5 MiB to 5 GiB a part). */
+export const MULTIPART_PART_BYTES = 16 * 1024 * 1024;
 
 export interface S3Endpoint {
   readonly endpoint?: string;
@@ -157,11 +160,9 @@ export class S3BucketClient {
   }
 
   async put(bucket: string, key: string, body: AsyncIterable<Uint8Array>, size: number, a: ObjectAttributes, signal: AbortSignal): Promise<void> {
-    await this.#s3.send(new PutObjectCommand({
+    const headers = {
       Bucket: bucket,
       Key: key,
-      Body: Readable.from(body),
-      ContentLength: size,
       ContentType: a.content_type,
       ContentEncoding: a.content_encoding,
       ContentDisposition: a.content_disposition,
@@ -169,11 +170,58 @@ export class S3BucketClient {
       CacheControl: a.cache_control,
       Expires: a.expires === undefined ? undefined : new Date(a.expires),
       Metadata: a.metadata,
-    }), { abortSignal: signal }).catch((err: unknown) => this.#fail('uploading', `s3://${bucket}/${key}`, err));
+    };
+    if (size > MULTIPART_PART_BYTES) await this.#putMultipart(headers, body, size, signal);
+    else {
+      await this.#s3.send(new PutObjectCommand({ ...headers, Body: Readable.from(body), ContentLength: size }), { abortSignal: signal })
+        .catch((err: unknown) => this.#fail('uploading', `s3://${bucket}/${key}`, err));
+    }
     // Tags by PutObjectTagging, not the x-amz-tagging header of the PUT: some servers ignore that header.
     if (Object.keys(a.tags).length > 0) {
       await this.#s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet: Object.entries(a.tags).map(([Key, Value]) => ({ Key, Value })) } }), { abortSignal: signal })
         .catch((err: unknown) => this.#fail('tagging', `s3://${bucket}/${key}`, err));
+    }
+  }
+
+  /**
+   * An object larger than one part goes up in parts (a single PUT stops at 5 GiB), one part in
+   * memory at a time; parts grow past MULTIPART_PART_BYTES when 10,000 would not hold the
+   * object. A failed upload is aborted so its parts do not linger (and cost) on the server.
+   */
+  async #putMultipart(headers: { Bucket: string; Key: string } & Record<string, unknown>, body: AsyncIterable<Uint8Array>, size: number, signal: AbortSignal): Promise<void> {
+    const where = `s3://${headers.Bucket}/${headers.Key}`;
+    const partBytes = Math.max(MULTIPART_PART_BYTES, Math.ceil(size / 10_000));
+    const { UploadId } = await this.#s3.send(new CreateMultipartUploadCommand(headers), { abortSignal: signal }).catch((err: unknown) => this.#fail('starting the upload of', where, err));
+    const target = { Bucket: headers.Bucket, Key: headers.Key, UploadId };
+    const parts: Array<{ PartNumber: number; ETag?: string }> = [];
+    let sent = 0;
+    const send = async (chunk: Buffer): Promise<void> => {
+      const PartNumber = parts.length + 1;
+      sent += chunk.length;
+      const r = await this.#s3.send(new UploadPartCommand({ ...target, PartNumber, Body: chunk, ContentLength: chunk.length }), { abortSignal: signal })
+        .catch((err: unknown) => this.#fail(`uploading part ${PartNumber} of`, where, err));
+      parts.push({ PartNumber, ETag: r.ETag });
+    };
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const c of body) {
+        pending.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+        pendingBytes += c.length;
+        while (pendingBytes >= partBytes) {
+          const all = Buffer.concat(pending);
+          await send(all.subarray(0, partBytes));
+          pending = [all.subarray(partBytes)];
+          pendingBytes = all.length - partBytes;
+        }
+      }
+      if (pendingBytes > 0 || parts.length === 0) await send(Buffer.concat(pending));
+      if (sent !== size) throw new SourceError(`${this.#what}: ${where}: the stored object has ${sent} bytes, the index says ${size}; the upload was aborted`, { hint: 'run `lifeboat verify` on the snapshot' });
+      await this.#s3.send(new CompleteMultipartUploadCommand({ ...target, MultipartUpload: { Parts: parts } }), { abortSignal: signal })
+        .catch((err: unknown) => this.#fail('completing the upload of', where, err));
+    } catch (err) {
+      await this.#s3.send(new AbortMultipartUploadCommand(target)).catch(() => undefined);
+      throw err;
     }
   }
 
