@@ -81,13 +81,15 @@ export class S3BucketClient {
     this.#s3.destroy();
   }
 
-  #fail(op: string, where: string, err: unknown): never {
+  #fail(op: string, where: string, err: unknown, hintIfUnsupported?: string): never {
     const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode;
     throw new SourceError(`${this.#what}: ${op} ${where} failed: ${e.name ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== e.name ? `: ${e.message}` : ''}`, {
       cause: err,
       retryable: status === undefined || status >= 500,
-      hint: status === 403 ? 'check access_key_id/secret_access_key and the bucket policy' : status === 404 ? 'check bucket and endpoint' : undefined,
+      hint: status === 403 ? 'check access_key_id/secret_access_key and the bucket policy'
+        : status === 404 ? 'check bucket and endpoint'
+        : (status === 405 || status === 501) ? hintIfUnsupported : undefined,
       data: { status },
     });
   }
@@ -116,7 +118,7 @@ export class S3BucketClient {
     let versionMarker: string | undefined;
     do {
       const page = await this.#s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, VersionIdMarker: versionMarker }), { abortSignal: signal })
-        .catch((err: unknown) => this.#fail('listing the versions of', `bucket ${bucket}`, err));
+        .catch((err: unknown) => this.#fail('listing the versions of', `bucket ${bucket}`, err, 'this server keeps no object versions: set versions: latest (or leave it out)'));
       const all: Array<ListedObject & { order: number }> = [];
       for (const v of page.Versions ?? []) {
         if (v.Key === undefined) continue;

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, PutObjectTaggingCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand, PutObjectCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SourceError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
 import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
@@ -120,7 +121,24 @@ function serverSuite(server: string, start: () => Promise<S3Server | undefined>,
       await arts.cleanup();
     });
 
-    it('verify names an object whose stored bytes differ from the index', async () => {
+    it('versions: all on a server without versioning fails naming the bucket, with a hint', { skip: server !== 's3rver' && 'only s3rver lacks ListObjectVersions' }, async () => {
+    const bucket = randomBucketName('nover');
+    const c = client(s3);
+    await c.send(new CreateBucketCommand({ Bucket: bucket }));
+    await seed(c, bucket);
+    const secrets: Record<string, string> = { AK: s3.accessKeyId, SK: s3.secretAccessKey };
+    const src = s3Type.create('assets', { endpoint: s3.endpoint, bucket, versions: 'all', access_key_id: { env: 'AK' }, secret_access_key: { env: 'SK' } }, {
+      runner: localRunner, secrets: async (ref) => secrets[(ref as { env: string }).env] ?? '', tmpDir: '/nonexistent',
+    });
+    const arts = await memoryArtifacts();
+    await assert.rejects(src.backup(arts.sink, testContext()), (err: unknown) => err instanceof SourceError
+      && err.message === `s3 source assets: listing the versions of bucket ${bucket} failed: MethodNotAllowed (HTTP 405): The specified method is not allowed against this resource.`
+      && /set versions: latest/.test(err.hint ?? ''));
+    c.destroy();
+    await arts.cleanup();
+  });
+
+  it('verify names an object whose stored bytes differ from the index', async () => {
       const bucket = randomBucketName('ver');
       const c = client(s3);
       await c.send(new CreateBucketCommand({ Bucket: bucket }));
