@@ -45,3 +45,17 @@ test('reuse stores the parent artifact by reference; parent is the newest snapsh
   const parentOfThird = await new SnapshotWriter(repo, { name: 'assets', type: 's3' }).parent();
   assert.ok(parentOfThird?.list().some((a) => a.name === 'objects/renamed.bin'));
 });
+
+test('a repository whose snapshot listing fails gives no parent, not a failed backup', async () => {
+  const storage = createMemoryStorage();
+  const repo = await Repository.init(storage, 'pw', { scrypt: { N: 1024, r: 8, p: 1 } });
+  const first = new SnapshotWriter(repo, { name: 'assets', type: 's3' });
+  await first.put('a', bytes('a'));
+  await first.commit({ fingerprint: {}, commands: [] });
+  const list = storage.list.bind(storage);
+  storage.list = (type, opts) => {
+    if (type === 'snapshots') throw new Error('listing refused');
+    return list(type, opts);
+  };
+  assert.equal(await new SnapshotWriter(repo, { name: 'assets', type: 's3' }).parent(), undefined);
+});

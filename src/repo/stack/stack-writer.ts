@@ -58,7 +58,8 @@ export class SnapshotWriter implements StackSnapshotWriter {
 
   /**
    * The newest snapshot of this source (same name, same type in its manifest), looked up once.
-   * Snapshot files that fail to load are skipped: a parent is an optimisation, never required.
+   * A parent is an optimisation, never required: snapshot files that fail to load are skipped,
+   * and a listing that fails means no parent (unless the run was cancelled).
    */
   parent(): Promise<SnapshotReader | undefined> {
     this.#parent ??= (async () => {
@@ -70,7 +71,10 @@ export class SnapshotWriter implements StackSnapshotWriter {
         if (r?.manifest.source.type === this.#source.type) return r;
       }
       return undefined;
-    })();
+    })().catch((err: unknown) => {
+      if (this.#signal?.aborted) throw err;
+      return undefined;
+    });
     return this.#parent;
   }
 
