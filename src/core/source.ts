@@ -36,6 +36,17 @@ export interface ArtifactSink {
    * as given.
    */
   putFiles(paths: readonly string[], opts?: { exclude?: (absPath: string, isDir: boolean) => boolean; readRoot?: string }): Promise<{ files: number; bytes: number }>;
+  /**
+   * The latest earlier snapshot of this source (same name and type), for a source that can
+   * tell unchanged data from its own index (the s3 source); undefined when there is none.
+   * Sinks without a repository behind them may leave this out.
+   */
+  parent?(): Promise<ArtifactReader | undefined>;
+  /**
+   * Stores artifact `name` with the content of the parent's artifact `from`, without reading
+   * it: the new snapshot references the same blobs. Rejects when the parent lacks `from`.
+   */
+  reuse?(name: string, from: string): Promise<ArtifactInfo>;
 }
 
 export interface ArtifactReader {

@@ -39,6 +39,7 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   gcc: 'gcc',
   git: 'git',
   sqlite3: 'sqlite3',
+  pip3: 'python3-pip',
 };
 
 /** The binaries each throwaway server needs, for `needBinaries(t, ...SERVER_BINARIES.redis)`. */

@@ -49,6 +49,14 @@ export class SnapshotReader implements StackSnapshotReader {
     return this.manifest.artifacts;
   }
 
+  /** An artifact's size, SHA-256 and blob ids, for a writer that reuses it (SnapshotWriter.reuse). */
+  async artifactContent(name: string): Promise<(ArtifactInfo & { content: string[] }) | undefined> {
+    const info = this.manifest.artifacts.find((a) => a.name === name);
+    const node = info && (await this.#node(name));
+    if (!info || node?.type !== 'file') return undefined;
+    return { ...info, content: [...(node.content ?? [])] };
+  }
+
   /** The file node of an artifact; a name with "/" (data/small/x.bin) was written as subdirectories. */
   async #node(name: string): Promise<TreeNode | undefined> {
     const parts = name.split('/');

@@ -19,7 +19,9 @@ import type { Repository } from '../repository.ts';
 import { TreeStore } from '../tree/tree-io.ts';
 import { VERSION } from '../../version.ts';
 import { MANIFEST, encodeManifest } from './manifest.ts';
-import { stackTags } from './tags.ts';
+import { stackTags, toStackSnapshot } from './tags.ts';
+import { listSnapshots } from '../snapshot/snapshot.ts';
+import { SnapshotReader } from './stack-reader.ts';
 import { nowDate } from '../../util/clock.ts';
 
 export class SnapshotWriter implements StackSnapshotWriter {
@@ -31,11 +33,14 @@ export class SnapshotWriter implements StackSnapshotWriter {
   #filesRoot: string | undefined;
   #files: { paths: string[]; count: number; bytes: number } | undefined;
   readonly #onProgress: ((bytesRead: number, bytesAdded: number) => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #parent: Promise<SnapshotReader | undefined> | undefined;
 
   constructor(repo: Repository, source: { name: string; type: string }, signal?: AbortSignal, onProgress?: (bytesRead: number, bytesAdded: number) => void) {
     this.#repo = repo;
     this.#source = source;
     this.#onProgress = onProgress;
+    this.#signal = signal;
     this.#archiver = new Archiver(repo, { signal, onProgress: onProgress && ((p) => onProgress(p.bytesRead, p.bytesAdded)) });
   }
 
@@ -44,12 +49,45 @@ export class SnapshotWriter implements StackSnapshotWriter {
   }
 
   async put(name: string, data: AsyncIterable<Uint8Array>): Promise<ArtifactInfo> {
-    if (name === MANIFEST || name.split('/').some((p) => p === '..' || p === '') || name.startsWith('/')) {
-      throw new IntegrityError(`source ${this.#source.name}: invalid artifact name ${JSON.stringify(name)}`);
-    }
+    this.#checkName(name);
     const r = await this.#archiver.saveContent(data, `${this.#source.name}/${name}`);
     const info = { name, size: r.size, sha256: r.sha256 };
     this.#artifacts.push({ ...info, content: r.content });
+    return info;
+  }
+
+  /**
+   * The newest snapshot of this source (same name, same type in its manifest), looked up once.
+   * A parent is an optimisation, never required: snapshot files that fail to load are skipped,
+   * and a listing that fails means no parent (unless the run was cancelled).
+   */
+  parent(): Promise<SnapshotReader | undefined> {
+    this.#parent ??= (async () => {
+      const own = (await listSnapshots(this.#repo, { signal: this.#signal, onError: () => undefined }))
+        .filter((s) => toStackSnapshot(s)?.source === this.#source.name)
+        .sort((a, b) => b.time.localeCompare(a.time) || (b.id < a.id ? -1 : 1));
+      for (const s of own) {
+        const r = await SnapshotReader.open(this.#repo, s, this.#source.name, this.#signal).catch(() => undefined);
+        if (r?.manifest.source.type === this.#source.type) return r;
+      }
+      return undefined;
+    })().catch((err: unknown) => {
+      if (this.#signal?.aborted) throw err;
+      return undefined;
+    });
+    return this.#parent;
+  }
+
+  /** Stores `name` as the parent's artifact `from`: the same blobs, which the parent keeps referenced until this snapshot does. */
+  async reuse(name: string, from: string): Promise<ArtifactInfo> {
+    this.#checkName(name);
+    const found = await (await this.parent())?.artifactContent(from);
+    if (!found) throw new IntegrityError(`source ${this.#source.name}: the parent snapshot has no artifact ${JSON.stringify(from)} to reuse`);
+    for (const id of found.content) {
+      if (!this.#repo.index.has('data', id)) throw new IntegrityError(`source ${this.#source.name}: blob ${id.slice(0, 8)} of the parent's ${from} is not in the index`, { hint: 'run `lifeboat check`' });
+    }
+    const info = { name, size: found.size, sha256: found.sha256 };
+    this.#artifacts.push({ ...info, content: found.content });
     return info;
   }
 
@@ -71,6 +109,12 @@ export class SnapshotWriter implements StackSnapshotWriter {
       throw new IntegrityError(`source ${this.#source.name}: ${s.errors.length} paths could not be read (first: ${first.path}: ${first.message})`);
     }
     return { files: s.totalFiles, bytes: s.totalBytes };
+  }
+
+  #checkName(name: string): void {
+    if (name === MANIFEST || name.split('/').some((p) => p === '..' || p === '') || name.startsWith('/')) {
+      throw new IntegrityError(`source ${this.#source.name}: invalid artifact name ${JSON.stringify(name)}`);
+    }
   }
 
   /** Writes the manifest and the snapshot. Call only after the source's backup resolved. */

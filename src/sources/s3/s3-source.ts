@@ -3,8 +3,15 @@
  *
  * Backup lists the objects and streams each into an artifact objects/<key> (s3-object-names.ts),
  * hashing it on the way; index.jsonl, written last, holds per object its key, size, SHA-256, the
- * ETag and LastModified it had, its content headers, user metadata and tags. Unchanged objects
- * cost no repository space (their chunks deduplicate) but are read again: see docs/config.md.
+ * ETag and LastModified it had, its content headers, user metadata and tags.
+ *
+ * Incremental: an object whose key, size, ETag and LastModified equal its entry in the parent
+ * snapshot's index (the sink's `parent`) is not downloaded: its artifact reuses the parent's
+ * blobs and its entry keeps the parent's SHA-256, headers and metadata. Those cannot change
+ * without a new LastModified (S3 rewrites metadata only by a copy, which is a new object), but
+ * tags can (PutObjectTagging leaves LastModified alone), so each unchanged object still costs
+ * one GetObjectTagging. Size and ETag are compared too, against servers whose clocks or copy
+ * semantics differ; a changed object is read in full again.
  *
  * Restore uploads every object of the index with its headers, metadata and tags, then deletes
  * the objects under the prefix that the snapshot does not have, so the prefix equals the
@@ -22,9 +29,9 @@ import type {
 } from '../../core/source.ts';
 import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
-import type { ObjectAttributes, S3BucketClient } from './s3-client.ts';
+import type { ListedObject, ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
-import { artifactToKey, keyToArtifact } from './s3-object-names.ts';
+import { keyToArtifact, versionToArtifact } from './s3-object-names.ts';
 
 export const INDEX_ARTIFACT = 'index.jsonl';
 
@@ -34,6 +41,15 @@ export interface IndexEntry extends ObjectAttributes {
   readonly sha256: string;
   readonly etag: string;
   readonly last_modified: string;
+  /** With `versions: all`: the version this entry is (a restore gets new ids), whether it was the latest, and delete markers (no bytes). */
+  readonly version_id?: string;
+  readonly is_latest?: boolean;
+  readonly delete_marker?: boolean;
+}
+
+/** Where an entry's bytes are stored: objects/<key>, or objects/<key>/%v/<version id> for one version. */
+export function artifactOf(e: Pick<IndexEntry, 'key' | 'version_id'>): string {
+  return e.version_id === undefined ? keyToArtifact(e.key) : versionToArtifact(e.key, e.version_id);
 }
 
 /** The fingerprint of a list of entries: what a restore must reproduce, not ETags or dates. */
@@ -41,7 +57,7 @@ export function fingerprintEntries(entries: readonly IndexEntry[]): Fingerprint 
   const digest = createHash('sha256');
   let bytes = 0;
   for (const e of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    const { etag: _e, last_modified: _l, ...content } = e;
+    const { etag: _e, last_modified: _l, version_id: _v, ...content } = e;
     digest.update(`${JSON.stringify(content)}\n`);
     bytes += e.size;
   }
@@ -81,14 +97,33 @@ export class S3Source implements Source {
     });
   }
 
-  /** Reads every object under the prefix (hashing it); `store` gets each body as it streams. */
-  async #walk(bucket: string, ctx: SourceContext, store?: (e: Omit<IndexEntry, 'sha256'>, body: AsyncIterable<Uint8Array>) => Promise<void>): Promise<IndexEntry[]> {
+  /**
+   * Reads every object under the prefix (hashing it); `store` gets each body as it streams.
+   * `reuse` may take an object from the parent snapshot instead (its entry, tags re-read).
+   */
+  async #walk(
+    bucket: string,
+    ctx: SourceContext,
+    store?: (e: Omit<IndexEntry, 'sha256'>, body: AsyncIterable<Uint8Array>) => Promise<void>,
+    reuse?: (o: ListedObject, tags: () => Promise<Record<string, string>>) => Promise<IndexEntry | undefined>,
+  ): Promise<IndexEntry[]> {
     const client = await this.#client();
     const entries: IndexEntry[] = [];
+    const prefix = this.#config.prefix ?? '';
     try {
-      for await (const o of client.list(bucket, this.#config.prefix ?? '', ctx.signal)) {
+      for await (const o of this.#config.versions === 'all' ? client.listVersions(bucket, prefix, ctx.signal) : client.list(bucket, prefix, ctx.signal)) {
         if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: cancelled`);
-        const obj = await client.open(bucket, o.key, ctx.signal);
+        const version = o.versionId === undefined ? {} : { version_id: o.versionId, is_latest: o.isLatest ?? false };
+        if (o.isDeleteMarker) {
+          entries.push({ key: o.key, size: 0, sha256: '', etag: '', last_modified: o.lastModified, ...version, delete_marker: true, metadata: {}, tags: {} });
+          continue;
+        }
+        const reused = await reuse?.(o, () => client.tags(bucket, o.key, ctx.signal, o.versionId));
+        if (reused !== undefined) {
+          entries.push(reused);
+          continue;
+        }
+        const obj = await client.open(bucket, o.key, ctx.signal, o.versionId);
         const hash = createHash('sha256');
         let size = 0;
         const body = (async function* () {
@@ -98,7 +133,7 @@ export class S3Source implements Source {
             yield c;
           }
         })();
-        const meta = { key: o.key, size: obj.size, etag: obj.etag, last_modified: obj.lastModified, ...obj.attributes };
+        const meta = { key: o.key, size: obj.size, etag: obj.etag, last_modified: obj.lastModified, ...version, ...obj.attributes };
         if (store) await store(meta, body);
         else for await (const _ of body) { /* hash only */ }
         if (size !== obj.size) throw new SourceError(`${this.#what}: s3://${bucket}/${o.key} ended after ${size} of ${obj.size} bytes`, { retryable: true, hint: 'retry the backup' });
@@ -114,10 +149,19 @@ export class S3Source implements Source {
     if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
     const bucket = this.#config.bucket;
     let entries: IndexEntry[];
+    let reused = 0;
     try {
+      const parent = await this.#parentIndex(sink);
       entries = await this.#walk(bucket, ctx, async (e, body) => {
-        await sink.put(keyToArtifact(e.key), body);
-      });
+        await sink.put(artifactOf(e), body);
+      }, parent && sink.reuse && (async (o, tags) => {
+        const name = artifactOf({ key: o.key, version_id: o.versionId });
+        const p = parent.get(name);
+        if (p === undefined || p.size !== o.size || p.etag !== o.etag || p.last_modified !== o.lastModified) return undefined;
+        await sink.reuse!(name, name);
+        reused++;
+        return { ...p, ...(o.versionId === undefined ? {} : { is_latest: o.isLatest ?? false }), tags: await tags() };
+      }));
       await sink.put(INDEX_ARTIFACT, (async function* () {
         for (const e of entries) yield Buffer.from(`${JSON.stringify(e)}\n`);
       })());
@@ -127,8 +171,21 @@ export class S3Source implements Source {
       throw new SourceError(`${this.#what}: backup of bucket ${bucket} failed: ${errorMessage(err)}`, { cause: err });
     }
     const fingerprint = fingerprintEntries(entries);
-    ctx.log.info(`${this.#what}: ${entries.length} objects, ${String(fingerprint.bytes)} bytes from bucket ${bucket}`);
-    return { fingerprint, commands: [`ListObjectsV2 + GetObject + GetObjectTagging of s3://${bucket}/${this.#config.prefix ?? ''} into objects/ and ${INDEX_ARTIFACT}`] };
+    ctx.log.info(`${this.#what}: ${entries.length} objects, ${String(fingerprint.bytes)} bytes from bucket ${bucket}; ${reused} unchanged since the parent snapshot (not downloaded)`);
+    const listing = this.#config.versions === 'all' ? 'ListObjectVersions' : 'ListObjectsV2';
+    return { fingerprint, commands: [`${listing} + GetObject + GetObjectTagging of s3://${bucket}/${this.#config.prefix ?? ''} into objects/ and ${INDEX_ARTIFACT}`] };
+  }
+
+  /** The parent snapshot's index by artifact name, when there is a parent made by this source type. */
+  async #parentIndex(sink: ArtifactSink): Promise<Map<string, IndexEntry> | undefined> {
+    const parent = await sink.parent?.();
+    if (parent === undefined || sink.reuse === undefined || !parent.list().some((a) => a.name === INDEX_ARTIFACT)) return undefined;
+    const stored = new Map(parent.list().map((a) => [a.name, a]));
+    // Only entries whose artifact the parent holds with the index's size and hash.
+    return new Map((await this.#index(parent)).filter((e) => {
+      const a = e.delete_marker ? undefined : stored.get(artifactOf(e));
+      return a !== undefined && a.size === e.size && a.sha256 === e.sha256;
+    }).map((e) => [artifactOf(e), e]));
   }
 
   async #index(reader: ArtifactReader): Promise<IndexEntry[]> {
@@ -144,6 +201,10 @@ export class S3Source implements Source {
     const client = await this.#client();
     try {
       await client.ensureBucket(bucket, ctx.signal);
+      if (entries.some((e) => e.version_id !== undefined)) {
+        await this.#restoreVersions(client, reader, entries, bucket, ctx);
+        return;
+      }
       for (const e of entries) {
         if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: restore cancelled`);
         const { key, size, sha256: _s, etag: _e, last_modified: _l, ...attributes } = e;
@@ -157,6 +218,31 @@ export class S3Source implements Source {
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * A `versions: all` snapshot: versioning on, then each key's versions replayed oldest first
+   * (a PUT, or a DELETE for a delete marker) so the newest ends up latest; only then are the
+   * versions the bucket had before under the prefix removed, so a failed restore loses none.
+   */
+  async #restoreVersions(client: S3BucketClient, reader: ArtifactReader, entries: readonly IndexEntry[], bucket: string, ctx: SourceContext): Promise<void> {
+    await client.enableVersioning(bucket, ctx.signal);
+    const before: ListedObject[] = [];
+    for await (const o of client.listVersions(bucket, this.#config.prefix ?? '', ctx.signal)) before.push(o);
+    const byKey = Map.groupBy(entries, (e) => e.key);
+    for (const [key, versions] of byKey) {
+      for (const e of [...versions].reverse()) {
+        if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: restore cancelled`);
+        if (e.delete_marker) {
+          await client.delete(bucket, key, ctx.signal);
+          continue;
+        }
+        const { size, sha256: _s, etag: _e, last_modified: _l, version_id: _v, is_latest: _i, delete_marker: _d, key: _k, ...attributes } = e;
+        await client.put(bucket, key, reader.open(artifactOf(e)), size, attributes, ctx.signal);
+      }
+    }
+    for (const o of before) await client.delete(bucket, o.key, ctx.signal, o.versionId);
+    ctx.log.info(`${this.#what}: ${entries.length} versions of ${byKey.size} keys replayed into bucket ${bucket}, ${before.length} versions it had before removed`);
   }
 
   async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
@@ -173,12 +259,16 @@ export class S3Source implements Source {
     }
     const stored = new Map(reader.list().map((a) => [a.name, a]));
     const problems: string[] = [];
+    const expected = new Set<string>();
     for (const e of entries) {
-      const a = stored.get(keyToArtifact(e.key));
-      if (a === undefined) problems.push(`${keyToArtifact(e.key)}: missing (listed in ${INDEX_ARTIFACT})`);
+      if (e.delete_marker) continue;
+      const name = artifactOf(e);
+      expected.add(name);
+      const a = stored.get(name);
+      if (a === undefined) problems.push(`${name}: missing (listed in ${INDEX_ARTIFACT})`);
       else if (a.size !== e.size || a.sha256 !== e.sha256) problems.push(`${a.name}: ${a.size} bytes, SHA-256 ${a.sha256}; the index says ${e.size} bytes, ${e.sha256}`);
     }
-    for (const name of stored.keys()) if (name !== INDEX_ARTIFACT && !entries.some((e) => e.key === artifactToKey(name))) problems.push(`${name}: not in ${INDEX_ARTIFACT}`);
+    for (const name of stored.keys()) if (name !== INDEX_ARTIFACT && !expected.has(name)) problems.push(`${name}: not in ${INDEX_ARTIFACT}`);
     return { checks: problems.length === 0 ? [`${entries.length} objects match ${INDEX_ARTIFACT} (size and SHA-256)`] : [], problems };
   }
 
