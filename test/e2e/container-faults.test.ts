@@ -306,7 +306,7 @@ ${sources}`);
       const b = await asUser(`unix://${relay}`, ['backup', '--json']);
       assert.notEqual(b.code, 0);
       const err = last<Report>({ stdout: b.out.split('\n').filter((l) => l.startsWith('{"kind"')).join('\n') }).sources[0]?.error ?? '';
-      assert.match(err, new RegExp(`the files of container ${app} are read through its /proc/PID/root, which this process cannot read: run lifeboat as root`));
+      assert.match(err, new RegExp(`the files of container ${app} are read through its /proc/PID/root, which this process cannot read: run it as root`));
       assert.doesNotMatch(err, /\n/);
 
       const denied = await asUser(engine.dockerHost, ['backup', '--json']);

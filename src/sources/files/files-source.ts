@@ -219,8 +219,8 @@ export class FilesSource implements Source {
     if (c === undefined) return undefined;
     const v = await c.hostView();
     if (v === undefined) {
-      throw new SourceError(`source ${this.name}: the files of ${c.description} are read through its /proc/PID/root, which this process cannot read: run lifeboat as root on the engine's host, or back them up with a command source (tar) in the container`, {
-        hint: 'run lifeboat as root on the host of the container engine, or back the files up with a command source (tar) in the container',
+      throw new SourceError(`source ${this.name}: the files of ${c.description} are read through its /proc/PID/root, which this process cannot read: run it as root on the engine's host, or back them up with a command source (tar) in the container`, {
+        hint: 'run it as root on the host of the container engine, or back the files up with a command source (tar) in the container',
       });
     }
     return v;
