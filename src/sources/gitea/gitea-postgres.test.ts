@@ -10,6 +10,7 @@ import { compareFingerprints } from '../../core/source.ts';
 import { localRunner } from '../../transport/local-runner.ts';
 import { collect } from '../process-kit.ts';
 import { postgresType } from '../postgres/postgres-source.ts';
+import { postgresConfigSchema } from '../postgres/postgres-config.ts';
 import { missingGitea, seedGitea, startGitea, wipeGitea, type GiteaServer } from '../../../test/support/gitea.ts';
 import { memoryArtifacts, testContext } from '../../../test/support/memory-artifacts.ts';
 import { startPostgres, type PostgresServer } from '../../../test/support/postgres.ts';
@@ -43,9 +44,10 @@ describe('gitea source on PostgreSQL (skip_database + a postgres source)', { ski
       bin: g.bin, config: g.config, work_path: g.workPath, user: g.user?.name, url: g.url, token: { env: 'GITEA_TOKEN' },
       skip_database: true, stop_command: g.stopCommand, start_command: g.startCommand,
     }, deps);
-    const db = postgresType.create('code-db', {
+    // As the loader does: the type's schema fills in the defaults the source relies on.
+    const db = postgresType.create('code-db', postgresConfigSchema.parse({
       connection: { host: pg.host, port: pg.port, user: pg.user, password: { env: 'PG_PW' } }, databases: ['gitea'],
-    } as Parameters<typeof postgresType.create>[1], deps);
+    }), deps);
     await seedGitea(g, tmp.path);
     const ctx = testContext();
     const dbArts = await memoryArtifacts();
