@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../support/in-process-cli.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -67,15 +67,25 @@ describe('backup flags as restic', () => {
 
   test('--skip-if-unchanged writes no snapshot when nothing changed, and one when something did', async () => {
     const b = path.join(src, 'b');
-    assert.equal((await run(['backup', b])).code, 0);
-    const before = await snapshotCount();
-    const same = await run(['backup', '--skip-if-unchanged', b]);
-    assert.equal(same.code, 0, same.stderr);
-    assert.match(same.stdout, /nothing changed since snapshot/);
-    assert.equal(await snapshotCount(), before);
-    await writeFile(path.join(b, 'new.txt'), 'new\n');
-    assert.equal((await run(['backup', '--skip-if-unchanged', b])).code, 0);
-    assert.equal(await snapshotCount(), before + 1);
+    // The tree must not change by itself between the two backups: a relative target keeps the
+    // directories above it (/tmp, whose mtime other tests change) out of it, and an atime after
+    // the mtime is not updated by the backup's reads (relatime).
+    for (const p of [path.join(b, '3.txt'), b]) utimesSync(p, new Date('2031-01-01'), new Date('2021-01-01'));
+    const cwd = process.cwd();
+    process.chdir(src);
+    try {
+      assert.equal((await run(['backup', 'b'])).code, 0);
+      const before = await snapshotCount();
+      const same = await run(['backup', '--skip-if-unchanged', 'b']);
+      assert.equal(same.code, 0, same.stderr);
+      assert.match(same.stdout, /nothing changed since snapshot/);
+      assert.equal(await snapshotCount(), before);
+      await writeFile(path.join(b, 'new.txt'), 'new\n');
+      assert.equal((await run(['backup', '--skip-if-unchanged', 'b'])).code, 0);
+      assert.equal(await snapshotCount(), before + 1);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   test('--dry-run counts and writes nothing', async () => {
