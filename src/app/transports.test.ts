@@ -28,14 +28,15 @@ test('a source type that cannot use a container yet refuses the key instead of u
   }
 });
 
-test('redis and vault reach their servers through a container or ssh; victoriametrics still refuses both', () => {
+test('redis and vault reach their servers through a container or ssh, victoriametrics over ssh only', () => {
   for (const type of ['redis', 'vault']) {
     for (const where of [{ container: 'x' }, { ssh: { host: 'db1.internal' } }]) {
       assert.equal(typeof runnerFor('s', { type, ...where } as SourceConfig, {}, 'lifeboat.yml').stageFile, 'function', `${type} ${Object.keys(where)[0]}`);
     }
   }
-  assert.throws(() => runnerFor('s', { type: 'victoriametrics', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml'),
-    (err: unknown) => err instanceof ConfigError && err.message.includes('a victoriametrics source cannot run over ssh yet'));
+  assert.equal(typeof runnerFor('s', { type: 'victoriametrics', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml').stageFile, 'function');
+  assert.throws(() => runnerFor('s', { type: 'victoriametrics', container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('a victoriametrics source cannot run in a container yet'));
 });
 
 test('ssh on a source runs its tools through the ssh transport; with container it is a config error', () => {
