@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { lifeboat } from '../support/lifeboat-cli.ts';
@@ -29,7 +29,8 @@ interface Report {
   sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
 }
 const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
-const drillDirs = (): string[] => readdirSync('/tmp').filter((n) => n.startsWith('lifeboat-vault-drill.'));
+/** The remote dirs named in the recorded ssh argv (made by mktemp over there; its templates left out). */
+const remoteDirs = (argv: string, prefix: string): string[] => [...new Set(argv.match(new RegExp(`/tmp/${prefix}\\.[A-Za-z0-9]+`, 'g')) ?? [])].filter((d) => !/X{6,}$/.test(d));
 
 describe('OpenBao on a host reached over ssh', () => {
   let sshd: SshServer | undefined;
@@ -85,7 +86,6 @@ sources:
 
   test('backup, wipe, restore and drill over ssh, fingerprints equal, no secret in any argv', async (t) => {
     if (!sshd || !bao) return t.skip('no sshd or OpenBao');
-    const dirsBefore = drillDirs();
     assert.equal((await run(['init'])).code, 0);
     const b = await run(['backup', '--json']);
     assert.equal(b.code, 0, b.stderr + b.stdout);
@@ -101,9 +101,11 @@ sources:
     const d = await run(['drill', '--json']);
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.deepEqual(last<Report>(d).sources.map((s) => [s.source, s.status, s.cleanup]), [['secrets', 'pass', 'done']]);
-    assert.deepEqual(drillDirs().filter((x) => !dirsBefore.includes(x)), [], 'the scratch node\'s dir was left');
 
     const argv = await readFile(argvLog, 'utf8');
+    const made = remoteDirs(argv, 'lifeboat-vault-drill');
+    assert.equal(made.length, 1, made.join(' '));
+    assert.deepEqual(made.filter((d) => existsSync(d)), [], 'the drill\'s dir was left on the remote host');
     assert.ok(argv.includes(`'tunnel' '127.0.0.1' '${new URL(bao.url).port}'`), 'no tunnel to the server ran over ssh');
     assert.match(argv, /'server' '-config=\/tmp\/lifeboat-vault-drill\./, 'the scratch node did not run over ssh');
     for (const out of [argv, b.stdout + b.stderr, r.stdout + r.stderr, d.stdout + d.stderr]) {

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { lifeboat } from '../support/lifeboat-cli.ts';
@@ -29,7 +29,8 @@ interface Report {
   sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
 }
 const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
-const drillDirs = (): string[] => readdirSync('/tmp').filter((n) => n.startsWith('lifeboat-vm-drill.'));
+/** The remote dirs named in the recorded ssh argv (made by mktemp over there; its templates left out). */
+const remoteDirs = (argv: string, prefix: string): string[] => [...new Set(argv.match(new RegExp(`/tmp/${prefix}\\.[A-Za-z0-9]+`, 'g')) ?? [])].filter((d) => !/X{6,}$/.test(d));
 
 describe('VictoriaMetrics on a host reached over ssh', () => {
   let sshd: SshServer | undefined;
@@ -95,7 +96,6 @@ sources:
     if (!sshd) return t.skip('no sshd or victoria-metrics');
     const want = await count();
     assert.equal(want, '["65"]');
-    const dirsBefore = drillDirs();
     assert.equal((await run(['init'])).code, 0);
     const b = await run(['backup', '--json']);
     assert.equal(b.code, 0, b.stderr + b.stdout);
@@ -111,10 +111,12 @@ sources:
     const d = await run(['drill', '--json']);
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.deepEqual(last<Report>(d).sources.map((s) => [s.source, s.status, s.cleanup]), [['metrics', 'pass', 'done']]);
-    assert.deepEqual(drillDirs().filter((x) => !dirsBefore.includes(x)), [], 'the drill\'s dir was left');
     assert.deepEqual(readdirSync(path.join(tmp.path, 'remote')), ['vmdata'], 'a staging dir was left beside data_dir');
 
     const argv = await readFile(argvLog, 'utf8');
+    const made = remoteDirs(argv, 'lifeboat-vm-drill');
+    assert.equal(made.length, 1, made.join(' '));
+    assert.deepEqual(made.filter((d) => existsSync(d)), [], 'the drill\'s dir was left on the remote host');
     assert.ok(argv.includes(`'tunnel' '127.0.0.1' '${new URL(url).port}'`), 'no tunnel to the server ran over ssh');
     assert.match(argv, /'cat' '--' '[^']*\/snapshots\//, 'the snapshot\'s files were not read over ssh');
   });
