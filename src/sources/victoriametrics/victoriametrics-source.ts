@@ -13,6 +13,10 @@
  * leaves the old data in place. stop_command / start_command do the stopping; without them a
  * server that still answers is refused.
  *
+ * With a runner whose commands run elsewhere (a container, an ssh host), URLs and paths are
+ * as seen there: requests go through tunnels (tunnel-fetch.ts) and the file steps are
+ * commands there (victoriametrics-remote.ts).
+ *
  * The fingerprint counts series and samples with timestamps up to the end of the backed-up range
  * (the backup time minus a minute, past VictoriaMetrics' ingestion latency offset); that end is
  * kept in range.json beside the files, so a restored copy is counted over the same range.
