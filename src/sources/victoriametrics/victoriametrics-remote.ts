@@ -1,6 +1,6 @@
 /**
  * The victoriametrics source's file steps where the server runs, when its runner's commands
- * run elsewhere (an ssh host; they stage files): the same steps as on this host, each a small
+ * run elsewhere (a container, an ssh host: they stage files): the same steps as on this host, each a small
  * command there. A snapshot's files are listed with `find -L` (through its symlinks, as the
  * local walk) and each is read with `cat`; a restore writes each file with `cat` into a
  * `mktemp -d` staging dir beside data_dir and swaps it in with `mv`, so a failed write leaves

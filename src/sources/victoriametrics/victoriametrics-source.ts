@@ -23,7 +23,6 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +35,7 @@ import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { VmClient } from './victoriametrics-client.ts';
 import { RemoteFiles } from './victoriametrics-remote.ts';
+import { START_TIMEOUT_MS, startScratchServer } from './victoriametrics-scratch.ts';
 import { openTunnelListener } from '../net-tunnel.ts';
 import { TunnelFetchers } from '../tunnel-fetch.ts';
 import { victoriametricsKeys, type VictoriametricsConfig } from './victoriametrics-config.ts';
@@ -44,7 +44,6 @@ import { nowMs } from '../../util/clock.ts';
 export const RANGE_ARTIFACT = 'range.json';
 /** Past -search.latencyOffset (30 s by default), so the newest samples count the same before and after. */
 const RANGE_LAG_S = 60;
-const START_TIMEOUT_MS = 60_000;
 
 /** Files below `dir`, following symlinks, as paths relative to it, sorted. */
 async function walk(dir: string, rel = ''): Promise<string[]> {
@@ -294,41 +293,6 @@ export class VictoriametricsSource implements Source {
   }
 }
 
-
-/** A throwaway server on a restored directory, loopback only, on a free port; SIGKILLed by stop(). */
-async function startScratchServer(bin: string, dir: string, deps: SourceDeps, ctx: SourceContext, tunnels?: TunnelFetchers): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const proc = deps.runner.start({ command: bin, args: [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=100y'], cwd: path.dirname(dir) });
-  proc.stdin.end();
-  proc.stdout.resume();
-  let exited: string | undefined;
-  void proc.done.then((e) => {
-    exited = `${e.signal ?? `exit ${e.code}`}: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`;
-  });
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      proc.kill('SIGKILL');
-      await proc.done;
-    }
-  };
-  const url = `http://127.0.0.1:${port}`;
-  const fetch = await tunnels?.fetchFor(url);
-  const client = new VmClient({ what: `scratch server ${url}`, url, timeoutMs: 30_000, signal: ctx.signal, ...(fetch ? { fetch } : {}) });
-  const deadline = nowMs() + START_TIMEOUT_MS;
-  while (!(await client.isUp())) {
-    if (exited !== undefined || nowMs() > deadline || ctx.signal.aborted) {
-      await stop();
-      throw new SourceError(`victoriametrics drill: cannot start ${bin} on ${dir}: ${exited ?? 'no answer on /health'}`, { hint: 'install VictoriaMetrics (Debian victoria-metrics) or set server_bin' });
-    }
-    await sleep(100);
-  }
-  return { url, stop };
-}
 
 export const victoriametricsType = {
   type: 'victoriametrics',
