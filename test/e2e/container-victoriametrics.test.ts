@@ -5,10 +5,12 @@
  * stop_command/start_command run in the container (the server is not the container's main
  * process here), staged beside data_dir there and swapped in; a drill restoring into a
  * `mktemp -d` dir of the container's /tmp with a scratch server there, removed afterwards.
- * Fingerprints equal. The binary is the host's Debian victoria-metrics, bind-mounted read-only.
+ * Fingerprints equal. The binary is the host's Debian victoria-metrics (the store image is the
+ * same Debian release, with its libzstd), bind-mounted read-only.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { lifeboat } from '../support/lifeboat-cli.ts';
@@ -17,6 +19,7 @@ import { pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
 import { needBinaries } from '../support/require.ts';
+import { binaryPath } from '../support/binaries.ts';
 import { tempDir } from '../support/tmp.ts';
 import type { TempDir } from '../support/tmp.ts';
 
@@ -57,7 +60,7 @@ describe('VictoriaMetrics in a container without a network, through the containe
     await engine.ensureBaseImage();
     await engine.buildImage(STORE_IMAGE_DIR, IMAGE);
     tmp = await tempDir('container-vm');
-    const r = await engine.docker(['run', '-d', '--network', 'none', '-v', '/usr/bin/victoria-metrics:/opt/vm/victoria-metrics:ro', '--name', name, IMAGE, 'bash', '-c', 'mkdir -p /vm && exec sleep infinity']);
+    const r = await engine.docker(['run', '-d', '--network', 'none', '-v', `${realpathSync(binaryPath('victoria-metrics'))}:/opt/vm/victoria-metrics:ro`, '--name', name, IMAGE, 'bash', '-c', 'mkdir -p /vm && exec sleep infinity']);
     assert.equal(r.code, 0, r.stderr);
     const s = await engine.docker(['exec', name, 'bash', '-c', `mkdir -p /vm; ${START}`]);
     assert.equal(s.code, 0, s.stderr);
