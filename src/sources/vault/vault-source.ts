@@ -14,6 +14,10 @@
  *
  * verify runs raft.snap through the same checker without a server; a drill restores into a
  * throwaway single-node server (vault-scratch.ts) and fingerprints it with the source's token.
+ *
+ * With a runner whose commands run elsewhere (a container, an ssh host), every URL is as seen
+ * there and every request goes through a tunnel from there (tunnel-fetch.ts); the scratch
+ * server runs there too.
  */
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
