@@ -22,9 +22,17 @@ test('a DOCKER_HOST that is not a unix socket is a coded error saying what to se
 });
 
 test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
-  for (const type of ['vault', 'neo4j', 'opensearch', 'victoriametrics', 's3', 'qdrant', 'wikijs', 'n8n']) {
+  for (const type of ['neo4j', 'opensearch', 's3', 'qdrant', 'wikijs', 'n8n']) {
     assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
+  }
+});
+
+test('redis, vault and victoriametrics reach their servers through a container or ssh', () => {
+  for (const type of ['redis', 'vault', 'victoriametrics']) {
+    for (const where of [{ container: 'x' }, { ssh: { host: 'db1.internal' } }]) {
+      assert.equal(typeof runnerFor('s', { type, ...where } as SourceConfig, {}, 'lifeboat.yml').stageFile, 'function', `${type} ${Object.keys(where)[0]}`);
+    }
   }
 });
 

@@ -22,13 +22,13 @@ import { VolumeHelper, volumeHelperName } from '../transport/volume-helper.ts';
  * Source types that run their tools through the container transport and are tested that way.
  * Any other type refuses `container:`/`compose:` instead of silently working on the host.
  */
-const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files', 'command', 'gitea']);
+const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files', 'command', 'gitea', 'vault', 'victoriametrics']);
 
 /**
  * Source types whose tools run on the host named by `ssh:` and are tested that way (the
  * runner has `stageFile`, so they treat paths as the remote host's, as in a container).
  */
-const SSH_TYPES = new Set(['postgres', 'mysql', 'sqlite', 'command']);
+const SSH_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'command', 'vault', 'victoriametrics']);
 
 export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
   const { container, compose, ssh } = config;

@@ -187,7 +187,7 @@ ${extra}`);
     assert.equal((await run(bad, ['init'])).code, 0);
     const p = await run(bad, ['backup', '--json']);
     assert.notEqual(p.code, 0);
-    assert.match(p.stdout + p.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:6390 inside container ${name}`));
+    assert.match(p.stdout + p.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:6390 from container ${name}`));
 
     await dockerOk(['stop', '-t', '5', name]);
     try {

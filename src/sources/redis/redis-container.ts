@@ -31,8 +31,20 @@ export interface ContainerDataDirRestore {
 
 const lastLine = (s: string, fallback: string): string => s.trim().split('\n').at(-1) || fallback;
 
-/** Writes the RDB beside dump.rdb (owner and mode of the old one, else of the dir, 0600); resolves with uid, gid, mode. */
-async function writeTemp(data: AsyncIterable<Uint8Array>, temp: string, r: ContainerDataDirRestore): Promise<{ uid: number; gid: number; mode: number; size: number }> {
+/** Where writeTemp writes: the server's dir as seen by `runner`'s commands, described as `where`. */
+export interface TempTarget {
+  readonly what: string;
+  readonly runner: CommandRunner;
+  readonly dir: string;
+  readonly where: string;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Writes the RDB, checked on the way, beside dump.rdb (owner and mode of the old one, else of
+ * the dir, 0600); resolves with uid, gid, mode. A failed check or write removes it.
+ */
+export async function writeTemp(data: AsyncIterable<Uint8Array>, temp: string, r: TempTarget): Promise<{ uid: number; gid: number; mode: number; size: number }> {
   const checker = new RdbChecker();
   const script = 'set -e; cd "$1"; umask 077; cat > "$2"; '
     + `if [ -e ${RDB_ARTIFACT} ]; then chown --reference=${RDB_ARTIFACT} "$2" 2>/dev/null || true; chmod --reference=${RDB_ARTIFACT} "$2"; `
@@ -47,8 +59,8 @@ async function writeTemp(data: AsyncIterable<Uint8Array>, temp: string, r: Conta
   if (!succeeded(w) || !result.ok) {
     await collect(r.runner, { command: 'rm', args: ['-f', '--', `${r.dir}/${temp}`] }).catch(() => undefined);
     if (!result.ok) throw new SourceError(`${r.what}: the backed-up ${RDB_ARTIFACT} ${result.reason}`, { hint: 'restore an older snapshot; run lifeboat check on the repository' });
-    throw new SourceError(`${r.what}: cannot write ${RDB_ARTIFACT} into ${r.dir} in ${r.container.description}: ${lastLine(w.stderr, `exit ${w.code}`)}`, {
-      hint: 'data_dir is the server\'s dir as seen inside the container; it needs room for a second copy of the RDB',
+    throw new SourceError(`${r.what}: cannot write ${RDB_ARTIFACT} into ${r.dir} in ${r.where}: ${lastLine(w.stderr, `exit ${w.code}`)}`, {
+      hint: 'data_dir is the server\'s dir as seen where it runs (its container or ssh host); it needs room for a second copy of the RDB',
     });
   }
   const [uid, gid, mode] = w.stdout.trim().split(' ');
@@ -57,7 +69,7 @@ async function writeTemp(data: AsyncIterable<Uint8Array>, temp: string, r: Conta
 
 export async function restoreDataDirInContainer(data: AsyncIterable<Uint8Array>, r: ContainerDataDirRestore): Promise<void> {
   const temp = `.${RDB_ARTIFACT}.lifeboat-${randomBytes(6).toString('hex')}.tmp`;
-  const owner = await writeTemp(data, temp, r);
+  const owner = await writeTemp(data, temp, { ...r, where: r.container.description });
   const removeTemp = async (): Promise<void> => {
     const rm = await collect(r.runner, { command: 'rm', args: ['-f', '--', `${r.dir}/${temp}`] }).catch((err: unknown) => ({ code: 1, signal: null, stderr: errorMessage(err), stdout: '' }));
     if (!succeeded(rm)) r.log.warn(`${r.what}: could not remove ${r.dir}/${temp} in ${r.container.description} (${lastLine(rm.stderr, 'failed')}); it is a second name of ${RDB_ARTIFACT}, remove it by hand`);

@@ -9,7 +9,8 @@
  * names.
  *
  * Restore loads dump.rdb online through a temporary replication master, or writes it into
- * the stopped server's data directory (redis-restore.ts). The fingerprint is described in
+ * the stopped server's data directory (redis-restore.ts; in a container redis-container.ts,
+ * over ssh redis-remote.ts). The fingerprint is described in
  * redis-fingerprint.ts.
  *
  * verify runs dump.rdb through the same RDB checker (header, EOF opcode, CRC-64) without any
@@ -31,6 +32,7 @@ import { RdbChecker } from './rdb.ts';
 import { RedisClient, type ConnectOptions, type RedisEndpoint } from './redis-client.ts';
 import { RDB_ARTIFACT, restoreDataDir, restoreOnline } from './redis-restore.ts';
 import { restoreDataDirInContainer } from './redis-container.ts';
+import { restoreDataDirRemote } from './redis-remote.ts';
 import { connectThrough } from './redis-tunnel.ts';
 import { nowMs } from '../../util/clock.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -197,7 +199,11 @@ export class RedisSource implements Source {
         return;
       }
       if (this.#isRemote) {
-        throw new SourceError(`redis source ${this.name}: restore_mode data_dir needs the server's files on this host or in a container`, { hint: 'use restore_mode: online' });
+        await restoreDataDirRemote(data, {
+          what: this.#what(url), runner: this.#deps.runner, where: this.#where, dir, endpoint: parseRedisUrl(url),
+          tmpDir: this.#deps.tmpDir, connectTimeoutMs: sourceTimeouts(this.#config).connectMs, log: ctx.log, signal: ctx.signal,
+        });
+        return;
       }
       await restoreDataDir(data, { what: this.#what(url), endpoint: parseRedisUrl(url), dir, log: ctx.log });
       return;

@@ -67,7 +67,7 @@ test('nothing listening over there: one line naming the address and where it was
   await srv.close();
   try {
     await assert.rejects(connectThrough(hostRunner(), tmp, { host: '127.0.0.1', port, db: 0, password: 'p' }, { what: 'redis source cache' }, 'container c1'),
-      (err: unknown) => err instanceof SourceError && err.message.startsWith(`redis source cache: cannot connect to 127.0.0.1:${port} inside container c1: `));
+      (err: unknown) => err instanceof SourceError && err.message.startsWith(`redis source cache: cannot connect to 127.0.0.1:${port} from container c1: `));
     assert.equal(existsSync(path.join(tmp, 'x')), false);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -78,7 +78,7 @@ test('an image without bash, socat or nc: a coded error saying what to install',
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'lb-tunnel-'));
   try {
     await assert.rejects(connectThrough(hostRunner({ PATH: '/nonexistent' }), tmp, { host: '127.0.0.1', port: 1, db: 0 }, { what: 'redis source cache' }, 'container bare'),
-      (err: unknown) => err instanceof SourceError && /container bare: neither bash, socat nor nc is in the image/.test(err.message) && /install bash, socat or netcat/.test(err.hint ?? ''));
+      (err: unknown) => err instanceof SourceError && /container bare: neither bash, socat nor nc is there/.test(err.message) && /install bash, socat or netcat/.test(err.hint ?? ''));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@
  * connect timeout (until the response headers) and an idle timeout while a body streams.
  */
 import { SourceError } from '../../core/errors.ts';
+import type { FetchLike } from '../tunnel-fetch.ts';
 
 export interface VaultClientOptions {
   /** For messages: 'vault source secrets (http://127.0.0.1:8200)'. */
@@ -13,6 +14,8 @@ export interface VaultClientOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly signal: AbortSignal;
+  /** How requests are sent: node's fetch, or through a tunnel to where the server runs (tunnel-fetch.ts). */
+  readonly fetch?: FetchLike;
 }
 
 export interface SealStatus {
@@ -50,7 +53,7 @@ export class VaultClient {
     const headers: Record<string, string> = {};
     if (this.#o.token !== undefined) headers['X-Vault-Token'] = this.#o.token;
     try {
-      const res = await fetch(new URL(path, this.#o.url), { method, headers, body, signal, ...(stream ? { duplex: 'half' } : {}) } as RequestInit);
+      const res = await (this.#o.fetch ?? fetch)(new URL(path, this.#o.url), { method, headers, body, signal, ...(stream ? { duplex: 'half' } : {}) } as RequestInit);
       return { res, ac, done: () => clearTimeout(timer) };
     } catch (err) {
       clearTimeout(timer);

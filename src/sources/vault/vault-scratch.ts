@@ -13,6 +13,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner } from '../../core/command-runner.ts';
 import { CancelledError, SourceError } from '../../core/errors.ts';
+import { collect, succeeded } from '../process-kit.ts';
+import type { FetchLike } from '../tunnel-fetch.ts';
 import { VaultClient } from './vault-client.ts';
 import { nowMs } from '../../util/clock.ts';
 
@@ -26,6 +28,11 @@ export interface VaultScratchOptions {
   readonly runner: CommandRunner;
   readonly tmpDir: string;
   readonly signal: AbortSignal;
+  /**
+   * Set when the runner's commands run elsewhere (they stage files): the node's dir is then a
+   * `mktemp -d` there and it is reached through this (tunnel-fetch.ts).
+   */
+  readonly fetchFor?: (url: string) => Promise<FetchLike | undefined>;
 }
 
 export interface VaultScratch {
@@ -71,9 +78,43 @@ export async function waitFor(what: string, check: () => Promise<boolean>, o: { 
   }
 }
 
+/** The node's dir with its server.hcl: in the source's tmpDir, or a `mktemp -d` where the runner's commands run. */
+async function scratchDir(o: VaultScratchOptions, hcl: (dir: string) => string): Promise<{ dir: string; remove(): Promise<void> }> {
+  if (o.runner.stageFile === undefined) {
+    await mkdir(o.tmpDir, { recursive: true });
+    const dir = await mkdtemp(path.join(o.tmpDir, 'vault-drill-'));
+    const remove = () => rm(dir, { recursive: true, force: true });
+    try {
+      await mkdir(path.join(dir, 'raft'));
+      await writeFile(path.join(dir, 'server.hcl'), hcl(dir));
+    } catch (err) {
+      await remove();
+      throw err;
+    }
+    return { dir, remove };
+  }
+  // The config holds no secret; it goes in on stdin.
+  const script = 'set -e; d=$(mktemp -d /tmp/lifeboat-vault-drill.XXXXXXXX); mkdir "$d/raft"; printf %s "$d"; cat > "$d/server.hcl.in"; '
+    + 'sed "s#@DIR@#$d#g" "$d/server.hcl.in" > "$d/server.hcl"; rm -f "$d/server.hcl.in"';
+  const r = await collect(o.runner, { command: 'sh', args: ['-c', script], signal: o.signal }, hcl('@DIR@'));
+  const dir = r.stdout.trim();
+  if (!succeeded(r) || !dir.startsWith('/tmp/lifeboat-vault-drill.')) {
+    throw new SourceError(`${o.what}: cannot make the scratch server's dir where it runs: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`}`, { hint: 'it needs sh, mktemp, sed and a writable /tmp' });
+  }
+  return {
+    dir,
+    remove: async () => {
+      const rmr = await collect(o.runner, { command: 'rm', args: ['-rf', '--', dir] });
+      if (!succeeded(rmr)) throw new SourceError(`${o.what}: cannot remove the scratch dir ${dir}: ${rmr.stderr.trim()}`, { hint: `remove it by hand (rm -rf ${dir})` });
+    },
+  };
+}
+
 export async function startVaultScratch(o: VaultScratchOptions): Promise<VaultScratch> {
-  await mkdir(o.tmpDir, { recursive: true });
-  const dir = await mkdtemp(path.join(o.tmpDir, 'vault-drill-'));
+  const port = await freePort();
+  const clusterPort = await freePort();
+  const { dir, remove } = await scratchDir(o, (d) => scratchHcl(d, port, clusterPort));
+  const hcl = path.join(dir, 'server.hcl');
   let proc: ReturnType<CommandRunner['start']> | undefined;
   let exited: string | undefined;
   let stderr = '';
@@ -82,13 +123,9 @@ export async function startVaultScratch(o: VaultScratchOptions): Promise<VaultSc
       proc.kill('SIGKILL');
       await proc.done;
     }
-    await rm(dir, { recursive: true, force: true });
+    await remove();
   };
   try {
-    await mkdir(path.join(dir, 'raft'));
-    const port = await freePort();
-    const hcl = path.join(dir, 'server.hcl');
-    await writeFile(hcl, scratchHcl(dir, port, await freePort()));
     // No abort signal: the server lives until stop(), which a drill always calls.
     proc = o.runner.start({ command: o.serverBin, args: ['server', `-config=${hcl}`], cwd: dir });
     proc.stdin.end();
@@ -98,7 +135,8 @@ export async function startVaultScratch(o: VaultScratchOptions): Promise<VaultSc
       stderr = e.stderr;
     });
     const url = `http://127.0.0.1:${port}`;
-    const anon = new VaultClient({ what: `scratch server ${url}`, url, connectTimeoutMs: 30_000, idleTimeoutMs: 30_000, signal: o.signal });
+    const fetch = await o.fetchFor?.(url);
+    const anon = new VaultClient({ what: `scratch server ${url}`, url, connectTimeoutMs: 30_000, idleTimeoutMs: 30_000, signal: o.signal, ...(fetch ? { fetch } : {}) });
     await waitFor('the scratch server answering', async () => (await anon.sealStatus()).initialized === false, { signal: o.signal, exited: () => exited });
     const init = await anon.json<{ keys: string[]; root_token: string }>('PUT', '/v1/sys/init', { secret_shares: 1, secret_threshold: 1 });
     const key = init.keys[0] as string;

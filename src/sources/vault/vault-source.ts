@@ -14,6 +14,10 @@
  *
  * verify runs raft.snap through the same checker without a server; a drill restores into a
  * throwaway single-node server (vault-scratch.ts) and fingerprints it with the source's token.
+ *
+ * With a runner whose commands run elsewhere (a container, an ssh host), every URL is as seen
+ * there and every request goes through a tunnel from there (tunnel-fetch.ts); the scratch
+ * server runs there too.
  */
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +31,8 @@ import { sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { RaftSnapshotChecker, type RaftSnapshotResult } from './raft-snapshot.ts';
 import { VaultClient } from './vault-client.ts';
+import { openTunnelListener } from '../net-tunnel.ts';
+import { TunnelFetchers, type FetchLike } from '../tunnel-fetch.ts';
 import { vaultKeys, type VaultConfig } from './vault-config.ts';
 import { fingerprintVault } from './vault-fingerprint.ts';
 import { startVaultScratch } from './vault-scratch.ts';
@@ -75,12 +81,28 @@ export class VaultSource implements Source {
   readonly #deps: SourceDeps;
   /** Root tokens of running scratch nodes, by URL: their own token loads the snapshot. */
   readonly #scratch = new Map<string, string>();
+  /**
+   * Set when the runner's commands run elsewhere (a container, an ssh host: it stages files):
+   * every URL is then as seen there, reached through a tunnel (tunnel-fetch.ts).
+   */
+  readonly #tunnels: TunnelFetchers | undefined;
 
   constructor(name: string, config: VaultConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    if (deps.runner.stageFile !== undefined) {
+      const where = deps.runner.container?.description ?? 'the server\'s host';
+      this.#tunnels = new TunnelFetchers((host, port) => openTunnelListener(deps.runner, host, port, deps.tmpDir, where));
+    }
   }
+
+  /** `run` with this source's tunnels open (none when the server is reached directly). */
+  #using<T>(run: () => Promise<T>): Promise<T> {
+    return this.#tunnels === undefined ? run() : this.#tunnels.using(run);
+  }
+
+  #fetchFor = async (url: string): Promise<FetchLike | undefined> => this.#tunnels?.fetchFor(url);
 
   #what(url: string): string {
     const u = new URL(url);
@@ -95,10 +117,23 @@ export class VaultSource implements Source {
     } else if (token === 'source') {
       value = await this.#deps.secrets(this.#config.token, `token of vault source ${this.name}`);
     }
-    return new VaultClient({ what: this.#what(url), url, token: value, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs, signal: ctx.signal });
+    const fetch = await this.#fetchFor(url);
+    return new VaultClient({ what: this.#what(url), url, token: value, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs, signal: ctx.signal, ...(fetch ? { fetch } : {}) });
   }
 
-  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#using(() => this.#backup(sink, ctx));
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#using(() => this.#restore(reader, ctx, opts));
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#using(() => this.#fingerprint(ctx, opts));
+  }
+
+  async #backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     const url = this.#config.url;
     const what = this.#what(url);
     if (ctx.signal.aborted) throw new CancelledError(`${what}: backup cancelled`);
@@ -129,7 +164,7 @@ export class VaultSource implements Source {
     };
   }
 
-  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+  async #restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions): Promise<void> {
     if (!reader.list().some((a) => a.name === SNAPSHOT_ARTIFACT)) {
       throw new SourceError(`vault source ${this.name}: the snapshot has no ${SNAPSHOT_ARTIFACT}`, { hint: 'pick a snapshot made by a vault source' });
     }
@@ -193,7 +228,7 @@ export class VaultSource implements Source {
     }
   }
 
-  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+  async #fingerprint(ctx: SourceContext, opts: RestoreOptions): Promise<Fingerprint> {
     // After a restore the target carries the source's tokens: the source token reads it.
     return fingerprintVault(await this.#client(opts.to ?? this.#config.url, ctx), this.#config.canaries);
   }
@@ -219,7 +254,9 @@ export class VaultSource implements Source {
   /** A throwaway single-node server (vault-scratch.ts). */
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     const bin = this.#config.server_bin ?? 'bao';
-    const s = await startVaultScratch({ what: `vault source ${this.name}`, serverBin: bin, runner: this.#deps.runner, tmpDir: this.#deps.tmpDir, signal: ctx.signal });
+    const s = await this.#using(() => startVaultScratch({
+      what: `vault source ${this.name}`, serverBin: bin, runner: this.#deps.runner, tmpDir: this.#deps.tmpDir, signal: ctx.signal, fetchFor: this.#fetchFor,
+    }));
     this.#scratch.set(s.url, s.rootToken);
     ctx.log.info(`vault source ${this.name}: scratch server ${s.version} on ${s.url}`);
     return {

@@ -4,6 +4,7 @@
  * URLs are therefore never put into messages, only the path.
  */
 import { SourceError } from '../../core/errors.ts';
+import type { FetchLike } from '../tunnel-fetch.ts';
 
 export interface VmClientOptions {
   readonly what: string;
@@ -11,6 +12,8 @@ export interface VmClientOptions {
   readonly authKey?: string;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  /** How requests are sent: node's fetch, or through a tunnel to where the server runs (tunnel-fetch.ts). */
+  readonly fetch?: FetchLike;
 }
 
 export class VmClient {
@@ -28,7 +31,7 @@ export class VmClient {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(u, { signal: AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#o.signal]) });
+      res = await (this.#o.fetch ?? fetch)(u, { signal: AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#o.signal]) });
       text = await res.text();
     } catch (err) {
       if (this.#o.signal.aborted) throw err;
@@ -81,7 +84,7 @@ export class VmClient {
   /** Whether the server answers /health (without throwing). */
   async isUp(): Promise<boolean> {
     try {
-      const res = await fetch(new URL('/health', this.#o.url), { signal: AbortSignal.any([AbortSignal.timeout(2000), this.#o.signal]) });
+      const res = await (this.#o.fetch ?? fetch)(new URL('/health', this.#o.url), { signal: AbortSignal.any([AbortSignal.timeout(2000), this.#o.signal]) });
       await res.body?.cancel();
       return res.ok;
     } catch {

@@ -13,13 +13,16 @@
  * leaves the old data in place. stop_command / start_command do the stopping; without them a
  * server that still answers is refused.
  *
+ * With a runner whose commands run elsewhere (a container, an ssh host), URLs and paths are
+ * as seen there: requests go through tunnels (tunnel-fetch.ts) and the file steps are
+ * commands there (victoriametrics-remote.ts).
+ *
  * The fingerprint counts series and samples with timestamps up to the end of the backed-up range
  * (the backup time minus a minute, past VictoriaMetrics' ingestion latency offset); that end is
  * kept in range.json beside the files, so a restored copy is counted over the same range.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,13 +34,16 @@ import { collect, succeeded } from '../process-kit.ts';
 import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { VmClient } from './victoriametrics-client.ts';
+import { RemoteFiles } from './victoriametrics-remote.ts';
+import { START_TIMEOUT_MS, startScratchServer } from './victoriametrics-scratch.ts';
+import { openTunnelListener } from '../net-tunnel.ts';
+import { TunnelFetchers } from '../tunnel-fetch.ts';
 import { victoriametricsKeys, type VictoriametricsConfig } from './victoriametrics-config.ts';
 import { nowMs } from '../../util/clock.ts';
 
 export const RANGE_ARTIFACT = 'range.json';
 /** Past -search.latencyOffset (30 s by default), so the newest samples count the same before and after. */
 const RANGE_LAG_S = 60;
-const START_TIMEOUT_MS = 60_000;
 
 /** Files below `dir`, following symlinks, as paths relative to it, sorted. */
 async function walk(dir: string, rel = ''): Promise<string[]> {
@@ -75,11 +81,29 @@ export class VictoriametricsSource implements Source {
   /** The range end of the last backup, or of what was restored into a target ('' = the live server). */
   readonly #rangeEnds = new Map<string, number>();
   readonly #scratch = new Map<string, Scratch>();
+  /**
+   * Set when the runner's commands run elsewhere (an ssh host: it stages files): URLs and paths
+   * are then as seen there; requests go through tunnels, file steps through commands there
+   * (victoriametrics-remote.ts).
+   */
+  readonly #tunnels: TunnelFetchers | undefined;
 
   constructor(name: string, config: VictoriametricsConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    if (deps.runner.stageFile !== undefined) {
+      const where = deps.runner.container?.description ?? 'the server\'s host';
+      this.#tunnels = new TunnelFetchers((host, port) => openTunnelListener(deps.runner, host, port, deps.tmpDir, where));
+    }
+  }
+
+  #using<T>(run: () => Promise<T>): Promise<T> {
+    return this.#tunnels === undefined ? run() : this.#tunnels.using(run);
+  }
+
+  #remote(ctx: SourceContext): RemoteFiles | undefined {
+    return this.#tunnels === undefined ? undefined : new RemoteFiles(this.#deps.runner, this.#what, ctx.signal);
   }
 
   get #what(): string {
@@ -88,20 +112,34 @@ export class VictoriametricsSource implements Source {
 
   async #client(ctx: SourceContext, url = this.#config.url): Promise<VmClient> {
     const authKey = this.#config.auth_key === undefined ? undefined : await this.#deps.secrets(this.#config.auth_key, `auth_key of victoriametrics source ${this.name}`);
-    return new VmClient({ what: `${this.#what} (${new URL(url).host})`, url, authKey, timeoutMs: sourceTimeouts(this.#config).idleMs, signal: ctx.signal });
+    const fetch = await this.#tunnels?.fetchFor(url);
+    return new VmClient({ what: `${this.#what} (${new URL(url).host})`, url, authKey, timeoutMs: sourceTimeouts(this.#config).idleMs, signal: ctx.signal, ...(fetch ? { fetch } : {}) });
   }
 
-  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#using(() => this.#backup(sink, ctx));
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#using(() => this.#restore(reader, ctx, opts));
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#using(() => this.#fingerprint(ctx, opts));
+  }
+
+  async #backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
     const client = await this.#client(ctx);
     const rangeEnd = Math.floor(nowMs() / 1000) - RANGE_LAG_S;
     const fingerprint = await fingerprintVm(client, rangeEnd);
     const snapshot = await client.createSnapshot();
     const dir = path.join(this.#config.data_dir, 'snapshots', snapshot);
+    const remote = this.#remote(ctx);
     let files = 0;
     let bytes = 0;
     try {
-      const names = await walk(dir).catch((err: unknown) => {
+      const names = await (remote ? remote.walk(dir) : walk(dir)).catch((err: unknown) => {
         throw new SourceError(`${this.#what}: cannot read snapshot ${snapshot} in ${dir}: ${errorMessage(err)}`, { cause: err, hint: 'data_dir must be the server\'s -storageDataPath as this host sees it' });
       });
       // A snapshot without part files means the symlinks lead nowhere: data_dir is not the server's.
@@ -110,7 +148,7 @@ export class VictoriametricsSource implements Source {
       }
       for (const name of names) {
         if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
-        const info = await sink.put(name, createReadStream(await realpath(path.join(dir, name))));
+        const info = await sink.put(name, remote ? remote.read(path.join(dir, name)) : createReadStream(await realpath(path.join(dir, name))));
         files++;
         bytes += info.size;
       }
@@ -143,7 +181,7 @@ export class VictoriametricsSource implements Source {
     }
   }
 
-  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+  async #restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions): Promise<void> {
     const range = reader.list().find((a) => a.name === RANGE_ARTIFACT);
     if (range === undefined) throw new SourceError(`${this.#what}: the snapshot has no ${RANGE_ARTIFACT}`, { hint: 'pick a snapshot made by a victoriametrics source' });
     const rangeEnd = (JSON.parse((await readAll(reader.open(RANGE_ARTIFACT))).toString('utf8')) as { range_end: number }).range_end;
@@ -161,7 +199,8 @@ export class VictoriametricsSource implements Source {
       }
     }
     try {
-      await this.#replace(reader, dir, ctx);
+      const remote = this.#remote(ctx);
+      await (remote ? this.#replaceRemote(reader, dir, remote) : this.#replace(reader, dir, ctx));
     } finally {
       // Started again also after a failure: the old data is then still in place.
       if (live && this.#config.start_command !== undefined) {
@@ -196,14 +235,28 @@ export class VictoriametricsSource implements Source {
     }
   }
 
-  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+  /** #replace where the server runs: staging dir beside `dir` there, swapped in by mv. */
+  async #replaceRemote(reader: ArtifactReader, dir: string, remote: RemoteFiles): Promise<void> {
+    const staging = await remote.mkdtemp(path.dirname(dir), `.${path.basename(dir)}.lifeboat-restore-`);
+    try {
+      for (const a of reader.list()) {
+        if (a.name !== RANGE_ARTIFACT) await remote.write(path.join(staging, a.name), reader.open(a.name));
+      }
+      await remote.swap(staging, dir);
+    } catch (err) {
+      await remote.remove(staging).catch(() => undefined); // the write's error is the one to report
+      throw new SourceError(`${this.#what}: writing the restored data into ${dir} failed, the old data is still in place: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async #fingerprint(ctx: SourceContext, opts: RestoreOptions): Promise<Fingerprint> {
     const key = opts.to === undefined ? '' : path.resolve(opts.to);
     const rangeEnd = this.#rangeEnds.get(key) ?? Math.floor(nowMs() / 1000) - RANGE_LAG_S;
     let url = this.#config.url;
     if (opts.to !== undefined) {
       const s = this.#scratch.get(key);
       if (s === undefined) throw new SourceError(`${this.#what}: no server serves ${opts.to} to fingerprint it`, { hint: 'start VictoriaMetrics on that directory and fingerprint through its url' });
-      s.server ??= await startScratchServer(this.#config.server_bin ?? 'victoria-metrics', key, this.#deps, ctx);
+      s.server ??= await startScratchServer(this.#config.server_bin ?? 'victoria-metrics', key, this.#deps, ctx, this.#tunnels);
       url = s.server.url;
     }
     return fingerprintVm(await this.#client(ctx, url), rangeEnd);
@@ -221,8 +274,10 @@ export class VictoriametricsSource implements Source {
 
   /** An empty directory; the restore fills it and fingerprint() starts a throwaway server on it. */
   async scratchTarget(_reader: ArtifactReader, _ctx: SourceContext): Promise<ScratchTarget> {
-    await mkdir(this.#deps.tmpDir, { recursive: true });
-    const base = await mkdtemp(path.join(this.#deps.tmpDir, 'vm-drill-'));
+    // Where the server runs: its cleanup is not cancelled with the drill.
+    const remote = this.#tunnels === undefined ? undefined : new RemoteFiles(this.#deps.runner, this.#what, new AbortController().signal);
+    if (remote === undefined) await mkdir(this.#deps.tmpDir, { recursive: true });
+    const base = remote ? await remote.mkdtemp('/tmp', 'lifeboat-vm-drill.') : await mkdtemp(path.join(this.#deps.tmpDir, 'vm-drill-'));
     const dir = path.join(base, 'data');
     const s: Scratch = { dir };
     this.#scratch.set(dir, s);
@@ -232,46 +287,12 @@ export class VictoriametricsSource implements Source {
       cleanup: async () => {
         await s.server?.stop();
         this.#scratch.delete(dir);
-        await rm(base, { recursive: true, force: true });
+        await (remote ? remote.remove(base) : rm(base, { recursive: true, force: true }));
       },
     };
   }
 }
 
-
-/** A throwaway server on a restored directory, loopback only, on a free port; SIGKILLed by stop(). */
-async function startScratchServer(bin: string, dir: string, deps: SourceDeps, ctx: SourceContext): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const proc = deps.runner.start({ command: bin, args: [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=100y'], cwd: path.dirname(dir) });
-  proc.stdin.end();
-  proc.stdout.resume();
-  let exited: string | undefined;
-  void proc.done.then((e) => {
-    exited = `${e.signal ?? `exit ${e.code}`}: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`;
-  });
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      proc.kill('SIGKILL');
-      await proc.done;
-    }
-  };
-  const url = `http://127.0.0.1:${port}`;
-  const client = new VmClient({ what: `scratch server ${url}`, url, timeoutMs: 30_000, signal: ctx.signal });
-  const deadline = nowMs() + START_TIMEOUT_MS;
-  while (!(await client.isUp())) {
-    if (exited !== undefined || nowMs() > deadline || ctx.signal.aborted) {
-      await stop();
-      throw new SourceError(`victoriametrics drill: cannot start ${bin} on ${dir}: ${exited ?? 'no answer on /health'}`, { hint: 'install VictoriaMetrics (Debian victoria-metrics) or set server_bin' });
-    }
-    await sleep(100);
-  }
-  return { url, stop };
-}
 
 export const victoriametricsType = {
   type: 'victoriametrics',
