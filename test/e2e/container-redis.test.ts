@@ -188,6 +188,13 @@ ${extra}`);
     const p = await run(bad, ['backup', '--json']);
     assert.notEqual(p.code, 0);
     assert.match(p.stdout + p.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:6390 from container ${name}`));
+    // Without a password nothing is sent on connecting: the tunnel's failure is still named.
+    const nopw = await config('badport-nopw.yml', '');
+    await writeFile(nopw, (await readFile(bad, 'utf8')).replace(/\n {4}password: \{ env: REDIS_PW \}/, ''));
+    assert.doesNotMatch(await readFile(nopw, 'utf8'), /REDIS_PW/);
+    const q = await run(nopw, ['backup', '--json']);
+    assert.notEqual(q.code, 0);
+    assert.match(q.stdout + q.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:6390 from container ${name}`));
 
     await dockerOk(['stop', '-t', '5', name]);
     try {

@@ -15,7 +15,16 @@ import type { ConnectOptions, RedisEndpoint } from './redis-client.ts';
 export async function connectThrough(runner: CommandRunner, tmpDir: string, ep: RedisEndpoint, opts: ConnectOptions, where: string): Promise<RedisClient> {
   const tunnel = await openTunnel(runner, ep.host, ep.port, tmpDir, where, opts.signal);
   try {
-    return await RedisClient.connect({ ...ep, path: tunnel.path }, opts);
+    const client = await RedisClient.connect({ ...ep, path: tunnel.path }, opts);
+    if (ep.password === undefined) {
+      // Without AUTH, connecting sends nothing: one round trip proves the far end reached a
+      // server, so a port nothing listens on over there is named here, not as a closed connection later.
+      await client.call(['PING']).catch((err: unknown) => {
+        client.close();
+        throw err;
+      });
+    }
+    return client;
   } catch (err) {
     const f = tunnel.failure();
     await tunnel.close();
