@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { freePort, pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
@@ -30,11 +30,6 @@ const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 const TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'mariadb-dump', 'mysqldump', 'mariadb', 'mysql', 'sqlite3', 'redis-server', 'redis-cli'];
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('a compose project: every store of the runbooks, by compose service only', () => {
   let engine: DockerEngine | undefined;

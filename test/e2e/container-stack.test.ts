@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, spawnLifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { freePort, pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
@@ -26,11 +26,6 @@ const MY_PW = 'container-my-pw-5820';
 /** Dump and client tools that must run in the containers, never from the host. */
 const PG_TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'mariadb-dump', 'mysqldump', 'mariadb', 'mysql', 'sqlite3'];
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 /** This PATH without any directory holding a PostgreSQL or MariaDB tool: the tools can only run in the container. */
 function pathWithoutPgTools(): string {

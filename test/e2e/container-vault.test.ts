@@ -11,8 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
@@ -32,11 +32,6 @@ const HCL = [
   '',
 ].join('\n');
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('OpenBao in a container without a network, through the container transport', () => {
   let engine: DockerEngine | undefined;

@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
@@ -28,11 +28,6 @@ const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 const START = 'setsid /opt/vm/victoria-metrics -storageDataPath=/vm/data -httpListenAddr=127.0.0.1:8428 -retentionPeriod=100y >>/vm/log 2>&1 </dev/null & echo $! > /vm/pid';
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('VictoriaMetrics in a container without a network, through the container transport', () => {
   let engine: DockerEngine | undefined;

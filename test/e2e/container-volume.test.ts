@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { startDockerEngine } from '../support/docker-engine.ts';
 import type { DockerEngine } from '../support/docker-engine.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -19,11 +19,6 @@ const LB_PW = 'container-volume-repo-pw-8830';
 const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('a named volume as a source', () => {
   let engine: DockerEngine | undefined;

@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
 import { startPostgres, startRedis } from '../support/servers.ts';
 import type { PostgresServer, RedisServer } from '../support/servers.ts';
 import { missingBinaries } from '../support/require.ts';
@@ -30,7 +29,6 @@ interface DrillJson {
   sources: Array<{ source: string; status: string; cause?: string; rto_ms?: number; rpo_ms: number; cleanup: string; scratch?: string }>;
 }
 
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('verify and drill', { skip: missingBinaries('initdb', 'pg_dump', 'pg_restore', 'redis-server', 'restic') }, () => {
   let tmp: TempDir;

@@ -12,8 +12,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, spawnLifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { freePort, pollUntil } from '../support/ports.ts';
 import { startPodman } from '../support/podman.ts';
 import { composeBinary } from '../support/compose-plugin.ts';
@@ -28,11 +28,6 @@ const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 const TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'];
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('stores in Podman containers through its Docker-compatible API', () => {
   let pm: PodmanEngine | undefined;

@@ -12,8 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { lifeboat, spawnLifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, spawnLifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { startPodman } from '../support/podman.ts';
 import type { PodmanEngine } from '../support/podman.ts';
@@ -24,11 +24,6 @@ const LB_PW = 'podman-volume-repo-pw-4417';
 const IMAGE = 'lifeboat-test/stores:1';
 const STORE_IMAGE_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'store-image');
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('a named volume and a redis data_dir restore through Podman', () => {
   let pm: PodmanEngine | undefined;

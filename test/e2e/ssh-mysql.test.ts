@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
 import { startMariadb } from '../support/mariadb.ts';
 import type { MariadbServer } from '../support/mariadb.ts';
 import { needBinaries } from '../support/require.ts';
@@ -26,7 +25,6 @@ interface Report {
   status: string;
   sources: Array<{ source: string; status: string; fingerprint_diff?: string[]; cleanup?: string }>;
 }
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('mysql (MariaDB) over ssh', () => {
   let sshd: SshServer | undefined;

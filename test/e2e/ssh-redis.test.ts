@@ -16,8 +16,8 @@ import { compareFingerprints } from '../../src/core/source.ts';
 import { SourceError } from '../../src/core/errors.ts';
 import { redisType } from '../../src/sources/redis/redis-source.ts';
 import { createSshRunner } from '../../src/transport/ssh-runner.ts';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { memoryArtifacts, testContext } from '../support/memory-artifacts.ts';
 import { freePort } from '../support/ports.ts';
 import { needBinaries } from '../support/require.ts';
@@ -33,11 +33,6 @@ const LB_PW = 'ssh-redis-repo-pw-5521';
 const REDIS_PW = 'ssh-redis-pw-8830';
 const REDIS_TOOLS = ['redis-server', 'redis-cli', 'redis-check-rdb', 'valkey-server'];
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 /** The remote dirs named in the recorded ssh argv (made by mktemp over there; its templates left out). */
 const remoteDirs = (argv: string, prefix: string): string[] => [...new Set(argv.match(new RegExp(`/tmp/${prefix}\\.[A-Za-z0-9]+`, 'g')) ?? [])].filter((d) => !/X{6,}$/.test(d));
 

@@ -11,8 +11,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { startPostgres } from '../support/postgres.ts';
 import type { PostgresServer } from '../support/postgres.ts';
 import { needBinaries } from '../support/require.ts';
@@ -25,11 +25,6 @@ import type { TempDir } from '../support/tmp.ts';
 const LB_PW = 'ssh-repo-pw-6120';
 const TOOLS = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'sqlite3'];
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 /** The remote side's stage dirs in this machine's /tmp. */
 const stageDirs = (): string[] => readdirSync('/tmp').filter((n) => n.startsWith('lifeboat-stage.'));

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
+import type { StackReport as Report } from '../support/lifeboat-cli.ts';
 import { pollUntil } from '../support/ports.ts';
 import { needBinaries } from '../support/require.ts';
 import { missingOpenbao, startOpenbao } from '../support/openbao.ts';
@@ -24,11 +24,6 @@ import type { TempDir } from '../support/tmp.ts';
 
 const LB_PW = 'ssh-vault-repo-pw-3308';
 
-interface Report {
-  status: string;
-  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
-}
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 /** The remote dirs named in the recorded ssh argv (made by mktemp over there; its templates left out). */
 const remoteDirs = (argv: string, prefix: string): string[] => [...new Set(argv.match(new RegExp(`/tmp/${prefix}\\.[A-Za-z0-9]+`, 'g')) ?? [])].filter((d) => !/X{6,}$/.test(d));
 

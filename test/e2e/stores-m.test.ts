@@ -11,8 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { flatIndex } from '../support/faiss-files.ts';
-import { lifeboat } from '../support/lifeboat-cli.ts';
-import type { CliResult } from '../support/lifeboat-cli.ts';
+import { lifeboat, lastJson as last } from '../support/lifeboat-cli.ts';
 import { installN8n, missingN8n, n8nEnv, runN8n } from '../support/n8n.ts';
 import { startQdrantDouble, type QdrantDouble } from '../support/qdrant-double.ts';
 import { missingBinaries } from '../support/require.ts';
@@ -21,7 +20,6 @@ import type { PostgresServer } from '../support/servers.ts';
 import { tempDir, type TempDir } from '../support/tmp.ts';
 
 const run = promisify(execFile);
-const last = <T>(r: CliResult): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
 
 describe('qdrant, wikijs, n8n and FAISS index sources end to end', { skip: missingBinaries('initdb', 'pg_dump', 'pg_restore', 'git') || missingN8n() }, () => {
   let tmp: TempDir;

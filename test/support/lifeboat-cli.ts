@@ -14,6 +14,15 @@ export interface CliResult {
   stdoutBytes: Buffer;
 }
 
+/** The last line of a `--json` run's stdout (the run report), parsed. */
+export const lastJson = <T>(r: Pick<CliResult, 'stdout'>): T => JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
+
+/** The part of a stack run's report (`backup`, `restore`, `drill` with `--json`) the e2e tests read. */
+export interface StackReport {
+  status: string;
+  sources: Array<{ source: string; status: string; error?: string; fingerprint_diff?: string[]; cleanup?: string }>;
+}
+
 export interface CliOptions {
   password?: string;
   env?: NodeJS.ProcessEnv;
