@@ -6,6 +6,7 @@
  * body, an upload a multipart body (field `snapshot`) built from the artifact as it is read.
  */
 import { CancelledError, SourceError, errorMessage } from '../../core/errors.ts';
+import type { FetchLike } from '../tunnel-fetch.ts';
 
 /** `SnapshotDescription` of the OpenAPI document. */
 export interface SnapshotDescription {
@@ -32,6 +33,8 @@ export interface QdrantClientOptions {
   readonly connectTimeoutMs: number;
   /** Limit for silence: a snapshot being created, a download or upload that stopped moving. */
   readonly idleTimeoutMs: number;
+  /** How requests are sent: node's fetch, or through a tunnel to where the server runs (tunnel-fetch.ts). */
+  readonly fetch?: FetchLike;
 }
 
 type Query = Record<string, string | boolean | undefined>;
@@ -71,7 +74,7 @@ export class QdrantClient {
     if (this.#o.apiKey !== undefined) headers['api-key'] = this.#o.apiKey;
     let res: Response;
     try {
-      res = await fetch(this.#url(path, init.query), {
+      res = await (this.#o.fetch ?? fetch)(this.#url(path, init.query), {
         method,
         headers,
         body: init.body,

@@ -33,6 +33,8 @@ import { qdrantKeys, type QdrantConfig } from './qdrant-config.ts';
 import { fingerprintQdrant } from './qdrant-fingerprint.ts';
 import { FULL_ARTIFACT, META_ARTIFACT, TarChecker, collectionArtifact, versionMismatch, type QdrantBackupMeta } from './qdrant-snapshot.ts';
 import { nowDate } from '../../util/clock.ts';
+import { openTunnelListener } from '../net-tunnel.ts';
+import { TunnelFetchers } from '../tunnel-fetch.ts';
 
 const DRILL_PREFIX = 'lifeboat_drill_';
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
@@ -49,16 +51,30 @@ export class QdrantSource implements Source {
   readonly type = 'qdrant';
   readonly #config: QdrantConfig;
   readonly #deps: SourceDeps;
+  /**
+   * Set when the runner's commands run elsewhere (an ssh host): every URL is then as seen
+   * there, reached through a tunnel (tunnel-fetch.ts).
+   */
+  readonly #tunnels: TunnelFetchers | undefined;
 
   constructor(name: string, config: QdrantConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    if (deps.runner.stageFile !== undefined) {
+      const where = deps.runner.container?.description ?? 'the server\'s host';
+      this.#tunnels = new TunnelFetchers((host, port) => openTunnelListener(deps.runner, host, port, deps.tmpDir, where));
+    }
     try {
       describeUrl(config.url);
     } catch {
       throw new ConfigError(`source ${name}: not a URL: ${JSON.stringify(config.url)}`, { key: 'url', hint: 'http://qdrant:6333' });
     }
+  }
+
+  /** `run` with this source's tunnels open (none when the server is reached directly). */
+  #using<T>(run: () => Promise<T>): Promise<T> {
+    return this.#tunnels === undefined ? run() : this.#tunnels.using(run);
   }
 
   #what(url: string): string {
@@ -68,7 +84,8 @@ export class QdrantSource implements Source {
   async #client(url: string, ctx: SourceContext): Promise<QdrantClient> {
     const { connectMs, idleMs } = sourceTimeouts(this.#config);
     const apiKey = this.#config.api_key === undefined ? undefined : await this.#deps.secrets(this.#config.api_key, `api_key of qdrant source ${this.name}`);
-    return new QdrantClient({ url, apiKey, what: this.#what(url), signal: ctx.signal, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs });
+    const fetch = await this.#tunnels?.fetchFor(url);
+    return new QdrantClient({ url, apiKey, what: this.#what(url), signal: ctx.signal, connectTimeoutMs: connectMs, idleTimeoutMs: idleMs, ...(fetch ? { fetch } : {}) });
   }
 
   async #collections(client: QdrantClient): Promise<string[]> {
@@ -111,7 +128,19 @@ export class QdrantSource implements Source {
     }
   }
 
-  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#using(() => this.#backup(sink, ctx));
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#using(() => this.#restore(reader, ctx, opts));
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#using(() => this.#fingerprint(ctx, opts));
+  }
+
+  async #backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     const url = this.#config.url;
     const what = this.#what(url);
     if (ctx.signal.aborted) throw new CancelledError(`${what}: backup cancelled`);
@@ -166,7 +195,7 @@ export class QdrantSource implements Source {
     return isUrl(opts.to) ? { url: opts.to, prefix: '' } : { url: this.#config.url, prefix: opts.to };
   }
 
-  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+  async #restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
     const meta = await this.#meta(reader);
     const { url, prefix } = this.#target(opts);
     const what = this.#what(url);
@@ -193,7 +222,7 @@ export class QdrantSource implements Source {
     }
   }
 
-  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+  async #fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
     const { url, prefix } = this.#target(opts);
     const client = await this.#client(url, ctx);
     let names: string[];
@@ -249,10 +278,10 @@ export class QdrantSource implements Source {
     return {
       to: prefix,
       description: `collections ${prefix}* on ${describeUrl(url)}`,
-      cleanup: async () => {
+      cleanup: () => this.#using(async () => {
         const client = await this.#client(url, { ...ctx, signal: new AbortController().signal });
         for (const c of await client.listCollections()) if (c.startsWith(prefix)) await client.deleteCollection(c);
-      },
+      }),
     };
   }
 }
