@@ -7,6 +7,7 @@
  * Authorization header.
  */
 import { SourceError, errorMessage } from '../../core/errors.ts';
+import type { FetchLike } from '../tunnel-fetch.ts';
 
 export interface OpenSearchClientOptions {
   /** Base URL without credentials. */
@@ -17,6 +18,8 @@ export interface OpenSearchClientOptions {
   readonly idleMs: number;
   /** For messages: `source logs`. */
   readonly what: string;
+  /** How requests are sent: node's fetch, or through a tunnel to where the cluster runs (tunnel-fetch.ts). */
+  readonly fetch?: FetchLike;
 }
 
 export interface RequestOptions {
@@ -59,7 +62,7 @@ export class OpenSearchClient {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(new URL(path, this.#o.url), {
+      res = await (this.#o.fetch ?? fetch)(new URL(path, this.#o.url), {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),

@@ -14,6 +14,10 @@
  * then (read-only, verified), checks the snapshot, closes (or deletes) the indices that exist, and
  * restores. A drill restores into the same cluster under a name prefix (`opts.to`), so the live
  * indices are never touched, and deletes those indices afterwards.
+ *
+ * When the runner's commands run elsewhere (an ssh host), the cluster's URL is as seen there and
+ * every request goes through a tunnel run there; the repository directory is that host's, its
+ * files listed, read and written by small commands there (remote-files.ts), never staged here.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -35,6 +39,9 @@ import {
 } from './opensearch-repository.ts';
 import type { OpenSearchBackupInfo } from './opensearch-repository.ts';
 import { nowDate } from '../../util/clock.ts';
+import { openTunnelListener } from '../net-tunnel.ts';
+import { RemoteFiles } from '../remote-files.ts';
+import { TunnelFetchers } from '../tunnel-fetch.ts';
 
 interface SnapshotInfo {
   snapshot: string;
@@ -57,11 +64,27 @@ export class OpenSearchSource implements Source {
   readonly type = 'opensearch';
   readonly #config: OpenSearchConfig;
   readonly #deps: SourceDeps;
+  /** Set when the runner's commands run elsewhere: the cluster is reached through tunnels from there. */
+  readonly #tunnels: TunnelFetchers | undefined;
 
   constructor(name: string, config: OpenSearchConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    if (deps.runner.stageFile !== undefined) {
+      const where = deps.runner.container?.description ?? 'the cluster\'s host';
+      this.#tunnels = new TunnelFetchers((host, port) => openTunnelListener(deps.runner, host, port, deps.tmpDir, where));
+    }
+  }
+
+  /** `run` with this source's tunnels open (none when the cluster is reached directly). */
+  #using<T>(run: () => Promise<T>): Promise<T> {
+    return this.#tunnels === undefined ? run() : this.#tunnels.using(run);
+  }
+
+  /** The repository directory's files where the cluster's host is, or undefined on this host. */
+  #remote(signal: AbortSignal): RemoteFiles | undefined {
+    return this.#tunnels === undefined ? undefined : new RemoteFiles(this.#deps.runner, this.#what, signal);
   }
 
   get #what(): string {
@@ -85,13 +108,15 @@ export class OpenSearchSource implements Source {
       throw new ConfigError(`${this.#what}: password is set without username`, { key: 'username', hint: 'add username to the source in lifeboat.yml' });
     }
     const t = sourceTimeouts(c);
-    return new OpenSearchClient({ url: c.url, authorization, connectMs: t.connectMs, idleMs: t.idleMs, what: this.#what });
+    const fetch = await this.#tunnels?.fetchFor(c.url);
+    return new OpenSearchClient({ url: c.url, authorization, connectMs: t.connectMs, idleMs: t.idleMs, what: this.#what, ...(fetch ? { fetch } : {}) });
   }
 
   /** The repository directory as the cluster sees it and as lifeboat sees it. */
   #dirs(repo: string): { cluster: string; local: string } {
     const c = this.#config;
-    return { cluster: path.posix.join(c.snapshot_dir, repo), local: path.join(c.local_snapshot_dir ?? c.snapshot_dir, repo) };
+    const join = this.#tunnels === undefined ? path.join : path.posix.join;
+    return { cluster: path.posix.join(c.snapshot_dir, repo), local: join(c.local_snapshot_dir ?? c.snapshot_dir, repo) };
   }
 
   async #serverVersion(client: OpenSearchClient, signal: AbortSignal): Promise<string> {
@@ -110,13 +135,54 @@ export class OpenSearchSource implements Source {
 
   async #removeDir(dir: string, ctx: SourceContext): Promise<void> {
     try {
-      await rm(dir, { recursive: true, force: true });
+      const remote = this.#remote(new AbortController().signal);
+      if (remote === undefined) await rm(dir, { recursive: true, force: true });
+      else await remote.remove(dir);
     } catch (err) {
       ctx.log.warn(`${this.#what}: could not remove ${dir}: ${errorMessage(err)}; remove it by hand`);
     }
   }
 
-  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#using(() => this.#backup(sink, ctx));
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
+    return this.#using(() => this.#restore(reader, ctx, opts));
+  }
+
+  fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
+    return this.#using(() => this.#fingerprint(ctx, opts));
+  }
+
+  /** Streams each file of the repository directory into the sink, from this host or the cluster's. */
+  async #putRepository(dir: string, sink: ArtifactSink, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
+    const remote = this.#remote(signal);
+    if (remote === undefined) return putRepository(dir, sink, signal);
+    let bytes = 0;
+    const files = await remote.walk(dir);
+    for (const rel of files) bytes += (await sink.put(`${REPOSITORY_PREFIX}${rel}`, remote.read(path.posix.join(dir, rel)))).size;
+    return { files: files.length, bytes };
+  }
+
+  /** Writes the `repository/` artifacts into a fresh `dir`, owned like snapshot_dir when written as root. */
+  async #writeRepository(reader: ArtifactReader, dir: string, signal: AbortSignal): Promise<void> {
+    const parent = this.#config.local_snapshot_dir ?? this.#config.snapshot_dir;
+    const remote = this.#remote(signal);
+    if (remote === undefined) {
+      await writeRepository(reader, dir, signal, await ownerOf(parent));
+      return;
+    }
+    for (const a of reader.list()) {
+      if (!a.name.startsWith(REPOSITORY_PREFIX)) continue;
+      const rel = a.name.slice(REPOSITORY_PREFIX.length);
+      if (rel.split('/').some((s) => s === '..' || s === '.' || s === '')) throw new SourceError(`${this.#what}: artifact ${a.name} points outside the repository`);
+      await remote.write(path.posix.join(dir, rel), reader.open(a.name));
+    }
+    await remote.ownLike(dir, parent);
+  }
+
+  async #backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw this.#cancelled('backup');
     const client = await this.#client();
     const { signal } = ctx;
@@ -162,7 +228,7 @@ export class OpenSearchSource implements Source {
       if (moved.length > 0) ctx.log.warn(`${this.#what}: the indices changed while the snapshot ran (${moved.slice(0, 3).join('; ')}); the stored fingerprint is the one from before the snapshot`);
       const info: OpenSearchBackupInfo = { snapshot, indices: names, include_global_state: includeGlobal, version };
       await sink.put(MANIFEST_ARTIFACT, Readable.from([Buffer.from(`${JSON.stringify(info, null, 2)}\n`)]));
-      const copied = await putRepository(dirs.local, sink, signal).catch((err: unknown) => {
+      const copied = await this.#putRepository(dirs.local, sink, signal).catch((err: unknown) => {
         if (signal.aborted) throw err;
         throw new SourceError(`${this.#what}: cannot read the snapshot repository at ${dirs.local}: ${errorMessage(err)}`, {
           cause: err,
@@ -192,7 +258,7 @@ export class OpenSearchSource implements Source {
     return JSON.parse(raw.toString('utf8')) as OpenSearchBackupInfo;
   }
 
-  async restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
+  async #restore(reader: ArtifactReader, ctx: SourceContext, opts?: RestoreOptions): Promise<void> {
     if (ctx.signal.aborted) throw this.#cancelled('restore');
     const { signal } = ctx;
     const prefix = opts?.to;
@@ -207,9 +273,8 @@ export class OpenSearchSource implements Source {
     const dirs = this.#dirs(repo);
     let registered = false;
     try {
-      const owner = await ownerOf(this.#config.local_snapshot_dir ?? this.#config.snapshot_dir);
       // Complete on disk before the cluster sees it: a repository registered half-written is read as damaged.
-      await writeRepository(reader, dirs.local, signal, owner);
+      await this.#writeRepository(reader, dirs.local, signal);
       await client.request('PUT', `/_snapshot/${repo}?verify=true`, { signal, body: { type: 'fs', settings: { location: dirs.cluster, readonly: true } } });
       registered = true;
       const got = await client.request<{ snapshots: SnapshotInfo[] }>('GET', `/_snapshot/${repo}/${info.snapshot}`, { signal });
@@ -261,7 +326,7 @@ export class OpenSearchSource implements Source {
     ctx.log.info(`${this.#what}: ${how === 'delete' ? 'deleted' : 'closed'} ${existing.length} existing indices before the restore`);
   }
 
-  async fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
+  async #fingerprint(ctx: SourceContext, opts?: RestoreOptions): Promise<Fingerprint> {
     if (ctx.signal.aborted) throw this.#cancelled('fingerprint');
     const client = await this.#client();
     const prefix = opts?.to;
@@ -289,14 +354,15 @@ export class OpenSearchSource implements Source {
   /** A drill restores beside the live indices under a fresh prefix and deletes them afterwards. */
   async scratchTarget(_reader: ArtifactReader, ctx: SourceContext): Promise<ScratchTarget> {
     if (ctx.signal.aborted) throw this.#cancelled('scratch target');
-    const client = await this.#client();
     const to = `lifeboat-drill-${randomBytes(4).toString('hex')}-`;
     return {
       to,
-      description: `indices ${to}* on ${client.url}`,
-      cleanup: async () => {
+      description: `indices ${to}* on ${this.#config.url}`,
+      // A client of its own: a tunnel opened for the drill's other steps is closed by now.
+      cleanup: () => this.#using(async () => {
+        const client = await this.#client();
         await client.request('DELETE', `/${encodeURIComponent(to)}*?expand_wildcards=all&allow_no_indices=true`, { signal: AbortSignal.timeout(60_000), allow: [404] });
-      },
+      }),
     };
   }
 }

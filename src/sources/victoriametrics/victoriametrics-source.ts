@@ -15,7 +15,7 @@
  *
  * With a runner whose commands run elsewhere (a container, an ssh host), URLs and paths are
  * as seen there: requests go through tunnels (tunnel-fetch.ts) and the file steps are
- * commands there (victoriametrics-remote.ts).
+ * commands there (remote-files.ts).
  *
  * The fingerprint counts series and samples with timestamps up to the end of the backed-up range
  * (the backup time minus a minute, past VictoriaMetrics' ingestion latency offset); that end is
@@ -34,7 +34,7 @@ import { collect, succeeded } from '../process-kit.ts';
 import { readAll, sourceTimeouts } from '../source-kit.ts';
 import type { SourceDeps, SourceType } from '../source-kit.ts';
 import { VmClient } from './victoriametrics-client.ts';
-import { RemoteFiles } from './victoriametrics-remote.ts';
+import { RemoteFiles } from '../remote-files.ts';
 import { START_TIMEOUT_MS, startScratchServer } from './victoriametrics-scratch.ts';
 import { openTunnelListener } from '../net-tunnel.ts';
 import { TunnelFetchers } from '../tunnel-fetch.ts';
@@ -84,7 +84,7 @@ export class VictoriametricsSource implements Source {
   /**
    * Set when the runner's commands run elsewhere (an ssh host: it stages files): URLs and paths
    * are then as seen there; requests go through tunnels, file steps through commands there
-   * (victoriametrics-remote.ts).
+   * (remote-files.ts).
    */
   readonly #tunnels: TunnelFetchers | undefined;
 

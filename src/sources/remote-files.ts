@@ -1,15 +1,15 @@
 /**
- * The victoriametrics source's file steps where the server runs, when its runner's commands
- * run elsewhere (a container, an ssh host: they stage files): the same steps as on this host, each a small
- * command there. A snapshot's files are listed with `find -L` (through its symlinks, as the
+ * File steps where a store runs, for the sources whose runner's commands run elsewhere (a
+ * container, an ssh host: they stage files; victoriametrics, opensearch): the same steps as on
+ * this host, each a small command there. A snapshot's files are listed with `find -L` (through its symlinks, as the
  * local walk) and each is read with `cat`; a restore writes each file with `cat` into a
  * `mktemp -d` staging dir beside data_dir and swaps it in with `mv`, so a failed write leaves
  * the old data in place. No file passes through this host's disk.
  */
-import type { CommandRunner } from '../../core/command-runner.ts';
-import { SourceError } from '../../core/errors.ts';
-import { collect, guardedOutput, succeeded } from '../process-kit.ts';
-import type { Finished } from '../process-kit.ts';
+import type { CommandRunner } from '../core/command-runner.ts';
+import { SourceError } from '../core/errors.ts';
+import { collect, guardedOutput, succeeded } from './process-kit.ts';
+import type { Finished } from './process-kit.ts';
 
 const lastLine = (f: Finished): string => f.stderr.trim().split('\n').at(-1) || (f.signal ?? `exit ${f.code}`);
 
@@ -64,5 +64,10 @@ export class RemoteFiles {
 
   async remove(dir: string): Promise<void> {
     await this.#sh('rm -rf -- "$1"', [dir]);
+  }
+
+  /** As root, hands `dir` and everything below it to the owner of `like` (the store's user). */
+  async ownLike(dir: string, like: string): Promise<void> {
+    await this.#sh('if [ "$(id -u)" = 0 ]; then chown -R --reference="$2" -- "$1"; fi', [dir, like]);
   }
 }
