@@ -28,7 +28,7 @@ const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files'
  * Source types whose tools run on the host named by `ssh:` and are tested that way (the
  * runner has `stageFile`, so they treat paths as the remote host's, as in a container).
  */
-const SSH_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'command', 'vault', 'victoriametrics', 'qdrant', 'opensearch']);
+const SSH_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'command', 'vault', 'victoriametrics', 'qdrant', 'opensearch', 's3']);
 
 export function runnerFor(name: string, config: SourceConfig, env: NodeJS.ProcessEnv, file: string): CommandRunner {
   const { container, compose, ssh } = config;

@@ -74,6 +74,11 @@ export class TunnelFetchers {
   }
 
   async fetchFor(url: string): Promise<FetchLike> {
+    return fetchThrough(await this.tunnelFor(url));
+  }
+
+  /** The tunnel to the URL's host:port itself, for a client that takes an agent (the AWS SDK). */
+  async tunnelFor(url: string): Promise<Tunnel> {
     const u = new URL(url);
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
@@ -84,7 +89,7 @@ export class TunnelFetchers {
       this.#tunnels.set(key, t);
       t.catch(() => this.#tunnels.delete(key));
     }
-    return fetchThrough(await t);
+    return t;
   }
 
   async using<T>(run: () => Promise<T>): Promise<T> {

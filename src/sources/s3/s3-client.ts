@@ -3,6 +3,9 @@
  * Provider errors are translated here into SourceErrors naming the bucket and key; the
  * credentials never reach a message.
  */
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
@@ -21,6 +24,26 @@ export interface S3Endpoint {
   readonly secretAccessKey: string;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /**
+   * Every connection goes to this unix socket instead of the endpoint's host (the local end of
+   * a tunnel to where the store runs, net-tunnel.ts); TLS and the Host header stay the endpoint's.
+   */
+  readonly socketPath?: string;
+}
+
+/** Agents whose connections all open `socketPath`; each one runs its own tunnel command over there. */
+function tunnelAgents(socketPath: string): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+  class HttpTunnel extends http.Agent {
+    override createConnection(options: object, cb?: (err: Error | null, socket: Socket) => void): Socket {
+      return (http.Agent.prototype as unknown as { createConnection: (o: object, c?: unknown) => Socket }).createConnection.call(this, { ...options, path: socketPath }, cb);
+    }
+  }
+  class HttpsTunnel extends https.Agent {
+    override createConnection(options: object, cb?: (err: Error | null, socket: Socket) => void): Socket {
+      return (https.Agent.prototype as unknown as { createConnection: (o: object, c?: unknown) => Socket }).createConnection.call(this, { ...options, path: socketPath }, cb);
+    }
+  }
+  return { httpAgent: new HttpTunnel({ keepAlive: true }), httpsAgent: new HttpsTunnel({ keepAlive: true }) };
 }
 
 export interface ListedObject {
@@ -71,7 +94,10 @@ export class S3BucketClient {
       credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: e.connectTimeoutMs, socketTimeout: e.idleTimeoutMs },
+      requestHandler: {
+        connectionTimeout: e.connectTimeoutMs, socketTimeout: e.idleTimeoutMs,
+        ...(e.socketPath === undefined ? {} : tunnelAgents(e.socketPath)),
+      },
     };
     if (e.endpoint !== undefined) config.endpoint = e.endpoint;
     this.#s3 = new S3Client(config);

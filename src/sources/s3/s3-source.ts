@@ -21,6 +21,10 @@
  *
  * A drill restores into a new bucket lifeboat-drill-<random> on the same endpoint and deletes
  * it afterwards.
+ *
+ * When the runner's commands run elsewhere (an ssh host, a container), the endpoint is as seen
+ * there: the SDK's connections go through a tunnel run there (net-tunnel.ts), open only while
+ * an operation runs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { CancelledError, LifeboatError, SourceError, errorMessage } from '../../core/errors.ts';
@@ -32,6 +36,8 @@ import type { SourceDeps, SourceType } from '../source-kit.ts';
 import type { ListedObject, ObjectAttributes, S3BucketClient } from './s3-client.ts';
 import { s3Keys, type S3SourceConfig } from './s3-config.ts';
 import { keyToArtifact, versionToArtifact } from './s3-object-names.ts';
+import { openTunnelListener } from '../net-tunnel.ts';
+import { TunnelFetchers } from '../tunnel-fetch.ts';
 
 export const INDEX_ARTIFACT = 'index.jsonl';
 
@@ -69,11 +75,34 @@ export class S3Source implements Source {
   readonly type = 's3';
   readonly #config: S3SourceConfig;
   readonly #deps: SourceDeps;
+  /** Set when the runner's commands run elsewhere: the endpoint is reached through a tunnel from there. */
+  readonly #tunnels: TunnelFetchers | undefined;
 
   constructor(name: string, config: S3SourceConfig, deps: SourceDeps) {
     this.name = name;
     this.#config = config;
     this.#deps = deps;
+    if (deps.runner.stageFile !== undefined) {
+      const where = deps.runner.container?.description ?? 'the store\'s host';
+      this.#tunnels = new TunnelFetchers((host, port) => openTunnelListener(deps.runner, host, port, deps.tmpDir, where));
+    }
+  }
+
+  /** `run` with this source's tunnels open (none when the endpoint is reached directly). */
+  #using<T>(run: () => Promise<T>): Promise<T> {
+    return this.#tunnels === undefined ? run() : this.#tunnels.using(run);
+  }
+
+  backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+    return this.#using(() => this.#backup(sink, ctx));
+  }
+
+  restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+    return this.#using(() => this.#restore(reader, ctx, opts));
+  }
+
+  fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+    return this.#using(() => this.#fingerprint(ctx, opts));
   }
 
   get #what(): string {
@@ -86,7 +115,11 @@ export class S3Source implements Source {
     // Loaded on first use: the AWS SDK is a third of a stack's start-up, and every command that
     // opens the stack (a restore of another source, a verify) would pay it.
     const { S3BucketClient } = await import('./s3-client.ts');
+    // Without an endpoint the SDK talks to AWS over https; the tunnel then goes to the region's host.
+    const endpoint = c.endpoint ?? `https://s3.${c.region ?? 'us-east-1'}.amazonaws.com`;
+    const tunnel = await this.#tunnels?.tunnelFor(endpoint);
     return new S3BucketClient(this.#what, {
+      ...(tunnel ? { socketPath: tunnel.path } : {}),
       endpoint: c.endpoint,
       region: c.region,
       forcePathStyle: c.force_path_style,
@@ -145,7 +178,7 @@ export class S3Source implements Source {
     return entries;
   }
 
-  async backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
+  async #backup(sink: ArtifactSink, ctx: SourceContext): Promise<BackupOutcome> {
     if (ctx.signal.aborted) throw new CancelledError(`${this.#what}: backup cancelled`);
     const bucket = this.#config.bucket;
     let entries: IndexEntry[];
@@ -195,7 +228,7 @@ export class S3Source implements Source {
     return (await readAll(reader.open(INDEX_ARTIFACT))).toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexEntry);
   }
 
-  async restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
+  async #restore(reader: ArtifactReader, ctx: SourceContext, opts: RestoreOptions = {}): Promise<void> {
     const entries = await this.#index(reader);
     const bucket = opts.to ?? this.#config.bucket;
     const client = await this.#client();
@@ -245,7 +278,7 @@ export class S3Source implements Source {
     ctx.log.info(`${this.#what}: ${entries.length} versions of ${byKey.size} keys replayed into bucket ${bucket}, ${before.length} versions it had before removed`);
   }
 
-  async fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
+  async #fingerprint(ctx: SourceContext, opts: RestoreOptions = {}): Promise<Fingerprint> {
     return fingerprintEntries(await this.#walk(opts.to ?? this.#config.bucket, ctx));
   }
 
@@ -279,7 +312,7 @@ export class S3Source implements Source {
     return {
       to: bucket,
       description: `scratch bucket ${bucket} on ${this.#config.endpoint ?? 'AWS S3'}`,
-      cleanup: async () => {
+      cleanup: () => this.#using(async () => {
         if (done) return;
         const client = await this.#client();
         try {
@@ -291,7 +324,7 @@ export class S3Source implements Source {
         } finally {
           client.close();
         }
-      },
+      }),
     };
   }
 }
