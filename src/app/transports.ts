@@ -22,7 +22,7 @@ import { VolumeHelper, volumeHelperName } from '../transport/volume-helper.ts';
  * Source types that run their tools through the container transport and are tested that way.
  * Any other type refuses `container:`/`compose:` instead of silently working on the host.
  */
-const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files', 'command', 'gitea', 'vault', 'victoriametrics', 's3']);
+const CONTAINER_TYPES = new Set(['postgres', 'mysql', 'redis', 'sqlite', 'files', 'command', 'gitea', 'vault', 'victoriametrics', 's3', 'opensearch']);
 
 /**
  * Source types whose tools run on the host named by `ssh:` and are tested that way (the
