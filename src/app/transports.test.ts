@@ -22,14 +22,14 @@ test('a DOCKER_HOST that is not a unix socket is a coded error saying what to se
 });
 
 test('a source type that cannot use a container yet refuses the key instead of using host paths', () => {
-  for (const type of ['neo4j', 'opensearch', 's3', 'qdrant', 'wikijs', 'n8n']) {
+  for (const type of ['neo4j', 'qdrant', 'wikijs', 'n8n']) {
     assert.throws(() => runnerFor('s', { type, container: 'x' } as SourceConfig, {}, 'lifeboat.yml'),
       (err: unknown) => err instanceof ConfigError && err.message.includes(`a ${type} source cannot run in a container yet`), type);
   }
 });
 
-test('redis, vault and victoriametrics reach their servers through a container or ssh', () => {
-  for (const type of ['redis', 'vault', 'victoriametrics']) {
+test('redis, vault, victoriametrics, opensearch and s3 reach their servers through a container or ssh', () => {
+  for (const type of ['redis', 'vault', 'victoriametrics', 'opensearch', 's3']) {
     for (const where of [{ container: 'x' }, { ssh: { host: 'db1.internal' } }]) {
       assert.equal(typeof runnerFor('s', { type, ...where } as SourceConfig, {}, 'lifeboat.yml').stageFile, 'function', `${type} ${Object.keys(where)[0]}`);
     }
@@ -42,6 +42,10 @@ test('ssh on a source runs its tools through the ssh transport; with container i
   assert.equal(typeof runner.stageFile, 'function');
   assert.throws(() => runnerFor('db', { ...base, container: 'x', ssh: { host: 'h' } } as SourceConfig, {}, 'lifeboat.yml'),
     (err: unknown) => err instanceof ConfigError && err.message.includes('source db') && err.message.includes('ssh'));
+});
+
+test('qdrant reaches its server over ssh', () => {
+  assert.equal(typeof runnerFor('s', { type: 'qdrant', ssh: { host: 'db1.internal' } } as SourceConfig, {}, 'lifeboat.yml').stageFile, 'function');
 });
 
 test('a source type that cannot run over ssh yet refuses the key', () => {
