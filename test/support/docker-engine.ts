@@ -183,6 +183,28 @@ export function makeBaseTarball(tar: string): void {
   if (r.status !== 0) throw new Error(`mmdebstrap failed: ${(r.stderr ?? '').slice(-2000)}`);
 }
 
+/**
+ * Imports the Debian base image unless one of the current recipe is there, for Docker and
+ * Podman alike: `labelOf` reads an image's recipe label, `importTar` imports a rootfs tarball
+ * labelled with the hash (the two CLIs spell the flags differently). The tarball is written
+ * in `dir` and removed afterwards.
+ */
+export async function ensureBaseImageWith(
+  dir: string,
+  labelOf: (image: string) => Promise<string | undefined>,
+  importTar: (tar: string, hash: string) => Promise<void>,
+): Promise<void> {
+  const hash = baseRecipeHash();
+  if ((await labelOf(BASE_IMAGE)) === hash) return;
+  const tar = path.join(dir, `base-${process.pid}.tar`);
+  try {
+    makeBaseTarball(tar);
+    await importTar(tar, hash);
+  } finally {
+    rmSync(tar, { force: true });
+  }
+}
+
 /** Hash of every regular file under `dir` (relative path and bytes), plus `extra`. */
 export function hashTree(dir: string, extra = ''): string {
   const h = createHash('sha256').update(extra);
@@ -267,18 +289,10 @@ export async function startDockerEngine(t: Skippable): Promise<DockerEngine | un
     dockerHost,
     env,
     docker,
-    async ensureBaseImage() {
-      const hash = baseRecipeHash();
-      if ((await labelOf(BASE_IMAGE)) === hash) return;
-      const tar = path.join(dir, `base-${process.pid}.tar`);
-      try {
-        makeBaseTarball(tar);
-        const imp = await docker(['import', '-c', 'CMD ["/bin/bash"]', '-c', `LABEL ${RECIPE_LABEL}=${hash}`, tar, BASE_IMAGE]);
-        if (imp.code !== 0) throw new Error(`docker import failed: ${imp.stderr}`);
-      } finally {
-        rmSync(tar, { force: true });
-      }
-    },
+    ensureBaseImage: () => ensureBaseImageWith(dir, labelOf, async (tar, hash) => {
+      const imp = await docker(['import', '-c', 'CMD ["/bin/bash"]', '-c', `LABEL ${RECIPE_LABEL}=${hash}`, tar, BASE_IMAGE]);
+      if (imp.code !== 0) throw new Error(`docker import failed: ${imp.stderr}`);
+    }),
     async buildImage(contextDir, tag, opts = {}) {
       const args = Object.entries(opts.buildArgs ?? {}).sort(([a], [b]) => a.localeCompare(b));
       // The base image's id is part of the key: a rebuilt base rebuilds what stands on it.

@@ -23,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { BASE_IMAGE, baseRecipeHash, cacheRoot, hashTree, makeBaseTarball, takeLock, which } from './docker-engine.ts';
+import { BASE_IMAGE, cacheRoot, ensureBaseImageWith, hashTree, takeLock, which } from './docker-engine.ts';
 import { register, unregister } from './cleanup.ts';
 import { ManagedProcess } from './managed-process.ts';
 import { pollUntil } from './ports.ts';
@@ -174,18 +174,10 @@ export async function startPodman(t: Skippable): Promise<PodmanEngine | undefine
     dockerHost: `unix://${sock}`,
     env,
     podman,
-    async ensureBaseImage() {
-      const hash = baseRecipeHash();
-      if ((await labelOf(BASE_IMAGE)) === hash) return;
-      const tar = path.join(dir, `base-${process.pid}.tar`);
-      try {
-        makeBaseTarball(tar);
-        const imp = await podman(['import', '--change', 'CMD ["/bin/bash"]', '--change', `LABEL ${RECIPE_LABEL}=${hash}`, tar, BASE_IMAGE]);
-        if (imp.code !== 0) throw new Error(`podman import failed: ${imp.stderr}`);
-      } finally {
-        rmSync(tar, { force: true });
-      }
-    },
+    ensureBaseImage: () => ensureBaseImageWith(dir, labelOf, async (tar, hash) => {
+      const imp = await podman(['import', '--change', 'CMD ["/bin/bash"]', '--change', `LABEL ${RECIPE_LABEL}=${hash}`, tar, BASE_IMAGE]);
+      if (imp.code !== 0) throw new Error(`podman import failed: ${imp.stderr}`);
+    }),
     async buildImage(contextDir, tag) {
       const base = (await podman(['image', 'inspect', '--format', '{{.Id}}', BASE_IMAGE], { timeoutMs: 30_000 })).stdout.trim();
       const hash = hashTree(contextDir, JSON.stringify(['Dockerfile', [], base]));
